@@ -1,0 +1,90 @@
+# ingot — build.
+#
+# Build options (make VAR=value):
+#   DEBUG=1       assertions and junk filling; ingot_check() on demand is in every build
+#   STATS=0       compile the statistics counters out
+#   HARDENED=1    every hardening in src/hardening.h (see README)
+#   ARCH=linux    arch back end: linux, posix (other Unix)
+#   LG_PAGE=12    log2 of ingot's page (at least the OS page on the machine)
+#   CC, CFLAGS, LDFLAGS as usual; WERROR=1 turns warnings into errors (CI does)
+#
+# Outputs (all under lib/):
+#   libingot.a, libingot.so   ingot with the standard C names (static link or LD_PRELOAD)
+#   libjemalloc.so.2          the jemalloc stand-in (soname libjemalloc.so.2)
+# Other targets live in mk/*.mk, one file per area (tests, bench, fuzz, ports, ...).
+
+CC       ?= cc
+DEBUG    ?= 0
+STATS    ?= 1
+HARDENED ?= 0
+ARCH     ?= linux
+LG_PAGE  ?= 12
+WERROR   ?= 0
+OPT      ?= -O2
+
+# Objects of each variant go to their own folder so that variants never mix.
+VARIANT  := $(ARCH)-d$(DEBUG)-s$(STATS)-h$(HARDENED)-p$(LG_PAGE)
+BUILD    := build/$(VARIANT)
+GEN      := build/gen
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+
+DEFS     := -DINGOT_DEBUG=$(DEBUG) -DINGOT_STATS=$(STATS) -DINGOT_HARDENED=$(HARDENED) \
+            -DINGOT_LG_PAGE=$(LG_PAGE)
+# src/ is freestanding: no OS or libc header may be reached from it.
+CORE_CFLAGS := -std=c11 $(OPT) -g -fPIC -ffreestanding -fvisibility=hidden \
+               -fno-plt -ftls-model=initial-exec -fno-stack-protector \
+               $(WARN) $(DEFS) -Iinclude -Iarch -I$(GEN) $(CFLAGS)
+ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) $(DEFS) \
+               -Iinclude -Iarch $(CFLAGS)
+
+CORE_SRC := $(wildcard src/*.c)
+CORE_HDR := $(wildcard src/*.h src/*.inc include/*.h arch/arch.h) $(GEN)/sizeclass_table.h
+
+# Two flavours of every object: with the standard names (override) and with
+# only the ingot_* names (prefixed; used under sanitizers and for embedding).
+OBJ_OVR  := $(CORE_SRC:src/%.c=$(BUILD)/ovr/%.o) $(BUILD)/ovr/arch_$(ARCH).o
+OBJ_PFX  := $(CORE_SRC:src/%.c=$(BUILD)/pfx/%.o) $(BUILD)/pfx/arch_$(ARCH).o
+ARCH_LIBS := -lpthread
+
+.PHONY: all clean
+all: lib/libingot.a lib/libingot.so lib/libjemalloc.so.2 lib/libingot-prefixed.a
+
+$(GEN)/sizeclass_table.h: tools/gen_sizeclass.c
+	@mkdir -p $(GEN)
+	$(CC) -std=c11 -O1 -o $(GEN)/gen_sizeclass $<
+	$(GEN)/gen_sizeclass $(LG_PAGE) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/ovr/%.o: src/%.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -DINGOT_OVERRIDE=1 -c $< -o $@
+$(BUILD)/pfx/%.o: src/%.c $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -DINGOT_OVERRIDE=0 -c $< -o $@
+$(BUILD)/ovr/arch_%.o: arch/%.c arch/arch.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+$(BUILD)/pfx/arch_%.o: arch/%.c arch/arch.h
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+
+lib/libingot.a: $(OBJ_OVR)
+	@mkdir -p lib
+	rm -f $@ && ar rcs $@ $^
+lib/libingot-prefixed.a: $(OBJ_PFX)
+	@mkdir -p lib
+	rm -f $@ && ar rcs $@ $^
+lib/libingot.so: $(OBJ_OVR)
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
+lib/libjemalloc.so.2: $(OBJ_OVR)
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
+
+clean:
+	rm -rf build lib
+
+-include mk/*.mk

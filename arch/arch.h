@@ -1,0 +1,152 @@
+/*
+ * arch.h — the only interface between ingot and an operating system.
+ *
+ * Every back end (linux.c, posix.c, windows.c, region.c) implements exactly
+ * these functions; the Makefile picks one. Nothing in src/ includes an OS
+ * header or tests for an OS with #if: where back ends differ in ability,
+ * the difference is data in struct arch_info.
+ *
+ * Rules that hold for every function below:
+ *  - addresses and sizes given to the memory functions are multiples of
+ *    arch_info.page_size, and sizes are > 0;
+ *  - functions returning int return 0 on success or an errno-style code
+ *    (ARCH_ENOMEM, ARCH_EINVAL) and pass results through out-parameters;
+ *  - no function calls malloc or anything that may call it, except
+ *    where a contract says so (arch_thread_exit_register on some systems);
+ *  - all functions are thread-safe.
+ */
+#ifndef INGOT_ARCH_H
+#define INGOT_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARCH_ENOMEM 12
+#define ARCH_EINVAL 22
+
+/* What the host can do; filled once by arch_init. */
+struct arch_info {
+	size_t page_size;       /* granularity of commit/decommit/purge */
+	size_t alloc_granularity; /* alignment reserve() can give cheaply */
+	unsigned ncpus;         /* online CPUs, at least 1 */
+	bool has_overcommit;    /* reserved memory may be touched without commit */
+	bool can_release_part;  /* release() may free a sub-range of a reservation */
+	bool has_threads;       /* false on single-threaded bare metal */
+};
+
+/* Fills *info. Called once, before any other arch function, possibly
+ * before main and before libc's own initialisation has finished. */
+void arch_init(struct arch_info *info);
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Reserves size bytes aligned to align (a power of two >= page_size) and
+ * commits them: the range is readable, writable and reads as zero.
+ * On failure returns ARCH_ENOMEM and leaves *out untouched. */
+int arch_map(size_t size, size_t align, void **out);
+
+/* Releases a range obtained from arch_map, or (when can_release_part) a
+ * page-aligned sub-range of one. The range must not be used afterwards. */
+void arch_unmap(void *addr, size_t size);
+
+/* Tries to make the mapping [addr, addr+old_size) span new_size bytes
+ * (new_size > old_size) without moving it. Returns 0 and the new tail reads
+ * as zero, or ARCH_ENOMEM when the address space after it is taken. */
+int arch_map_extend(void *addr, size_t old_size, size_t new_size);
+
+/* Gives the physical pages of a committed range back to the OS but keeps
+ * the range usable: the next touch reads zero (*zeroed = true) or the old
+ * contents (*zeroed = false, e.g. MADV_FREE or no-op back ends). */
+void arch_purge(void *addr, size_t size, bool *zeroed);
+
+/* Makes a committed range inaccessible (guard pages) or accessible again.
+ * Back ends without protection return ARCH_EINVAL; callers then go on
+ * without guards. */
+int arch_protect(void *addr, size_t size, bool accessible);
+
+/* ---- locks ------------------------------------------------------------- */
+
+/* A lock is one 32-bit word: 0 free, 1 held, 2 held with waiters.
+ * Zero-initialised storage is an unlocked lock. The uncontended paths are
+ * inline atomics; arch_lock_wait/arch_lock_wake block and wake through the
+ * host (futex, WaitOnAddress, or spinning where there is no scheduler). */
+typedef struct {
+	_Atomic uint32_t word;
+} arch_lock_t;
+
+#define ARCH_LOCK_INIT {0}
+
+void arch_lock_wait(arch_lock_t *lock); /* returns holding the lock */
+void arch_lock_wake(arch_lock_t *lock); /* wakes one waiter */
+
+static inline bool arch_lock_try(arch_lock_t *lock)
+{
+	uint32_t expected = 0;
+	return __atomic_compare_exchange_n(&lock->word, &expected, 1, false,
+	                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void arch_lock_acquire(arch_lock_t *lock)
+{
+	if (__builtin_expect(!arch_lock_try(lock), 0))
+		arch_lock_wait(lock);
+}
+
+static inline void arch_lock_release(arch_lock_t *lock)
+{
+	if (__builtin_expect(__atomic_exchange_n(&lock->word, 0, __ATOMIC_RELEASE) == 2, 0))
+		arch_lock_wake(lock);
+}
+
+/* Used in a forked child, where the lock's holder no longer exists. */
+static inline void arch_lock_reset(arch_lock_t *lock)
+{
+	__atomic_store_n(&lock->word, 0, __ATOMIC_RELAXED);
+}
+
+/* ---- threads, fork, process exit ---------------------------------------- */
+
+/* Asks for ingot_thread_exit(arg) to be called when the calling thread
+ * ends. Called once per thread, from ingot's slow path; may allocate
+ * through ingot itself (pthread keys), so the caller must be reentrant. */
+void arch_thread_exit_register(void *arg);
+
+/* Called by the back end, not by ingot: the hooks ingot provides. */
+void ingot_thread_exit(void *arg);      /* thread ending */
+void ingot_fork_prepare(void);          /* before fork(): take all locks */
+void ingot_fork_parent(void);           /* after fork() in the parent */
+void ingot_fork_child(void);            /* after fork() in the child */
+void ingot_process_exit(void);          /* at normal process exit */
+
+/* Registers the fork and process-exit hooks above. Called once at init. */
+void arch_hooks_register(void);
+
+/* A small number unique to the calling thread among live threads; used to
+ * spread threads over arenas. */
+uintptr_t arch_thread_id(void);
+
+/* ---- misc --------------------------------------------------------------- */
+
+/* Fills buf with unpredictable bytes (a weak fallback where the host has
+ * no entropy source). */
+void arch_random(void *buf, size_t len);
+
+/* Monotonic time in nanoseconds. */
+uint64_t arch_now_ns(void);
+
+/* Writes len bytes of msg to the error stream. Never allocates. */
+void arch_write_err(const char *msg, size_t len);
+
+/* Sets the calling thread's errno (ARCH_ENOMEM, ARCH_EINVAL). */
+void arch_set_errno(int err);
+
+/* Ends the process abnormally (SIGABRT where there are signals). */
+_Noreturn void arch_abort(void);
+
+/* The value of environment variable name, or NULL (or always NULL where
+ * there is no environment). Safe before main; never allocates. The string
+ * stays valid for the life of the process. */
+const char *arch_getenv(const char *name);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * alloc.c — the standard C allocation functions.
+ *
+ * Call tree:
+ *   ingot_malloc        -> tcache_malloc (inline fast path) -> tcache_alloc_slow
+ *   ingot_free          -> tcache_free (inline fast path)   -> tcache_free_slow
+ *   ingot_calloc        -> tcache_malloc + memset | alloc_big (pages known zero)
+ *   ingot_realloc       -> same class: p | arena_resize_in_place | move
+ *   aligned functions   -> alloc_aligned -> aligned class | alloc_big
+ *   sized frees         -> checked_usable (size vs page map) -> free path
+ *
+ * Behaviour where C and POSIX leave a choice (glibc's, as jemalloc's):
+ *  - malloc(0) returns a unique 16-byte block;
+ *  - realloc(p, 0) frees p and returns NULL (opt zero_realloc changes it);
+ *  - aligned_alloc with a non-power-of-two alignment fails with EINVAL;
+ *  - memalign rounds a non-power-of-two alignment up to a power of two.
+ */
+#include "alloc.h"
+
+#include "arch.h"
+#include "boot.h"
+#include "conf.h"
+#include "exports.h"
+#include "report.h"
+#include "tcache_inline.h"
+
+/* ---- helpers shared with the jemalloc front end -------------------------- */
+
+static void account_alloc(size_t usable)
+{
+	if (INGOT_STATS)
+		tcache_tls.allocated += usable;
+}
+
+size_t alloc_usable_for(size_t size, size_t align)
+{
+	if (size == 0)
+		size = 1;
+	if (align <= SC_QUANTUM)
+		return size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)] : arena_large_usable(size);
+	if (align <= PAGE && ALIGN_UP(size, align) <= SC_SMALL_MAX) {
+		unsigned cls = sizeclass_small(ALIGN_UP(size, align));
+		while (sc_size[cls] % align)
+			cls++;
+		return sc_size[cls];
+	}
+	/* Page runs: the alignment comes from where the run starts. */
+	return align > PAGE ? ALIGN_UP(size, PAGE) : arena_large_usable(MAX(size, SC_SMALL_MAX + 1));
+}
+
+void *alloc_big(size_t usable, size_t align, bool zero)
+{
+	ingot_ensure_booted();
+	struct arena *a = tcache_thread_arena();
+	void *p;
+	if (usable <= SC_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
+		p = arena_alloc_large(a, usable, align, zero);
+	else
+		p = arena_alloc_huge(a, usable, align, zero);
+	if (p)
+		account_alloc(usable);
+	return p;
+}
+
+void *alloc_aligned(size_t align, size_t size, bool zero)
+{
+	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST || align > INGOT_MAX_REQUEST / 2)) {
+		arch_set_errno(ARCH_ENOMEM);
+		return NULL;
+	}
+	size_t usable = alloc_usable_for(size, align);
+	void *p;
+	if (usable <= SC_SMALL_MAX && align <= PAGE) {
+		p = tcache_malloc(usable);
+		if (p && zero)
+			ingot_memset(p, 0, usable);
+	} else {
+		p = alloc_big(usable, MAX(align, PAGE), zero);
+	}
+	if (!p)
+		arch_set_errno(ARCH_ENOMEM);
+	return p;
+}
+
+/* Usable size of live block p, after checking that ingot handed it out. */
+size_t alloc_usable_checked(const void *p, const char *func)
+{
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	if (INGOT_UNLIKELY(!c))
+		ingot_report_foreign_ptr(func, p);
+	size_t usable = arena_usable_size(c, p);
+	if (INGOT_UNLIKELY(usable == 0))
+		ingot_report_invalid_ptr(func, p);
+	return usable;
+}
+
+void alloc_free_checked_size(void *p, size_t size, size_t align)
+{
+	if (!p)
+		return;
+	size_t usable = alloc_usable_checked(p, "free_sized");
+	if (INGOT_UNLIKELY(alloc_usable_for(size, align) != usable))
+		ingot_report_size_mismatch(p, size, usable);
+	tcache_free(p);
+}
+
+/* Moves or resizes p to size bytes; old is its usable size. */
+void *alloc_realloc(void *p, size_t old, size_t size, size_t align, bool zero)
+{
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	size_t want = alloc_usable_for(size, align);
+	if (want == old && ((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	if (old > SC_SMALL_MAX && want > SC_SMALL_MAX && align <= PAGE &&
+	    arena_resize_in_place(c, p, size, zero) != 0)
+		return p;
+	void *q = align <= SC_QUANTUM && !zero ? tcache_malloc(size) : alloc_aligned(align, size, zero);
+	if (!q)
+		return NULL;
+	ingot_memcpy(q, p, MIN(old, size));
+	if (zero && want > old)
+		ingot_memset((char *)q + old, 0, alloc_usable_for(size, align) - old);
+	tcache_free(p);
+	return q;
+}
+
+/* ---- the standard functions ------------------------------------------------ */
+
+INGOT_EXPORT void *ingot_malloc(size_t size)
+{
+	return tcache_malloc(size);
+}
+
+INGOT_EXPORT void ingot_free(void *ptr)
+{
+	tcache_free(ptr);
+}
+
+INGOT_EXPORT void *ingot_calloc(size_t count, size_t size)
+{
+	size_t total;
+	if (INGOT_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+		arch_set_errno(ARCH_ENOMEM);
+		return NULL;
+	}
+	if (total <= SC_SMALL_MAX) {
+		void *p = tcache_malloc(total);
+		if (p)
+			ingot_memset(p, 0, total);
+		return p;
+	}
+	return alloc_aligned(SC_QUANTUM, total, true);
+}
+
+INGOT_EXPORT void *ingot_realloc(void *ptr, size_t size)
+{
+	if (!ptr)
+		return ingot_malloc(size);
+	if (size == 0) {
+		ingot_ensure_booted();
+		if (opt.zero_realloc[0] == 'a' && opt.zero_realloc[1] == 'b') {
+			ingot_warn("realloc(p, 0) with zero_realloc:abort");
+			arch_abort();
+		}
+		if (opt.zero_realloc[0] == 'f') {
+			ingot_free(ptr);
+			return NULL;
+		}
+	}
+	size_t old = alloc_usable_checked(ptr, "realloc");
+	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST)) {
+		arch_set_errno(ARCH_ENOMEM);
+		return NULL;
+	}
+	return alloc_realloc(ptr, old, size, SC_QUANTUM, false);
+}
+
+INGOT_EXPORT void *ingot_reallocarray(void *ptr, size_t count, size_t size)
+{
+	size_t total;
+	if (INGOT_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+		arch_set_errno(ARCH_ENOMEM);
+		return NULL;
+	}
+	return ingot_realloc(ptr, total);
+}
+
+INGOT_EXPORT void *ingot_aligned_alloc(size_t alignment, size_t size)
+{
+	if (INGOT_UNLIKELY(!IS_POW2(alignment))) {
+		arch_set_errno(ARCH_EINVAL);
+		return NULL;
+	}
+	return alloc_aligned(alignment, size, false);
+}
+
+INGOT_EXPORT int ingot_posix_memalign(void **out, size_t alignment, size_t size)
+{
+	if (INGOT_UNLIKELY(!IS_POW2(alignment) || alignment < sizeof(void *)))
+		return ARCH_EINVAL;
+	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST || alignment > INGOT_MAX_REQUEST / 2))
+		return ARCH_ENOMEM;
+	void *p = alloc_aligned(alignment, size, false);
+	if (!p)
+		return ARCH_ENOMEM;
+	*out = p;
+	return 0;
+}
+
+INGOT_EXPORT void *ingot_memalign(size_t alignment, size_t size)
+{
+	if (alignment > INGOT_MAX_REQUEST / 2) {
+		arch_set_errno(ARCH_EINVAL);
+		return NULL;
+	}
+	size_t align = alignment <= 1 ? 1 : (size_t)1 << lg_ceil(alignment);
+	return alloc_aligned(align, size, false);
+}
+
+static size_t os_page(void)
+{
+	ingot_ensure_booted();
+	return MAX(ingot_arch.page_size, PAGE);
+}
+
+INGOT_EXPORT void *ingot_valloc(size_t size)
+{
+	return alloc_aligned(os_page(), size, false);
+}
+
+INGOT_EXPORT void *ingot_pvalloc(size_t size)
+{
+	size_t page = os_page();
+	if (size > INGOT_MAX_REQUEST) {
+		arch_set_errno(ARCH_ENOMEM);
+		return NULL;
+	}
+	return alloc_aligned(page, size ? ALIGN_UP(size, page) : page, false);
+}
+
+INGOT_EXPORT size_t ingot_malloc_usable_size(void *ptr)
+{
+	return ptr ? alloc_usable_checked(ptr, "malloc_usable_size") : 0;
+}
+
+INGOT_EXPORT void ingot_free_sized(void *ptr, size_t size)
+{
+	alloc_free_checked_size(ptr, size, SC_QUANTUM);
+}
+
+INGOT_EXPORT void ingot_free_aligned_sized(void *ptr, size_t alignment, size_t size)
+{
+	alloc_free_checked_size(ptr, size, alignment);
+}
+
+INGOT_STD_NAMES(INGOT_ALIAS)

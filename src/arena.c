@@ -1,0 +1,359 @@
+/*
+ * arena.c — arenas, and the blocks too big for slabs.
+ *
+ * Call tree:
+ *   arena_alloc_small -> bin_alloc_batch
+ *   arena_alloc_large -> pageheap_alloc
+ *   arena_alloc_huge  -> arch_map -> pagemap_register
+ *   arena_free        -> bin_free_locked | pageheap_free | huge_free
+ *   arena_free_batch  -> bin_free_locked (one lock per run of same-bin objects)
+ */
+#include "arena.h"
+
+#include "arch.h"
+#include "base.h"
+#include "report.h"
+
+struct arena *arenas[ARENAS_MAX];
+_Atomic unsigned narenas_total;
+unsigned narenas_auto;
+
+static _Atomic unsigned next_auto; /* round-robin cursor for arena_choose */
+static arch_lock_t create_lock = ARCH_LOCK_INIT;
+static int64_t default_decay_ms;
+
+/* Recycled huge records, under huge_records_lock. */
+static arch_lock_t huge_records_lock = ARCH_LOCK_INIT;
+static struct chunk *huge_records;
+
+#define STAT_ADD(field, v) (void)(INGOT_STATS && __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED))
+
+static struct arena *arena_new(unsigned index)
+{
+	struct arena *a = base_alloc(sizeof(struct arena));
+	if (!a)
+		return NULL;
+	a->index = index;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		bin_init(&a->bins[cls], cls);
+	pageheap_init(&a->heap, a, default_decay_ms);
+	return a;
+}
+
+int arenas_boot(unsigned count, int64_t decay_ms)
+{
+	default_decay_ms = decay_ms;
+	narenas_auto = MAX(1u, MIN(count, ARENAS_MAX - 1));
+	for (unsigned i = 0; i < narenas_auto; i++) {
+		arenas[i] = arena_new(i);
+		if (!arenas[i])
+			return INGOT_ENOMEM;
+	}
+	narenas_total = narenas_auto;
+	return 0;
+}
+
+int arena_create(void)
+{
+	int index = -1;
+	arch_lock_acquire(&create_lock);
+	unsigned n = narenas_total;
+	struct arena *a = n < ARENAS_MAX ? arena_new(n) : NULL;
+	if (a) {
+		__atomic_store_n(&arenas[n], a, __ATOMIC_RELEASE);
+		__atomic_store_n(&narenas_total, n + 1, __ATOMIC_RELEASE);
+		index = (int)n;
+	}
+	arch_lock_release(&create_lock);
+	return index;
+}
+
+struct arena *arena_choose(void)
+{
+	unsigned i = __atomic_fetch_add(&next_auto, 1, __ATOMIC_RELAXED) % narenas_auto;
+	return arenas[i];
+}
+
+/* ---- small ---------------------------------------------------------------- */
+
+void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
+{
+	void *p;
+	if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0)
+		return NULL;
+	if (zero)
+		ingot_memset(p, 0, sc_size[cls]);
+	return p;
+}
+
+/* ---- large ---------------------------------------------------------------- */
+
+size_t arena_large_usable(size_t size)
+{
+	if (size <= SC_LARGE_MAX)
+		return sc_size[sizeclass_of(size)];
+	return ALIGN_UP(size, PAGE);
+}
+
+void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
+{
+	struct span *s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
+	if (!s)
+		return NULL;
+	STAT_ADD(a->large_nmalloc, 1);
+	STAT_ADD(a->large_allocated, usable);
+	return (void *)s->base;
+}
+
+/* ---- huge ----------------------------------------------------------------- */
+
+static struct chunk *huge_record_get(void)
+{
+	arch_lock_acquire(&huge_records_lock);
+	struct chunk *c = huge_records;
+	if (c)
+		huge_records = c->next;
+	arch_lock_release(&huge_records_lock);
+	if (c) {
+		ingot_memset(c, 0, HUGE_RECORD_SIZE);
+		return c;
+	}
+	return base_alloc(HUGE_RECORD_SIZE);
+}
+
+static void huge_record_put(struct chunk *c)
+{
+	c->kind = 0;
+	arch_lock_acquire(&huge_records_lock);
+	c->next = huge_records;
+	huge_records = c;
+	arch_lock_release(&huge_records_lock);
+}
+
+void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
+{
+	(void)zero; /* fresh mappings read as zero */
+	size_t mapped = ALIGN_UP(size, PAGE);
+	struct chunk *c = huge_record_get();
+	void *mem;
+	if (!c)
+		return NULL;
+	if (arch_map(mapped, MAX(align, CHUNK), &mem) != 0) {
+		huge_record_put(c);
+		return NULL;
+	}
+	c->base = (uintptr_t)mem;
+	c->size = mapped;
+	c->kind = CHUNK_KIND_HUGE;
+	c->arena = a;
+	c->huge_usable = mapped;
+	c->huge_align = align;
+	if (pagemap_register(c) != 0) {
+		arch_unmap(mem, mapped);
+		huge_record_put(c);
+		return NULL;
+	}
+	arch_lock_acquire(&a->huge_lock);
+	c->prev = NULL;
+	c->next = a->huge_list;
+	if (c->next)
+		c->next->prev = c;
+	a->huge_list = c;
+	arch_lock_release(&a->huge_lock);
+	STAT_ADD(a->large_nmalloc, 1);
+	STAT_ADD(a->huge_allocated, mapped);
+	STAT_ADD(a->huge_mapped, mapped);
+	return mem;
+}
+
+static void huge_free(struct chunk *c)
+{
+	struct arena *a = c->arena;
+	arch_lock_acquire(&a->huge_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->huge_list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	arch_lock_release(&a->huge_lock);
+	STAT_ADD(a->large_ndalloc, 1);
+	STAT_ADD(a->huge_allocated, -c->huge_usable);
+	STAT_ADD(a->huge_mapped, -c->size);
+	pagemap_unregister(c);
+	arch_unmap((void *)c->base, c->size);
+	huge_record_put(c);
+}
+
+/* ---- free ----------------------------------------------------------------- */
+
+/* The live large or slab span p belongs to, after checking that p may be
+ * freed; reports and aborts otherwise. */
+static struct span *span_for_free(struct chunk *c, const void *p)
+{
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	if (INGOT_UNLIKELY(!s))
+		ingot_report_invalid_ptr("free", p);
+	if (s->state == SPAN_SLAB)
+		return s;
+	if (INGOT_UNLIKELY(s->base != (uintptr_t)p))
+		ingot_report_invalid_ptr("free", p);
+	if (INGOT_UNLIKELY(s->state != SPAN_LARGE))
+		ingot_report_double_free(p);
+	return s;
+}
+
+void arena_free(struct chunk *c, void *p)
+{
+	if (c->kind == CHUNK_KIND_HUGE) {
+		if (INGOT_UNLIKELY((uintptr_t)p != c->base))
+			ingot_report_invalid_ptr("free", p);
+		huge_free(c);
+		return;
+	}
+	struct arena *a = c->arena;
+	struct span *s = span_for_free(c, p);
+	if (s->state == SPAN_SLAB) {
+		struct bin *bin = &a->bins[s->sizeclass];
+		arch_lock_acquire(&bin->lock);
+		bin_free_locked(bin, &a->heap, s, p);
+		arch_lock_release(&bin->lock);
+		return;
+	}
+	STAT_ADD(a->large_ndalloc, 1);
+	STAT_ADD(a->large_allocated, -((size_t)s->npages << LG_PAGE));
+	pageheap_free(&a->heap, s);
+}
+
+void arena_free_batch(unsigned cls, void **objs, unsigned n)
+{
+	struct bin *held = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
+		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
+		struct bin *bin = &c->arena->bins[cls];
+		if (bin != held) {
+			if (held)
+				arch_lock_release(&held->lock);
+			arch_lock_acquire(&bin->lock);
+			held = bin;
+		}
+		bin_free_locked(bin, &c->arena->heap, s, objs[i]);
+	}
+	if (held)
+		arch_lock_release(&held->lock);
+}
+
+/* ---- sizes and resizing -------------------------------------------------- */
+
+size_t arena_usable_size(struct chunk *c, const void *p)
+{
+	if (c->kind == CHUNK_KIND_HUGE)
+		return (uintptr_t)p == c->base ? c->huge_usable : 0;
+	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
+	if (cls)
+		return sc_size[cls];
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	if (!s || s->state != SPAN_LARGE || s->base != (uintptr_t)p)
+		return 0;
+	return (size_t)s->npages << LG_PAGE;
+}
+
+static size_t huge_resize(struct chunk *c, size_t size, bool zero)
+{
+	size_t want = ALIGN_UP(size, PAGE);
+	size_t old = c->huge_usable;
+	if (want > c->size) {
+		if (arch_map_extend((void *)c->base, c->size, want) != 0)
+			return 0;
+		size_t old_mapped = c->size;
+		c->size = want;
+		if (pagemap_register(c) != 0) {
+			c->size = old_mapped;
+			arch_unmap((void *)(c->base + old_mapped), want - old_mapped);
+			return 0;
+		}
+		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
+	}
+	if (want < old) {
+		bool zeroed;
+		arch_purge((void *)(c->base + want), old - want, &zeroed);
+	} else if (zero && want > old) {
+		ingot_memset((void *)(c->base + old), 0, want - old);
+	}
+	c->huge_usable = want;
+	STAT_ADD(c->arena->huge_allocated, want - old);
+	return want;
+}
+
+size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
+{
+	if (c->kind == CHUNK_KIND_HUGE)
+		return size > SC_LARGE_MAX ? huge_resize(c, size, zero) : 0;
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	if (size <= SC_SMALL_MAX || size > SC_LARGE_MAX || !s || s->state != SPAN_LARGE)
+		return 0;
+	struct arena *a = c->arena;
+	size_t want = arena_large_usable(size) >> LG_PAGE;
+	size_t have = s->npages;
+	if (want < have)
+		pageheap_shrink(&a->heap, s, want);
+	else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
+		return 0;
+	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
+	return want << LG_PAGE;
+}
+
+/* ---- maintenance ---------------------------------------------------------- */
+
+void arena_purge(struct arena *a, bool force)
+{
+	for (unsigned cls = 1; cls <= SC_NSMALL && force; cls++)
+		bin_release_empty(&a->bins[cls], &a->heap);
+	pageheap_decay(&a->heap, force);
+}
+
+const char *arena_check(struct arena *a)
+{
+	const char *err = NULL;
+	for (unsigned cls = 1; cls <= SC_NSMALL && !err; cls++)
+		err = bin_check(&a->bins[cls]);
+	if (!err)
+		err = pageheap_check(&a->heap);
+	return err;
+}
+
+/* Fork: every lock in a fixed order (bins, then heap, then huge), so that
+ * the child finds them all free. */
+void arenas_fork_prepare(void)
+{
+	arch_lock_acquire(&create_lock);
+	for (unsigned i = 0; i < narenas_total; i++) {
+		struct arena *a = arenas[i];
+		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+			arch_lock_acquire(&a->bins[cls].lock);
+		pageheap_fork_prepare(&a->heap);
+		arch_lock_acquire(&a->huge_lock);
+	}
+	arch_lock_acquire(&huge_records_lock);
+}
+
+static void arenas_fork_release(bool child)
+{
+	void (*release)(arch_lock_t *) = child ? arch_lock_reset : arch_lock_release;
+	release(&huge_records_lock);
+	for (unsigned i = 0; i < narenas_total; i++) {
+		struct arena *a = arenas[i];
+		release(&a->huge_lock);
+		if (child)
+			pageheap_fork_child(&a->heap);
+		else
+			pageheap_fork_parent(&a->heap);
+		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+			release(&a->bins[cls].lock);
+	}
+	release(&create_lock);
+}
+
+void arenas_fork_parent(void) { arenas_fork_release(false); }
+void arenas_fork_child(void) { arenas_fork_release(true); }

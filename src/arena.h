@@ -1,0 +1,89 @@
+/*
+ * arena.h — a set of bins plus a page heap, and the large and huge blocks
+ * served from them.
+ *
+ * Threads are spread over arenas round-robin so that they rarely share a
+ * bin lock. Arenas 0..narenas_auto-1 are created at start; more can be made
+ * on request (arenas.create). Every block's chunk names its arena, so a
+ * block always goes back to the arena it came from, whichever thread frees it.
+ */
+#ifndef INGOT_ARENA_H
+#define INGOT_ARENA_H
+
+#include "bin.h"
+#include "common.h"
+#include "pageheap.h"
+#include "sizeclass.h"
+
+#define ARENAS_MAX 4096 /* matches MALLCTL_ARENAS_ALL: indices stay below it */
+
+struct arena {
+	unsigned index;
+	_Atomic unsigned nthreads;  /* threads whose cache points here */
+	struct bin bins[SC_NSMALL + 1];
+	struct pageheap heap;
+	/* Huge blocks, under huge_lock. */
+	arch_lock_t huge_lock;
+	struct chunk *huge_list;
+	/* Large and huge counters (bytes and calls), atomics. */
+	_Atomic uint64_t large_nmalloc, large_ndalloc;
+	_Atomic size_t large_allocated, huge_allocated, huge_mapped;
+};
+
+extern struct arena *arenas[ARENAS_MAX];
+extern _Atomic unsigned narenas_total; /* arenas created so far */
+extern unsigned narenas_auto;          /* arenas threads are spread over */
+
+/* Creates the automatic arenas. Returns 0 or INGOT_ENOMEM. */
+int arenas_boot(unsigned count, int64_t decay_ms);
+
+/* Creates one more arena; returns its index, or -1 when out of memory or
+ * indices. */
+int arena_create(void);
+
+/* The next automatic arena for a new thread. */
+struct arena *arena_choose(void);
+
+/* Any arena by index, or NULL. */
+static inline struct arena *arena_get(unsigned index)
+{
+	return index < ARENAS_MAX ? __atomic_load_n(&arenas[index], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* One small object without a thread cache. */
+void *arena_alloc_small(struct arena *a, unsigned cls, bool zero);
+
+/* A large block (SC_SMALL_MAX < usable <= SC_LARGE_MAX, or smaller sizes
+ * needing alignment above PAGE) or a huge one (anything larger). */
+void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero);
+void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero);
+
+/* Frees any block given its chunk record; the caller has checked that p is
+ * inside c. Small objects go straight to their bin. */
+void arena_free(struct chunk *c, void *p);
+
+/* Frees n small objects of class cls (thread cache flush); each goes to the
+ * bin of the arena that owns its slab. */
+void arena_free_batch(unsigned cls, void **objs, unsigned n);
+
+/* Usable size of live block p in chunk c, or 0 when p is not the start of a
+ * live large or huge block (small objects are not checked). */
+size_t arena_usable_size(struct chunk *c, const void *p);
+
+/* Resizes a large or huge block in place; returns its new usable size, or 0
+ * when it cannot stay where it is. */
+size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero);
+
+/* Usable size a large request gets (page-rounded class; huge: pages). */
+size_t arena_large_usable(size_t size);
+
+/* Purges every dirty page of an arena now (force) or as decay allows. */
+void arena_purge(struct arena *a, bool force);
+
+const char *arena_check(struct arena *a);
+
+void arenas_fork_prepare(void);
+void arenas_fork_parent(void);
+void arenas_fork_child(void);
+
+#endif

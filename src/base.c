@@ -1,0 +1,48 @@
+/*
+ * base.c — bump allocation of metadata from dedicated mappings.
+ */
+#include "base.h"
+
+#include "arch.h"
+
+#define BASE_BLOCK ((size_t)1 << 21)
+#define BASE_ALIGN 64
+
+static struct {
+	arch_lock_t lock;
+	uintptr_t next;  /* first free byte of the current block */
+	uintptr_t end;   /* end of the current block */
+	size_t mapped;   /* bytes mapped for metadata */
+} base;
+
+void *base_alloc(size_t size)
+{
+	size = ALIGN_UP(size, BASE_ALIGN);
+	arch_lock_acquire(&base.lock);
+	if (base.end - base.next < size) {
+		size_t block = MAX(BASE_BLOCK, ALIGN_UP(size, PAGE));
+		void *mem;
+		if (arch_map(block, PAGE, &mem) != 0) {
+			arch_lock_release(&base.lock);
+			return NULL;
+		}
+		/* The rest of the old block is abandoned: blocks are large
+		 * and requests small, so little is lost. */
+		base.next = (uintptr_t)mem;
+		base.end = base.next + block;
+		__atomic_fetch_add(&base.mapped, block, __ATOMIC_RELAXED);
+	}
+	void *ret = (void *)base.next;
+	base.next += size;
+	arch_lock_release(&base.lock);
+	return ret; /* fresh mappings read as zero and are never reused */
+}
+
+size_t base_mapped(void)
+{
+	return __atomic_load_n(&base.mapped, __ATOMIC_RELAXED);
+}
+
+void base_fork_prepare(void) { arch_lock_acquire(&base.lock); }
+void base_fork_parent(void) { arch_lock_release(&base.lock); }
+void base_fork_child(void) { arch_lock_reset(&base.lock); }

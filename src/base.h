@@ -1,0 +1,23 @@
+/*
+ * base.h — memory for ingot's own metadata (arenas, chunk records, span
+ * records, thread caches, page-map leaves). It comes from mappings of its own,
+ * never from the pages that hold user blocks, and is never given back:
+ * layers recycle their records on free lists of their own.
+ */
+#ifndef INGOT_BASE_H
+#define INGOT_BASE_H
+
+#include "common.h"
+
+/* Returns size bytes, zeroed and aligned to 64 (a cache line), or NULL when
+ * the OS refuses memory. Thread-safe. */
+void *base_alloc(size_t size);
+
+/* Bytes mapped for metadata so far. */
+size_t base_mapped(void);
+
+void base_fork_prepare(void);
+void base_fork_parent(void);
+void base_fork_child(void);
+
+#endif

@@ -1,0 +1,185 @@
+/*
+ * bin.c — object allocation from slabs.
+ *
+ * Call tree:
+ *   bin_alloc_batch -> slab_pop (from current) -> slab_next (nonfull or a new
+ *                      span from the page heap)
+ *   bin_free_locked -> slot check -> bitmap set -> (nonfull link | slab back
+ *                      to the heap when empty)
+ */
+#include "bin.h"
+
+#include "report.h"
+#include "sizeclass.h"
+
+static void slab_init(struct span *s, unsigned cls)
+{
+	unsigned nregs = sc_nregs[cls];
+	ingot_memset(s->free_bits, 0, sizeof(s->free_bits));
+	for (unsigned w = 0; w < nregs / 64; w++)
+		s->free_bits[w] = ~(uint64_t)0;
+	if (nregs % 64)
+		s->free_bits[nregs / 64] = ((uint64_t)1 << (nregs % 64)) - 1;
+	s->nfree = (uint16_t)nregs;
+}
+
+static void nonfull_push(struct bin *bin, struct span *s)
+{
+	s->prev = NULL;
+	s->next = bin->nonfull;
+	if (s->next)
+		s->next->prev = s;
+	bin->nonfull = s;
+}
+
+static void nonfull_remove(struct bin *bin, struct span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		bin->nonfull = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+/* A slab with free objects to become current, or NULL (out of memory). */
+static struct span *slab_next(struct bin *bin, struct pageheap *heap)
+{
+	struct span *s = bin->nonfull;
+	if (s) {
+		nonfull_remove(bin, s);
+		return s;
+	}
+	unsigned cls = bin->sizeclass;
+	s = pageheap_alloc(heap, sc_slab_pages[cls], PAGE, false, cls);
+	if (s) {
+		slab_init(s, cls);
+		bin->nslabs++;
+		bin->nslabs_made++;
+	}
+	return s;
+}
+
+/* Pops up to n objects from slab s in address order. */
+static unsigned slab_pop(struct span *s, size_t size, void **out, unsigned n)
+{
+	unsigned got = 0;
+	for (unsigned w = 0; w < SLAB_BITMAP_WORDS && got < n; w++) {
+		uint64_t bits = s->free_bits[w];
+		while (bits && got < n) {
+			unsigned bit = (unsigned)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			out[got++] = (void *)(s->base + (w * 64 + bit) * size);
+		}
+		s->free_bits[w] = bits;
+	}
+	s->nfree = (uint16_t)(s->nfree - got);
+	return got;
+}
+
+void bin_init(struct bin *bin, unsigned sizeclass)
+{
+	bin->sizeclass = sizeclass;
+}
+
+unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)
+{
+	size_t size = sc_size[bin->sizeclass];
+	unsigned got = 0;
+	arch_lock_acquire(&bin->lock);
+	while (got < n) {
+		if (!bin->current && !(bin->current = slab_next(bin, heap)))
+			break;
+		got += slab_pop(bin->current, size, out + got, n - got);
+		if (bin->current->nfree == 0)
+			bin->current = NULL;
+	}
+	bin->nmalloc += got;
+	bin->nfills++;
+	bin->nregs_live += got;
+	arch_lock_release(&bin->lock);
+	return got;
+}
+
+void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, void *p)
+{
+	unsigned cls = bin->sizeclass;
+	size_t offset = (uintptr_t)p - s->base;
+	unsigned slot = sizeclass_slot(cls, offset);
+	if (INGOT_UNLIKELY(slot >= sc_nregs[cls] || (size_t)slot * sc_size[cls] != offset))
+		ingot_report_invalid_ptr("free", p);
+	uint64_t mask = (uint64_t)1 << (slot % 64);
+	if (INGOT_UNLIKELY(s->free_bits[slot / 64] & mask))
+		ingot_report_double_free(p);
+	s->free_bits[slot / 64] |= mask;
+	s->nfree++;
+	bin->ndalloc++;
+	bin->nregs_live--;
+	if (s == bin->current)
+		return;
+	if (s->nfree == 1)
+		nonfull_push(bin, s);
+	if (s->nfree == sc_nregs[cls]) {
+		/* Empty: keep it as current if there is none, else give its
+		 * pages back so that they can serve other sizes. */
+		nonfull_remove(bin, s);
+		if (!bin->current) {
+			bin->current = s;
+		} else {
+			bin->nslabs--;
+			pageheap_free(heap, s);
+		}
+	}
+}
+
+void bin_release_empty(struct bin *bin, struct pageheap *heap)
+{
+	arch_lock_acquire(&bin->lock);
+	struct span *s = bin->current;
+	if (s && s->nfree == sc_nregs[bin->sizeclass]) {
+		bin->current = NULL;
+		bin->nslabs--;
+		pageheap_free(heap, s);
+	}
+	arch_lock_release(&bin->lock);
+}
+
+static unsigned bitmap_count(const struct span *s)
+{
+	unsigned n = 0;
+	for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(s->free_bits[w]);
+	return n;
+}
+
+static const char *slab_check(struct bin *bin, struct span *s)
+{
+	if (s->state != SPAN_SLAB || s->sizeclass != bin->sizeclass)
+		return "slab of the wrong state or class in a bin";
+	if (bitmap_count(s) != s->nfree || s->nfree > sc_nregs[bin->sizeclass])
+		return "slab free count disagrees with its bitmap";
+	size_t first = chunk_page_index(s->base);
+	for (size_t i = first; i < first + s->npages; i++)
+		if (s->chunk->span_of[i] != s || s->chunk->class_of[i] != bin->sizeclass)
+			return "page map disagrees with a slab";
+	return NULL;
+}
+
+const char *bin_check(struct bin *bin)
+{
+	const char *err = NULL;
+	arch_lock_acquire(&bin->lock);
+	if (bin->current) {
+		err = slab_check(bin, bin->current);
+		if (!err && bin->current->nfree == 0)
+			err = "bin's current slab is full";
+	}
+	for (struct span *s = bin->nonfull; s && !err; s = s->next) {
+		err = slab_check(bin, s);
+		if (!err && (s->nfree == 0 || s == bin->current))
+			err = "full or current slab in a bin's nonfull list";
+	}
+	arch_lock_release(&bin->lock);
+	return err;
+}

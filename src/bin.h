@@ -1,0 +1,46 @@
+/*
+ * bin.h — slabs of one small size class in one arena.
+ *
+ * A bin hands out objects from its slabs in batches (to thread caches) or
+ * one by one (when there is no cache), and takes them back. The slab's free
+ * set is a bitmap in its span record, out of line from user data, so a
+ * second free of the same object is always seen when it reaches the bin.
+ */
+#ifndef INGOT_BIN_H
+#define INGOT_BIN_H
+
+#include "common.h"
+#include "pageheap.h"
+
+/*
+ * Invariants: current is NULL or a SLAB span of this class with nfree > 0;
+ * nonfull holds exactly the other slabs of this bin with 0 < nfree; a slab
+ * with nfree == nregs is kept only as current (others go back to the heap).
+ */
+struct bin {
+	arch_lock_t lock;
+	unsigned sizeclass;
+	struct span *current;
+	struct span *nonfull;
+	/* Counters, under lock. */
+	uint64_t nmalloc, ndalloc, nfills, nflushes, nslabs_made;
+	size_t nslabs, nregs_live;
+} __attribute__((aligned(64)));
+
+void bin_init(struct bin *bin, unsigned sizeclass);
+
+/* Fills out[0..n) with free objects of the bin's class, taking slabs from
+ * heap as needed. Returns how many it gave (0 when memory ran out). */
+unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n);
+
+/* Returns object p of slab span to the bin; the caller holds bin->lock.
+ * Reports a double free or an invalid pointer and aborts. */
+void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *span, void *p);
+
+/* Gives the bin's empty current slab back to the heap (purge, reset). */
+void bin_release_empty(struct bin *bin, struct pageheap *heap);
+
+/* Verifies the bin's slabs; returns NULL or the first broken invariant. */
+const char *bin_check(struct bin *bin);
+
+#endif

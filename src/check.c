@@ -1,0 +1,96 @@
+/*
+ * check.c — ingot_check(): the heap's invariants, executed.
+ *
+ * Walks every arena (bins, slabs, page heap free lists and dirty list),
+ * every chunk page by page (spans must tile it exactly and the page map
+ * must agree with each span), every huge block, the page map itself, and
+ * the calling thread's cache. Reports the first broken invariant.
+ */
+#include "arch.h"
+#include "ingot.h"
+#include "arena.h"
+#include "boot.h"
+#include "report.h"
+#include "tcache.h"
+
+/* Spans must tile the chunk: each starts where the previous ended, and the
+ * page map knows each span's pages. Caller holds the heap's lock. */
+static const char *chunk_check(struct chunk *c, struct arena *a)
+{
+	if (c->kind != CHUNK_KIND_PAGES || c->arena != a || (c->base & CHUNK_MASK))
+		return "chunk record of the wrong kind, arena or alignment";
+	if (pagemap_chunk(c->base) != c)
+		return "page map does not lead to a chunk of its arena";
+	for (size_t i = 0; i < CHUNK_PAGES;) {
+		struct span *s = c->span_of[i];
+		if (!s || s->chunk != c || s->base != c->base + (i << LG_PAGE) || s->npages == 0 ||
+		    i + s->npages > CHUNK_PAGES)
+			return "spans do not tile their chunk (gap, overlap or stray record)";
+		for (size_t j = i; j < i + s->npages; j++) {
+			bool slab = s->state == SPAN_SLAB;
+			if (c->class_of[j] != (slab ? s->sizeclass : 0))
+				return "page class byte disagrees with its span";
+			if (slab && c->span_of[j] != s)
+				return "slab page not mapped to its slab";
+		}
+		i += s->npages;
+	}
+	return NULL;
+}
+
+static const char *huge_check(struct arena *a)
+{
+	const char *err = NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_list; c && !err; c = c->next) {
+		if (c->kind != CHUNK_KIND_HUGE || c->arena != a || c->huge_usable > c->size)
+			err = "huge record of the wrong kind or size";
+		else
+			for (uintptr_t s = c->base; s < c->base + c->size && !err; s += CHUNK)
+				if (pagemap_chunk(s) != c)
+					err = "page map does not lead to a huge block";
+	}
+	arch_lock_release(&a->huge_lock);
+	return err;
+}
+
+static const char *arena_walk(struct arena *a)
+{
+	const char *err = arena_check(a);
+	if (err)
+		return err;
+	arch_lock_acquire(&a->heap.lock);
+	for (struct chunk *c = a->heap.chunks; c && !err; c = c->next)
+		err = chunk_check(c, a);
+	arch_lock_release(&a->heap.lock);
+	return err ? err : huge_check(a);
+}
+
+static void slot_check(struct chunk *c, uintptr_t slot, void *arg)
+{
+	const char **err = arg;
+	if (!*err && (slot < ALIGN_DOWN(c->base, CHUNK) || slot >= c->base + c->size))
+		*err = "page map slot points at a chunk that does not cover it";
+}
+
+INGOT_EXPORT int ingot_check(void)
+{
+	ingot_ensure_booted();
+	const char *err = NULL;
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n && !err; i++)
+		err = arena_walk(arenas[i]);
+	if (!err)
+		pagemap_foreach(slot_check, &err);
+	if (!err)
+		err = tcache_check_all();
+	if (!err)
+		return 0;
+	char buf[160];
+	struct line l = {buf, sizeof(buf), 0};
+	line_str(&l, "ingot_check: ");
+	line_str(&l, err);
+	line_char(&l, '\n');
+	arch_write_err(buf, l.len);
+	return -1;
+}

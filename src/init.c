@@ -1,0 +1,94 @@
+/*
+ * init.c — start-up, fork and process exit.
+ */
+#include "arch.h"
+#include "arena.h"
+#include "base.h"
+#include "boot.h"
+#include "conf.h"
+#include "report.h"
+#include "stats.h"
+#include "tcache.h"
+
+bool ingot_booted;
+struct arch_info ingot_arch;
+
+static arch_lock_t boot_lock = ARCH_LOCK_INIT;
+static bool booting; /* under boot_lock */
+
+/* A program may define malloc_conf (jemalloc's name) to set options at
+ * link time; the weak definition here is what it overrides. */
+#if INGOT_OVERRIDE
+INGOT_EXPORT __attribute__((weak)) const char *malloc_conf = NULL;
+#define PROGRAM_CONF malloc_conf
+#else
+INGOT_EXPORT __attribute__((weak)) const char *ingot_malloc_conf = NULL;
+#define PROGRAM_CONF ingot_malloc_conf
+#endif
+
+static void read_options(void)
+{
+	const char *sources[] = {PROGRAM_CONF, arch_getenv("MALLOC_CONF"), arch_getenv("INGOT_CONF")};
+	const char *names[] = {"malloc_conf", "MALLOC_CONF", "INGOT_CONF"};
+	conf_read(sources, names, ARRAY_LEN(sources));
+}
+
+void ingot_boot(void)
+{
+	arch_lock_acquire(&boot_lock);
+	if (ingot_booted || booting) {
+		arch_lock_release(&boot_lock);
+		return;
+	}
+	booting = true;
+	arch_init(&ingot_arch);
+	read_options();
+	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
+	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
+		ingot_warn("cannot map memory for the first arenas; aborting");
+		arch_abort();
+	}
+	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
+	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
+	arch_lock_release(&boot_lock);
+	/* After ingot_booted: registering may allocate (pthread_atfork). */
+	arch_hooks_register();
+}
+
+void ingot_process_exit(void)
+{
+	if (ingot_booted && opt.stats_print)
+		stats_print(NULL, NULL, opt.stats_print_opts);
+}
+
+/* Fork: every lock, in the order they nest (caches, arenas, page map,
+ * metadata), so that the child finds them all free. */
+void ingot_fork_prepare(void)
+{
+	if (!ingot_booted)
+		return;
+	tcache_fork_prepare();
+	arenas_fork_prepare();
+	pagemap_fork_prepare();
+	base_fork_prepare();
+}
+
+void ingot_fork_parent(void)
+{
+	if (!ingot_booted)
+		return;
+	base_fork_parent();
+	pagemap_fork_parent();
+	arenas_fork_parent();
+	tcache_fork_parent();
+}
+
+void ingot_fork_child(void)
+{
+	if (!ingot_booted)
+		return;
+	base_fork_child();
+	pagemap_fork_child();
+	arenas_fork_child();
+	tcache_fork_child();
+}

@@ -1,0 +1,455 @@
+/*
+ * pageheap.c — span allocation, coalescing and decay.
+ *
+ * Call tree:
+ *   pageheap_alloc -> fit_find -> (chunk_add when nothing fits)
+ *                  -> span_take (split off head and tail remainders)
+ *   pageheap_free  -> coalesce -> free_insert -> decay_maybe -> span_purge
+ */
+#include "pageheap.h"
+
+#include "base.h"
+
+/* ---- span records -------------------------------------------------------- */
+
+static struct span *record_get(struct pageheap *heap)
+{
+	struct span *s = heap->spare_records;
+	if (s) {
+		heap->spare_records = s->next;
+		ingot_memset(s, 0, sizeof(*s));
+		return s;
+	}
+	return base_alloc(sizeof(struct span));
+}
+
+static void record_put(struct pageheap *heap, struct span *s)
+{
+	s->state = 0;
+	s->next = heap->spare_records;
+	heap->spare_records = s;
+}
+
+static size_t span_last_page(const struct span *s)
+{
+	return chunk_page_index(s->base) + s->npages - 1;
+}
+
+/* Page-map entries of a span's first and last page (enough for large and
+ * free spans: lookups by block start, coalescing by neighbour). */
+static void boundary_set(struct span *s, struct span *value)
+{
+	s->chunk->span_of[chunk_page_index(s->base)] = value;
+	s->chunk->span_of[span_last_page(s)] = value;
+}
+
+static void slab_map(struct span *span, unsigned sizeclass)
+{
+	size_t first = chunk_page_index(span->base);
+	for (size_t i = first; i < first + span->npages; i++) {
+		span->chunk->span_of[i] = span;
+		span->chunk->class_of[i] = (uint8_t)sizeclass;
+	}
+}
+
+static void slab_unmap(struct span *s)
+{
+	size_t first = chunk_page_index(s->base);
+	for (size_t i = first; i < first + s->npages; i++) {
+		s->chunk->span_of[i] = NULL;
+		s->chunk->class_of[i] = 0;
+	}
+}
+
+/* ---- free lists ---------------------------------------------------------- */
+
+static void dirty_link(struct pageheap *heap, struct span *s, uint64_t now)
+{
+	s->dirty_since_ns = now;
+	s->dirty_next = NULL;
+	s->dirty_prev = heap->dirty_tail;
+	if (heap->dirty_tail)
+		heap->dirty_tail->dirty_next = s;
+	else
+		heap->dirty_head = s;
+	heap->dirty_tail = s;
+}
+
+static void dirty_unlink(struct pageheap *heap, struct span *s)
+{
+	if (s->dirty_prev)
+		s->dirty_prev->dirty_next = s->dirty_next;
+	else
+		heap->dirty_head = s->dirty_next;
+	if (s->dirty_next)
+		s->dirty_next->dirty_prev = s->dirty_prev;
+	else
+		heap->dirty_tail = s->dirty_prev;
+	s->dirty_next = s->dirty_prev = NULL;
+}
+
+static void free_insert(struct pageheap *heap, struct span *s, uint64_t now)
+{
+	s->state = SPAN_FREE;
+	s->sizeclass = 0;
+	s->prev = NULL;
+	s->next = heap->lists[s->npages];
+	if (s->next)
+		s->next->prev = s;
+	heap->lists[s->npages] = s;
+	heap->nonempty[s->npages / 64] |= (uint64_t)1 << (s->npages % 64);
+	if (s->ndirty)
+		dirty_link(heap, s, now);
+	boundary_set(s, s);
+}
+
+static void free_remove(struct pageheap *heap, struct span *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		heap->lists[s->npages] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (!heap->lists[s->npages])
+		heap->nonempty[s->npages / 64] &= ~((uint64_t)1 << (s->npages % 64));
+	if (s->ndirty)
+		dirty_unlink(heap, s);
+	s->next = s->prev = NULL;
+	boundary_set(s, NULL);
+}
+
+/* Smallest free span of at least npages pages, or NULL. */
+static struct span *fit_find(struct pageheap *heap, size_t npages)
+{
+	size_t word = npages / 64;
+	uint64_t bits = heap->nonempty[word] & (~(uint64_t)0 << (npages % 64));
+	while (!bits) {
+		if (++word >= ARRAY_LEN(heap->nonempty))
+			return NULL;
+		bits = heap->nonempty[word];
+	}
+	size_t list = word * 64 + (size_t)__builtin_ctzll(bits);
+	return list < PAGEHEAP_LISTS ? heap->lists[list] : NULL;
+}
+
+/* ---- chunks -------------------------------------------------------------- */
+
+static struct span *chunk_add(struct pageheap *heap, uint64_t now)
+{
+	struct chunk *c = base_alloc(sizeof(struct chunk));
+	struct span *s = record_get(heap);
+	void *mem;
+	if (!c || !s || arch_map(CHUNK, CHUNK, &mem) != 0)
+		goto fail;
+	c->base = (uintptr_t)mem;
+	c->size = CHUNK;
+	c->kind = CHUNK_KIND_PAGES;
+	c->arena = heap->arena;
+	if (pagemap_register(c) != 0) {
+		arch_unmap(mem, CHUNK);
+		goto fail;
+	}
+	c->next = heap->chunks;
+	heap->chunks = c;
+	heap->npages_mapped += CHUNK_PAGES;
+	s->base = c->base;
+	s->npages = CHUNK_PAGES;
+	s->chunk = c;
+	s->zeroed = true;
+	free_insert(heap, s, now);
+	return s;
+fail:
+	/* A chunk record that could not be used is leaked (tiny, and only
+	 * when the OS is out of memory); the span record is recycled. */
+	if (s)
+		record_put(heap, s);
+	return NULL;
+}
+
+/* ---- split, take, coalesce ---------------------------------------------- */
+
+/* Cuts the first npages pages off free-list-less span s; returns the rest
+ * as a new record (not linked anywhere), or NULL when no record can be had. */
+static struct span *span_split(struct pageheap *heap, struct span *s, size_t npages)
+{
+	struct span *rest = record_get(heap);
+	if (!rest)
+		return NULL;
+	rest->base = s->base + npages * PAGE;
+	rest->npages = s->npages - (uint32_t)npages;
+	rest->chunk = s->chunk;
+	rest->zeroed = s->zeroed;
+	/* Dirty pages are not tracked one by one; the count moves with the
+	 * pages in order, so the total stays exact. */
+	rest->ndirty = s->ndirty > npages ? s->ndirty - (uint32_t)npages : 0;
+	rest->ndirty = MIN(rest->ndirty, rest->npages);
+	s->ndirty -= rest->ndirty;
+	s->npages = (uint32_t)npages;
+	return rest;
+}
+
+/* Takes npages aligned pages out of free span s, giving any head and tail
+ * back to the free lists. Returns the taken span or NULL (no records). */
+static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align,
+                              uint64_t now)
+{
+	free_remove(heap, s);
+	size_t head = (ALIGN_UP(s->base, align) - s->base) >> LG_PAGE;
+	if (head) {
+		struct span *rest = span_split(heap, s, head);
+		if (!rest) {
+			free_insert(heap, s, now);
+			return NULL;
+		}
+		free_insert(heap, s, now);
+		s = rest;
+	}
+	if (s->npages > npages) {
+		struct span *tail = span_split(heap, s, npages);
+		if (!tail) {
+			free_insert(heap, s, now);
+			return NULL;
+		}
+		free_insert(heap, tail, now);
+	}
+	heap->npages_dirty -= s->ndirty;
+	heap->npages_active += s->npages;
+	return s;
+}
+
+/* Merges s with any free neighbour in its chunk; returns the merged span. */
+static struct span *coalesce(struct pageheap *heap, struct span *s)
+{
+	size_t first = chunk_page_index(s->base);
+	size_t last = span_last_page(s);
+	if (first > 0) {
+		struct span *left = s->chunk->span_of[first - 1];
+		if (left && left->state == SPAN_FREE) {
+			free_remove(heap, left);
+			left->npages += s->npages;
+			left->ndirty += s->ndirty;
+			left->zeroed = left->zeroed && s->zeroed;
+			record_put(heap, s);
+			s = left;
+		}
+	}
+	if (last + 1 < CHUNK_PAGES) {
+		struct span *right = s->chunk->span_of[last + 1];
+		if (right && right->state == SPAN_FREE) {
+			free_remove(heap, right);
+			s->npages += right->npages;
+			s->ndirty += right->ndirty;
+			s->zeroed = s->zeroed && right->zeroed;
+			record_put(heap, right);
+		}
+	}
+	return s;
+}
+
+/* ---- purge and decay ----------------------------------------------------- */
+
+static void span_purge(struct pageheap *heap, struct span *s)
+{
+	bool zeroed;
+	arch_purge((void *)s->base, (size_t)s->npages << LG_PAGE, &zeroed);
+	dirty_unlink(heap, s);
+	heap->npages_dirty -= s->ndirty;
+	heap->npurged += s->ndirty;
+	heap->npurge_calls++;
+	s->ndirty = 0;
+	s->zeroed = zeroed;
+}
+
+static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
+{
+	uint64_t age = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
+	while (heap->dirty_head) {
+		struct span *s = heap->dirty_head;
+		if (!force && (heap->decay_ms < 0 || s->dirty_since_ns + age > now))
+			break;
+		span_purge(heap, s);
+	}
+	/* Look again after an eighth of the decay time. */
+	heap->next_decay_ns = now + age / 8;
+}
+
+void pageheap_decay(struct pageheap *heap, bool force)
+{
+	arch_lock_acquire(&heap->lock);
+	decay_locked(heap, arch_now_ns(), force);
+	arch_lock_release(&heap->lock);
+}
+
+void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms)
+{
+	arch_lock_acquire(&heap->lock);
+	heap->decay_ms = decay_ms;
+	heap->next_decay_ns = 0;
+	arch_lock_release(&heap->lock);
+}
+
+/* ---- interface ----------------------------------------------------------- */
+
+void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
+{
+	heap->arena = arena;
+	heap->decay_ms = decay_ms;
+}
+
+struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
+                            unsigned sizeclass)
+{
+	size_t need = npages + (align > PAGE ? (align >> LG_PAGE) - 1 : 0);
+	if (need > CHUNK_PAGES)
+		return NULL;
+	uint64_t now = arch_now_ns();
+	arch_lock_acquire(&heap->lock);
+	struct span *s = fit_find(heap, need);
+	if (!s)
+		s = chunk_add(heap, now);
+	if (s)
+		s = span_take(heap, s, npages, align, now);
+	if (s) {
+		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
+		s->sizeclass = (uint8_t)sizeclass;
+		if (sizeclass)
+			slab_map(s, sizeclass);
+		else
+			boundary_set(s, s);
+	}
+	arch_lock_release(&heap->lock);
+	if (s && want_zero && !s->zeroed)
+		ingot_memset((void *)s->base, 0, npages << LG_PAGE);
+	if (s) {
+		s->zeroed = false;
+		s->ndirty = 0;
+	}
+	return s;
+}
+
+static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
+{
+	if (s->state == SPAN_SLAB)
+		slab_unmap(s);
+	else
+		boundary_set(s, NULL);
+	heap->npages_active -= s->npages;
+	heap->npages_dirty += s->npages;
+	s->ndirty = s->npages;
+	s->zeroed = false;
+	s = coalesce(heap, s);
+	free_insert(heap, s, now);
+	if (heap->decay_ms == 0)
+		span_purge(heap, s);
+	else if (heap->decay_ms > 0 && now >= heap->next_decay_ns)
+		decay_locked(heap, now, false);
+}
+
+void pageheap_free(struct pageheap *heap, struct span *span)
+{
+	uint64_t now = arch_now_ns();
+	arch_lock_acquire(&heap->lock);
+	free_locked(heap, span, now);
+	arch_lock_release(&heap->lock);
+}
+
+void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
+{
+	uint64_t now = arch_now_ns();
+	arch_lock_acquire(&heap->lock);
+	boundary_set(span, NULL);
+	struct span *tail = span_split(heap, span, npages);
+	boundary_set(span, span);
+	if (tail) {
+		tail->state = SPAN_LARGE;
+		free_locked(heap, tail, now);
+	}
+	arch_lock_release(&heap->lock);
+}
+
+bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero)
+{
+	size_t more = npages - span->npages;
+	size_t next = span_last_page(span) + 1;
+	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
+	bool ok = false, zeroed = false;
+	uint64_t now = arch_now_ns();
+	arch_lock_acquire(&heap->lock);
+	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
+	if (right && right->state == SPAN_FREE && right->npages >= more) {
+		/* Take `more` pages off the front of the right neighbour. */
+		struct span *taken = span_take(heap, right, more, PAGE, now);
+		if (taken) {
+			zeroed = taken->zeroed;
+			boundary_set(span, NULL);
+			span->npages += taken->npages;
+			boundary_set(span, span);
+			record_put(heap, taken);
+			ok = true;
+		}
+	}
+	arch_lock_release(&heap->lock);
+	if (ok && want_zero && !zeroed)
+		ingot_memset((void *)grown_from, 0, more << LG_PAGE);
+	return ok;
+}
+
+/* ---- verification -------------------------------------------------------- */
+
+static const char *check_free_span(struct pageheap *heap, struct span *s, size_t list)
+{
+	if (s->state != SPAN_FREE)
+		return "span in a free list is not free";
+	if (s->npages != list)
+		return "free span in the wrong size list";
+	if (s->chunk->arena != heap->arena || s->base < s->chunk->base ||
+	    span_last_page(s) >= CHUNK_PAGES || chunk_page_index(s->base) + s->npages > CHUNK_PAGES)
+		return "free span outside its chunk";
+	if (s->chunk->span_of[chunk_page_index(s->base)] != s ||
+	    s->chunk->span_of[span_last_page(s)] != s)
+		return "page map does not point at a free span's ends";
+	if (s->zeroed && s->ndirty)
+		return "free span both zeroed and dirty";
+	size_t first = chunk_page_index(s->base);
+	if (first > 0) {
+		struct span *left = s->chunk->span_of[first - 1];
+		if (left && left->state == SPAN_FREE)
+			return "two free spans side by side (not coalesced)";
+	}
+	return NULL;
+}
+
+const char *pageheap_check(struct pageheap *heap)
+{
+	const char *err = NULL;
+	size_t free_pages = 0, dirty_pages = 0, dirty_listed = 0;
+	arch_lock_acquire(&heap->lock);
+	for (size_t i = 1; i < PAGEHEAP_LISTS && !err; i++) {
+		bool bit = (heap->nonempty[i / 64] >> (i % 64)) & 1;
+		if (bit != (heap->lists[i] != NULL))
+			err = "free-list bitmap disagrees with the lists";
+		for (struct span *s = heap->lists[i]; s && !err; s = s->next) {
+			err = check_free_span(heap, s, i);
+			free_pages += s->npages;
+			dirty_pages += s->ndirty;
+		}
+	}
+	for (struct span *s = heap->dirty_head; s && !err; s = s->dirty_next) {
+		dirty_listed += s->ndirty;
+		if (s->state != SPAN_FREE || s->ndirty == 0)
+			err = "clean or busy span in the dirty list";
+	}
+	if (!err && dirty_listed != dirty_pages)
+		err = "dirty list and free lists disagree";
+	if (!err && dirty_pages != heap->npages_dirty)
+		err = "dirty page count is wrong";
+	if (!err && free_pages + heap->npages_active != heap->npages_mapped)
+		err = "free + active pages != mapped pages";
+	arch_lock_release(&heap->lock);
+	return err;
+}
+
+void pageheap_fork_prepare(struct pageheap *heap) { arch_lock_acquire(&heap->lock); }
+void pageheap_fork_parent(struct pageheap *heap) { arch_lock_release(&heap->lock); }
+void pageheap_fork_child(struct pageheap *heap) { arch_lock_reset(&heap->lock); }

@@ -1,0 +1,116 @@
+/*
+ * pageheap.h — spans of whole pages carved from chunks.
+ *
+ * Each arena has one page heap. It maps chunks from the OS, hands out spans
+ * (runs of pages) by best fit, coalesces freed spans with free neighbours,
+ * and remembers which free pages are dirty (touched since they were last
+ * given back). Dirty pages older than the decay time are returned to the OS
+ * (purged); a decay time of 0 purges at once, -1 never.
+ *
+ * All functions take the heap's lock themselves except where noted.
+ */
+#ifndef INGOT_PAGEHEAP_H
+#define INGOT_PAGEHEAP_H
+
+#include "common.h"
+#include "pagemap.h"
+#include "sizeclass.h"
+#include "arch.h"
+
+enum span_state {
+	SPAN_FREE = 1,  /* in the heap's free lists */
+	SPAN_SLAB = 2,  /* objects of one small class; owned by a bin */
+	SPAN_LARGE = 3, /* one large block */
+};
+
+#define SLAB_BITMAP_WORDS (SC_MAX_NREGS / 64)
+
+/*
+ * A run of pages in one chunk. Records live in metadata memory (base.h),
+ * never next to user data.
+ * Invariants:
+ *  - base is page-aligned, npages >= 1, the run lies inside chunk;
+ *  - FREE: linked in exactly one size list of its heap; in the dirty list
+ *    iff ndirty > 0; zeroed implies ndirty == 0; no FREE neighbour (they
+ *    would have been coalesced);
+ *  - SLAB: nfree == number of set bits in free_bits among the first
+ *    sc_nregs[sizeclass]; linked in its bin's nonfull list iff 0 < nfree and
+ *    it is not the bin's current slab;
+ *  - LARGE: usable == npages * PAGE (alignment trims are given back).
+ */
+struct span {
+	uintptr_t base;
+	uint32_t npages;
+	uint8_t state;      /* enum span_state */
+	uint8_t sizeclass;  /* SLAB: its class; otherwise 0 */
+	uint16_t nfree;     /* SLAB: free objects */
+	struct chunk *chunk;
+	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
+	struct span *prev;
+	/* FREE spans only. */
+	struct span *dirty_next; /* dirty list, oldest first */
+	struct span *dirty_prev;
+	uint32_t ndirty;         /* pages that may be dirty */
+	bool zeroed;             /* every page reads as zero */
+	uint64_t dirty_since_ns; /* when it joined the dirty list */
+	/* SLAB spans only: 1 = free object. */
+	uint64_t free_bits[SLAB_BITMAP_WORDS];
+};
+
+#define PAGEHEAP_LISTS (CHUNK_PAGES + 1) /* list i holds spans of i pages */
+
+struct pageheap {
+	arch_lock_t lock;
+	struct arena *arena;
+	struct span *lists[PAGEHEAP_LISTS];
+	uint64_t nonempty[PAGEHEAP_LISTS / 64 + 1]; /* bit i: lists[i] != NULL */
+	struct span *dirty_head, *dirty_tail;
+	struct span *spare_records; /* recycled span records */
+	struct chunk *chunks;       /* every CHUNK_PAGES chunk of this heap */
+	int64_t decay_ms;
+	uint64_t next_decay_ns;
+	/* Counters in pages, under lock. */
+	size_t npages_mapped, npages_active, npages_dirty;
+	uint64_t npurged, npurge_calls;
+};
+
+void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms);
+
+/* A span of npages pages whose base is aligned to align (a power of two,
+ * at least PAGE), or NULL when the OS refuses memory. With want_zero the
+ * pages read as zero. sizeclass 0 makes a LARGE span; any other value a
+ * SLAB span of that class, with every page marked in the page map. */
+struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
+                            unsigned sizeclass);
+
+/* Gives a SLAB or LARGE span back; it is coalesced and becomes dirty. */
+void pageheap_free(struct pageheap *heap, struct span *span);
+
+/* Splits a LARGE span in place, keeping its first npages pages and freeing
+ * the rest. */
+void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);
+
+/* Grows a LARGE span in place to npages pages if the pages after it are
+ * free; returns false otherwise. With want_zero the new pages read zero. */
+bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero);
+
+/* Purges dirty pages older than the decay time (all of them with force). */
+void pageheap_decay(struct pageheap *heap, bool force);
+void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms);
+
+/* The span that page of address p belongs to as its first page (or any
+ * page of a slab), or NULL. */
+INGOT_INLINE struct span *span_of_addr(struct chunk *c, uintptr_t p)
+{
+	return c->span_of[chunk_page_index(p)];
+}
+
+/* Verifies the heap's invariants; returns NULL or a description of the
+ * first broken one. Takes the lock. */
+const char *pageheap_check(struct pageheap *heap);
+
+void pageheap_fork_prepare(struct pageheap *heap);
+void pageheap_fork_parent(struct pageheap *heap);
+void pageheap_fork_child(struct pageheap *heap);
+
+#endif

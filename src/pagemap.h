@@ -1,0 +1,83 @@
+/*
+ * pagemap.h — from any address to ingot's record of it, in O(1).
+ *
+ * The address space is cut into CHUNK-sized, CHUNK-aligned slots. A two-level
+ * radix table maps each slot to the struct chunk that owns it, or to nothing:
+ * an address whose slot maps to nothing was never handed out by ingot
+ * (foreign). Within a chunk, per-page arrays give the small size class of
+ * the page (0 when the page holds no small objects) and the page's span.
+ */
+#ifndef INGOT_PAGEMAP_H
+#define INGOT_PAGEMAP_H
+
+#include "common.h"
+
+struct span;
+struct arena;
+
+enum chunk_kind {
+	CHUNK_KIND_PAGES = 1, /* carved into spans by an arena's page heap */
+	CHUNK_KIND_HUGE = 2, /* one huge block in a mapping of its own */
+};
+
+/*
+ * Invariants:
+ *  - every slot in [base, base + size) maps to this record, and no other
+ *    slot does;
+ *  - class_of[i] != 0 exactly when page i belongs to a slab of that class;
+ *  - CHUNK_KIND_PAGES: span_of[i] is the span holding page i for the first page
+ *    of every span and for every page of a slab and the last page of a free
+ *    span; NULL for pages no live span starts at (interior of large blocks).
+ *  - CHUNK_KIND_HUGE: class_of is all zero and span_of is not allocated.
+ */
+struct chunk {
+	uint8_t class_of[CHUNK_PAGES]; /* first: the free fast path reads it */
+	uintptr_t base;                /* first byte, CHUNK-aligned */
+	size_t size;                   /* bytes mapped */
+	enum chunk_kind kind;
+	struct arena *arena;           /* owner (stats; page heap for CHUNK_PAGES) */
+	struct chunk *next;            /* arena's list of chunks of this kind */
+	struct chunk *prev;
+	size_t huge_usable;            /* CHUNK_KIND_HUGE: usable size of the block */
+	size_t huge_align;             /* CHUNK_KIND_HUGE: alignment asked for */
+	struct span *span_of[CHUNK_PAGES]; /* CHUNK_PAGES only */
+};
+
+#define HUGE_RECORD_SIZE offsetof(struct chunk, span_of)
+
+#define PAGEMAP_BITS 48 /* user addresses are below 2^48 on every target */
+#define PAGEMAP_LEAF_BITS 13
+#define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - LG_CHUNK - PAGEMAP_LEAF_BITS)
+
+extern struct chunk **pagemap_root[(size_t)1 << PAGEMAP_ROOT_BITS];
+
+/* The chunk record of address p, or NULL when ingot never mapped p's slot. */
+INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
+{
+	if (INGOT_UNLIKELY(p >> PAGEMAP_BITS))
+		return NULL;
+	struct chunk **leaf =
+	    __atomic_load_n(&pagemap_root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
+	if (INGOT_UNLIKELY(leaf == NULL))
+		return NULL;
+	return __atomic_load_n(&leaf[(p >> LG_CHUNK) & (((size_t)1 << PAGEMAP_LEAF_BITS) - 1)],
+	                       __ATOMIC_ACQUIRE);
+}
+
+INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
+
+/* Maps every slot of [c->base, c->base + c->size) to c. Returns 0 or
+ * INGOT_ENOMEM (no memory for a leaf; nothing was changed). */
+int pagemap_register(struct chunk *c);
+
+/* Maps the slots of [c->base, c->base + c->size) to nothing. */
+void pagemap_unregister(struct chunk *c);
+
+/* Calls fn for every chunk record reachable from the map (ingot_check). */
+void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg);
+
+void pagemap_fork_prepare(void);
+void pagemap_fork_parent(void);
+void pagemap_fork_child(void);
+
+#endif

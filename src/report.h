@@ -1,0 +1,36 @@
+/*
+ * report.h — what ingot says when a program misuses the heap or ingot finds
+ * its own metadata broken. Each report prints one line to stderr and aborts;
+ * none of them allocates. Internal assertion failures (common.h) are separate:
+ * those are ingot's bugs, these are the client's.
+ */
+#ifndef INGOT_REPORT_H
+#define INGOT_REPORT_H
+
+#include "common.h"
+
+_Noreturn void ingot_report_double_free(const void *ptr);
+_Noreturn void ingot_report_foreign_ptr(const char *func, const void *ptr);
+_Noreturn void ingot_report_invalid_ptr(const char *func, const void *ptr);
+_Noreturn void ingot_report_size_mismatch(const void *ptr, size_t given, size_t actual);
+_Noreturn void ingot_report_corrupt_meta(const void *where, const char *what);
+_Noreturn void ingot_report_overflow(const void *ptr);
+_Noreturn void ingot_report_use_after_free(const void *ptr);
+_Noreturn void ingot_report_out_of_memory(const char *func, size_t size);
+
+/* A small line builder on the caller's stack, for reports, warnings and
+ * statistics text. Appends are truncated at the buffer's end. */
+struct line {
+	char *buf;
+	size_t cap, len;
+};
+void line_str(struct line *l, const char *s);
+void line_u64(struct line *l, uint64_t v);
+void line_i64(struct line *l, int64_t v);
+void line_hex(struct line *l, uintptr_t v);
+void line_char(struct line *l, char c);
+
+/* Writes "<ingot>: " + msg + "\n" to stderr. */
+void ingot_warn(const char *msg);
+
+#endif

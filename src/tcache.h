@@ -1,0 +1,93 @@
+/*
+ * tcache.h — per-thread caches of small objects.
+ *
+ * Each thread has, for every small class, a stack of free objects. malloc
+ * pops and free pushes with no lock and no atomic read-modify-write (see
+ * tcache_inline.h). A miss refills a batch from the thread's arena; a full
+ * stack flushes its oldest objects to the bins that own them, so an object
+ * freed by another thread goes home at the flush. Batch sizes adapt: a bin
+ * that misses often fills more, one that sits unused is trimmed by a garbage
+ * pass every TCACHE_GC_EVENTS slow-path events. A thread's cache is flushed
+ * when it exits, and its record is reused by the next new thread.
+ */
+#ifndef INGOT_TCACHE_H
+#define INGOT_TCACHE_H
+
+#include "arena.h"
+#include "common.h"
+#include "sizeclass.h"
+
+/*
+ * Invariants: ncached <= ncap; stack[0..ncached) are distinct free objects
+ * of this class from live slabs; low_water <= ncached since the last GC.
+ */
+struct tcache_bin {
+	void **stack;       /* stack[ncached - 1] is the top */
+	uint16_t ncached;
+	uint16_t ncap;      /* 0: class not cached (tcache_max, or no cache) */
+	uint16_t nfill;     /* objects to take on the next miss */
+	uint16_t low_water; /* least ncached since the last GC pass */
+};
+
+enum tcache_state {
+	TCACHE_NONE = 0,     /* thread has no cache yet */
+	TCACHE_BOOTING = 1,  /* being created: allocate straight from arenas */
+	TCACHE_ACTIVE = 2,
+	TCACHE_DISABLED = 3, /* thread.tcache.enabled=false, or the thread ended */
+};
+
+struct tcache {
+	struct tcache_bin bins[SC_NSMALL + 1];
+	struct arena *arena;
+	uint64_t allocated, deallocated; /* bytes, for thread.allocated */
+	unsigned gc_countdown;
+	bool is_explicit;                /* made by tcache.create */
+	struct tcache *next, *prev;      /* all_tcaches list */
+};
+
+/* Per-thread state; initial-exec TLS, a few bytes. */
+struct tcache_tls {
+	struct tcache *cache;   /* the thread's cache when ACTIVE, else NULL */
+	struct tcache *cache_parked; /* its cache while switched off */
+	struct arena *arena;    /* arena for uncached allocations */
+	uint8_t state;          /* enum tcache_state */
+	uint64_t allocated, deallocated; /* bytes moved while uncached */
+};
+extern _Thread_local struct tcache_tls tcache_tls;
+
+/* Sets per-class capacities from the options; called once at start. */
+void tcache_boot(size_t tcache_max, bool enabled);
+
+/* Slow paths behind the fast paths in tcache_inline.h. */
+void *tcache_alloc_slow(size_t size);
+void tcache_free_slow(void *p, unsigned cls);
+
+/* The calling thread's arena for uncached work (created on first use). */
+struct arena *tcache_thread_arena(void);
+
+/* Flushes every object of a cache back to the bins. */
+void tcache_flush(struct tcache *tc);
+
+/* Explicit caches (tcache.create / MALLOCX_TCACHE). */
+struct tcache *tcache_create_explicit(void);
+void tcache_destroy(struct tcache *tc);
+void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls);
+void tcache_free_to(struct tcache *tc, void *p, unsigned cls);
+
+/* Turns the calling thread's cache on or off (thread.tcache.enabled). */
+void tcache_set_enabled(bool enabled);
+bool tcache_enabled(void);
+
+/* Sum of bytes held in every cache (for the bound tests and stats). */
+size_t tcache_cached_bytes(void);
+
+/* Largest total a single cache can hold, in bytes. */
+size_t tcache_capacity_bytes(void);
+
+const char *tcache_check_all(void);
+
+void tcache_fork_prepare(void);
+void tcache_fork_parent(void);
+void tcache_fork_child(void);
+
+#endif
