@@ -14,8 +14,10 @@
 	X(posix_memalign) X(memalign) X(valloc) X(pvalloc) X(malloc_usable_size) \
 	X(free_sized) X(free_aligned_sized)
 
-#define INGOT_JEMALLOC_NAMES(X) \
-	X(mallocx) X(rallocx) X(xallocx) X(sallocx) X(dallocx) X(sdallocx) X(nallocx) \
+#define INGOT_XAPI_NAMES(X) \
+	X(mallocx) X(rallocx) X(xallocx) X(sallocx) X(dallocx) X(sdallocx) X(nallocx)
+
+#define INGOT_CTL_NAMES(X) \
 	X(mallctl) X(mallctlnametomib) X(mallctlbymib) X(malloc_stats_print)
 
 #if INGOT_OVERRIDE

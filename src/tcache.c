@@ -337,14 +337,50 @@ void tcache_free_slow(void *p, unsigned cls)
 
 /* ---- explicit caches ------------------------------------------------------ */
 
-struct tcache *tcache_create_explicit(void)
+static struct tcache *explicit_caches[TCACHES_MAX]; /* under list_lock */
+
+int tcache_explicit_create(unsigned *index)
 {
-	return tcache_new(true);
+	ingot_ensure_booted();
+	struct tcache *tc = tcache_new(true);
+	if (!tc)
+		return INGOT_ENOMEM;
+	arch_lock_acquire(&list_lock);
+	unsigned i = 0;
+	while (i < TCACHES_MAX && explicit_caches[i])
+		i++;
+	if (i < TCACHES_MAX)
+		explicit_caches[i] = tc;
+	arch_lock_release(&list_lock);
+	if (i == TCACHES_MAX) {
+		tcache_retire(tc);
+		return 11; /* EAGAIN: every index is taken */
+	}
+	*index = i;
+	return 0;
 }
 
-void tcache_destroy(struct tcache *tc)
+struct tcache *tcache_explicit_get(unsigned index)
 {
-	tcache_retire(tc);
+	if (index >= TCACHES_MAX)
+		return NULL;
+	arch_lock_acquire(&list_lock);
+	struct tcache *tc = explicit_caches[index];
+	arch_lock_release(&list_lock);
+	return tc;
+}
+
+bool tcache_explicit_destroy(unsigned index)
+{
+	if (index >= TCACHES_MAX)
+		return false;
+	arch_lock_acquire(&list_lock);
+	struct tcache *tc = explicit_caches[index];
+	explicit_caches[index] = NULL;
+	arch_lock_release(&list_lock);
+	if (tc)
+		tcache_retire(tc);
+	return tc != NULL;
 }
 
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)

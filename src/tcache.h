@@ -68,9 +68,13 @@ struct arena *tcache_thread_arena(void);
 /* Flushes every object of a cache back to the bins. */
 void tcache_flush(struct tcache *tc);
 
-/* Explicit caches (tcache.create / MALLOCX_TCACHE). */
-struct tcache *tcache_create_explicit(void);
-void tcache_destroy(struct tcache *tc);
+/* Explicit caches (tcache.create / MALLOCX_TCACHE), named by an index
+ * below TCACHES_MAX. Like jemalloc's, each must be used by one thread at a
+ * time; the registry itself is thread-safe. */
+#define TCACHES_MAX 4096
+int tcache_explicit_create(unsigned *index); /* 0, or INGOT_ENOMEM / EAGAIN */
+struct tcache *tcache_explicit_get(unsigned index); /* NULL when unknown */
+bool tcache_explicit_destroy(unsigned index);       /* false when unknown */
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls);
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls);
 

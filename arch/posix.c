@@ -1,0 +1,336 @@
+/*
+ * posix.c — the arch back end for other Unix systems (BSDs, macOS, Solaris,
+ * ...), using only POSIX calls plus MAP_ANON and madvise, which all of them
+ * have. It builds and passes the same tests on Linux (make ARCH=posix).
+ *
+ * Compared with linux.c: locks spin and sleep instead of using a futex,
+ * purge never promises zeroes, and arch_map_extend passes the wanted address
+ * as a hint and checks what it got. Nothing here calls malloc (see
+ * arch_thread_exit_register for the one place libc may do so for us).
+ */
+#define _DEFAULT_SOURCE /* glibc: MAP_ANON, madvise; other libcs show them by default */
+#include "arch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#if !defined(MAP_ANON) && defined(MAP_ANONYMOUS)
+#define MAP_ANON MAP_ANONYMOUS
+#endif
+
+/* Tells the CPU we are spinning (frees the sibling hyper-thread). */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+extern char **environ;
+
+static size_t page_size; /* set once by arch_init */
+
+/* ---- info ------------------------------------------------------------- */
+
+void arch_init(struct arch_info *info)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	page_size = ps > 0 ? (size_t)ps : 4096;
+	info->page_size = page_size;
+	info->alloc_granularity = page_size;
+	long n = -1;
+#ifdef _SC_NPROCESSORS_ONLN /* not POSIX, but every Unix we target has it */
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+	info->ncpus = n > 0 ? (unsigned)n : 1;
+	/* Anonymous mappings get pages on first touch on every common Unix. */
+	info->has_overcommit = true;
+	info->can_release_part = true;
+	info->has_threads = true;
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+static void *map_rw(void *hint, size_t size)
+{
+	void *p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Maps size + align - page_size bytes, which always contain an aligned run
+ * of size bytes, and unmaps the unaligned head and the unused tail. */
+static void *map_aligned_slow(size_t size, size_t align)
+{
+	size_t total = size + align - page_size;
+	if (total < size)
+		return NULL;
+	char *raw = map_rw(NULL, total);
+	if (raw == NULL)
+		return NULL;
+	char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	size_t head = (size_t)(start - raw);
+	size_t tail = total - head - size;
+	if (head != 0)
+		munmap(raw, head);
+	if (tail != 0)
+		munmap(start + size, tail);
+	return start;
+}
+
+int arch_map(size_t size, size_t align, void **out)
+{
+	/* Fast path: the kernel often hands out an aligned range anyway. */
+	void *p = map_rw(NULL, size);
+	if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
+		munmap(p, size);
+		p = map_aligned_slow(size, align);
+	}
+	if (p == NULL)
+		return ARCH_ENOMEM;
+	*out = p;
+	return 0;
+}
+
+void arch_unmap(void *addr, size_t size)
+{
+	/* Splitting a mapping can fail for lack of kernel map entries; the range
+	 * then stays mapped, so at least hand its pages back. */
+	if (munmap(addr, size) != 0)
+		posix_madvise(addr, size, POSIX_MADV_DONTNEED);
+}
+
+int arch_map_extend(void *addr, size_t old_size, size_t new_size)
+{
+	char *tail = (char *)addr + old_size;
+	size_t len = new_size - old_size;
+	if ((uintptr_t)tail + len < (uintptr_t)tail)
+		return ARCH_ENOMEM;
+	/* POSIX has no "fixed but do not replace", and MAP_FIXED would silently
+	 * unmap a neighbour, so tail is only a hint: the kernel uses it if the
+	 * range is free and maps elsewhere if not. */
+	void *p = map_rw(tail, len);
+	if (p == NULL)
+		return ARCH_ENOMEM;
+	if (p != tail) {
+		munmap(p, len);
+		return ARCH_ENOMEM;
+	}
+	return 0;
+}
+
+void arch_purge(void *addr, size_t size, bool *zeroed)
+{
+	/* MADV_DONTNEED frees the pages at once on Linux, but on the BSDs and
+	 * macOS it is a hint that may keep them: never promise zeroes. */
+#ifdef MADV_DONTNEED
+	madvise(addr, size, MADV_DONTNEED);
+#else
+	(void)addr;
+	(void)size;
+#endif
+	*zeroed = false;
+}
+
+int arch_protect(void *addr, size_t size, bool accessible)
+{
+	int prot = accessible ? PROT_READ | PROT_WRITE : PROT_NONE;
+	if (mprotect(addr, size, prot) == 0)
+		return 0;
+	return errno == ENOMEM ? ARCH_ENOMEM : ARCH_EINVAL;
+}
+
+/* ---- locks ------------------------------------------------------------ */
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = {0, ns};
+	nanosleep(&ts, NULL);
+}
+
+/* Without a portable way to sleep on an address, waiters spin, then yield,
+ * then sleep with a growing back-off. They take the lock as 1, never 2, so
+ * arch_lock_release never calls arch_lock_wake; no waiter needs waking. */
+void arch_lock_wait(arch_lock_t *lock)
+{
+	long backoff_ns = 1000;
+	for (unsigned round = 0;; round++) {
+		if (__atomic_load_n(&lock->word, __ATOMIC_RELAXED) == 0 && arch_lock_try(lock))
+			return;
+		if (round < 100) {
+			cpu_relax();
+		} else if (round < 200) {
+			sched_yield();
+		} else {
+			sleep_ns(backoff_ns);
+			if (backoff_ns < 100000) /* 100 us caps the latency a sleeper adds */
+				backoff_ns *= 2;
+		}
+	}
+}
+
+void arch_lock_wake(arch_lock_t *lock)
+{
+	(void)lock; /* waiters poll */
+}
+
+/* ---- threads, fork, process exit -------------------------------------- */
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+/* pthread only runs a key's destructor for non-NULL values, so a NULL arg is
+ * stored as this sentinel. */
+static char null_arg_sentinel;
+
+static void on_thread_exit(void *value)
+{
+	/* pthread has already reset the value to NULL. If ingot_thread_exit (or a
+	 * later key's destructor) makes ingot register again, pthread calls us
+	 * again, up to PTHREAD_DESTRUCTOR_ITERATIONS times. */
+	ingot_thread_exit(value == &null_arg_sentinel ? NULL : value);
+}
+
+static void create_exit_key(void)
+{
+	/* Failure (all keys taken) leaves thread caches unflushed at thread exit,
+	 * nothing worse. */
+	static const char msg[] = "ingot: no pthread key for thread exit\n";
+	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+		arch_write_err(msg, sizeof msg - 1);
+}
+
+void arch_thread_exit_register(void *arg)
+{
+	pthread_once(&exit_key_once, create_exit_key);
+	/* Some libcs allocate per-thread key storage here on first use (glibc
+	 * for keys >= 32), which re-enters ingot; arch.h makes the caller
+	 * responsible for that reentrancy. */
+	pthread_setspecific(exit_key, arg != NULL ? arg : &null_arg_sentinel);
+}
+
+static bool hooks_registered; /* accessed only with __atomic builtins */
+
+void arch_hooks_register(void)
+{
+	if (__atomic_exchange_n(&hooks_registered, true, __ATOMIC_ACQ_REL))
+		return;
+	pthread_atfork(ingot_fork_prepare, ingot_fork_parent, ingot_fork_child);
+}
+
+/* An ELF/Mach-O destructor rather than atexit(), which may allocate on some
+ * libcs. It runs at exit() and return from main, not at _exit(). */
+__attribute__((destructor)) static void on_process_exit(void)
+{
+	if (__atomic_exchange_n(&hooks_registered, false, __ATOMIC_ACQ_REL))
+		ingot_process_exit();
+}
+
+uintptr_t arch_thread_id(void)
+{
+	/* A thread-local's address is distinct for every live thread and costs no
+	 * system call. initial-exec: a dynamic TLS access could call malloc. */
+	static _Thread_local __attribute__((tls_model("initial-exec"))) char marker;
+	return (uintptr_t)&marker;
+}
+
+/* ---- misc ------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15u;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	return x ^ (x >> 31);
+}
+
+/* Without /dev/urandom (chroot, sandbox): time, addresses (ASLR) and a
+ * counter, mixed. Weak, but distinct per call and per process. */
+static void random_fallback(unsigned char *buf, size_t len)
+{
+	static uint64_t counter; /* accessed only with __atomic builtins */
+	uint64_t state = arch_now_ns() ^ (uint64_t)(uintptr_t)&state ^
+	                 ((uint64_t)(uintptr_t)&counter << 17) ^ (uint64_t)getpid() << 40;
+	state ^= __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) << 48;
+	for (size_t i = 0; i < len; i += 8) {
+		state = mix64(state);
+		memcpy(buf + i, &state, len - i < 8 ? len - i : 8);
+	}
+}
+
+/* Reads as much of len as the device gives; returns how much it read. */
+static size_t read_urandom(unsigned char *buf, size_t len)
+{
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = read(fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	close(fd);
+	return done;
+}
+
+void arch_random(void *buf, size_t len)
+{
+	size_t got = len > 0 ? read_urandom(buf, len) : 0;
+	random_fallback((unsigned char *)buf + got, len - got);
+}
+
+uint64_t arch_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void arch_write_err(const char *msg, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, msg, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* stderr closed or broken: nowhere left to report */
+		msg += n;
+		len -= (size_t)n;
+	}
+}
+
+_Noreturn void arch_abort(void)
+{
+	abort();
+}
+
+const char *arch_getenv(const char *name)
+{
+	/* Walks environ instead of calling getenv, so it works before libc has
+	 * finished starting. setenv may replace environ, so read it each time. */
+	size_t len = strlen(name);
+	char **env = environ;
+	if (len == 0 || env == NULL)
+		return NULL;
+	for (; *env != NULL; env++) {
+		if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+			return *env + len + 1;
+	}
+	return NULL;
+}
+
+void arch_set_errno(int err)
+{
+	errno = err;
+}

@@ -1,0 +1,46 @@
+# mk/programs.mk — real programs on ingot, and the jemalloc stand-in's interface.
+#
+#   make test-programs           Python, gcc, sqlite3 and git with lib/libingot.so
+#                                preloaded (tests/programs/preload.sh; issue 3)
+#   make test-jemalloc-programs  Debian's redis-server and BIND named on
+#                                lib/libjemalloc.so.2 (tests/programs/jemalloc_programs.sh;
+#                                issue 4). JEMALLOC_LIB_DIR=system runs them on Debian's
+#                                jemalloc instead: the baseline.
+#   make test-jemalloc-symbols   lib/libjemalloc.so.2 exports every name of
+#                                exports/jemalloc-5.3.symbols
+#   make test-header             include/jemalloc/jemalloc.h against the jemalloc 5.3
+#                                manual (Criterion, build/tests/programs/)
+#   make test-header-compat      the same header against Debian's libjemalloc-dev header
+#
+# Options (make VAR=value):
+#   JEMALLOC_LIB_DIR        folder of the libjemalloc.so.2 the servers run on
+#                           (default lib; "system" for Debian's)
+#   JEMALLOC_SYMBOLS_FLAGS  default --ignore-cxx: missing C++ operator new/delete
+#                           are listed but do not fail until issue 8 adds them;
+#                           set it empty to require them
+
+JEMALLOC_LIB_DIR       ?= lib
+JEMALLOC_SYMBOLS_FLAGS ?= --ignore-cxx
+HEADER_TEST_CFLAGS     := -std=c11 -O2 -g $(WARN) -Werror -Iinclude
+
+.PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat
+
+test-programs: lib/libingot.so
+	tests/programs/preload.sh
+
+# The dependency builds ingot's library even when JEMALLOC_LIB_DIR=system.
+test-jemalloc-programs: lib/libjemalloc.so.2
+	JEMALLOC_LIB_DIR=$(JEMALLOC_LIB_DIR) tests/programs/jemalloc_programs.sh
+
+test-jemalloc-symbols: lib/libjemalloc.so.2
+	tests/programs/jemalloc_symbols.sh $(JEMALLOC_SYMBOLS_FLAGS) lib/libjemalloc.so.2
+
+test-header: build/tests/programs/test_jemalloc_header
+	build/tests/programs/test_jemalloc_header
+
+test-header-compat: lib/libjemalloc.so.2
+	tests/programs/header_compat.sh
+
+build/tests/programs/test_jemalloc_header: tests/test_jemalloc_header.c include/jemalloc/jemalloc.h
+	@mkdir -p $(@D)
+	$(CC) $(HEADER_TEST_CFLAGS) -o $@ tests/test_jemalloc_header.c -lcriterion
