@@ -72,7 +72,7 @@ int arch_protect(void *addr, size_t size, bool accessible);
  * inline atomics; arch_lock_wait/arch_lock_wake block and wake through the
  * host (futex, WaitOnAddress, or spinning where there is no scheduler). */
 typedef struct {
-	_Atomic uint32_t word;
+	uint32_t word; /* only through __atomic builtins; clang rejects them on _Atomic */
 } arch_lock_t;
 
 #define ARCH_LOCK_INIT {0}

@@ -26,12 +26,6 @@
 
 /* ---- helpers shared with the jemalloc front end -------------------------- */
 
-static void account_alloc(size_t usable)
-{
-	if (INGOT_STATS)
-		tcache_tls.allocated += usable;
-}
-
 size_t alloc_usable_for(size_t size, size_t align)
 {
 	if (size == 0)
@@ -58,7 +52,7 @@ void *alloc_big(size_t usable, size_t align, bool zero)
 	else
 		p = arena_alloc_huge(a, usable, align, zero);
 	if (p)
-		account_alloc(usable);
+		tcache_account(usable, 0);
 	return p;
 }
 
@@ -85,7 +79,7 @@ void *alloc_aligned(size_t align, size_t size, bool zero)
 /* Usable size of live block p, after checking that ingot handed it out. */
 size_t alloc_usable_checked(const void *p, const char *func)
 {
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (INGOT_UNLIKELY(!c))
 		ingot_report_foreign_ptr(func, p);
 	size_t usable = arena_usable_size(c, p);

@@ -15,10 +15,10 @@
 #include "report.h"
 
 struct arena *arenas[ARENAS_MAX];
-_Atomic unsigned narenas_total;
+unsigned narenas_total; /* only through __atomic builtins, as every shared counter here */
 unsigned narenas_auto;
 
-static _Atomic unsigned next_auto; /* round-robin cursor for arena_choose */
+static unsigned next_auto; /* round-robin cursor for arena_choose */
 static arch_lock_t create_lock = ARCH_LOCK_INIT;
 static int64_t default_decay_ms;
 

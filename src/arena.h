@@ -19,19 +19,19 @@
 
 struct arena {
 	unsigned index;
-	_Atomic unsigned nthreads;  /* threads whose cache points here */
+	unsigned nthreads;          /* threads whose cache points here */
 	struct bin bins[SC_NSMALL + 1];
 	struct pageheap heap;
 	/* Huge blocks, under huge_lock. */
 	arch_lock_t huge_lock;
 	struct chunk *huge_list;
-	/* Large and huge counters (bytes and calls), atomics. */
-	_Atomic uint64_t large_nmalloc, large_ndalloc;
-	_Atomic size_t large_allocated, huge_allocated, huge_mapped;
+	/* Large and huge counters (bytes and calls), through __atomic builtins. */
+	uint64_t large_nmalloc, large_ndalloc;
+	size_t large_allocated, huge_allocated, huge_mapped;
 };
 
 extern struct arena *arenas[ARENAS_MAX];
-extern _Atomic unsigned narenas_total; /* arenas created so far */
+extern unsigned narenas_total;        /* arenas created so far */
 extern unsigned narenas_auto;          /* arenas threads are spread over */
 
 /* Creates the automatic arenas. Returns 0 or INGOT_ENOMEM. */

@@ -22,7 +22,7 @@ INGOT_EXPORT void ingot_purge(void)
 
 INGOT_EXPORT void ingot_thread_flush(void)
 {
-	struct tcache *tc = tcache_tls.cache;
+	struct tcache *tc = tcache_thread();
 	if (tc)
 		tcache_flush(tc);
 }

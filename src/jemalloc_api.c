@@ -39,7 +39,7 @@ static struct tcache *flags_tcache(int flags)
 {
 	unsigned t = flag_tcache(flags);
 	if (t == TCACHE_AUTO)
-		return tcache_tls.cache;
+		return tcache_thread();
 	if (t == TCACHE_NONE)
 		return NULL;
 	return tcache_explicit_get(t - 2);
@@ -87,7 +87,7 @@ static void xfree(void *p, int flags)
 		tcache_free(p);
 		return;
 	}
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (INGOT_UNLIKELY(!c))
 		ingot_report_foreign_ptr("dallocx", p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];

@@ -49,19 +49,31 @@ struct chunk {
 #define PAGEMAP_LEAF_BITS 13
 #define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - LG_CHUNK - PAGEMAP_LEAF_BITS)
 
+/* Root entries never hold NULL: unused ones point at an all-empty leaf. */
 extern struct chunk **pagemap_root[(size_t)1 << PAGEMAP_ROOT_BITS];
 
-/* The chunk record of address p, or NULL when ingot never mapped p's slot. */
+/* What unmapped slots lead to: a record with no pages and every class 0, so
+ * the free fast path needs no NULL test (class 0 sends it to the slow path,
+ * which tells foreign pointers by this record). */
+extern struct chunk pagemap_no_chunk;
+
+/* The chunk record of address p, or &pagemap_no_chunk when ingot never
+ * mapped p's slot. */
 INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 {
 	if (INGOT_UNLIKELY(p >> PAGEMAP_BITS))
-		return NULL;
+		return &pagemap_no_chunk;
 	struct chunk **leaf =
 	    __atomic_load_n(&pagemap_root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
-	if (INGOT_UNLIKELY(leaf == NULL))
-		return NULL;
 	return __atomic_load_n(&leaf[(p >> LG_CHUNK) & (((size_t)1 << PAGEMAP_LEAF_BITS) - 1)],
 	                       __ATOMIC_ACQUIRE);
+}
+
+/* The chunk record of p, or NULL for foreign addresses. */
+INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
+{
+	struct chunk *c = pagemap_chunk(p);
+	return c == &pagemap_no_chunk ? NULL : c;
 }
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }

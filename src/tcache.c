@@ -3,7 +3,7 @@
  *
  * Call tree:
  *   tcache_malloc (inline) -miss-> tcache_alloc_slow
- *       -> tcache_get (first call: tcache_new, arch_thread_exit_register)
+ *       -> tcache_get (first call: tcache_open, arch_thread_exit_register)
  *       -> bin_refill -> bin_alloc_batch           (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
@@ -34,7 +34,7 @@ static bool enabled_default;
 /* Every cache, live or spare, under list_lock. */
 static arch_lock_t list_lock = ARCH_LOCK_INIT;
 static struct tcache *all_tcaches;
-static struct tcache *spare_tcaches; /* of exited threads, for reuse */
+static void **spare_slots; /* stack memory of exited threads, for reuse */
 
 void tcache_boot(size_t tcache_max, bool enabled)
 {
@@ -61,26 +61,51 @@ size_t tcache_capacity_bytes(void)
 
 static void list_link(struct tcache *tc)
 {
+	arch_lock_acquire(&list_lock);
 	tc->prev = NULL;
 	tc->next = all_tcaches;
 	if (tc->next)
 		tc->next->prev = tc;
 	all_tcaches = tc;
+	arch_lock_release(&list_lock);
 }
 
 static void list_unlink(struct tcache *tc)
 {
+	arch_lock_acquire(&list_lock);
 	if (tc->prev)
 		tc->prev->next = tc->next;
 	else
 		all_tcaches = tc->next;
 	if (tc->next)
 		tc->next->prev = tc->prev;
+	arch_lock_release(&list_lock);
 }
 
-/* Lays out the stacks, each after its NULL sentinel. */
+/* Stack memory for one cache, reused from exited threads when possible.
+ * A spare block's first word links it to the next spare. */
+static void **slots_get(void)
+{
+	arch_lock_acquire(&list_lock);
+	void **slots = spare_slots;
+	if (slots)
+		spare_slots = slots[0];
+	arch_lock_release(&list_lock);
+	return slots ? slots : base_alloc(slots_total * sizeof(void *));
+}
+
+static void slots_put(void **slots)
+{
+	arch_lock_acquire(&list_lock);
+	slots[0] = spare_slots;
+	spare_slots = slots;
+	arch_lock_release(&list_lock);
+}
+
+/* Gives every bin its stack, each after a NULL sentinel, and its capacity. */
 static void tcache_layout(struct tcache *tc, void **slots)
 {
+	tc->slots = slots;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct tcache_bin *bin = &tc->bins[cls];
 		slots[0] = NULL;
@@ -92,39 +117,33 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		slots += bin->ncap + 1u;
 	}
 	tc->gc_countdown = TCACHE_GC_EVENTS;
-	tc->allocated = tc->deallocated = 0;
 }
 
-static struct tcache *tcache_new(bool is_explicit)
+/* Sets up tc (zeroed or retired) as a working cache; false without memory. */
+static bool tcache_open(struct tcache *tc, bool is_explicit)
 {
-	arch_lock_acquire(&list_lock);
-	struct tcache *tc = spare_tcaches;
-	if (tc)
-		spare_tcaches = tc->next;
-	arch_lock_release(&list_lock);
-	if (!tc) {
-		size_t size = ALIGN_UP(sizeof(struct tcache), 64) + slots_total * sizeof(void *);
-		tc = base_alloc(size);
-		if (!tc)
-			return NULL;
-		tcache_layout(tc, (void **)((char *)tc + ALIGN_UP(sizeof(struct tcache), 64)));
-	}
+	void **slots = slots_get();
+	if (!slots)
+		return false;
+	tcache_layout(tc, slots);
 	tc->is_explicit = is_explicit;
 	tc->arena = arena_choose();
-	arch_lock_acquire(&list_lock);
 	list_link(tc);
-	arch_lock_release(&list_lock);
-	return tc;
+	return true;
 }
 
-static void tcache_retire(struct tcache *tc)
+/* Flushes tc and takes its stacks away: every bin gets capacity 0, so the
+ * fast paths miss from now on. The bins' counters are kept. */
+static void tcache_close(struct tcache *tc)
 {
 	tcache_flush(tc);
-	arch_lock_acquire(&list_lock);
 	list_unlink(tc);
-	tc->next = spare_tcaches;
-	spare_tcaches = tc;
-	arch_lock_release(&list_lock);
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		tc->bins[cls].ncap = 0;
+		tc->bins[cls].stack = NULL;
+	}
+	slots_put(tc->slots);
+	tc->slots = NULL;
 }
 
 struct arena *tcache_thread_arena(void)
@@ -139,7 +158,7 @@ struct arena *tcache_thread_arena(void)
 static struct tcache *tcache_get(void)
 {
 	if (INGOT_LIKELY(tcache_tls.state == TCACHE_ACTIVE))
-		return tcache_tls.cache;
+		return &tcache_tls.cache;
 	if (tcache_tls.state != TCACHE_NONE)
 		return NULL;
 	if (!enabled_default) {
@@ -147,15 +166,14 @@ static struct tcache *tcache_get(void)
 		return NULL;
 	}
 	tcache_tls.state = TCACHE_BOOTING;
-	struct tcache *tc = tcache_new(false);
-	if (!tc) {
+	struct tcache *tc = &tcache_tls.cache;
+	if (!tcache_open(tc, false)) {
 		tcache_tls.state = TCACHE_NONE;
 		return NULL;
 	}
 	tcache_tls.arena = tc->arena;
 	__atomic_fetch_add(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
 	arch_thread_exit_register(tc);
-	tcache_tls.cache = tc;
 	tcache_tls.state = TCACHE_ACTIVE;
 	return tc;
 }
@@ -163,30 +181,28 @@ static struct tcache *tcache_get(void)
 void ingot_thread_exit(void *arg)
 {
 	struct tcache *tc = arg;
-	if (tcache_tls.cache == tc || tcache_tls.cache_parked == tc) {
-		tcache_tls.cache = tcache_tls.cache_parked = NULL;
-		tcache_tls.state = TCACHE_DISABLED;
+	if (tc != &tcache_tls.cache)
+		return; /* registered by a thread that has since re-registered */
+	if (tcache_tls.state == TCACHE_ACTIVE) {
+		__atomic_fetch_sub(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
+		tcache_close(tc);
 	}
-	__atomic_fetch_sub(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
-	tcache_retire(tc);
+	/* Destructors that run later still allocate: uncached from now on. */
+	tcache_tls.state = TCACHE_DISABLED;
 }
 
 void tcache_set_enabled(bool enabled)
 {
-	struct tcache *tc = tcache_tls.cache;
-	if (!enabled && tc) {
-		tcache_tls.cache = NULL;
+	if (!enabled && tcache_tls.state == TCACHE_ACTIVE) {
+		__atomic_fetch_sub(&tcache_tls.cache.arena->nthreads, 1, __ATOMIC_RELAXED);
+		tcache_close(&tcache_tls.cache);
 		tcache_tls.state = TCACHE_DISABLED;
-		tcache_flush(tc);
-		/* The record stays attached to the thread-exit hook, which
-		 * retires it; re-enabling picks it up again. */
-		tcache_tls.cache_parked = tc;
-	} else if (enabled && tcache_tls.state == TCACHE_DISABLED && tcache_tls.cache_parked) {
-		tcache_tls.cache = tcache_tls.cache_parked;
-		tcache_tls.cache_parked = NULL;
-		tcache_tls.state = TCACHE_ACTIVE;
 	} else if (enabled && tcache_tls.state == TCACHE_DISABLED) {
+		/* The exit hook is registered already if the cache ever ran;
+		 * tcache_get registers it otherwise. */
 		tcache_tls.state = TCACHE_NONE;
+		if (tcache_get() == NULL)
+			tcache_tls.state = TCACHE_DISABLED;
 	}
 }
 
@@ -194,6 +210,32 @@ bool tcache_enabled(void)
 {
 	return tcache_tls.state == TCACHE_ACTIVE ||
 	       (tcache_tls.state == TCACHE_NONE && enabled_default);
+}
+
+uint64_t tcache_thread_allocated(void)
+{
+	struct tcache *tc = &tcache_tls.cache;
+	uint64_t total = tc->allocated;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		total += tc->bins[cls].nalloc * sc_size[cls];
+	return total;
+}
+
+uint64_t tcache_thread_deallocated(void)
+{
+	struct tcache *tc = &tcache_tls.cache;
+	uint64_t total = tc->deallocated;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		total += tc->bins[cls].ndalloc * sc_size[cls];
+	return total;
+}
+
+void tcache_account(size_t allocated, size_t deallocated)
+{
+	if (INGOT_STATS) {
+		tcache_tls.cache.allocated += allocated;
+		tcache_tls.cache.deallocated += deallocated;
+	}
 }
 
 /* ---- refill, flush, gc ---------------------------------------------------- */
@@ -251,8 +293,8 @@ static void *bin_refill(struct tcache *tc, struct tcache_bin *bin, unsigned cls)
 	}
 	bin->ncached = (uint16_t)(got - 1);
 	bin->low_water = 0;
-	bin->nfill = (uint16_t)MIN(bin->ncap / 2u > 0 ? bin->ncap / 2u : 1u, bin->nfill * 2u);
-	TCACHE_STAT(tc->allocated += sc_size[cls]);
+	bin->nfill = (uint16_t)MIN(MAX(bin->ncap / 2u, 1u), bin->nfill * 2u);
+	TCACHE_STAT(bin->nalloc++);
 	gc_tick(tc);
 	return bin->stack[got - 1];
 }
@@ -277,61 +319,57 @@ void *tcache_alloc_slow(size_t size)
 		return NULL;
 	}
 	struct tcache *tc = tcache_get();
+	void *p;
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
 		struct tcache_bin *bin = &tc->bins[cls];
-		if (bin->ncached) /* first call after tcache_get created it */
+		if (bin->ncached) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (bin->ncap) {
-			void *p = bin_refill(tc, bin, cls);
+			p = bin_refill(tc, bin, cls);
 			if (!p)
 				arch_set_errno(ARCH_ENOMEM);
 			return p;
 		}
 	}
-	void *p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
-	if (!p)
+	p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
+	if (!p) {
 		arch_set_errno(ARCH_ENOMEM);
-	if (p && INGOT_STATS) {
-		size_t usable = size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)]
-		                                     : arena_large_usable(size);
-		if (tc)
-			tc->allocated += usable;
-		else
-			tcache_tls.allocated += usable;
+		return NULL;
 	}
+	tcache_account(size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)]
+	                                    : arena_large_usable(size), 0);
 	return p;
 }
 
 void tcache_free_slow(void *p, unsigned cls)
 {
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (!c) {
 		if (p == NULL)
 			return;
 		ingot_report_foreign_ptr("free", p);
 	}
-	struct tcache *tc = tcache_get();
 	if (cls == 0) {
 		size_t usable = arena_usable_size(c, p);
 		arena_free(c, p);
-		if (tc)
-			TCACHE_STAT(tc->deallocated += usable);
-		else
-			TCACHE_STAT(tcache_tls.deallocated += usable);
+		tcache_account(0, usable);
 		return;
 	}
+	struct tcache *tc = tcache_get();
 	struct tcache_bin *bin = tc ? &tc->bins[cls] : NULL;
-	if (bin && bin->ncached && bin->stack[bin->ncached - 1] == p)
-		ingot_report_double_free(p);
 	if (!bin || bin->ncap == 0) {
-		TCACHE_STAT(tcache_tls.deallocated += sc_size[cls]);
+		tcache_account(0, sc_size[cls]);
 		arena_free(c, p);
 		return;
 	}
-	/* Full: send the older half home, keep the newer (warm) half. */
-	bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
-	gc_tick(tc);
+	if (bin->ncached && bin->stack[bin->ncached - 1] == p)
+		ingot_report_double_free(p);
+	if (bin->ncached == bin->ncap) {
+		/* Full: send the older half home, keep the newer (warm) half. */
+		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
+		gc_tick(tc);
+	}
 	tcache_free_small(p, cls);
 }
 
@@ -342,8 +380,8 @@ static struct tcache *explicit_caches[TCACHES_MAX]; /* under list_lock */
 int tcache_explicit_create(unsigned *index)
 {
 	ingot_ensure_booted();
-	struct tcache *tc = tcache_new(true);
-	if (!tc)
+	struct tcache *tc = base_alloc(sizeof(struct tcache));
+	if (!tc || !tcache_open(tc, true))
 		return INGOT_ENOMEM;
 	arch_lock_acquire(&list_lock);
 	unsigned i = 0;
@@ -353,7 +391,7 @@ int tcache_explicit_create(unsigned *index)
 		explicit_caches[i] = tc;
 	arch_lock_release(&list_lock);
 	if (i == TCACHES_MAX) {
-		tcache_retire(tc);
+		tcache_close(tc);
 		return 11; /* EAGAIN: every index is taken */
 	}
 	*index = i;
@@ -379,7 +417,7 @@ bool tcache_explicit_destroy(unsigned index)
 	explicit_caches[index] = NULL;
 	arch_lock_release(&list_lock);
 	if (tc)
-		tcache_retire(tc);
+		tcache_close(tc); /* the record itself is leaked: a few hundred bytes */
 	return tc != NULL;
 }
 
@@ -388,6 +426,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 	struct tcache_bin *bin = &tc->bins[cls];
 	if (bin->ncached) {
 		bin->ncached--;
+		TCACHE_STAT(bin->nalloc++);
 		return bin->stack[bin->ncached];
 	}
 	if (bin->ncap == 0 || arena != tc->arena)
@@ -398,15 +437,16 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->bins[cls];
-	if (bin->ncached && bin->stack[bin->ncached - 1] == p)
-		ingot_report_double_free(p);
 	if (bin->ncap == 0) {
-		arena_free(pagemap_chunk((uintptr_t)p), p);
+		arena_free(pagemap_lookup((uintptr_t)p), p);
 		return;
 	}
+	if (bin->ncached && bin->stack[bin->ncached - 1] == p)
+		ingot_report_double_free(p);
 	if (bin->ncached == bin->ncap)
 		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
 	bin->stack[bin->ncached++] = p;
+	TCACHE_STAT(bin->ndalloc++);
 }
 
 /* ---- accounting, verification, fork -------------------------------------- */
@@ -429,12 +469,12 @@ static const char *tcache_check(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct tcache_bin *bin = &tc->bins[cls];
-		if (bin->ncached > bin->ncap || bin->stack[-1] != NULL)
+		if (bin->ncached > bin->ncap || (bin->ncap && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
 		for (unsigned i = 0; i < bin->ncached; i++) {
 			uintptr_t p = (uintptr_t)bin->stack[i];
 			struct chunk *c = pagemap_chunk(p);
-			if (!c || c->class_of[chunk_page_index(p)] != cls)
+			if (c->class_of[chunk_page_index(p)] != cls)
 				return "thread cache holds an object of the wrong class";
 			struct span *s = span_of_addr(c, p);
 			struct bin *home = &c->arena->bins[cls];
@@ -444,6 +484,9 @@ static const char *tcache_check(struct tcache *tc)
 			arch_lock_release(&home->lock);
 			if (slab_says_free)
 				return "thread cache holds an object its slab thinks is free";
+			for (unsigned j = 0; j < i; j++)
+				if (bin->stack[j] == (void *)p)
+					return "thread cache holds the same object twice";
 		}
 	}
 	return NULL;
@@ -451,24 +494,22 @@ static const char *tcache_check(struct tcache *tc)
 
 const char *tcache_check_all(void)
 {
-	struct tcache *tc = tcache_tls.cache;
-	return tc ? tcache_check(tc) : NULL;
+	return tcache_check(&tcache_tls.cache);
 }
 
 void tcache_fork_prepare(void) { arch_lock_acquire(&list_lock); }
 void tcache_fork_parent(void) { arch_lock_release(&list_lock); }
 
 /* In the child only this thread survives: the other threads' caches are
- * flushed so that their objects are not lost, and their records reused. */
+ * flushed so that their objects are not lost, and their stacks reused. */
 void tcache_fork_child(void)
 {
 	arch_lock_reset(&list_lock);
-	struct tcache *mine = tcache_tls.cache;
 	struct tcache *tc = all_tcaches;
 	while (tc) {
 		struct tcache *next = tc->next;
-		if (tc != mine && !tc->is_explicit)
-			tcache_retire(tc);
+		if (tc != &tcache_tls.cache && !tc->is_explicit)
+			tcache_close(tc);
 		tc = next;
 	}
 }

@@ -19,14 +19,19 @@
 
 /*
  * Invariants: ncached <= ncap; stack[0..ncached) are distinct free objects
- * of this class from live slabs; low_water <= ncached since the last GC.
+ * of this class from live slabs; stack[-1] == NULL (a sentinel); low_water
+ * <= ncached since the last GC. ncap == 0 means "no caching here": the fast
+ * paths then always miss, which is how a fresh (zeroed) or switched-off
+ * cache sends every call to the slow path without a separate test.
  */
 struct tcache_bin {
 	void **stack;       /* stack[ncached - 1] is the top */
 	uint16_t ncached;
-	uint16_t ncap;      /* 0: class not cached (tcache_max, or no cache) */
-	uint16_t nfill;     /* objects to take on the next miss */
+	uint16_t ncap;
 	uint16_t low_water; /* least ncached since the last GC pass */
+	uint16_t nfill;     /* objects to take on the next miss */
+	uint64_t nalloc;    /* objects handed out from / taken into this bin, */
+	uint64_t ndalloc;   /* for thread.allocated and thread.deallocated */
 };
 
 enum tcache_state {
@@ -39,21 +44,35 @@ enum tcache_state {
 struct tcache {
 	struct tcache_bin bins[SC_NSMALL + 1];
 	struct arena *arena;
-	uint64_t allocated, deallocated; /* bytes, for thread.allocated */
+	void **slots;                    /* memory of every bin's stack */
+	uint64_t allocated, deallocated; /* bytes not counted by the bins */
 	unsigned gc_countdown;
 	bool is_explicit;                /* made by tcache.create */
-	struct tcache *next, *prev;      /* all_tcaches list */
+	struct tcache *next, *prev;      /* list of caches in use */
 };
 
-/* Per-thread state; initial-exec TLS, a few bytes. */
+/* Per-thread state. The automatic cache lives in initial-exec TLS itself, so
+ * the fast paths reach a bin with one TLS-relative address and no pointer
+ * to load or test. */
 struct tcache_tls {
-	struct tcache *cache;   /* the thread's cache when ACTIVE, else NULL */
-	struct tcache *cache_parked; /* its cache while switched off */
-	struct arena *arena;    /* arena for uncached allocations */
-	uint8_t state;          /* enum tcache_state */
-	uint64_t allocated, deallocated; /* bytes moved while uncached */
+	struct tcache cache;
+	struct arena *arena; /* arena for uncached allocations */
+	uint8_t state;       /* enum tcache_state */
 };
 extern _Thread_local struct tcache_tls tcache_tls;
+
+/* The calling thread's cache when it is active, else NULL. */
+static inline struct tcache *tcache_thread(void)
+{
+	return tcache_tls.state == TCACHE_ACTIVE ? &tcache_tls.cache : NULL;
+}
+
+/* Bytes the thread has allocated and freed so far (thread.allocated). */
+uint64_t tcache_thread_allocated(void);
+uint64_t tcache_thread_deallocated(void);
+
+/* Adds bytes moved outside the bins (large blocks, uncached objects). */
+void tcache_account(size_t allocated, size_t deallocated);
 
 /* Sets per-class capacities from the options; called once at start. */
 void tcache_boot(size_t tcache_max, bool enabled);

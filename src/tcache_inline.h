@@ -20,48 +20,53 @@
 		} \
 	} while (0)
 
+/* The address of the calling thread's bin of class cls. The empty asm pins
+ * it in a register: without it the compiler re-derives the TLS address
+ * (another %fs load and add) after every store through it. */
+INGOT_FAST struct tcache_bin *tcache_bin_of(unsigned cls)
+{
+	struct tcache_bin *bin = &tcache_tls.cache.bins[cls];
+	__asm__("" : "+r"(bin));
+	return bin;
+}
+
 INGOT_FAST void *tcache_malloc(size_t size)
 {
-	struct tcache *tc = tcache_tls.cache;
-	if (INGOT_LIKELY(size <= SC_SMALL_MAX && tc != NULL)) {
-		unsigned cls = sizeclass_small(size);
-		struct tcache_bin *bin = &tc->bins[cls];
+	if (INGOT_LIKELY(size <= SC_SMALL_MAX)) {
+		struct tcache_bin *bin = tcache_bin_of(sizeclass_small(size));
 		unsigned n = bin->ncached;
 		if (INGOT_LIKELY(n != 0)) {
-			n--;
+			void *p = bin->stack[--n];
 			bin->ncached = (uint16_t)n;
 			if (n < bin->low_water)
 				bin->low_water = (uint16_t)n;
-			TCACHE_STAT(tc->allocated += sc_size[cls]);
-			return bin->stack[n];
+			TCACHE_STAT(bin->nalloc++);
+			return p;
 		}
 	}
 	return tcache_alloc_slow(size);
 }
 
-/* Frees small object p of class cls (from the page map or a trusted size). */
+/* Frees small object p of class cls (from the page map or a checked size). */
 INGOT_FAST void tcache_free_small(void *p, unsigned cls)
 {
-	struct tcache *tc = tcache_tls.cache;
-	if (INGOT_LIKELY(tc != NULL)) {
-		struct tcache_bin *bin = &tc->bins[cls];
-		unsigned n = bin->ncached;
-		/* stack[-1] is a NULL sentinel, so the top check needs no branch
-		 * on n: it catches the commonest double free, free(p); free(p). */
-		if (INGOT_LIKELY(n < bin->ncap && bin->stack[(int)n - 1] != p)) {
-			bin->stack[n] = p;
-			bin->ncached = (uint16_t)(n + 1);
-			TCACHE_STAT(tc->deallocated += sc_size[cls]);
-			return;
-		}
+	struct tcache_bin *bin = tcache_bin_of(cls);
+	unsigned n = bin->ncached;
+	/* stack[-1] is a NULL sentinel, so the top check needs no branch on n:
+	 * it catches the commonest double free, free(p); free(p). */
+	void **stack = bin->stack;
+	if (INGOT_LIKELY(n < bin->ncap && stack[(int)n - 1] != p)) {
+		stack[n] = p;
+		bin->ncached = (uint16_t)(n + 1);
+		TCACHE_STAT(bin->ndalloc++);
+		return;
 	}
 	tcache_free_slow(p, cls);
 }
 
 INGOT_FAST void tcache_free(void *p)
 {
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
-	unsigned cls = c ? c->class_of[chunk_page_index((uintptr_t)p)] : 0;
+	unsigned cls = pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)];
 	if (INGOT_LIKELY(cls != 0))
 		tcache_free_small(p, cls);
 	else
