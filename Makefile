@@ -6,7 +6,7 @@
 #   HARDENED=1    every hardening in src/hardening.h (see README)
 #   ARCH=linux    arch back end: linux, posix (other Unix)
 #   LG_PAGE=12    log2 of ingot's page (at least the OS page on the machine)
-#   CC, CFLAGS, LDFLAGS as usual; WERROR=1 turns warnings into errors (CI does)
+#   CC, CFLAGS, LDFLAGS as usual; WERROR=1 turns warnings into errors (on when CI is set)
 #
 # Outputs (all under lib/):
 #   libingot.a, libingot.so   ingot with the standard C names (static link or LD_PRELOAD)
@@ -19,7 +19,7 @@ STATS    ?= 1
 HARDENED ?= 0
 ARCH     ?= linux
 LG_PAGE  ?= 12
-WERROR   ?= 0
+WERROR   ?= $(if $(CI),1,0)
 OPT      ?= -O2
 
 # Objects of each variant go to their own folder so that variants never mix.
@@ -83,6 +83,15 @@ lib/libingot.so: $(OBJ_OVR)
 lib/libjemalloc.so.2: $(OBJ_OVR)
 	@mkdir -p lib
 	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
+
+# src/ must stay freestanding: no OS or libc header, no test for an OS.
+.PHONY: check-freestanding
+check-freestanding:
+	@! grep -rnE '#[[:space:]]*include[[:space:]]*<(sys/|unistd|pthread|windows|stdio|stdlib|string|errno|fcntl|time)' src \
+		|| (echo "src/ includes an OS or libc header" && false)
+	@! grep -rnE '#[[:space:]]*if.*(_WIN32|__linux__|__APPLE__|__FreeBSD__)' src \
+		|| (echo "src/ tests for an OS" && false)
+	@echo "src/ is freestanding"
 
 clean:
 	rm -rf build lib

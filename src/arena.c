@@ -276,8 +276,7 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
 	}
 	if (want < old) {
-		bool zeroed;
-		arch_purge((void *)(c->base + want), old - want, &zeroed);
+		pageheap_purge_range(c->base + want, c->base + old);
 	} else if (zero && want > old) {
 		ingot_memset((void *)(c->base + old), 0, want - old);
 	}

@@ -42,6 +42,7 @@ void ingot_boot(void)
 	}
 	booting = true;
 	arch_init(&ingot_arch);
+	pageheap_boot(ingot_arch.page_size);
 	read_options();
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {

@@ -249,10 +249,26 @@ static struct span *coalesce(struct pageheap *heap, struct span *s)
 
 /* ---- purge and decay ----------------------------------------------------- */
 
+static size_t os_page = PAGE;
+
+void pageheap_boot(size_t os_page_size)
+{
+	os_page = MAX(os_page_size, PAGE);
+}
+
+bool pageheap_purge_range(uintptr_t start, uintptr_t end)
+{
+	uintptr_t first = ALIGN_UP(start, os_page), last = ALIGN_DOWN(end, os_page);
+	bool zeroed = false;
+	if (first < last)
+		arch_purge((void *)first, last - first, &zeroed);
+	/* Pages outside the OS pages given back keep their data. */
+	return zeroed && first == start && last == end;
+}
+
 static void span_purge(struct pageheap *heap, struct span *s)
 {
-	bool zeroed;
-	arch_purge((void *)s->base, (size_t)s->npages << LG_PAGE, &zeroed);
+	bool zeroed = pageheap_purge_range(s->base, s->base + ((size_t)s->npages << LG_PAGE));
 	dirty_unlink(heap, s);
 	heap->npages_dirty -= s->ndirty;
 	heap->npurged += s->ndirty;

@@ -74,6 +74,14 @@ struct pageheap {
 	uint64_t npurged, npurge_calls;
 };
 
+/* Records the OS page size: purges are rounded inwards to it, since the OS
+ * can only give back whole OS pages (which may be larger than PAGE). */
+void pageheap_boot(size_t os_page_size);
+
+/* Gives the whole OS pages inside [start, end) back to the OS; true when the
+ * whole range now reads as zero. */
+bool pageheap_purge_range(uintptr_t start, uintptr_t end);
+
 void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms);
 
 /* A span of npages pages whose base is aligned to align (a power of two,
