@@ -77,6 +77,10 @@ lib/libingot.a: $(OBJ_OVR)
 lib/libingot-prefixed.a: $(OBJ_PFX)
 	@mkdir -p lib
 	rm -f $@ && ar rcs $@ $^
+# The prefixed archive of this variant alone, for tests of other profiles.
+$(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
+	rm -f $@ && ar rcs $@ $^
+
 lib/libingot.so: $(OBJ_OVR)
 	@mkdir -p lib
 	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
@@ -95,5 +99,12 @@ check-freestanding:
 
 clean:
 	rm -rf build lib
+
+# Builds ingot and runs a real program on it: Python building and dropping a
+# large dict, with ingot's statistics printed at exit.
+.PHONY: demo
+demo: lib/libingot.so
+	LD_PRELOAD=$(CURDIR)/lib/libingot.so INGOT_CONF=stats_print:true PYTHONMALLOC=malloc \
+		python3 -c "d = {i: str(i) * 3 for i in range(300000)}; print('python on ingot:', len(d), 'entries'); del d"
 
 -include mk/*.mk

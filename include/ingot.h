@@ -46,6 +46,10 @@ int ingot_mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *old
                        void *newp, size_t newlen);
 void ingot_malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                               const char *opts);
+/* jemalloc's malloc_message: when set, warnings and malloc_stats_print's
+ * default output go through it instead of stderr (builds that export the
+ * standard names read malloc_message first). */
+extern void (*ingot_malloc_message)(void *cbopaque, const char *s);
 
 /* ---- ingot's own ---- */
 

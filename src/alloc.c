@@ -59,7 +59,7 @@ void *alloc_big(size_t usable, size_t align, bool zero)
 void *alloc_aligned(size_t align, size_t size, bool zero)
 {
 	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST || align > INGOT_MAX_REQUEST / 2)) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
 	size_t usable = alloc_usable_for(size, align);
@@ -72,7 +72,7 @@ void *alloc_aligned(size_t align, size_t size, bool zero)
 		p = alloc_big(usable, MAX(align, PAGE), zero);
 	}
 	if (!p)
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("malloc", size);
 	return p;
 }
 
@@ -134,7 +134,7 @@ INGOT_EXPORT void *ingot_calloc(size_t count, size_t size)
 {
 	size_t total;
 	if (INGOT_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("calloc", SIZE_MAX);
 		return NULL;
 	}
 	if (total <= SC_SMALL_MAX) {
@@ -152,18 +152,18 @@ INGOT_EXPORT void *ingot_realloc(void *ptr, size_t size)
 		return ingot_malloc(size);
 	if (size == 0) {
 		ingot_ensure_booted();
-		if (opt.zero_realloc[0] == 'a' && opt.zero_realloc[1] == 'b') {
+		if (opt.zero_realloc[0] == 'a' && opt.zero_realloc[1] == 'b') { /* abort */
 			ingot_warn("realloc(p, 0) with zero_realloc:abort");
 			arch_abort();
 		}
-		if (opt.zero_realloc[0] == 'f') {
+		if (opt.zero_realloc[0] != 'a') { /* free (the default) */
 			ingot_free(ptr);
 			return NULL;
 		}
 	}
 	size_t old = alloc_usable_checked(ptr, "realloc");
 	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST)) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("realloc", size);
 		return NULL;
 	}
 	return alloc_realloc(ptr, old, size, SC_QUANTUM, false);
@@ -173,7 +173,7 @@ INGOT_EXPORT void *ingot_reallocarray(void *ptr, size_t count, size_t size)
 {
 	size_t total;
 	if (INGOT_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("reallocarray", SIZE_MAX);
 		return NULL;
 	}
 	return ingot_realloc(ptr, total);
@@ -226,7 +226,7 @@ INGOT_EXPORT void *ingot_pvalloc(size_t size)
 {
 	size_t page = os_page();
 	if (size > INGOT_MAX_REQUEST) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("pvalloc", size);
 		return NULL;
 	}
 	return alloc_aligned(page, size ? ALIGN_UP(size, page) : page, false);

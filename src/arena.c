@@ -12,6 +12,7 @@
 
 #include "arch.h"
 #include "base.h"
+#include "hardening.h"
 #include "report.h"
 
 struct arena *arenas[ARENAS_MAX];
@@ -81,8 +82,10 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 	void *p;
 	if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0)
 		return NULL;
+	if (ingot_hardening)
+		harden_take(span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p), p, cls);
 	if (zero)
-		ingot_memset(p, 0, sc_size[cls]);
+		ingot_memset(p, 0, harden_small_usable(cls));
 	return p;
 }
 
@@ -102,6 +105,7 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 		return NULL;
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->large_allocated, usable);
+	harden_large_take((void *)s->base, usable);
 	return (void *)s->base;
 }
 
@@ -215,13 +219,15 @@ void arena_free(struct chunk *c, void *p)
 	struct span *s = span_for_free(c, p);
 	if (s->state == SPAN_SLAB) {
 		struct bin *bin = &a->bins[s->sizeclass];
+		if (ingot_hardening)
+			harden_give(s, p, s->sizeclass);
 		arch_lock_acquire(&bin->lock);
 		bin_free_locked(bin, &a->heap, s, p);
 		arch_lock_release(&bin->lock);
 		return;
 	}
 	STAT_ADD(a->large_ndalloc, 1);
-	STAT_ADD(a->large_allocated, -((size_t)s->npages << LG_PAGE));
+	STAT_ADD(a->large_allocated, -(span_usable_pages(s) << LG_PAGE));
 	pageheap_free(&a->heap, s);
 }
 
@@ -237,6 +243,7 @@ void arena_free_batch(unsigned cls, void **objs, unsigned n)
 				arch_lock_release(&held->lock);
 			arch_lock_acquire(&bin->lock);
 			held = bin;
+			bin->nflushes++;
 		}
 		bin_free_locked(bin, &c->arena->heap, s, objs[i]);
 	}
@@ -252,11 +259,11 @@ size_t arena_usable_size(struct chunk *c, const void *p)
 		return (uintptr_t)p == c->base ? c->huge_usable : 0;
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
 	if (cls)
-		return sc_size[cls];
+		return harden_small_usable(cls);
 	struct span *s = span_of_addr(c, (uintptr_t)p);
 	if (!s || s->state != SPAN_LARGE || s->base != (uintptr_t)p)
 		return 0;
-	return (size_t)s->npages << LG_PAGE;
+	return span_usable_pages(s) << LG_PAGE;
 }
 
 static size_t huge_resize(struct chunk *c, size_t size, bool zero)
@@ -290,7 +297,7 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	if (c->kind == CHUNK_KIND_HUGE)
 		return size > SC_LARGE_MAX ? huge_resize(c, size, zero) : 0;
 	struct span *s = span_of_addr(c, (uintptr_t)p);
-	if (size <= SC_SMALL_MAX || size > SC_LARGE_MAX || !s || s->state != SPAN_LARGE)
+	if (size <= SC_SMALL_MAX || size > SC_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
 		return 0;
 	struct arena *a = c->arena;
 	size_t want = arena_large_usable(size) >> LG_PAGE;
@@ -356,3 +363,77 @@ static void arenas_fork_release(bool child)
 
 void arenas_fork_parent(void) { arenas_fork_release(false); }
 void arenas_fork_child(void) { arenas_fork_release(true); }
+
+/* ---- mallctl: default decay, reset, destroy ------------------------------ */
+
+int64_t arena_default_decay(void)
+{
+	return __atomic_load_n(&default_decay_ms, __ATOMIC_RELAXED);
+}
+
+void arena_set_default_decay(int64_t decay_ms)
+{
+	__atomic_store_n(&default_decay_ms, decay_ms, __ATOMIC_RELAXED);
+}
+
+void arena_reset(struct arena *a)
+{
+	for (;;) {
+		arch_lock_acquire(&a->huge_lock);
+		struct chunk *c = a->huge_list;
+		arch_lock_release(&a->huge_lock);
+		if (!c)
+			break;
+		huge_free(c);
+	}
+	/* The bins forget their slabs; the pages go back with the rest below. */
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		struct bin *bin = &a->bins[cls];
+		arch_lock_acquire(&bin->lock);
+		bin->current = NULL;
+		bin->nonfull = NULL;
+		bin->ndalloc += bin->nregs_live;
+		bin->nregs_live = 0;
+		bin->nslabs = 0;
+		arch_lock_release(&bin->lock);
+	}
+	/* Every slab and large span of every chunk. Freeing coalesces with
+	 * free neighbours, so a walk may land inside a free span (page map
+	 * entry NULL): it steps page by page to that span's last page, whose
+	 * entry leads past it. */
+	for (struct chunk *c = a->heap.chunks; c; c = c->next) {
+		size_t i = 0;
+		while (i < CHUNK_PAGES) {
+			struct span *s = c->span_of[i];
+			if (!s) {
+				i++;
+				continue;
+			}
+			size_t next = chunk_page_index(s->base) + s->npages;
+			if (s->state == SPAN_LARGE) {
+				STAT_ADD(a->large_ndalloc, 1);
+				STAT_ADD(a->large_allocated, -(span_usable_pages(s) << LG_PAGE));
+				pageheap_free(&a->heap, s);
+			} else if (s->state == SPAN_SLAB) {
+				pageheap_free(&a->heap, s);
+			}
+			i = next;
+		}
+	}
+}
+
+void arena_destroy(struct arena *a)
+{
+	pageheap_decay(&a->heap, true);
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		struct bin *bin = &a->bins[cls];
+		arch_lock_acquire(&bin->lock);
+		bin->nmalloc = bin->ndalloc = bin->nfills = bin->nflushes = bin->nslabs_made = 0;
+		arch_lock_release(&bin->lock);
+	}
+	arch_lock_acquire(&a->heap.lock);
+	a->heap.npurged = a->heap.npurge_calls = 0;
+	arch_lock_release(&a->heap.lock);
+	__atomic_store_n(&a->large_nmalloc, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->large_ndalloc, 0, __ATOMIC_RELAXED);
+}

@@ -80,6 +80,24 @@ size_t arena_large_usable(size_t size);
 /* Purges every dirty page of an arena now (force) or as decay allows. */
 void arena_purge(struct arena *a, bool force);
 
+/* Decay time new arenas start with (arenas.dirty_decay_ms). */
+int64_t arena_default_decay(void);
+void arena_set_default_decay(int64_t decay_ms);
+
+/* Frees every block of arena a at once (arena.<i>.reset): large and huge
+ * blocks, and every slab with whatever it holds. Only for arenas made by
+ * arena_create, and only when no thread uses or will use a pointer into
+ * the arena: objects of it in any thread cache must have been flushed
+ * first (jemalloc's rule for arena.<i>.reset). */
+void arena_reset(struct arena *a);
+
+/* After arena_reset (and after reading the counters to keep, for
+ * arena.<i>.destroy): purges all of the arena's pages and clears its
+ * counters, so that the record can serve a later arena of the same index.
+ * The chunks stay mapped but purged: retained, as jemalloc retains virtual
+ * memory. */
+void arena_destroy(struct arena *a);
+
 const char *arena_check(struct arena *a);
 
 void arenas_fork_prepare(void);

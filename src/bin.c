@@ -9,6 +9,7 @@
  */
 #include "bin.h"
 
+#include "hardening.h"
 #include "report.h"
 #include "sizeclass.h"
 
@@ -20,6 +21,7 @@ static void slab_init(struct span *s, unsigned cls)
 		s->free_bits[w] = ~(uint64_t)0;
 	if (nregs % 64)
 		s->free_bits[nregs / 64] = ((uint64_t)1 << (nregs % 64)) - 1;
+	ingot_memcpy(s->user_free_bits, s->free_bits, sizeof(s->free_bits));
 	s->nfree = (uint16_t)nregs;
 }
 
@@ -52,7 +54,10 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 		return s;
 	}
 	unsigned cls = bin->sizeclass;
-	s = pageheap_alloc(heap, sc_slab_pages[cls], PAGE, false, cls);
+	/* Zero-on-free heaps check that reused objects are still zero, so
+	 * their slabs must start zeroed. */
+	bool zero = (ingot_hardening & HARDEN_ZERO_ON_FREE) != 0;
+	s = pageheap_alloc(heap, sc_slab_pages[cls], PAGE, zero, cls);
 	if (s) {
 		slab_init(s, cls);
 		bin->nslabs++;
@@ -159,9 +164,10 @@ static const char *slab_check(struct bin *bin, struct span *s)
 		return "slab of the wrong state or class in a bin";
 	if (bitmap_count(s) != s->nfree || s->nfree > sc_nregs[bin->sizeclass])
 		return "slab free count disagrees with its bitmap";
-	size_t first = chunk_page_index(s->base);
+	size_t first = chunk_page_index(s->base), data_end = first + span_usable_pages(s);
 	for (size_t i = first; i < first + s->npages; i++)
-		if (s->chunk->span_of[i] != s || s->chunk->class_of[i] != bin->sizeclass)
+		if (s->chunk->span_of[i] != s ||
+		    s->chunk->class_of[i] != (i < data_end ? bin->sizeclass : 0))
 			return "page map disagrees with a slab";
 	return NULL;
 }

@@ -27,10 +27,10 @@ static const char *chunk_check(struct chunk *c, struct arena *a)
 		    i + s->npages > CHUNK_PAGES)
 			return "spans do not tile their chunk (gap, overlap or stray record)";
 		for (size_t j = i; j < i + s->npages; j++) {
-			bool slab = s->state == SPAN_SLAB;
+			bool slab = s->state == SPAN_SLAB && j < i + span_usable_pages(s);
 			if (c->class_of[j] != (slab ? s->sizeclass : 0))
 				return "page class byte disagrees with its span";
-			if (slab && c->span_of[j] != s)
+			if (s->state == SPAN_SLAB && c->span_of[j] != s)
 				return "slab page not mapped to its slab";
 		}
 		i += s->npages;

@@ -34,6 +34,8 @@
 #define INGOT_SLOW INGOT_NOINLINE INGOT_COLD /* off it, called on a miss */
 #define INGOT_EXPORT __attribute__((visibility("default")))
 #define INGOT_UNUSED __attribute__((unused))
+/* For reads of other threads' counters that are approximate by design. */
+#define INGOT_RACY_READ __attribute__((no_sanitize_thread))
 
 /* Ingot's page: the unit of the page heap. Chunks are the unit the page heap
  * takes from the OS; every chunk is aligned to its size, so the chunk of a

@@ -6,6 +6,8 @@
 #include "base.h"
 #include "boot.h"
 #include "conf.h"
+#include "ctl.h"
+#include "hardening.h"
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
@@ -33,6 +35,38 @@ static void read_options(void)
 	conf_read(sources, names, ARRAY_LEN(sources));
 }
 
+static bool name_is(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* The checks and fills asked for by the build, the profile and the options
+ * junk and zero. HARDENED=1 builds always have every check. */
+static unsigned hardening_bits(void)
+{
+	unsigned bits = INGOT_HARDENED ? HARDEN_ALL_CHECKS : 0;
+	if (INGOT_DEBUG)
+		bits |= HARDEN_DEBUG;
+	if (name_is(opt.profile, "hardened"))
+		bits |= HARDEN_ALL_CHECKS;
+	else if (name_is(opt.profile, "debug"))
+		bits |= HARDEN_DEBUG;
+	else if (!name_is(opt.profile, "default"))
+		ingot_warn("unknown profile (expected default, hardened or debug); using default");
+	if (name_is(opt.junk, "true") || name_is(opt.junk, "alloc"))
+		bits |= HARDEN_JUNK_ALLOC;
+	if (name_is(opt.junk, "true") || name_is(opt.junk, "free"))
+		bits |= HARDEN_JUNK_FREE;
+	if (!name_is(opt.junk, "true") && !name_is(opt.junk, "false") &&
+	    !name_is(opt.junk, "alloc") && !name_is(opt.junk, "free"))
+		ingot_warn("invalid junk value (expected true, false, alloc or free); ignored");
+	if (opt.zero)
+		bits |= HARDEN_ZERO_ALLOC;
+	return bits;
+}
+
 void ingot_boot(void)
 {
 	arch_lock_acquire(&boot_lock);
@@ -42,8 +76,13 @@ void ingot_boot(void)
 	}
 	booting = true;
 	arch_init(&ingot_arch);
-	pageheap_boot(ingot_arch.page_size);
 	read_options();
+	report_boot(opt.abort, opt.xmalloc);
+	unsigned hardening = hardening_bits();
+	uint64_t secret;
+	arch_random(&secret, sizeof(secret));
+	harden_boot(hardening, secret);
+	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
 		ingot_warn("cannot map memory for the first arenas; aborting");
@@ -68,6 +107,7 @@ void ingot_fork_prepare(void)
 {
 	if (!ingot_booted)
 		return;
+	ctl_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
 	pagemap_fork_prepare();
@@ -82,6 +122,7 @@ void ingot_fork_parent(void)
 	pagemap_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
+	ctl_fork_parent();
 }
 
 void ingot_fork_child(void)
@@ -92,4 +133,5 @@ void ingot_fork_child(void)
 	pagemap_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
+	ctl_fork_child();
 }

@@ -74,6 +74,11 @@ static void *xalloc(size_t size, int flags)
 		return arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
 	}
 	unsigned cls = sizeclass_small(usable);
+	/* A cache may hold objects of any arena (frees land in the freeing
+	 * thread's cache): with MALLOCX_ARENA the bin of that arena serves the
+	 * object, so the block always comes from the arena asked for. */
+	if (flag_arena(flags) != 0)
+		tc = NULL;
 	void *p = tc ? tcache_alloc_from(tc, arena, cls) : arena_alloc_small(arena, cls, false);
 	if (p && zero)
 		ingot_memset(p, 0, usable);

@@ -50,6 +50,13 @@ static void slab_map(struct span *span, unsigned sizeclass)
 		span->chunk->span_of[i] = span;
 		span->chunk->class_of[i] = (uint8_t)sizeclass;
 	}
+	if (span->guarded)
+		span->chunk->class_of[first + span->npages - 1] = 0;
+}
+
+static uintptr_t guard_page(const struct span *s)
+{
+	return s->base + ((size_t)(s->npages - 1) << LG_PAGE);
 }
 
 static void slab_unmap(struct span *s)
@@ -250,10 +257,12 @@ static struct span *coalesce(struct pageheap *heap, struct span *s)
 /* ---- purge and decay ----------------------------------------------------- */
 
 static size_t os_page = PAGE;
+static bool guards;
 
-void pageheap_boot(size_t os_page_size)
+void pageheap_boot(size_t os_page_size, bool guard_pages)
 {
 	os_page = MAX(os_page_size, PAGE);
+	guards = guard_pages;
 }
 
 bool pageheap_purge_range(uintptr_t start, uintptr_t end)
@@ -316,6 +325,8 @@ void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
 struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
                             unsigned sizeclass)
 {
+	size_t data_pages = npages;
+	npages += guards;
 	size_t need = npages + (align > PAGE ? (align >> LG_PAGE) - 1 : 0);
 	if (need > CHUNK_PAGES)
 		return NULL;
@@ -329,23 +340,31 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (s) {
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
+		s->guarded = guards;
 		if (sizeclass)
 			slab_map(s, sizeclass);
 		else
 			boundary_set(s, s);
 	}
 	arch_lock_release(&heap->lock);
-	if (s && want_zero && !s->zeroed)
-		ingot_memset((void *)s->base, 0, npages << LG_PAGE);
-	if (s) {
-		s->zeroed = false;
-		s->ndirty = 0;
-	}
+	if (!s)
+		return NULL;
+	if (want_zero && !s->zeroed)
+		ingot_memset((void *)s->base, 0, data_pages << LG_PAGE);
+	s->zeroed = false;
+	s->ndirty = 0;
+	/* Without protection (e.g. OS pages larger than ours) the guard page
+	 * is only reserved. */
+	if (guards && arch_protect((void *)guard_page(s), PAGE, false) == 0)
+		s->guarded = 2;
 	return s;
 }
 
 static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 {
+	if (s->guarded == 2)
+		arch_protect((void *)guard_page(s), PAGE, true);
+	s->guarded = 0;
 	if (s->state == SPAN_SLAB)
 		slab_unmap(s);
 	else

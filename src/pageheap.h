@@ -43,6 +43,7 @@ struct span {
 	uint32_t npages;
 	uint8_t state;      /* enum span_state */
 	uint8_t sizeclass;  /* SLAB: its class; otherwise 0 */
+	uint8_t guarded;    /* last page is a guard: 1 reserved, 2 also protected */
 	uint16_t nfree;     /* SLAB: free objects */
 	struct chunk *chunk;
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
@@ -53,9 +54,18 @@ struct span {
 	uint32_t ndirty;         /* pages that may be dirty */
 	bool zeroed;             /* every page reads as zero */
 	uint64_t dirty_since_ns; /* when it joined the dirty list */
-	/* SLAB spans only: 1 = free object. */
+	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
+	/* SLAB spans of hardened heaps: 1 = not held by the program (free in
+	 * the slab or waiting in a cache); see harden.c. */
+	uint64_t user_free_bits[SLAB_BITMAP_WORDS];
 };
+
+/* Pages of a span that hold data (all but a guard page). */
+INGOT_INLINE size_t span_usable_pages(const struct span *s)
+{
+	return s->npages - (s->guarded ? 1u : 0u);
+}
 
 #define PAGEHEAP_LISTS (CHUNK_PAGES + 1) /* list i holds spans of i pages */
 
@@ -76,7 +86,7 @@ struct pageheap {
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS
  * can only give back whole OS pages (which may be larger than PAGE). */
-void pageheap_boot(size_t os_page_size);
+void pageheap_boot(size_t os_page_size, bool guard_pages);
 
 /* Gives the whole OS pages inside [start, end) back to the OS; true when the
  * whole range now reads as zero. */
@@ -87,7 +97,8 @@ void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
 /* A span of npages pages whose base is aligned to align (a power of two,
  * at least PAGE), or NULL when the OS refuses memory. With want_zero the
  * pages read as zero. sizeclass 0 makes a LARGE span; any other value a
- * SLAB span of that class, with every page marked in the page map. */
+ * SLAB span of that class, with every page marked in the page map. With
+ * guard pages on, the span has one more page, made inaccessible. */
 struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
                             unsigned sizeclass);
 

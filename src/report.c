@@ -57,17 +57,60 @@ static void line_emit(struct line *l)
 	arch_write_err(l->buf, l->len);
 }
 
+/* jemalloc's malloc_message hook, under both names. Two variables rather
+ * than an alias: a program that assigns one of them through a copy
+ * relocation gets its own storage for that name, which an alias would not
+ * follow. NULL means stderr. */
+INGOT_EXPORT void (*ingot_malloc_message)(void *cbopaque, const char *s) = NULL;
+#if INGOT_OVERRIDE
+INGOT_EXPORT void (*malloc_message)(void *cbopaque, const char *s) = NULL;
+#define PROGRAM_MESSAGE malloc_message
+#else
+#define PROGRAM_MESSAGE ingot_malloc_message
+#endif
+
+void ingot_message(const char *s)
+{
+	void (*hook)(void *, const char *) = PROGRAM_MESSAGE ? PROGRAM_MESSAGE : ingot_malloc_message;
+	if (hook) {
+		hook(NULL, s);
+		return;
+	}
+	size_t len = 0;
+	while (s[len])
+		len++;
+	arch_write_err(s, len);
+}
+
 #define LINE(name, size) \
 	char name##_buf[size]; \
 	struct line name = {name##_buf, sizeof(name##_buf), 0}; \
 	name##_buf[0] = '\0'
+
+static bool abort_on_warning, abort_on_oom;
+
+void report_boot(bool on_warning, bool on_oom)
+{
+	abort_on_warning = on_warning;
+	abort_on_oom = on_oom;
+}
 
 void ingot_warn(const char *msg)
 {
 	LINE(l, 256);
 	line_str(&l, "<ingot>: ");
 	line_str(&l, msg);
-	line_emit(&l);
+	line_char(&l, '\n');
+	ingot_message(l.buf);
+	if (abort_on_warning)
+		arch_abort();
+}
+
+void ingot_alloc_failed(const char *func, size_t size)
+{
+	if (abort_on_oom)
+		ingot_report_out_of_memory(func, size);
+	arch_set_errno(ARCH_ENOMEM);
 }
 
 /* One line, then abort: "ingot: <what> <ptr>[ detail]". */

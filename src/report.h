@@ -30,7 +30,20 @@ void line_i64(struct line *l, int64_t v);
 void line_hex(struct line *l, uintptr_t v);
 void line_char(struct line *l, char c);
 
-/* Writes "<ingot>: " + msg + "\n" to stderr. */
+/* Writes "<ingot>: " + msg + "\n" through ingot_message (then aborts
+ * with opt abort). */
 void ingot_warn(const char *msg);
+
+/* Sets what warnings and failed allocations do (opts abort and xmalloc). */
+void report_boot(bool abort_on_warning, bool abort_on_oom);
+
+/* A failed allocation: errno = ENOMEM, or one line and abort with xmalloc. */
+void ingot_alloc_failed(const char *func, size_t size);
+
+/* Writes s through the program's malloc_message (jemalloc's name, in
+ * builds that export the standard names) or ingot_malloc_message when
+ * either is set, else to stderr. Used by warnings and by the statistics
+ * report's default output. */
+void ingot_message(const char *s);
 
 #endif

@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "base.h"
 #include "boot.h"
+#include "hardening.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -26,6 +27,11 @@
 #define TCACHE_GC_EVENTS 64u
 
 _Thread_local struct tcache_tls tcache_tls;
+
+static void quarantine_flush(struct tcache *tc);
+
+/* Room for the working bins of a hardened cache (see tcache_layout). */
+#define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NSMALL + 1), sizeof(void *))
 
 static uint16_t class_ncap[SC_NSMALL + 1];
 static size_t slots_total;  /* stack slots per cache, sentinels included */
@@ -47,6 +53,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
 		slots_total += class_ncap[cls] + 1u;
 	}
+	slots_total += QUARANTINE_LEN + CBINS_BYTES / sizeof(void *);
 }
 
 size_t tcache_capacity_bytes(void)
@@ -102,20 +109,32 @@ static void slots_put(void **slots)
 	arch_lock_release(&list_lock);
 }
 
-/* Gives every bin its stack, each after a NULL sentinel, and its capacity. */
+/* Gives every working bin its stack, each after a NULL sentinel, and its
+ * capacity. Hardened heaps work in bins of their own, kept in the slots
+ * memory, and leave the TLS bins empty with capacity 0: the fast paths
+ * then always miss, and every call takes the checked slow paths. */
 static void tcache_layout(struct tcache *tc, void **slots)
 {
 	tc->slots = slots;
+	tc->cbins = tc->bins;
+	if (ingot_hardening) {
+		tc->cbins = (struct tcache_bin *)slots;
+		ingot_memset(tc->cbins, 0, CBINS_BYTES);
+		slots += CBINS_BYTES / sizeof(void *);
+	}
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct tcache_bin *bin = &tc->bins[cls];
+		struct tcache_bin *bin = &tc->cbins[cls];
 		slots[0] = NULL;
 		bin->stack = slots + 1;
 		bin->ncached = 0;
 		bin->low_water = 0;
 		bin->ncap = class_ncap[cls];
-		bin->nfill = (uint16_t)MAX(1, bin->ncap / 4);
-		slots += bin->ncap + 1u;
+		bin->nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
+		slots += class_ncap[cls] + 1u;
 	}
+	tc->quarantine = slots;
+	tc->quarantine_next = 0;
+	ingot_memset(slots, 0, QUARANTINE_LEN * sizeof(void *));
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
 
@@ -126,6 +145,8 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 	if (!slots)
 		return false;
 	tcache_layout(tc, slots);
+	arch_random(&tc->rng, sizeof(tc->rng));
+	tc->rng |= 1; /* xorshift must not start at 0 */
 	tc->is_explicit = is_explicit;
 	tc->arena = arena_choose();
 	list_link(tc);
@@ -136,12 +157,18 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
  * fast paths miss from now on. The bins' counters are kept. */
 static void tcache_close(struct tcache *tc)
 {
+	quarantine_flush(tc);
 	tcache_flush(tc);
 	list_unlink(tc);
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		if (tc->cbins != tc->bins) { /* hardened bins go with the slots */
+			tc->allocated += tc->cbins[cls].nalloc * sc_size[cls];
+			tc->deallocated += tc->cbins[cls].ndalloc * sc_size[cls];
+		}
 		tc->bins[cls].ncap = 0;
 		tc->bins[cls].stack = NULL;
 	}
+	tc->cbins = tc->bins;
 	slots_put(tc->slots);
 	tc->slots = NULL;
 }
@@ -171,6 +198,8 @@ static struct tcache *tcache_get(void)
 		tcache_tls.state = TCACHE_NONE;
 		return NULL;
 	}
+	if (tcache_tls.arena) /* chosen already (uncached calls, thread.arena): kept */
+		tc->arena = tcache_tls.arena;
 	tcache_tls.arena = tc->arena;
 	__atomic_fetch_add(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
 	arch_thread_exit_register(tc);
@@ -212,12 +241,19 @@ bool tcache_enabled(void)
 	       (tcache_tls.state == TCACHE_NONE && enabled_default);
 }
 
+/* The bins the slow paths work in; a thread that never had a cache has
+ * only its (empty) TLS bins. */
+static struct tcache_bin *working_bins(struct tcache *tc)
+{
+	return tc->cbins ? tc->cbins : tc->bins;
+}
+
 uint64_t tcache_thread_allocated(void)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = tc->allocated;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		total += tc->bins[cls].nalloc * sc_size[cls];
+		total += working_bins(tc)[cls].nalloc * sc_size[cls];
 	return total;
 }
 
@@ -226,7 +262,7 @@ uint64_t tcache_thread_deallocated(void)
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = tc->deallocated;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		total += tc->bins[cls].ndalloc * sc_size[cls];
+		total += working_bins(tc)[cls].ndalloc * sc_size[cls];
 	return total;
 }
 
@@ -254,7 +290,7 @@ static void bin_flush(struct tcache_bin *bin, unsigned cls, unsigned n)
 void tcache_flush(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		bin_flush(&tc->bins[cls], cls, tc->bins[cls].ncached);
+		bin_flush(&tc->cbins[cls], cls, tc->cbins[cls].ncached);
 }
 
 /* Objects that sat unused since the last pass are half given back, and the
@@ -262,7 +298,7 @@ void tcache_flush(struct tcache *tc)
 static void gc_pass(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct tcache_bin *bin = &tc->bins[cls];
+		struct tcache_bin *bin = &tc->cbins[cls];
 		if (bin->low_water > 0) {
 			bin_flush(bin, cls, (bin->low_water + 1u) / 2);
 			bin->nfill = (uint16_t)MAX(1, bin->nfill / 2);
@@ -291,6 +327,8 @@ static void *bin_refill(struct tcache *tc, struct tcache_bin *bin, unsigned cls)
 		bin->stack[i] = bin->stack[got - 1 - i];
 		bin->stack[got - 1 - i] = t;
 	}
+	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
+		harden_shuffle(bin->stack, got, &tc->rng);
 	bin->ncached = (uint16_t)(got - 1);
 	bin->low_water = 0;
 	bin->nfill = (uint16_t)MIN(MAX(bin->ncap / 2u, 1u), bin->nfill * 2u);
@@ -311,30 +349,124 @@ static void *alloc_uncached(struct arena *a, size_t size)
 	return arena_alloc_huge(a, size, PAGE, false);
 }
 
+/* ---- hardened paths ----------------------------------------------------- */
+
+/* Hardened malloc: the fast path's pop (bins have capacity 0 in hardened
+ * heaps, so every call lands here), then the checks. */
+static void *checked_alloc(struct tcache *tc, size_t size)
+{
+	size_t need = size + harden_canary_size();
+	struct arena *arena = tc ? tc->arena : tcache_thread_arena();
+	void *p;
+	if (need > SC_SMALL_MAX) {
+		size_t big = MAX(size, SC_SMALL_MAX + 1);
+		p = alloc_uncached(arena, big);
+		if (p)
+			tcache_account(arena_large_usable(big), 0);
+		else
+			ingot_alloc_failed("malloc", size);
+		return p;
+	}
+	unsigned cls = sizeclass_small(need);
+	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
+	if (bin && bin->ncached) {
+		p = bin->stack[--bin->ncached];
+		bin->low_water = MIN(bin->low_water, bin->ncached);
+		TCACHE_STAT(bin->nalloc++);
+	} else if (bin && bin->ncap) {
+		p = bin_refill(tc, bin, cls);
+	} else {
+		p = arena_alloc_small(arena, cls, false); /* checks inside */
+		if (p)
+			tcache_account(sc_size[cls], 0);
+		else
+			ingot_alloc_failed("malloc", size);
+		return p;
+	}
+	if (!p) {
+		ingot_alloc_failed("malloc", size);
+		return NULL;
+	}
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	harden_take(span_of_addr(c, (uintptr_t)p), p, cls);
+	return p;
+}
+
+/* Puts a checked, freed object in the quarantine ring; returns the object
+ * it pushes out (oldest first), or NULL while the ring fills. */
+static void *quarantine_swap(struct tcache *tc, void *p)
+{
+	void *victim = tc->quarantine[tc->quarantine_next];
+	tc->quarantine[tc->quarantine_next] = p;
+	tc->quarantine_next = (tc->quarantine_next + 1) % QUARANTINE_LEN;
+	return victim;
+}
+
+static void quarantine_flush(struct tcache *tc)
+{
+	for (unsigned i = 0; i < QUARANTINE_LEN; i++) {
+		void *p = tc->quarantine[i];
+		if (!p)
+			continue;
+		tc->quarantine[i] = NULL;
+		struct chunk *c = pagemap_chunk((uintptr_t)p);
+		arena_free_batch(c->class_of[chunk_page_index((uintptr_t)p)], &p, 1);
+	}
+}
+
+/* Hardened free of small object p: checks, quarantine, then the cache. */
+static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
+{
+	harden_give(span_of_addr(c, (uintptr_t)p), p, cls);
+	if (tc)
+		TCACHE_STAT(tc->cbins[cls].ndalloc++);
+	else
+		tcache_account(0, sc_size[cls]);
+	if (tc && (ingot_hardening & HARDEN_QUARANTINE)) {
+		p = quarantine_swap(tc, p);
+		if (!p)
+			return;
+		c = pagemap_chunk((uintptr_t)p);
+		cls = c->class_of[chunk_page_index((uintptr_t)p)];
+	}
+	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
+	if (!bin || bin->ncap == 0) {
+		arena_free_batch(cls, &p, 1); /* already checked: no second give */
+		return;
+	}
+	if (bin->ncached == bin->ncap) {
+		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
+		gc_tick(tc);
+	}
+	bin->stack[bin->ncached++] = p;
+}
+
 void *tcache_alloc_slow(size_t size)
 {
 	ingot_ensure_booted();
 	if (INGOT_UNLIKELY(size > INGOT_MAX_REQUEST)) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
 	struct tcache *tc = tcache_get();
+	if (INGOT_UNLIKELY(ingot_hardening))
+		return checked_alloc(tc, size);
 	void *p;
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
-		struct tcache_bin *bin = &tc->bins[cls];
+		struct tcache_bin *bin = &tc->cbins[cls];
 		if (bin->ncached) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (bin->ncap) {
 			p = bin_refill(tc, bin, cls);
 			if (!p)
-				arch_set_errno(ARCH_ENOMEM);
+				ingot_alloc_failed("malloc", size);
 			return p;
 		}
 	}
 	p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
 	if (!p) {
-		arch_set_errno(ARCH_ENOMEM);
+		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
 	tcache_account(size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)]
@@ -357,7 +489,11 @@ void tcache_free_slow(void *p, unsigned cls)
 		return;
 	}
 	struct tcache *tc = tcache_get();
-	struct tcache_bin *bin = tc ? &tc->bins[cls] : NULL;
+	if (INGOT_UNLIKELY(ingot_hardening)) {
+		checked_free(tc, c, p, cls);
+		return;
+	}
+	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
 	if (!bin || bin->ncap == 0) {
 		tcache_account(0, sc_size[cls]);
 		arena_free(c, p);
@@ -423,7 +559,7 @@ bool tcache_explicit_destroy(unsigned index)
 
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->bins[cls];
+	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->ncached) {
 		bin->ncached--;
 		TCACHE_STAT(bin->nalloc++);
@@ -436,7 +572,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->bins[cls];
+	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->ncap == 0) {
 		arena_free(pagemap_lookup((uintptr_t)p), p);
 		return;
@@ -451,14 +587,15 @@ void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 
 /* ---- accounting, verification, fork -------------------------------------- */
 
-size_t tcache_cached_bytes(void)
+/* Other threads change their counts without locks; a statistic may be a
+ * moment stale, so these reads are racy on purpose. */
+INGOT_RACY_READ size_t tcache_cached_bytes(void)
 {
 	size_t total = 0;
 	arch_lock_acquire(&list_lock);
 	for (struct tcache *tc = all_tcaches; tc; tc = tc->next)
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-			total += (size_t)__atomic_load_n(&tc->bins[cls].ncached, __ATOMIC_RELAXED) *
-			         sc_size[cls];
+			total += (size_t)tc->cbins[cls].ncached * sc_size[cls];
 	arch_lock_release(&list_lock);
 	return total;
 }
@@ -468,7 +605,7 @@ size_t tcache_cached_bytes(void)
 static const char *tcache_check(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct tcache_bin *bin = &tc->bins[cls];
+		struct tcache_bin *bin = &tc->cbins[cls];
 		if (bin->ncached > bin->ncap || (bin->ncap && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
 		for (unsigned i = 0; i < bin->ncached; i++) {
@@ -494,7 +631,8 @@ static const char *tcache_check(struct tcache *tc)
 
 const char *tcache_check_all(void)
 {
-	return tcache_check(&tcache_tls.cache);
+	struct tcache *tc = tcache_thread();
+	return tc ? tcache_check(tc) : NULL;
 }
 
 void tcache_fork_prepare(void) { arch_lock_acquire(&list_lock); }
@@ -512,4 +650,21 @@ void tcache_fork_child(void)
 			tcache_close(tc);
 		tc = next;
 	}
+}
+
+/* ---- thread.arena ----------------------------------------------------------- */
+
+/* Binds the calling thread to arena a: its cache (made now if caching is
+ * on) is flushed so that no object of the old arena lingers in it, then
+ * refills from a, and uncached blocks come from a too. */
+void tcache_set_thread_arena(struct arena *a)
+{
+	struct tcache *tc = tcache_get();
+	if (tc && tc->arena != a) {
+		tcache_flush(tc);
+		__atomic_fetch_sub(&tc->arena->nthreads, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&a->nthreads, 1, __ATOMIC_RELAXED);
+		tc->arena = a;
+	}
+	tcache_tls.arena = a;
 }

@@ -42,9 +42,14 @@ enum tcache_state {
 };
 
 struct tcache {
-	struct tcache_bin bins[SC_NSMALL + 1];
+	struct tcache_bin bins[SC_NSMALL + 1]; /* what the fast paths use */
+	struct tcache_bin *cbins;              /* what the slow paths use: bins,
+	                                        * or a hardened heap's own */
 	struct arena *arena;
 	void **slots;                    /* memory of every bin's stack */
+	void **quarantine;               /* hardened: ring of QUARANTINE_LEN freed */
+	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
+	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the bins */
 	unsigned gc_countdown;
 	bool is_explicit;                /* made by tcache.create */
@@ -96,6 +101,10 @@ struct tcache *tcache_explicit_get(unsigned index); /* NULL when unknown */
 bool tcache_explicit_destroy(unsigned index);       /* false when unknown */
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls);
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls);
+
+/* Binds the calling thread to arena a (thread.arena): flushes its cache
+ * and moves the arena's nthreads count. */
+void tcache_set_thread_arena(struct arena *a);
 
 /* Turns the calling thread's cache on or off (thread.tcache.enabled). */
 void tcache_set_enabled(bool enabled);

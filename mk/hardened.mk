@@ -1,0 +1,43 @@
+# mk/hardened.mk — tests of the hardened heap and of the run-time options.
+#
+#   make test-hardened   tests/test_hardened.c against the HARDENED=1 build, and
+#                        against the default build with profile:hardened chosen
+#                        at start through INGOT_CONF
+HARD_VARIANT := $(ARCH)-d0-s1-h1-p$(LG_PAGE)
+HARD_LIB     := build/$(HARD_VARIANT)/libingot-prefixed.a
+DEF_LIB      := build/$(ARCH)-d0-s1-h0-p$(LG_PAGE)/libingot-prefixed.a
+HARD_TESTS   := build/tests/test_hardened build/tests/test_hardened_profile
+HARD_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Itests
+
+.PHONY: test-hardened FORCE
+FORCE:
+
+# Each archive is made by a make of its own variant (its own object folder);
+# in that make, the Makefile's own $(BUILD)/libingot-prefixed.a rule applies.
+ifneq ($(VARIANT),$(HARD_VARIANT))
+$(HARD_LIB): FORCE
+	@$(MAKE) --no-print-directory HARDENED=1 DEBUG=0 STATS=1 $@
+endif
+ifneq ($(BUILD)/libingot-prefixed.a,$(DEF_LIB))
+$(DEF_LIB): FORCE
+	@$(MAKE) --no-print-directory HARDENED=0 DEBUG=0 STATS=1 $@
+endif
+
+build/tests/test_hardened: tests/test_hardened.c tests/helpers.h $(HARD_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(HARD_CFLAGS) -fno-builtin -o $@ $< $(HARD_LIB) -lcriterion -lpthread
+build/tests/test_hardened_profile: tests/test_hardened.c tests/helpers.h $(DEF_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(HARD_CFLAGS) -fno-builtin -DPROFILE_AT_START=1 -o $@ $< $(DEF_LIB) -lcriterion -lpthread
+
+test-hardened: $(HARD_TESTS)
+	@for t in $(HARD_TESTS); do echo "==== $$t"; $$t --jobs 2 || exit 1; done
+
+# Run-time options (INGOT_CONF read at start), against the default build.
+build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(HARD_CFLAGS) -fno-builtin -o $@ $< $(DEF_LIB) -lcriterion -lpthread
+
+.PHONY: test-options
+test-options: build/tests/test_options
+	build/tests/test_options --jobs 2

@@ -1,0 +1,349 @@
+/*
+ * ctl_arena.c — arena.<i>.* (one arena, or all of them) and arenas.* (the
+ * arena set and the size classes).
+ *
+ * Indices are jemalloc's: arena.<i> accepts 0..narenas (narenas itself is
+ * jemalloc's deprecated spelling of "all", for decay and purge),
+ * MALLCTL_ARENAS_ALL (4096) and MALLCTL_ARENAS_DESTROYED (4097); each leaf
+ * then says which of them it can act on, and answers EFAULT for the others.
+ * Destroyed indices are reused by arenas.create, lowest first.
+ */
+#include "ctl.h"
+
+#include "arena.h"
+#include "conf.h"
+#include "pagemap.h"
+#include "stats.h"
+#include "tcache.h"
+
+/* Longest decay accepted: pageheap counts it in nanoseconds in 64 bits. */
+#define DECAY_MS_MAX ((int64_t)(UINT64_MAX / 2 / 1000000u))
+
+static bool decay_ms_valid(int64_t ms) { return ms >= -1 && ms <= DECAY_MS_MAX; }
+
+static unsigned narenas_now(void) { return __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); }
+
+/* ---- muzzy decay: kept only to read back (ingot purges straight to the OS) */
+
+static int64_t muzzy_ms[ARENAS_MAX];
+static bool muzzy_set[ARENAS_MAX];
+static int64_t muzzy_default;
+static bool muzzy_default_set;
+
+static int64_t arenas_muzzy_default(void)
+{
+	return muzzy_default_set ? muzzy_default : opt.muzzy_decay_ms;
+}
+
+int64_t ctl_arena_muzzy_ms(unsigned i)
+{
+	return i < ARENAS_MAX && muzzy_set[i] ? muzzy_ms[i] : opt.muzzy_decay_ms;
+}
+
+/* ---- arena.<i>.* -------------------------------------------------------------- */
+
+static bool arena_index_ok(const size_t *mib, size_t depth)
+{
+	size_t i = mib[depth];
+	return i <= narenas_now() || i == CTL_ARENAS_ALL || i == CTL_ARENAS_DESTROYED;
+}
+
+/* The live arena of index i, or NULL (out of range, destroyed, ALL...). */
+static struct arena *live_arena(size_t i)
+{
+	if (i >= narenas_now() || stats_arena_destroyed((unsigned)i))
+		return NULL;
+	return arena_get((unsigned)i);
+}
+
+static int arena_initialized_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	int err = ctl_readonly(io);
+	if (err)
+		return err;
+	size_t i = mib[1];
+	bool initialized = i == CTL_ARENAS_ALL || live_arena(i) != NULL ||
+	                   (i == CTL_ARENAS_DESTROYED && stats_snapshot_arena(STATS_DESTROYED, NULL));
+	CTL_READ(io, bool, initialized);
+}
+
+/* decay (force false) and purge (force true): one arena, or every arena
+ * for MALLCTL_ARENAS_ALL and for narenas. */
+static int arena_purge_common(const size_t *mib, struct ctl_io *io, bool force)
+{
+	int err = ctl_neither(io);
+	if (err)
+		return err;
+	size_t i = mib[1];
+	unsigned n = narenas_now();
+	if (i == CTL_ARENAS_ALL || i == n) {
+		for (unsigned k = 0; k < n; k++)
+			if (live_arena(k))
+				arena_purge(arena_get(k), force);
+		return 0;
+	}
+	if (i == CTL_ARENAS_DESTROYED)
+		return CTL_EFAULT;
+	struct arena *a = live_arena(i);
+	if (a)
+		arena_purge(a, force);
+	return 0;
+}
+
+static int arena_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	return arena_purge_common(mib, io, false);
+}
+
+static int arena_purge_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	return arena_purge_common(mib, io, true);
+}
+
+/* The arena reset and destroy may act on: made by arenas.create, live. */
+static struct arena *explicit_arena(size_t i)
+{
+	struct arena *a = live_arena(i);
+	return a && a->index >= narenas_auto ? a : NULL;
+}
+
+static int arena_reset_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	int err = ctl_neither(io);
+	if (err)
+		return err;
+	struct arena *a = explicit_arena(mib[1]);
+	if (!a)
+		return CTL_EFAULT;
+	/* The caller must flush every cache that holds objects of the arena;
+	 * its own is flushed here, which costs little and saves a class of
+	 * mistakes. */
+	struct tcache *tc = tcache_thread();
+	if (tc)
+		tcache_flush(tc);
+	arena_reset(a);
+	return 0;
+}
+
+/* Like reset, then the index is free for arenas.create and the arena's
+ * counters move to MALLCTL_ARENAS_DESTROYED. Refused (EFAULT) while a
+ * thread is bound to it (thread.arena). */
+static int arena_destroy_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	int err = ctl_neither(io);
+	if (err)
+		return err;
+	struct arena *a = explicit_arena(mib[1]);
+	if (!a || __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED) != 0)
+		return CTL_EFAULT;
+	struct tcache *tc = tcache_thread();
+	if (tc)
+		tcache_flush(tc);
+	arena_reset(a);
+	arena_purge(a, true);
+	stats_arena_retire(a);
+	arena_destroy(a);
+	muzzy_set[a->index] = false;
+	return 0;
+}
+
+static int arena_dirty_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	struct arena *a = live_arena(mib[1]);
+	if (!a)
+		return CTL_EFAULT;
+	ptrdiff_t old = (ptrdiff_t)__atomic_load_n(&a->heap.decay_ms, __ATOMIC_RELAXED), value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (!decay_ms_valid(value))
+			return CTL_EFAULT;
+		pageheap_set_decay(&a->heap, value);
+		/* As in jemalloc: every dirty page counts as fully decayed now. */
+		if (value != -1)
+			pageheap_decay(&a->heap, true);
+	}
+	CTL_READ(io, ptrdiff_t, old);
+}
+
+static int arena_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	struct arena *a = live_arena(mib[1]);
+	if (!a)
+		return CTL_EFAULT;
+	ptrdiff_t old = (ptrdiff_t)ctl_arena_muzzy_ms(a->index), value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (!decay_ms_valid(value))
+			return CTL_EFAULT;
+		muzzy_ms[a->index] = value;
+		muzzy_set[a->index] = true;
+	}
+	CTL_READ(io, ptrdiff_t, old);
+}
+
+static const struct ctl_node arena_i_kids[] = {
+    CTL_LEAF("initialized", arena_initialized_ctl),
+    CTL_LEAF("decay", arena_decay_ctl),
+    CTL_LEAF("purge", arena_purge_ctl),
+    CTL_LEAF("reset", arena_reset_ctl),
+    CTL_LEAF("destroy", arena_destroy_ctl),
+    CTL_LEAF("dirty_decay_ms", arena_dirty_decay_ctl),
+    CTL_LEAF("muzzy_decay_ms", arena_muzzy_decay_ctl),
+};
+
+static const struct ctl_node arena_i_node = CTL_INNER("", arena_i_kids);
+
+const struct ctl_node ctl_arena_node = CTL_NUMBERED("arena", arena_index_ok, &arena_i_node);
+
+/* ---- arenas.* ------------------------------------------------------------------- */
+
+CTL_RO(arenas_narenas_ctl, unsigned, narenas_now())
+CTL_RO(arenas_quantum_ctl, size_t, SC_QUANTUM)
+CTL_RO(arenas_page_ctl, size_t, PAGE)
+CTL_RO(arenas_tcache_max_ctl, size_t, stats_tcache_maxclass())
+CTL_RO(arenas_nbins_ctl, unsigned, SC_NSMALL)
+CTL_RO(arenas_nhbins_ctl, unsigned, stats_nhbins())
+CTL_RO(arenas_nlextents_ctl, unsigned, SC_NCLASSES - SC_NSMALL)
+
+/* Default decay times of arenas made from now on. */
+static int arenas_dirty_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)mib;
+	(void)miblen;
+	ptrdiff_t old = (ptrdiff_t)arena_default_decay(), value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (!decay_ms_valid(value))
+			return CTL_EFAULT;
+		arena_set_default_decay(value);
+	}
+	CTL_READ(io, ptrdiff_t, old);
+}
+
+static int arenas_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)mib;
+	(void)miblen;
+	ptrdiff_t old = (ptrdiff_t)arenas_muzzy_default(), value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (!decay_ms_valid(value))
+			return CTL_EFAULT;
+		muzzy_default = value;
+		muzzy_default_set = true;
+	}
+	CTL_READ(io, ptrdiff_t, old);
+}
+
+/* arenas.bin.<i>: small class i + 1 (ingot's class 0 is "none"). */
+static bool bin_index_ok(const size_t *mib, size_t depth) { return mib[depth] < SC_NSMALL; }
+
+CTL_RO(arenas_bin_size_ctl, size_t, sc_size[mib[2] + 1])
+CTL_RO(arenas_bin_nregs_ctl, uint32_t, sc_nregs[mib[2] + 1])
+CTL_RO(arenas_bin_slab_size_ctl, size_t, (size_t)sc_slab_pages[mib[2] + 1] << LG_PAGE)
+
+static const struct ctl_node arenas_bin_i_kids[] = {
+    CTL_LEAF("size", arenas_bin_size_ctl),
+    CTL_LEAF("nregs", arenas_bin_nregs_ctl),
+    CTL_LEAF("slab_size", arenas_bin_slab_size_ctl),
+};
+static const struct ctl_node arenas_bin_i_node = CTL_INNER("", arenas_bin_i_kids);
+
+/* arenas.lextent.<i>: the large classes after the small ones. */
+static bool lextent_index_ok(const size_t *mib, size_t depth)
+{
+	return mib[depth] < SC_NCLASSES - SC_NSMALL;
+}
+
+CTL_RO(arenas_lextent_size_ctl, size_t, sc_size[SC_NSMALL + 1 + mib[2]])
+
+static const struct ctl_node arenas_lextent_i_kids[] = {
+    CTL_LEAF("size", arenas_lextent_size_ctl),
+};
+static const struct ctl_node arenas_lextent_i_node = CTL_INNER("", arenas_lextent_i_kids);
+
+/*
+ * A new arena, outside the automatic ones; its index is read back (the
+ * caller must give room for exactly an unsigned, else nothing is made).
+ * The new value, if any, is jemalloc's extent_hooks_t pointer: ingot takes
+ * its pages from its own page heap, so only NULL (default hooks) is
+ * accepted; other hooks are EFAULT.
+ */
+static int arenas_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)mib;
+	(void)miblen;
+	int err = ctl_verify_read(io, sizeof(unsigned));
+	if (err)
+		return err;
+	void *hooks = NULL;
+	err = ctl_write(io, &hooks, sizeof(hooks));
+	if (err)
+		return err;
+	if (hooks)
+		return CTL_EFAULT;
+	int index = -1;
+	unsigned n = narenas_now();
+	for (unsigned i = narenas_auto; i < n && index < 0; i++)
+		if (stats_arena_destroyed(i))
+			index = (int)i;
+	if (index >= 0) {
+		stats_arena_revive((unsigned)index);
+		pageheap_set_decay(&arena_get((unsigned)index)->heap, arena_default_decay());
+	} else {
+		index = arena_create();
+		if (index < 0)
+			return CTL_EAGAIN;
+	}
+	muzzy_ms[index] = arenas_muzzy_default();
+	muzzy_set[index] = true;
+	CTL_READ(io, unsigned, (unsigned)index);
+}
+
+/* The arena a block (or any address inside one) belongs to. */
+static int arenas_lookup_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)mib;
+	(void)miblen;
+	void *ptr = NULL;
+	int err = ctl_write(io, &ptr, sizeof(ptr));
+	if (err)
+		return err;
+	struct chunk *c = ptr ? pagemap_lookup((uintptr_t)ptr) : NULL;
+	if (!c)
+		return CTL_EINVAL;
+	CTL_READ(io, unsigned, c->arena->index);
+}
+
+static const struct ctl_node arenas_kids[] = {
+    CTL_LEAF("narenas", arenas_narenas_ctl),
+    CTL_LEAF("dirty_decay_ms", arenas_dirty_decay_ctl),
+    CTL_LEAF("muzzy_decay_ms", arenas_muzzy_decay_ctl),
+    CTL_LEAF("quantum", arenas_quantum_ctl),
+    CTL_LEAF("page", arenas_page_ctl),
+    CTL_LEAF("tcache_max", arenas_tcache_max_ctl),
+    CTL_LEAF("nbins", arenas_nbins_ctl),
+    CTL_LEAF("nhbins", arenas_nhbins_ctl),
+    CTL_NUMBERED("bin", bin_index_ok, &arenas_bin_i_node),
+    CTL_LEAF("nlextents", arenas_nlextents_ctl),
+    CTL_NUMBERED("lextent", lextent_index_ok, &arenas_lextent_i_node),
+    CTL_LEAF("create", arenas_create_ctl),
+    CTL_LEAF("lookup", arenas_lookup_ctl),
+};
+
+const struct ctl_node ctl_arenas_node = CTL_INNER("arenas", arenas_kids);

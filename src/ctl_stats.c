@@ -1,0 +1,171 @@
+/*
+ * ctl_stats.c — stats.*: the snapshot taken at the last epoch write (see
+ * stats.h), process-wide and per arena, per small size class.
+ *
+ * stats.arenas.<i> accepts the arenas alive at the last refresh,
+ * MALLCTL_ARENAS_ALL (their sum) and, once an arena was destroyed,
+ * MALLCTL_ARENAS_DESTROYED (the destroyed arenas' counters); other indices
+ * are ENOENT, as in jemalloc. ingot has no muzzy pages: the muzzy figures
+ * read 0. Bin nrequests equals nmalloc: thread-cache hits are not counted
+ * per size class.
+ */
+#include "ctl.h"
+
+#include "stats.h"
+
+/* ---- stats.<global> ---------------------------------------------------------- */
+
+static struct ingot_stats global_now(void)
+{
+	struct ingot_stats g;
+	stats_snapshot_global(&g);
+	return g;
+}
+
+CTL_RO(stats_allocated_ctl, size_t, global_now().allocated)
+CTL_RO(stats_active_ctl, size_t, global_now().active)
+CTL_RO(stats_metadata_ctl, size_t, global_now().metadata)
+CTL_RO(stats_resident_ctl, size_t, global_now().resident)
+CTL_RO(stats_mapped_ctl, size_t, global_now().mapped)
+CTL_RO(stats_retained_ctl, size_t, global_now().retained)
+
+/* ---- stats.arenas.<i> ------------------------------------------------------------ */
+
+static bool arenas_index_ok(const size_t *mib, size_t depth)
+{
+	size_t i = mib[depth];
+	return i <= CTL_ARENAS_DESTROYED && stats_snapshot_arena((unsigned)i, NULL);
+}
+
+/* The snapshot of arena mib[2]; handlers run under the ctl lock, one at a
+ * time, so one copy serves them all. */
+static struct arena_stats snap;
+
+static const struct arena_stats *arena_of(const size_t *mib)
+{
+	stats_snapshot_arena((unsigned)mib[2], &snap);
+	return &snap;
+}
+
+/* A read-only leaf of stats.arenas.<i>: expr reads s (the arena's figures). */
+#define ARENA_RO(fname, type, expr) \
+	static int fname(const size_t *mib, size_t miblen, struct ctl_io *io) \
+	{ \
+		(void)miblen; \
+		int err_ = ctl_readonly(io); \
+		if (err_) \
+			return err_; \
+		const struct arena_stats *s = arena_of(mib); \
+		(void)s; \
+		CTL_READ(io, type, expr); \
+	}
+
+ARENA_RO(nthreads_ctl, unsigned, s->nthreads)
+ARENA_RO(dirty_decay_ms_ctl, ptrdiff_t, (ptrdiff_t)s->dirty_decay_ms)
+ARENA_RO(muzzy_decay_ms_ctl, ptrdiff_t, (ptrdiff_t)ctl_arena_muzzy_ms((unsigned)mib[2]))
+ARENA_RO(pactive_ctl, size_t, s->pactive)
+ARENA_RO(pdirty_ctl, size_t, s->pdirty)
+ARENA_RO(pmuzzy_ctl, size_t, 0)
+ARENA_RO(mapped_ctl, size_t, s->mapped)
+ARENA_RO(retained_ctl, size_t, s->retained)
+ARENA_RO(resident_ctl, size_t, s->resident)
+ARENA_RO(dirty_npurge_ctl, uint64_t, s->npurge)
+ARENA_RO(dirty_nmadvise_ctl, uint64_t, s->npurge)
+ARENA_RO(dirty_purged_ctl, uint64_t, s->npurged)
+ARENA_RO(muzzy_npurge_ctl, uint64_t, 0)
+ARENA_RO(muzzy_nmadvise_ctl, uint64_t, 0)
+ARENA_RO(muzzy_purged_ctl, uint64_t, 0)
+
+ARENA_RO(small_allocated_ctl, size_t, s->allocated_small)
+ARENA_RO(small_nmalloc_ctl, uint64_t, s->nmalloc_small)
+ARENA_RO(small_ndalloc_ctl, uint64_t, s->ndalloc_small)
+ARENA_RO(small_nrequests_ctl, uint64_t, s->nmalloc_small)
+ARENA_RO(small_nfills_ctl, uint64_t, s->nfills_small)
+ARENA_RO(small_nflushes_ctl, uint64_t, s->nflushes_small)
+
+ARENA_RO(large_allocated_ctl, size_t, s->allocated_large)
+ARENA_RO(large_nmalloc_ctl, uint64_t, s->nmalloc_large)
+ARENA_RO(large_ndalloc_ctl, uint64_t, s->ndalloc_large)
+ARENA_RO(large_nrequests_ctl, uint64_t, s->nmalloc_large)
+ARENA_RO(large_nfills_ctl, uint64_t, 0)    /* large blocks are never cached */
+ARENA_RO(large_nflushes_ctl, uint64_t, 0)
+
+/* stats.arenas.<i>.bins.<j>: small class j + 1. */
+static bool bins_index_ok(const size_t *mib, size_t depth) { return mib[depth] < SC_NSMALL; }
+
+#define BIN(s) (&(s)->bins[mib[4] + 1])
+ARENA_RO(bin_nmalloc_ctl, uint64_t, BIN(s)->nmalloc)
+ARENA_RO(bin_ndalloc_ctl, uint64_t, BIN(s)->ndalloc)
+ARENA_RO(bin_nrequests_ctl, uint64_t, BIN(s)->nmalloc)
+ARENA_RO(bin_curregs_ctl, size_t, BIN(s)->curregs)
+ARENA_RO(bin_nfills_ctl, uint64_t, BIN(s)->nfills)
+ARENA_RO(bin_nflushes_ctl, uint64_t, BIN(s)->nflushes)
+ARENA_RO(bin_nslabs_ctl, uint64_t, BIN(s)->nslabs)
+ARENA_RO(bin_curslabs_ctl, size_t, BIN(s)->curslabs)
+ARENA_RO(bin_nonfull_slabs_ctl, size_t, BIN(s)->nonfull_slabs)
+#undef BIN
+
+static const struct ctl_node bin_j_kids[] = {
+    CTL_LEAF("nmalloc", bin_nmalloc_ctl),
+    CTL_LEAF("ndalloc", bin_ndalloc_ctl),
+    CTL_LEAF("nrequests", bin_nrequests_ctl),
+    CTL_LEAF("curregs", bin_curregs_ctl),
+    CTL_LEAF("nfills", bin_nfills_ctl),
+    CTL_LEAF("nflushes", bin_nflushes_ctl),
+    CTL_LEAF("nslabs", bin_nslabs_ctl),
+    CTL_LEAF("curslabs", bin_curslabs_ctl),
+    CTL_LEAF("nonfull_slabs", bin_nonfull_slabs_ctl),
+};
+static const struct ctl_node bin_j_node = CTL_INNER("", bin_j_kids);
+
+static const struct ctl_node small_kids[] = {
+    CTL_LEAF("allocated", small_allocated_ctl),
+    CTL_LEAF("nmalloc", small_nmalloc_ctl),
+    CTL_LEAF("ndalloc", small_ndalloc_ctl),
+    CTL_LEAF("nrequests", small_nrequests_ctl),
+    CTL_LEAF("nfills", small_nfills_ctl),
+    CTL_LEAF("nflushes", small_nflushes_ctl),
+};
+
+static const struct ctl_node large_kids[] = {
+    CTL_LEAF("allocated", large_allocated_ctl),
+    CTL_LEAF("nmalloc", large_nmalloc_ctl),
+    CTL_LEAF("ndalloc", large_ndalloc_ctl),
+    CTL_LEAF("nrequests", large_nrequests_ctl),
+    CTL_LEAF("nfills", large_nfills_ctl),
+    CTL_LEAF("nflushes", large_nflushes_ctl),
+};
+
+static const struct ctl_node arena_i_kids[] = {
+    CTL_LEAF("nthreads", nthreads_ctl),
+    CTL_LEAF("dirty_decay_ms", dirty_decay_ms_ctl),
+    CTL_LEAF("muzzy_decay_ms", muzzy_decay_ms_ctl),
+    CTL_LEAF("pactive", pactive_ctl),
+    CTL_LEAF("pdirty", pdirty_ctl),
+    CTL_LEAF("pmuzzy", pmuzzy_ctl),
+    CTL_LEAF("mapped", mapped_ctl),
+    CTL_LEAF("retained", retained_ctl),
+    CTL_LEAF("resident", resident_ctl),
+    CTL_LEAF("dirty_npurge", dirty_npurge_ctl),
+    CTL_LEAF("dirty_nmadvise", dirty_nmadvise_ctl),
+    CTL_LEAF("dirty_purged", dirty_purged_ctl),
+    CTL_LEAF("muzzy_npurge", muzzy_npurge_ctl),
+    CTL_LEAF("muzzy_nmadvise", muzzy_nmadvise_ctl),
+    CTL_LEAF("muzzy_purged", muzzy_purged_ctl),
+    CTL_INNER("small", small_kids),
+    CTL_INNER("large", large_kids),
+    CTL_NUMBERED("bins", bins_index_ok, &bin_j_node),
+};
+static const struct ctl_node arena_i_node = CTL_INNER("", arena_i_kids);
+
+static const struct ctl_node stats_kids[] = {
+    CTL_LEAF("allocated", stats_allocated_ctl),
+    CTL_LEAF("active", stats_active_ctl),
+    CTL_LEAF("metadata", stats_metadata_ctl),
+    CTL_LEAF("resident", stats_resident_ctl),
+    CTL_LEAF("mapped", stats_mapped_ctl),
+    CTL_LEAF("retained", stats_retained_ctl),
+    CTL_NUMBERED("arenas", arenas_index_ok, &arena_i_node),
+};
+
+const struct ctl_node ctl_stats_node = CTL_INNER("stats", stats_kids);

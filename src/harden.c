@@ -1,0 +1,120 @@
+/*
+ * harden.c — the per-object checks of hardened heaps.
+ *
+ * Ownership of small objects is a second bitmap in the span record
+ * (user_free_bits: 1 = not held by the program). It flips with one atomic
+ * read-modify-write on each malloc and free, so a block freed twice, or a
+ * pointer that was never handed out, is caught on the very free that
+ * misuses it, whichever thread makes it. Thread caches hold objects whose
+ * bit is 1. No link between free objects is stored in user memory at all
+ * (cache stacks and slab bitmaps are metadata), so there is nothing there
+ * for an overflow to forge.
+ */
+#include "hardening.h"
+
+#include "report.h"
+#include "sizeclass.h"
+
+unsigned ingot_hardening;
+static uint64_t canary_secret;
+
+void harden_boot(unsigned bits, uint64_t secret)
+{
+	ingot_hardening = bits;
+	canary_secret = secret | 1; /* never 0, so zeroed memory never matches */
+}
+
+static uint64_t *canary_at(void *p, unsigned cls)
+{
+	return (uint64_t *)((char *)p + sc_size[cls] - CANARY_SIZE);
+}
+
+static uint64_t canary_value(const void *p)
+{
+	return canary_secret ^ ((uintptr_t)p * 0x9e3779b97f4a7c15ull);
+}
+
+/* The slot of p in slab s; reports a pointer that is not an object start. */
+static unsigned slot_of(struct span *s, const void *p, unsigned cls)
+{
+	size_t offset = (uintptr_t)p - s->base;
+	unsigned slot = sizeclass_slot(cls, offset);
+	if (INGOT_UNLIKELY(slot >= sc_nregs[cls] || (size_t)slot * sc_size[cls] != offset))
+		ingot_report_invalid_ptr("free", p);
+	return slot;
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint64_t *w = p;
+	for (size_t i = 0; i < n / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+void harden_take(struct span *s, void *p, unsigned cls)
+{
+	unsigned bits = ingot_hardening;
+	unsigned slot = slot_of(s, p, cls);
+	uint64_t mask = (uint64_t)1 << (slot % 64);
+	uint64_t was = __atomic_fetch_and(&s->user_free_bits[slot / 64], ~mask, __ATOMIC_ACQ_REL);
+	if (INGOT_UNLIKELY(!(was & mask)))
+		ingot_report_corrupt_meta(p, "(object handed out twice: its slab says it is in use)");
+	/* A freed object was zeroed; anything else is a write after free.
+	 * Objects never handed out are zero too (fresh or purged pages) unless
+	 * their slab reused dirty pages, which zero-on-free also zeroed. */
+	if ((bits & HARDEN_ZERO_ON_FREE) && INGOT_UNLIKELY(!all_zero(p, sc_size[cls])))
+		ingot_report_use_after_free(p);
+	if (bits & HARDEN_ZERO_ALLOC)
+		ingot_memset(p, 0, sc_size[cls]);
+	else if (bits & HARDEN_JUNK_ALLOC)
+		ingot_memset(p, 0xa5, sc_size[cls]);
+	if (bits & HARDEN_CANARY)
+		*canary_at(p, cls) = canary_value(p);
+}
+
+void harden_give(struct span *s, void *p, unsigned cls)
+{
+	unsigned bits = ingot_hardening;
+	unsigned slot = slot_of(s, p, cls);
+	uint64_t mask = (uint64_t)1 << (slot % 64);
+	if (bits & HARDEN_FREE_CHECK) {
+		uint64_t was = __atomic_fetch_or(&s->user_free_bits[slot / 64], mask, __ATOMIC_ACQ_REL);
+		if (INGOT_UNLIKELY(was & mask))
+			ingot_report_double_free(p);
+	} else {
+		__atomic_fetch_or(&s->user_free_bits[slot / 64], mask, __ATOMIC_ACQ_REL);
+	}
+	if ((bits & HARDEN_CANARY) && INGOT_UNLIKELY(*canary_at(p, cls) != canary_value(p)))
+		ingot_report_overflow(p);
+	if (bits & HARDEN_ZERO_ON_FREE)
+		ingot_memset(p, 0, sc_size[cls]);
+	else if (bits & HARDEN_JUNK_FREE)
+		ingot_memset(p, 0x5a, sc_size[cls]);
+}
+
+void harden_shuffle(void **objs, unsigned n, uint64_t *rng)
+{
+	for (unsigned i = n; i > 1; i--) {
+		/* xorshift64: fast, and good enough to make slot order
+		 * unpredictable without the secret seed. */
+		uint64_t x = *rng;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		*rng = x;
+		unsigned j = (unsigned)(x % i);
+		void *t = objs[i - 1];
+		objs[i - 1] = objs[j];
+		objs[j] = t;
+	}
+}
+
+void harden_large_take(void *p, size_t size)
+{
+	if (ingot_hardening & HARDEN_ZERO_ALLOC)
+		ingot_memset(p, 0, size);
+	else if (ingot_hardening & HARDEN_JUNK_ALLOC)
+		ingot_memset(p, 0xa5, size);
+}

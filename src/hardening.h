@@ -1,0 +1,67 @@
+/*
+ * hardening.h — the checks a hardened heap makes, one named bit each.
+ *
+ * HARDENED=1 builds turn on every bit; a default build turns them on at
+ * start with INGOT_CONF=profile:hardened (profile:debug turns on junk
+ * filling, canaries and the free checks; DEBUG=1 builds always have those). With no bit on, none of this code runs: the
+ * thread caches' fast paths never look at it. With any bit on, every cache
+ * bin gets capacity 0 so that each malloc and free takes the checked slow
+ * path in tcache.c, which calls the functions below.
+ *
+ * Costs are measured by bench/ (README "Hardening").
+ */
+#ifndef INGOT_HARDENING_H
+#define INGOT_HARDENING_H
+
+#include "common.h"
+#include "pageheap.h"
+
+#define HARDEN_FREE_CHECK (1u << 0)   /* every free checked against the slab's own record */
+#define HARDEN_CANARY (1u << 1)       /* a keyed 8-byte canary after each small block */
+#define HARDEN_ZERO_ON_FREE (1u << 2) /* freed blocks zeroed; reuse checks they stayed zero */
+#define HARDEN_RANDOM_SLOTS (1u << 3) /* objects of a refill handed out in random order */
+#define HARDEN_QUARANTINE (1u << 4)   /* freed small blocks wait before reuse */
+#define HARDEN_GUARD_PAGES (1u << 5)  /* an inaccessible page after every slab and large block */
+#define HARDEN_ALL_CHECKS 0x3fu       /* what HARDENED=1 and profile:hardened turn on */
+
+/* Fills, from the options junk and zero (and profile:debug), on the same
+ * checked paths. */
+#define HARDEN_JUNK_ALLOC (1u << 6) /* 0xa5 over every new block */
+#define HARDEN_JUNK_FREE (1u << 7)  /* 0x5a over every freed block */
+#define HARDEN_ZERO_ALLOC (1u << 8) /* every new block zeroed (opt zero) */
+#define HARDEN_DEBUG (HARDEN_FREE_CHECK | HARDEN_CANARY | HARDEN_JUNK_ALLOC | HARDEN_JUNK_FREE)
+
+#define CANARY_SIZE 8u
+#define QUARANTINE_LEN 64u
+
+/* The bits in force; fixed at start, before the first allocation. */
+extern unsigned ingot_hardening;
+
+/* Sets the bits and the process secret (called once at boot). */
+void harden_boot(unsigned bits, uint64_t secret);
+
+INGOT_INLINE size_t harden_canary_size(void)
+{
+	return (ingot_hardening & HARDEN_CANARY) ? CANARY_SIZE : 0;
+}
+
+/* Usable bytes of a small object of class cls (the canary takes the end). */
+INGOT_INLINE size_t harden_small_usable(unsigned cls)
+{
+	return sc_size[cls] - harden_canary_size();
+}
+
+/* A small object of span s leaves the allocator for the user (check it was
+ * free and untouched, mark it owned, write its canary) or comes back (check
+ * it is the start of an owned object and its canary, then zero or junk it).
+ * Misuse is reported and aborts. */
+void harden_take(struct span *s, void *p, unsigned cls);
+void harden_give(struct span *s, void *p, unsigned cls);
+
+/* Shuffles n objects (random slot order); rng is a per-cache state. */
+void harden_shuffle(void **objs, unsigned n, uint64_t *rng);
+
+/* Junk or zero a large block being handed out or given back. */
+void harden_large_take(void *p, size_t size);
+
+#endif
