@@ -286,17 +286,32 @@ static void span_purge(struct pageheap *heap, struct span *s)
 	s->zeroed = zeroed;
 }
 
+/* Pages allowed to stay dirty now: each dirty span counts for the part of
+ * the decay time it has left, so dirty memory falls linearly to zero over
+ * the decay time after it was freed rather than all at once at its end. */
+static size_t decay_allowance(struct pageheap *heap, uint64_t now, uint64_t window)
+{
+	size_t allowed = 0;
+	for (struct span *s = heap->dirty_head; s; s = s->dirty_next) {
+		uint64_t age = now > s->dirty_since_ns ? now - s->dirty_since_ns : 0;
+		if (age < window)
+			allowed += (size_t)((s->ndirty * (window - age)) / window);
+	}
+	return allowed;
+}
+
+/* Purges the oldest dirty spans until the allowance is met (or all of
+ * them with force). */
 static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 {
-	uint64_t age = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
-	while (heap->dirty_head) {
-		struct span *s = heap->dirty_head;
-		if (!force && (heap->decay_ms < 0 || s->dirty_since_ns + age > now))
-			break;
-		span_purge(heap, s);
-	}
-	/* Look again after an eighth of the decay time. */
-	heap->next_decay_ns = now + age / 8;
+	if (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns))
+		return;
+	uint64_t window = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
+	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now, window);
+	while (heap->dirty_head && heap->npages_dirty > allowed)
+		span_purge(heap, heap->dirty_head);
+	/* Look again after a fiftieth of the decay time. */
+	heap->next_decay_ns = now + window / 50;
 }
 
 void pageheap_decay(struct pageheap *heap, bool force)
@@ -312,6 +327,17 @@ void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms)
 	heap->decay_ms = decay_ms;
 	heap->next_decay_ns = 0;
 	arch_lock_release(&heap->lock);
+}
+
+/* The heap's idea of now, read from the OS every HEAP_CLOCK_EVERY calls:
+ * decay counts in milliseconds, and reading the clock on every span
+ * operation costs more than the operation. Caller holds the lock. */
+#define HEAP_CLOCK_EVERY 32u
+static uint64_t heap_now(struct pageheap *heap)
+{
+	if (heap->clock_calls++ % HEAP_CLOCK_EVERY == 0)
+		heap->now_ns = arch_now_ns();
+	return heap->now_ns;
 }
 
 /* ---- interface ----------------------------------------------------------- */
@@ -330,8 +356,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	size_t need = npages + (align > PAGE ? (align >> LG_PAGE) - 1 : 0);
 	if (need > CHUNK_PAGES)
 		return NULL;
-	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
+	uint64_t now = heap_now(heap);
 	struct span *s = fit_find(heap, need);
 	if (!s)
 		s = chunk_add(heap, now);
@@ -377,22 +403,22 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	free_insert(heap, s, now);
 	if (heap->decay_ms == 0)
 		span_purge(heap, s);
-	else if (heap->decay_ms > 0 && now >= heap->next_decay_ns)
+	else
 		decay_locked(heap, now, false);
 }
 
 void pageheap_free(struct pageheap *heap, struct span *span)
 {
-	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
+	uint64_t now = heap_now(heap);
 	free_locked(heap, span, now);
 	arch_lock_release(&heap->lock);
 }
 
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
 {
-	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
+	uint64_t now = heap_now(heap);
 	boundary_set(span, NULL);
 	struct span *tail = span_split(heap, span, npages);
 	boundary_set(span, span);
@@ -409,8 +435,8 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 	size_t next = span_last_page(span) + 1;
 	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
 	bool ok = false, zeroed = false;
-	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
+	uint64_t now = heap_now(heap);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
 	if (right && right->state == SPAN_FREE && right->npages >= more) {
 		/* Take `more` pages off the front of the right neighbour. */

@@ -79,6 +79,8 @@ struct pageheap {
 	struct chunk *chunks;       /* every CHUNK_PAGES chunk of this heap */
 	int64_t decay_ms;
 	uint64_t next_decay_ns;
+	uint64_t now_ns;      /* last clock reading (heap_now) */
+	unsigned clock_calls;
 	/* Counters in pages, under lock. */
 	size_t npages_mapped, npages_active, npages_dirty;
 	uint64_t npurged, npurge_calls;

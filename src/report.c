@@ -69,11 +69,11 @@ INGOT_EXPORT void (*malloc_message)(void *cbopaque, const char *s) = NULL;
 #define PROGRAM_MESSAGE ingot_malloc_message
 #endif
 
-void ingot_message(const char *s)
+void ingot_message(void *cbopaque, const char *s)
 {
 	void (*hook)(void *, const char *) = PROGRAM_MESSAGE ? PROGRAM_MESSAGE : ingot_malloc_message;
 	if (hook) {
-		hook(NULL, s);
+		hook(cbopaque, s);
 		return;
 	}
 	size_t len = 0;
@@ -101,7 +101,7 @@ void ingot_warn(const char *msg)
 	line_str(&l, "<ingot>: ");
 	line_str(&l, msg);
 	line_char(&l, '\n');
-	ingot_message(l.buf);
+	ingot_message(NULL, l.buf);
 	if (abort_on_warning)
 		arch_abort();
 }

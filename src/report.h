@@ -42,8 +42,8 @@ void ingot_alloc_failed(const char *func, size_t size);
 
 /* Writes s through the program's malloc_message (jemalloc's name, in
  * builds that export the standard names) or ingot_malloc_message when
- * either is set, else to stderr. Used by warnings and by the statistics
- * report's default output. */
-void ingot_message(const char *s);
+ * either is set, passing it cbopaque; else to stderr. Used by warnings
+ * (cbopaque NULL) and by the statistics report's default output. */
+void ingot_message(void *cbopaque, const char *s);
 
 #endif

@@ -300,7 +300,7 @@ static void out_flush(struct out *o)
 	if (o->write_cb)
 		o->write_cb(o->cbopaque, o->buf);
 	else
-		ingot_message(o->buf);
+		ingot_message(o->cbopaque, o->buf);
 	o->len = 0;
 }
 

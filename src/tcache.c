@@ -22,18 +22,20 @@
 #include "tcache_inline.h"
 
 #define TCACHE_CLASS_BYTES 32768u /* target bytes cached per class */
-#define TCACHE_NCAP_MIN 4u
+#define TCACHE_NCAP_MIN 8u
+#define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 256u
-#define TCACHE_GC_EVENTS 64u
+#define TCACHE_GC_EVENTS 64u      /* slow-path events between GC passes */
+#define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 
 _Thread_local struct tcache_tls tcache_tls;
 
 static void quarantine_flush(struct tcache *tc);
 
 /* Room for the working bins of a hardened cache (see tcache_layout). */
-#define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NSMALL + 1), sizeof(void *))
+#define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NCACHED + 1), sizeof(void *))
 
-static uint16_t class_ncap[SC_NSMALL + 1];
+static uint16_t class_ncap[SC_NCACHED + 1];
 static size_t slots_total;  /* stack slots per cache, sentinels included */
 static bool enabled_default;
 
@@ -46,10 +48,13 @@ void tcache_boot(size_t tcache_max, bool enabled)
 {
 	enabled_default = enabled;
 	slots_total = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		size_t size = sc_size[cls];
 		size_t ncap = TCACHE_CLASS_BYTES / size;
-		ncap = MAX(TCACHE_NCAP_MIN, MIN(TCACHE_NCAP_MAX, ncap));
+		if (cls <= SC_NSMALL)
+			ncap = MAX(TCACHE_NCAP_MIN, MIN(TCACHE_NCAP_MAX, ncap));
+		else
+			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
 		slots_total += class_ncap[cls] + 1u;
 	}
@@ -59,7 +64,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 size_t tcache_capacity_bytes(void)
 {
 	size_t total = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		total += (size_t)class_ncap[cls] * sc_size[cls];
 	return total;
 }
@@ -122,12 +127,12 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		ingot_memset(tc->cbins, 0, CBINS_BYTES);
 		slots += CBINS_BYTES / sizeof(void *);
 	}
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
 		slots[0] = NULL;
 		bin->stack = slots + 1;
 		bin->ncached = 0;
-		bin->low_water = 0;
+		bin->gc_mark = (uint16_t)bin->nalloc;
 		bin->ncap = class_ncap[cls];
 		bin->nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		slots += class_ncap[cls] + 1u;
@@ -136,6 +141,7 @@ static void tcache_layout(struct tcache *tc, void **slots)
 	tc->quarantine_next = 0;
 	ingot_memset(slots, 0, QUARANTINE_LEN * sizeof(void *));
 	tc->gc_countdown = TCACHE_GC_EVENTS;
+	tc->events_left = TCACHE_EVENT_ALLOCS;
 }
 
 /* Sets up tc (zeroed or retired) as a working cache; false without memory. */
@@ -160,7 +166,7 @@ static void tcache_close(struct tcache *tc)
 	quarantine_flush(tc);
 	tcache_flush(tc);
 	list_unlink(tc);
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		if (tc->cbins != tc->bins) { /* hardened bins go with the slots */
 			tc->allocated += tc->cbins[cls].nalloc * sc_size[cls];
 			tc->deallocated += tc->cbins[cls].ndalloc * sc_size[cls];
@@ -222,9 +228,11 @@ void ingot_thread_exit(void *arg)
 
 void tcache_set_enabled(bool enabled)
 {
-	if (!enabled && tcache_tls.state == TCACHE_ACTIVE) {
-		__atomic_fetch_sub(&tcache_tls.cache.arena->nthreads, 1, __ATOMIC_RELAXED);
-		tcache_close(&tcache_tls.cache);
+	if (!enabled) {
+		if (tcache_tls.state == TCACHE_ACTIVE) {
+			__atomic_fetch_sub(&tcache_tls.cache.arena->nthreads, 1, __ATOMIC_RELAXED);
+			tcache_close(&tcache_tls.cache);
+		}
 		tcache_tls.state = TCACHE_DISABLED;
 	} else if (enabled && tcache_tls.state == TCACHE_DISABLED) {
 		/* The exit hook is registered already if the cache ever ran;
@@ -252,7 +260,7 @@ uint64_t tcache_thread_allocated(void)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = tc->allocated;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		total += working_bins(tc)[cls].nalloc * sc_size[cls];
 	return total;
 }
@@ -261,7 +269,7 @@ uint64_t tcache_thread_deallocated(void)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = tc->deallocated;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		total += working_bins(tc)[cls].ndalloc * sc_size[cls];
 	return total;
 }
@@ -281,31 +289,44 @@ static void bin_flush(struct tcache_bin *bin, unsigned cls, unsigned n)
 {
 	if (n == 0)
 		return;
-	arena_free_batch(cls, bin->stack, n);
+	if (cls <= SC_NSMALL) {
+		arena_free_batch(cls, bin->stack, n);
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			arena_free(pagemap_chunk((uintptr_t)bin->stack[i]), bin->stack[i]);
+	}
 	bin->ncached = (uint16_t)(bin->ncached - n);
 	ingot_memmove(bin->stack, bin->stack + n, bin->ncached * sizeof(void *));
-	bin->low_water = (uint16_t)MIN(bin->low_water, bin->ncached);
 }
 
 void tcache_flush(struct tcache *tc)
 {
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		bin_flush(&tc->cbins[cls], cls, tc->cbins[cls].ncached);
 }
 
-/* Objects that sat unused since the last pass are half given back, and the
- * bin fills less next time. */
+/* A bin that handed nothing out since the last pass gives half its objects
+ * back, and fills less next time. */
 static void gc_pass(struct tcache *tc)
 {
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
-		if (bin->low_water > 0) {
-			bin_flush(bin, cls, (bin->low_water + 1u) / 2);
+		if ((uint16_t)bin->nalloc == bin->gc_mark && bin->ncached) {
+			bin_flush(bin, cls, (bin->ncached + 1u) / 2);
 			bin->nfill = (uint16_t)MAX(1, bin->nfill / 2);
 		}
-		bin->low_water = bin->ncached;
+		bin->gc_mark = (uint16_t)bin->nalloc;
 	}
 	tc->gc_countdown = TCACHE_GC_EVENTS;
+}
+
+void *tcache_event(void *p)
+{
+	struct tcache *tc = &tcache_tls.cache;
+	tc->events_left = TCACHE_EVENT_ALLOCS;
+	gc_pass(tc);
+	arena_purge(tc->arena, false);
+	return p;
 }
 
 static void gc_tick(struct tcache *tc)
@@ -330,9 +351,8 @@ static void *bin_refill(struct tcache *tc, struct tcache_bin *bin, unsigned cls)
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
 		harden_shuffle(bin->stack, got, &tc->rng);
 	bin->ncached = (uint16_t)(got - 1);
-	bin->low_water = 0;
 	bin->nfill = (uint16_t)MIN(MAX(bin->ncap / 2u, 1u), bin->nfill * 2u);
-	TCACHE_STAT(bin->nalloc++);
+	bin->nalloc++;
 	gc_tick(tc);
 	return bin->stack[got - 1];
 }
@@ -371,8 +391,7 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
 	if (bin && bin->ncached) {
 		p = bin->stack[--bin->ncached];
-		bin->low_water = MIN(bin->low_water, bin->ncached);
-		TCACHE_STAT(bin->nalloc++);
+		bin->nalloc++;
 	} else if (bin && bin->ncap) {
 		p = bin_refill(tc, bin, cls);
 	} else {
@@ -441,6 +460,44 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 	bin->stack[bin->ncached++] = p;
 }
 
+/* ---- large classes ------------------------------------------------------- */
+
+/* A large block of class cls from the cache, else straight from the arena;
+ * NULL when the class is not cached or memory ran out. */
+static void *large_cached_alloc(struct tcache *tc, unsigned cls)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
+	if (bin->ncap == 0)
+		return NULL;
+	void *p = bin->ncached ? bin->stack[--bin->ncached]
+	                       : arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
+	if (p)
+		bin->nalloc++;
+	return p;
+}
+
+/* Keeps freed large block p (usable bytes, 0 when p is not a live block)
+ * in the cache when its class is cached; false when it is not. */
+static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
+{
+	if (usable <= SC_SMALL_MAX || usable > sc_size[SC_NCACHED])
+		return false;
+	unsigned cls = sizeclass_of(usable);
+	struct tcache_bin *bin = &tc->cbins[cls];
+	if (sc_size[cls] != usable || bin->ncap == 0)
+		return false; /* page-rounded aligned blocks are not class sizes */
+	/* A large block freed twice would still look live: look for it among
+	 * the few cached ones. */
+	for (unsigned i = 0; i < bin->ncached; i++)
+		if (bin->stack[i] == p)
+			ingot_report_double_free(p);
+	if (bin->ncached == bin->ncap)
+		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
+	bin->stack[bin->ncached++] = p;
+	TCACHE_STAT(bin->ndalloc++);
+	return true;
+}
+
 void *tcache_alloc_slow(size_t size)
 {
 	ingot_ensure_booted();
@@ -463,6 +520,10 @@ void *tcache_alloc_slow(size_t size)
 				ingot_alloc_failed("malloc", size);
 			return p;
 		}
+	} else if (tc && size <= sc_size[SC_NCACHED]) {
+		p = large_cached_alloc(tc, sizeclass_of(size));
+		if (p)
+			return p;
 	}
 	p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
 	if (!p) {
@@ -482,13 +543,15 @@ void tcache_free_slow(void *p, unsigned cls)
 			return;
 		ingot_report_foreign_ptr("free", p);
 	}
+	struct tcache *tc = tcache_get();
 	if (cls == 0) {
 		size_t usable = arena_usable_size(c, p);
+		if (tc && !ingot_hardening && large_cached_free(tc, p, usable))
+			return;
 		arena_free(c, p);
 		tcache_account(0, usable);
 		return;
 	}
-	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(ingot_hardening)) {
 		checked_free(tc, c, p, cls);
 		return;
@@ -562,7 +625,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->ncached) {
 		bin->ncached--;
-		TCACHE_STAT(bin->nalloc++);
+		bin->nalloc++;
 		return bin->stack[bin->ncached];
 	}
 	if (bin->ncap == 0 || arena != tc->arena)
@@ -594,7 +657,7 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 	size_t total = 0;
 	arch_lock_acquire(&list_lock);
 	for (struct tcache *tc = all_tcaches; tc; tc = tc->next)
-		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 			total += (size_t)tc->cbins[cls].ncached * sc_size[cls];
 	arch_lock_release(&list_lock);
 	return total;
@@ -604,13 +667,21 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
  * without locks. Every cached object must sit in a live slab of its class. */
 static const char *tcache_check(struct tcache *tc)
 {
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
 		if (bin->ncached > bin->ncap || (bin->ncap && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
 		for (unsigned i = 0; i < bin->ncached; i++) {
 			uintptr_t p = (uintptr_t)bin->stack[i];
 			struct chunk *c = pagemap_chunk(p);
+			for (unsigned j = 0; j < i; j++)
+				if (bin->stack[j] == (void *)p)
+					return "thread cache holds the same object twice";
+			if (cls > SC_NSMALL) {
+				if (arena_usable_size(c, (void *)p) != sc_size[cls])
+					return "thread cache holds a large block of the wrong size";
+				continue;
+			}
 			if (c->class_of[chunk_page_index(p)] != cls)
 				return "thread cache holds an object of the wrong class";
 			struct span *s = span_of_addr(c, p);
@@ -621,9 +692,6 @@ static const char *tcache_check(struct tcache *tc)
 			arch_lock_release(&home->lock);
 			if (slab_says_free)
 				return "thread cache holds an object its slab thinks is free";
-			for (unsigned j = 0; j < i; j++)
-				if (bin->stack[j] == (void *)p)
-					return "thread cache holds the same object twice";
 		}
 	}
 	return NULL;

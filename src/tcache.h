@@ -1,10 +1,12 @@
 /*
  * tcache.h — per-thread caches of small objects.
  *
- * Each thread has, for every small class, a stack of free objects. malloc
+ * Each thread has, for every small class and the large classes up to
+ * SC_NCACHED (64 KiB), a stack of free objects. Small malloc
  * pops and free pushes with no lock and no atomic read-modify-write (see
  * tcache_inline.h). A miss refills a batch from the thread's arena; a full
- * stack flushes its oldest objects to the bins that own them, so an object
+ * stack flushes its oldest objects to the bins that own them (large blocks
+ * go in the slow paths and one at a time to their page heap), so an object
  * freed by another thread goes home at the flush. Batch sizes adapt: a bin
  * that misses often fills more, one that sits unused is trimmed by a garbage
  * pass every TCACHE_GC_EVENTS slow-path events. A thread's cache is flushed
@@ -19,8 +21,8 @@
 
 /*
  * Invariants: ncached <= ncap; stack[0..ncached) are distinct free objects
- * of this class from live slabs; stack[-1] == NULL (a sentinel); low_water
- * <= ncached since the last GC. ncap == 0 means "no caching here": the fast
+ * of this class from live slabs; stack[-1] == NULL (a sentinel). ncap == 0
+ * means "no caching here": the fast
  * paths then always miss, which is how a fresh (zeroed) or switched-off
  * cache sends every call to the slow path without a separate test.
  */
@@ -28,10 +30,10 @@ struct tcache_bin {
 	void **stack;       /* stack[ncached - 1] is the top */
 	uint16_t ncached;
 	uint16_t ncap;
-	uint16_t low_water; /* least ncached since the last GC pass */
 	uint16_t nfill;     /* objects to take on the next miss */
-	uint64_t nalloc;    /* objects handed out from / taken into this bin, */
-	uint64_t ndalloc;   /* for thread.allocated and thread.deallocated */
+	uint16_t gc_mark;   /* low bits of nalloc at the last GC pass */
+	uint64_t nalloc;    /* objects handed out (always counted: GC uses it) */
+	uint64_t ndalloc;   /* objects taken back (with STATS) */
 };
 
 enum tcache_state {
@@ -42,7 +44,7 @@ enum tcache_state {
 };
 
 struct tcache {
-	struct tcache_bin bins[SC_NSMALL + 1]; /* what the fast paths use */
+	struct tcache_bin bins[SC_NCACHED + 1]; /* what the fast paths use */
 	struct tcache_bin *cbins;              /* what the slow paths use: bins,
 	                                        * or a hardened heap's own */
 	struct arena *arena;
@@ -51,7 +53,8 @@ struct tcache {
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the bins */
-	unsigned gc_countdown;
+	uint32_t events_left;            /* mallocs until the next tcache_event */
+	uint32_t gc_countdown;           /* slow-path events until the next GC */
 	bool is_explicit;                /* made by tcache.create */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
@@ -85,6 +88,10 @@ void tcache_boot(size_t tcache_max, bool enabled);
 /* Slow paths behind the fast paths in tcache_inline.h. */
 void *tcache_alloc_slow(size_t size);
 void tcache_free_slow(void *p, unsigned cls);
+
+/* Every TCACHE_EVENT_ALLOCS cache hits: a garbage pass over the bins and a
+ * decay tick of the arena. Returns p, the object being handed out. */
+void *tcache_event(void *p);
 
 /* The calling thread's arena for uncached work (created on first use). */
 struct arena *tcache_thread_arena(void);

@@ -38,9 +38,9 @@ INGOT_FAST void *tcache_malloc(size_t size)
 		if (INGOT_LIKELY(n != 0)) {
 			void *p = bin->stack[--n];
 			bin->ncached = (uint16_t)n;
-			if (n < bin->low_water)
-				bin->low_water = (uint16_t)n;
-			TCACHE_STAT(bin->nalloc++);
+			bin->nalloc++;
+			if (INGOT_UNLIKELY(--tcache_tls.cache.events_left == 0))
+				return tcache_event(p);
 			return p;
 		}
 	}

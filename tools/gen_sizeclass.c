@@ -14,9 +14,10 @@
 #define QUANTUM 16u
 #define SMALL_MAX (16u * 1024)
 #define LARGE_MAX (2u * 1024 * 1024)
-#define MAX_SLAB_PAGES 16u
+#define MAX_SLAB_PAGES 32u
+#define CACHE_MAX (64u * 1024) /* largest class thread caches may hold */
 #define MAX_NREGS 512u /* the slab bitmap in a span holds this many */
-#define MIN_NREGS 4u
+#define MIN_NREGS 8u
 #define MAX_CLASSES 256
 
 static unsigned sizes[MAX_CLASSES];
@@ -73,7 +74,11 @@ int main(int argc, char **argv)
 	       QUANTUM, nsmall, nclasses - 1);
 	printf("#define SC_SMALL_MAX %uu\n#define SC_LARGE_MAX %uu\n", sizes[nsmall],
 	       sizes[nclasses - 1]);
-	printf("#define SC_MAX_NREGS %uu\n\n", MAX_NREGS);
+	unsigned ncached = nsmall;
+	while (sizes[ncached + 1] <= CACHE_MAX)
+		ncached++;
+	printf("#define SC_MAX_NREGS %uu\n", MAX_NREGS);
+	printf("#define SC_NCACHED %u /* classes a thread cache can hold */\n\n", ncached);
 
 	printf("/* Usable size of each class. */\n");
 	printf("static const uint32_t sc_size[SC_NCLASSES + 1] = {0");
