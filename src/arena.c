@@ -134,10 +134,75 @@ static void huge_record_put(struct chunk *c)
 	arch_lock_release(&huge_records_lock);
 }
 
+/* Freed huge mappings are kept (still mapped and registered, marked by
+ * huge_usable == 0) so that a program that frees and allocates big buffers
+ * again does not pay for mapping and page faults each time. The cache is
+ * bounded in bytes and emptied by decay like dirty pages. */
+#define HUGE_CACHE_MAX ((size_t)128 << 20)
+
+static void list_unlink(struct chunk **head, struct chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void list_push(struct chunk **head, struct chunk *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (c->next)
+		c->next->prev = c;
+	*head = c;
+}
+
+static void huge_unmap(struct chunk *c)
+{
+	STAT_ADD(c->arena->huge_mapped, -c->size);
+	pagemap_unregister(c);
+	arch_unmap((void *)c->base, c->size);
+	huge_record_put(c);
+}
+
+/* A cached mapping that fits size bytes aligned to align with at most a
+ * quarter wasted, taken out of the cache; NULL when there is none. */
+static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t align)
+{
+	struct chunk *found = NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c; c = c->next) {
+		if (c->size >= mapped && c->size - mapped <= mapped / 4 && !(c->base & (align - 1))) {
+			found = c;
+			break;
+		}
+	}
+	if (found) {
+		list_unlink(&a->huge_cached, found);
+		a->huge_cached_bytes -= found->size;
+	}
+	arch_lock_release(&a->huge_lock);
+	return found;
+}
+
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 {
-	(void)zero; /* fresh mappings read as zero */
 	size_t mapped = ALIGN_UP(size, PAGE);
+	/* Fresh mappings read as zero: zeroed requests skip the cache. */
+	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
+	if (reused) {
+		reused->huge_usable = mapped;
+		reused->huge_align = align;
+		arch_lock_acquire(&a->huge_lock);
+		list_push(&a->huge_list, reused);
+		arch_lock_release(&a->huge_lock);
+		STAT_ADD(a->large_nmalloc, 1);
+		STAT_ADD(a->huge_allocated, mapped);
+		harden_large_take((void *)reused->base, mapped);
+		return (void *)reused->base;
+	}
 	struct chunk *c = huge_record_get();
 	void *mem;
 	if (!c)
@@ -158,11 +223,7 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		return NULL;
 	}
 	arch_lock_acquire(&a->huge_lock);
-	c->prev = NULL;
-	c->next = a->huge_list;
-	if (c->next)
-		c->next->prev = c;
-	a->huge_list = c;
+	list_push(&a->huge_list, c);
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->huge_allocated, mapped);
@@ -173,20 +234,48 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 static void huge_free(struct chunk *c)
 {
 	struct arena *a = c->arena;
+	size_t usable = c->huge_usable;
+	bool keep = a->heap.decay_ms != 0 && !ingot_hardening;
 	arch_lock_acquire(&a->huge_lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		a->huge_list = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_unlink(&a->huge_list, c);
+	c->huge_usable = 0; /* a second free now finds a cached mapping */
+	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX;
+	if (keep) {
+		c->huge_freed_ns = arch_now_ns();
+		list_push(&a->huge_cached, c);
+		a->huge_cached_bytes += c->size;
+	}
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_ndalloc, 1);
-	STAT_ADD(a->huge_allocated, -c->huge_usable);
-	STAT_ADD(a->huge_mapped, -c->size);
-	pagemap_unregister(c);
-	arch_unmap((void *)c->base, c->size);
-	huge_record_put(c);
+	STAT_ADD(a->huge_allocated, -usable);
+	if (!keep)
+		huge_unmap(c);
+}
+
+/* Unmaps cached huge mappings older than the decay time (all with force). */
+static void huge_cache_decay(struct arena *a, bool force)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	uint64_t now = arch_now_ns();
+	struct chunk *expired = NULL;
+	arch_lock_acquire(&a->huge_lock);
+	struct chunk *c = a->huge_cached;
+	while (c) {
+		struct chunk *next = c->next;
+		if (force || (decay_ms >= 0 && now - c->huge_freed_ns >= (uint64_t)decay_ms * 1000000u)) {
+			list_unlink(&a->huge_cached, c);
+			a->huge_cached_bytes -= c->size;
+			c->next = expired;
+			expired = c;
+		}
+		c = next;
+	}
+	arch_lock_release(&a->huge_lock);
+	while (expired) {
+		struct chunk *next = expired->next;
+		huge_unmap(expired);
+		expired = next;
+	}
 }
 
 /* ---- free ----------------------------------------------------------------- */
@@ -212,6 +301,8 @@ void arena_free(struct chunk *c, void *p)
 	if (c->kind == CHUNK_KIND_HUGE) {
 		if (INGOT_UNLIKELY((uintptr_t)p != c->base))
 			ingot_report_invalid_ptr("free", p);
+		if (INGOT_UNLIKELY(c->huge_usable == 0))
+			ingot_report_double_free(p);
 		huge_free(c);
 		return;
 	}
@@ -317,6 +408,7 @@ void arena_purge(struct arena *a, bool force)
 	for (unsigned cls = 1; cls <= SC_NSMALL && force; cls++)
 		bin_release_empty(&a->bins[cls], &a->heap);
 	pageheap_decay(&a->heap, force);
+	huge_cache_decay(a, force);
 }
 
 const char *arena_check(struct arena *a)
@@ -424,7 +516,7 @@ void arena_reset(struct arena *a)
 
 void arena_destroy(struct arena *a)
 {
-	pageheap_decay(&a->heap, true);
+	arena_purge(a, true);
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct bin *bin = &a->bins[cls];
 		arch_lock_acquire(&bin->lock);

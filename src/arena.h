@@ -22,9 +22,12 @@ struct arena {
 	unsigned nthreads;          /* threads whose cache points here */
 	struct bin bins[SC_NSMALL + 1];
 	struct pageheap heap;
-	/* Huge blocks, under huge_lock. */
+	/* Huge blocks, under huge_lock: live ones, and freed mappings kept for
+	 * reuse (huge_usable == 0) until decay or the byte bound drops them. */
 	arch_lock_t huge_lock;
 	struct chunk *huge_list;
+	struct chunk *huge_cached;
+	size_t huge_cached_bytes;
 	/* Large and huge counters (bytes and calls), through __atomic builtins. */
 	uint64_t large_nmalloc, large_ndalloc;
 	size_t large_allocated, huge_allocated, huge_mapped;

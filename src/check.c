@@ -42,8 +42,13 @@ static const char *huge_check(struct arena *a)
 {
 	const char *err = NULL;
 	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c && !err; c = c->next)
+		if (c->kind != CHUNK_KIND_HUGE || c->arena != a || c->huge_usable != 0 ||
+		    pagemap_chunk(c->base) != c)
+			err = "cached huge mapping of the wrong kind, arena or state";
 	for (struct chunk *c = a->huge_list; c && !err; c = c->next) {
-		if (c->kind != CHUNK_KIND_HUGE || c->arena != a || c->huge_usable > c->size)
+		if (c->kind != CHUNK_KIND_HUGE || c->arena != a || c->huge_usable > c->size ||
+		    c->huge_usable == 0)
 			err = "huge record of the wrong kind or size";
 		else
 			for (uintptr_t s = c->base; s < c->base + c->size && !err; s += CHUNK)

@@ -170,3 +170,34 @@ Test(options, profile_debug_fills_junk)
 	cr_assert_eq(p[3], 0xa5);
 	ingot_free(p);
 }
+
+static void huge_double_free(void *arg)
+{
+	(void)arg;
+	void *p = ingot_malloc(8 * MiB);
+	ingot_free(p);
+	ingot_free(p); /* its mapping is kept for reuse, and knows it is free */
+}
+
+Test(options, huge_double_free_is_caught_while_its_mapping_is_cached)
+{
+	assert_aborts_with(huge_double_free, NULL, "double free", "huge double free");
+}
+
+Test(options, a_freed_huge_mapping_is_reused_and_decays)
+{
+	conf("dirty_decay_ms:100");
+	void *p = ingot_malloc(8 * MiB);
+	memset(p, 1, 8 * MiB);
+	ingot_free(p);
+	void *q = ingot_malloc(8 * MiB);
+	cr_assert_eq(q, p, "a cached huge mapping of the right size was not reused");
+	ingot_free(q);
+	size_t before = rss_bytes();
+	usleep(200 * 1000);
+	for (int i = 0; i < 20000; i++) /* allocation events drive decay */
+		ingot_free(ingot_malloc(32));
+	size_t after = rss_bytes();
+	cr_assert_lt(after + 6 * MiB, before, "RSS %zu -> %zu: cached mapping not released", before,
+	             after);
+}
