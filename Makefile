@@ -71,7 +71,13 @@ $(BUILD)/pfx/arch_%.o: arch/%.c arch/arch.h
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
 
-lib/libingot.a: $(OBJ_OVR)
+# C++ operators new and delete (cxx/, rules in mk/adopt.mk): the shared
+# libraries reference the C++ runtime weakly, so C programs load no
+# libstdc++; the archive gets an object with ordinary references.
+OBJ_CXX_SO := $(BUILD)/cxx/ingot_new.o
+OBJ_CXX_A  := $(BUILD)/cxx/ingot_new_static.o
+
+lib/libingot.a: $(OBJ_OVR) $(OBJ_CXX_A)
 	@mkdir -p lib
 	rm -f $@ && ar rcs $@ $^
 lib/libingot-prefixed.a: $(OBJ_PFX)
@@ -81,10 +87,10 @@ lib/libingot-prefixed.a: $(OBJ_PFX)
 $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
-lib/libingot.so: $(OBJ_OVR)
+lib/libingot.so: $(OBJ_OVR) $(OBJ_CXX_SO)
 	@mkdir -p lib
 	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
-lib/libjemalloc.so.2: $(OBJ_OVR)
+lib/libjemalloc.so.2: $(OBJ_OVR) $(OBJ_CXX_SO)
 	@mkdir -p lib
 	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
 

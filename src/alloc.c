@@ -21,6 +21,7 @@
 #include "boot.h"
 #include "conf.h"
 #include "exports.h"
+#include "hardening.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -28,18 +29,22 @@
 
 size_t alloc_usable_for(size_t size, size_t align)
 {
-	if (size == 0)
-		size = 1;
-	if (align <= SC_QUANTUM)
-		return size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)] : arena_large_usable(size);
-	if (align <= PAGE && ALIGN_UP(size, align) <= SC_SMALL_MAX) {
-		unsigned cls = sizeclass_small(ALIGN_UP(size, align));
+	/* Small objects of hardened heaps end in a canary the program may
+	 * not use: the class must hold it too. */
+	size_t canary = harden_canary_size();
+	size_t need = (size ? size : 1) + canary;
+	if (align <= PAGE && ALIGN_UP(need, align) <= SC_SMALL_MAX) {
+		/* Objects start at multiples of their class size from a page
+		 * boundary: a class that is a multiple of align aligns them. */
+		unsigned cls = sizeclass_small(need);
 		while (sc_size[cls] % align)
 			cls++;
-		return sc_size[cls];
+		return sc_size[cls] - canary;
 	}
 	/* Page runs: the alignment comes from where the run starts. */
-	return align > PAGE ? ALIGN_UP(size, PAGE) : arena_large_usable(MAX(size, SC_SMALL_MAX + 1));
+	if (align > PAGE)
+		return ALIGN_UP(size ? size : 1, PAGE);
+	return arena_large_usable(MAX(size, SC_SMALL_MAX + 1));
 }
 
 void *alloc_big(size_t usable, size_t align, bool zero)
@@ -88,14 +93,24 @@ size_t alloc_usable_checked(const void *p, const char *func)
 	return usable;
 }
 
-void alloc_free_checked_size(void *p, size_t size, size_t align)
+void alloc_free_checked_size(void *p, size_t size, size_t align, const char *func)
 {
 	if (!p)
 		return;
-	size_t usable = alloc_usable_checked(p, "free_sized");
+	/* One page-map lookup serves the check and the free. */
+	struct chunk *c = pagemap_lookup((uintptr_t)p);
+	if (INGOT_UNLIKELY(!c))
+		ingot_report_foreign_ptr(func, p);
+	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
+	size_t usable = cls ? harden_small_usable(cls) : arena_usable_size(c, p);
+	if (INGOT_UNLIKELY(usable == 0))
+		ingot_report_invalid_ptr(func, p);
 	if (INGOT_UNLIKELY(alloc_usable_for(size, align) != usable))
 		ingot_report_size_mismatch(p, size, usable);
-	tcache_free(p);
+	if (cls)
+		tcache_free_small(p, cls);
+	else
+		tcache_free_slow(p, 0);
 }
 
 /* Moves or resizes p to size bytes; old is its usable size. */
@@ -239,12 +254,12 @@ INGOT_EXPORT size_t ingot_malloc_usable_size(void *ptr)
 
 INGOT_EXPORT void ingot_free_sized(void *ptr, size_t size)
 {
-	alloc_free_checked_size(ptr, size, SC_QUANTUM);
+	alloc_free_checked_size(ptr, size, SC_QUANTUM, "free_sized");
 }
 
 INGOT_EXPORT void ingot_free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
-	alloc_free_checked_size(ptr, size, alignment);
+	alloc_free_checked_size(ptr, size, alignment, "free_aligned_sized");
 }
 
 INGOT_STD_NAMES(INGOT_ALIAS)

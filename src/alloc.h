@@ -21,8 +21,9 @@ void *alloc_big(size_t usable, size_t align, bool zero);
 /* Usable size of p; reports a foreign or invalid pointer and aborts. */
 size_t alloc_usable_checked(const void *p, const char *func);
 
-/* Frees p after checking that size (and align) match it. */
-void alloc_free_checked_size(void *p, size_t size, size_t align);
+/* Frees p after checking that size (and align) match it; func names the
+ * caller in reports. */
+void alloc_free_checked_size(void *p, size_t size, size_t align, const char *func);
 
 /* realloc's core: p has usable size old; the result is aligned to align. */
 void *alloc_realloc(void *p, size_t old, size_t size, size_t align, bool zero);

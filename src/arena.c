@@ -105,7 +105,8 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 		return NULL;
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->large_allocated, usable);
-	harden_large_take((void *)s->base, usable);
+	if (!zero)
+		harden_large_take((void *)s->base, usable);
 	return (void *)s->base;
 }
 

@@ -41,9 +41,10 @@ static bool parse_u64(const char *s, size_t len, uint64_t *out)
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(s[i] - '0');
+		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - digit) / 10)
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		v = v * 10 + digit;
 	}
 	*out = v;
 	return true;

@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "boot.h"
 #include "exports.h"
+#include "hardening.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -37,6 +38,10 @@ INGOT_INLINE unsigned flag_arena(int flags) { return (unsigned)flags >> 20; }
  * index, which then bypasses caching rather than crash). */
 static struct tcache *flags_tcache(int flags)
 {
+	/* Hardened heaps check every object on its way in and out, which the
+	 * cache paths below do not: they go to the arena, which does. */
+	if (ingot_hardening)
+		return NULL;
 	unsigned t = flag_tcache(flags);
 	if (t == TCACHE_AUTO)
 		return tcache_thread();
@@ -73,7 +78,7 @@ static void *xalloc(size_t size, int flags)
 			return arena_alloc_large(arena, usable, MAX(align, PAGE), zero);
 		return arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
 	}
-	unsigned cls = sizeclass_small(usable);
+	unsigned cls = sizeclass_small(usable + harden_canary_size());
 	/* A cache may hold objects of any arena (frees land in the freeing
 	 * thread's cache): with MALLOCX_ARENA the bin of that arena serves the
 	 * object, so the block always comes from the arena asked for. */
@@ -154,6 +159,10 @@ INGOT_EXPORT void ingot_dallocx(void *ptr, int flags)
 
 INGOT_EXPORT void ingot_sdallocx(void *ptr, size_t size, int flags)
 {
+	if (INGOT_LIKELY(flag_tcache(flags) == TCACHE_AUTO)) {
+		alloc_free_checked_size(ptr, size, flag_align(flags), "sdallocx");
+		return;
+	}
 	size_t usable = alloc_usable_checked(ptr, "sdallocx");
 	if (INGOT_UNLIKELY(alloc_usable_for(size, flag_align(flags)) != usable))
 		ingot_report_size_mismatch(ptr, size, usable);
@@ -162,6 +171,7 @@ INGOT_EXPORT void ingot_sdallocx(void *ptr, size_t size, int flags)
 
 INGOT_EXPORT size_t ingot_nallocx(size_t size, int flags)
 {
+	ingot_ensure_booted(); /* sizes depend on the profile chosen at start */
 	size_t align = flag_align(flags);
 	if (size > INGOT_MAX_REQUEST || align > INGOT_MAX_REQUEST / 2)
 		return 0;

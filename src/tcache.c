@@ -71,14 +71,19 @@ size_t tcache_capacity_bytes(void)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void list_link(struct tcache *tc)
+static void list_push_unlocked(struct tcache *tc)
 {
-	arch_lock_acquire(&list_lock);
 	tc->prev = NULL;
 	tc->next = all_tcaches;
 	if (tc->next)
 		tc->next->prev = tc;
 	all_tcaches = tc;
+}
+
+static void list_link(struct tcache *tc)
+{
+	arch_lock_acquire(&list_lock);
+	list_push_unlocked(tc);
 	arch_lock_release(&list_lock);
 }
 
@@ -163,7 +168,6 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
  * fast paths miss from now on. The bins' counters are kept. */
 static void tcache_close(struct tcache *tc)
 {
-	quarantine_flush(tc);
 	tcache_flush(tc);
 	list_unlink(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
@@ -177,6 +181,7 @@ static void tcache_close(struct tcache *tc)
 	tc->cbins = tc->bins;
 	slots_put(tc->slots);
 	tc->slots = NULL;
+	tc->quarantine = NULL;
 }
 
 struct arena *tcache_thread_arena(void)
@@ -301,6 +306,7 @@ static void bin_flush(struct tcache_bin *bin, unsigned cls, unsigned n)
 
 void tcache_flush(struct tcache *tc)
 {
+	quarantine_flush(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		bin_flush(&tc->cbins[cls], cls, tc->cbins[cls].ncached);
 }
@@ -656,9 +662,15 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 {
 	size_t total = 0;
 	arch_lock_acquire(&list_lock);
-	for (struct tcache *tc = all_tcaches; tc; tc = tc->next)
+	for (struct tcache *tc = all_tcaches; tc; tc = tc->next) {
 		for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 			total += (size_t)tc->cbins[cls].ncached * sc_size[cls];
+		for (unsigned i = 0; i < QUARANTINE_LEN && tc->quarantine; i++) {
+			uintptr_t p = (uintptr_t)tc->quarantine[i];
+			if (p)
+				total += sc_size[pagemap_chunk(p)->class_of[chunk_page_index(p)]];
+		}
+	}
 	arch_lock_release(&list_lock);
 	return total;
 }
@@ -706,16 +718,20 @@ const char *tcache_check_all(void)
 void tcache_fork_prepare(void) { arch_lock_acquire(&list_lock); }
 void tcache_fork_parent(void) { arch_lock_release(&list_lock); }
 
-/* In the child only this thread survives: the other threads' caches are
- * flushed so that their objects are not lost, and their stacks reused. */
+/* In the child only this thread survives. The other threads' caches may
+ * have been mid-update when the fork came (they change without locks), so
+ * nothing in them can be trusted: they are dropped from the list, and the
+ * objects they held stay allocated in the child (at most one cache's
+ * capacity per thread). */
 void tcache_fork_child(void)
 {
 	arch_lock_reset(&list_lock);
 	struct tcache *tc = all_tcaches;
+	all_tcaches = NULL;
 	while (tc) {
 		struct tcache *next = tc->next;
-		if (tc != &tcache_tls.cache && !tc->is_explicit)
-			tcache_close(tc);
+		if (tc == &tcache_tls.cache || tc->is_explicit)
+			list_push_unlocked(tc);
 		tc = next;
 	}
 }

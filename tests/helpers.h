@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +37,6 @@
 /* Each test runs in a child process of its own, as under Criterion, with its
  * timeout as an alarm; the runner prints Criterion's summary line. Only the
  * macros the suites use are here. */
-#include <stdarg.h>
 
 struct shim_test {
 	const char *suite, *name;
@@ -244,9 +245,6 @@ static inline size_t rss_bytes(void)
 /* Criterion's assertions may only fail on the test's own thread. Other
  * threads record their first failure with THREAD_CHECK, which ends the
  * thread; the test asserts assert_no_thread_failure() after joining. */
-#include <pthread.h>
-#include <stdarg.h>
-
 static pthread_mutex_t thread_failure_lock = PTHREAD_MUTEX_INITIALIZER;
 static char thread_failure_msg[512];
 static bool thread_failed;

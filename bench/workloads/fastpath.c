@@ -1,0 +1,91 @@
+/* Fast-path instruction counts, run under callgrind (see bench/run.py).
+ *
+ * Runs three loops of --iters malloc+free pairs each, sizes log-uniform in
+ * 16..1024 bytes from a fixed table:
+ *   loop_pair   malloc then free at once
+ *   loop_batch  malloc 1000 blocks, then free them in allocation order
+ *   loop_mix    a pool of 1000 live blocks; each step frees a random one and
+ *               allocates a random size in its place
+ * The runner asks callgrind to dump its counters at the entry of each loop and
+ * at the exit of the last, runs the program with N and with 2N iterations, and
+ * takes the difference: start-up and first-touch costs cancel, leaving the
+ * steady-state instructions per malloc+free (plus the loop's own two or three
+ * instructions, the same for every allocator). */
+#include "../common/bench.h"
+
+#include <stdlib.h>
+
+#define TABLE 4096
+#define PICKS 4093
+#define BATCH 1000
+#define POOL 1000
+
+static size_t sizes[TABLE];
+static unsigned picks[PICKS];
+
+__attribute__((noinline)) void loop_pair(long n);
+__attribute__((noinline)) void loop_batch(long n);
+__attribute__((noinline)) void loop_mix(long n);
+
+void loop_pair(long n)
+{
+    for (long i = 0; i < n; i++) {
+        long *p = malloc(sizes[i & (TABLE - 1)]);
+        p[0] = i;
+        bench_escape(p);
+        free(p);
+    }
+}
+
+void loop_batch(long n)
+{
+    static void *blocks[BATCH];
+    long k = 0;
+    for (long done = 0; done < n; done += BATCH) {
+        for (int j = 0; j < BATCH; j++) {
+            long *p = malloc(sizes[k++ & (TABLE - 1)]);
+            p[0] = j;
+            blocks[j] = p;
+        }
+        bench_escape(blocks);
+        for (int j = 0; j < BATCH; j++)
+            free(blocks[j]);
+    }
+}
+
+void loop_mix(long n)
+{
+    static void *pool[POOL];
+    for (int j = 0; j < POOL; j++)
+        pool[j] = malloc(sizes[j]);
+    for (long i = 0; i < n; i++) {
+        unsigned j = picks[i % PICKS];
+        free(pool[j]);
+        long *p = malloc(sizes[i & (TABLE - 1)]);
+        p[0] = i;
+        pool[j] = p;
+    }
+    bench_escape(pool);
+    for (int j = 0; j < POOL; j++)
+        free(pool[j]);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts_t o = {.threads = 1, .scale = 1, .seed = 42, .mode = "", .min = 16, .max = 1024};
+    bench_parse(&o, argc, argv);
+    long n = bench_count(&o, 100000);
+    n = (n + BATCH - 1) / BATCH * BATCH;
+    bench_rng_t r;
+    bench_rng_init(&r, o.seed);
+    bench_size_table(sizes, TABLE, &r, o.min, o.max);
+    for (int i = 0; i < PICKS; i++)
+        picks[i] = (unsigned)bench_below(&r, POOL);
+
+    double t0 = bench_now();
+    loop_pair(n);
+    loop_batch(n);
+    loop_mix(n);
+    bench_result("fastpath", 3.0 * (double)n, bench_now() - t0, "");
+    return 0;
+}

@@ -1,0 +1,167 @@
+//! ingot as Rust's global allocator.
+//!
+//! ingot is a memory allocator written in C (size-class slabs, per-thread
+//! caches, a central page heap). This crate compiles it from the ingot tree
+//! it sits in and links it statically; the library defines only `ingot_*`
+//! names, so it serves Rust's allocations without replacing the C library's
+//! `malloc` for the rest of the process.
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: ingot::Ingot = ingot::Ingot;
+//!
+//! fn main() {
+//!     let v: Vec<u64> = (0..1000).collect();
+//!     assert_eq!(v[999], 999);
+//!     assert!(ingot::check().is_ok());
+//! }
+//! ```
+//!
+//! Cargo features choose ingot's build profile: `stats` (default: the
+//! counters behind [`stats`]), `hardened` (every hardening: double and
+//! invalid free detection, canaries, guard pages, ...), `debug` (assertions
+//! and junk filling).
+#![no_std]
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::fmt;
+
+/// The allocator. Make it the global allocator with
+/// `#[global_allocator] static GLOBAL: ingot::Ingot = ingot::Ingot;`.
+///
+/// Every [`Layout`] is honoured: any power-of-two alignment the system can
+/// map (1 GiB and beyond), zero sizes, zeroed allocations (memory ingot
+/// knows to be zero, such as fresh pages, is not written again), reallocation
+/// that keeps the alignment, and deallocation that hands ingot the size.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ingot;
+
+/// Every block ingot returns is aligned to its 16-byte quantum.
+const QUANTUM: usize = 16;
+/// `MALLOCX_ZERO` of ingot's jemalloc-style flags.
+const MALLOCX_ZERO: i32 = 0x40;
+
+/// The flag word of a layout: `MALLOCX_LG_ALIGN(lg)` when the alignment is
+/// above what every block has anyway, else 0 (the fast paths).
+#[inline(always)]
+fn align_flags(layout: Layout) -> i32 {
+    if layout.align() <= QUANTUM {
+        0
+    } else {
+        // A power of two below 2^64: lg is at most 63, within the 6 bits.
+        layout.align().trailing_zeros() as i32
+    }
+}
+
+// SAFETY: ingot returns blocks of at least the requested size at the
+// requested alignment, or null; a block stays valid until it is freed; the
+// functions are thread-safe. The size and flags given back on free and
+// reallocation are those of the layout the block was allocated with, as
+// GlobalAlloc's contract guarantees.
+unsafe impl GlobalAlloc for Ingot {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ffi::ingot_mallocx(layout.size(), align_flags(layout)).cast()
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ffi::ingot_mallocx(layout.size(), align_flags(layout) | MALLOCX_ZERO).cast()
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        ffi::ingot_sdallocx(ptr.cast(), layout.size(), align_flags(layout))
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // On failure the block stays where it was, as GlobalAlloc requires.
+        ffi::ingot_rallocx(ptr.cast(), new_size, align_flags(layout)).cast()
+    }
+}
+
+/// ingot's main counters, in bytes (see `struct ingot_stats` in ingot.h).
+///
+/// Without the `stats` feature the counters of large blocks are compiled
+/// out, so `allocated`, `active` and `mapped` count less than is there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes in live allocations (by size class).
+    pub allocated: usize,
+    /// Bytes in pages that hold live allocations.
+    pub active: usize,
+    /// Bytes of pages that may be resident: active, dirty and metadata.
+    pub resident: usize,
+    /// Bytes mapped from the operating system.
+    pub mapped: usize,
+    /// Bytes of ingot's own bookkeeping.
+    pub metadata: usize,
+    /// Bytes mapped but given back to the operating system (purged).
+    pub retained: usize,
+}
+
+/// The counters as of the call, over every thread.
+pub fn stats() -> Stats {
+    let mut raw = ffi::IngotStats::default();
+    // SAFETY: ingot_stats_get fills the struct it is given; any thread may
+    // call it at any time.
+    unsafe { ffi::ingot_stats_get(&mut raw) };
+    Stats {
+        allocated: raw.allocated,
+        active: raw.active,
+        resident: raw.resident,
+        mapped: raw.mapped,
+        metadata: raw.metadata,
+        retained: raw.retained,
+    }
+}
+
+/// Verifies every invariant of ingot's heap.
+///
+/// Safe at any moment from any thread. On failure ingot has written one line
+/// naming the first broken invariant to stderr.
+pub fn check() -> Result<(), HeapCorrupted> {
+    // SAFETY: ingot_check only reads the heap, under its locks.
+    if unsafe { ffi::ingot_check() } == 0 {
+        Ok(())
+    } else {
+        Err(HeapCorrupted)
+    }
+}
+
+/// [`check`] found a broken heap invariant (described on stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapCorrupted;
+
+impl fmt::Display for HeapCorrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ingot heap check failed (the broken invariant is on stderr)")
+    }
+}
+
+/// The C functions of include/ingot.h that this crate calls.
+mod ffi {
+    use core::ffi::c_void;
+
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct IngotStats {
+        pub allocated: usize,
+        pub active: usize,
+        pub metadata: usize,
+        pub resident: usize,
+        pub mapped: usize,
+        pub retained: usize,
+    }
+
+    // C's int is i32 on every target ingot builds for (core::ffi::c_int
+    // needs Rust 1.64; the crate builds with 1.63, Debian 12's).
+    extern "C" {
+        pub fn ingot_mallocx(size: usize, flags: i32) -> *mut c_void;
+        pub fn ingot_rallocx(ptr: *mut c_void, size: usize, flags: i32) -> *mut c_void;
+        pub fn ingot_sdallocx(ptr: *mut c_void, size: usize, flags: i32);
+        pub fn ingot_stats_get(out: *mut IngotStats);
+        pub fn ingot_check() -> i32;
+    }
+}

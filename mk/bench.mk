@@ -1,0 +1,73 @@
+# Benchmarks: bench/ (workloads, runner) -- see bench/README.md.
+#
+#   make bench            every workload under ingot, glibc, jemalloc, mimalloc and
+#                         tcmalloc, several interleaved rounds, plus callgrind counts;
+#                         report in bench/results/report.md (about 7 minutes on 2 cores)
+#   make bench-quick      a reduced set, small counts, in under two minutes (CI runs it
+#                         to keep the harness working; its numbers are not a gate);
+#                         report in bench/results/quick/
+#   make bench-scaling    the threaded workloads at 1 2 4 8 16 threads, throughput table
+#                         in bench/results/scaling/
+#   make bench-callgrind  only the fast-path instruction counts
+#   make bench-build      only build the workload programs (bench/build/)
+#
+# Options (make VAR=value):
+#   THREADS=N            threads of the threaded workloads (default 2, the reference machine)
+#   BENCH_ROUNDS=N       rounds per allocator and workload (default 7; quick 2)
+#   BENCH_SCALE=F        multiplies every iteration count (default 1)
+#   BENCH_ALLOCS="a b"   allocators to run (default: ingot glibc jemalloc mimalloc tcmalloc)
+#   BENCH_ONLY="w ..."   workloads to run, by name or prefix (default all)
+#   BENCH_THREADS_LIST   thread counts of bench-scaling (default "1 2 4 8 16")
+#   BENCH_NO_INSTALL=1   do not apt-get missing peers; skip them instead
+#   PYTHON               Python 3 interpreter of the runner (default python3)
+
+PYTHON            ?= python3
+BENCH_CC          ?= $(CC)
+BENCH_DIR         := bench
+BENCH_BUILD       := bench/build
+BENCH_CFLAGS      := -std=gnu11 -O2 -g -pthread -Wall -Wextra -Wshadow
+BENCH_WORKLOADS   := sizeloop frag prodcons larson falseshare churn realloc large memreturn fastpath
+BENCH_BINS        := $(BENCH_WORKLOADS:%=$(BENCH_BUILD)/%) $(BENCH_BUILD)/measure $(BENCH_BUILD)/probe
+
+BENCH_ROUNDS      ?=
+BENCH_SCALE       ?=
+BENCH_ALLOCS      ?=
+BENCH_ONLY        ?=
+BENCH_THREADS_LIST ?= 1 2 4 8 16
+BENCH_NO_INSTALL  ?= 0
+
+BENCH_ARGS := --ingot $(CURDIR)/lib/libingot.so \
+              $(if $(THREADS),--threads $(THREADS)) \
+              $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) \
+              $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) \
+              $(if $(BENCH_ALLOCS),--allocs "$(BENCH_ALLOCS)") \
+              $(if $(BENCH_ONLY),--only "$(BENCH_ONLY)") \
+              $(if $(filter 1,$(BENCH_NO_INSTALL)),--no-install)
+
+.PHONY: bench bench-quick bench-scaling bench-callgrind bench-build
+
+bench-build: $(BENCH_BINS)
+
+$(BENCH_BUILD)/%: bench/workloads/%.c bench/common/bench.c bench/common/bench.h
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< bench/common/bench.c -lm
+
+$(BENCH_BUILD)/measure: bench/runner/measure.c
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_BUILD)/probe: bench/runner/probe.c
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< -ldl
+
+bench: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py full $(BENCH_ARGS)
+
+bench-quick: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py quick $(BENCH_ARGS)
+
+bench-scaling: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py scaling --threads-list "$(BENCH_THREADS_LIST)" $(BENCH_ARGS)
+
+bench-callgrind: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py callgrind $(BENCH_ARGS)

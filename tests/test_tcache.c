@@ -1,0 +1,492 @@
+/*
+ * test_tcache.c — thread caches: batch refills, flushes, the capacity bound,
+ * the garbage pass, thread exit, switching a cache off, cross-thread frees
+ * and explicit caches.
+ *
+ * Most checks run in a thread of their own so that its cache starts empty;
+ * they report through THREAD_CHECK (helpers.h) and the test asserts after
+ * joining. Heaps with hardening on keep every cache at capacity 0, so these
+ * tests are skipped there.
+ */
+#include "helpers.h"
+
+#include "arena.h"
+#include "base.h"
+#include "hardening.h"
+#include "ingot.h"
+#include "tcache.h"
+
+/* Classes a cache holds: the small ones, and on builds that have them the
+ * smallest large ones too. */
+#ifndef SC_NCACHED
+#define SC_NCACHED SC_NSMALL
+#endif
+
+static void skip_if_uncached(void)
+{
+	ingot_free(ingot_malloc(1)); /* boots ingot */
+	if (ingot_hardening)
+		cr_skip_test("hardened heaps keep thread caches closed");
+}
+
+/* The calling thread's cache, made by a first allocation if need be. */
+static struct tcache *my_cache(void)
+{
+	ingot_free(ingot_malloc(1));
+	struct tcache *tc = tcache_thread();
+	THREAD_CHECK(tc != NULL, "the thread has no active cache");
+	return tc;
+}
+
+static size_t own_cached_bytes(struct tcache *tc)
+{
+	size_t total = 0;
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
+		total += (size_t)tc->bins[cls].ncached * sc_size[cls];
+	return total;
+}
+
+static uint64_t bin_nmalloc(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	uint64_t n = bin->nmalloc;
+	arch_lock_release(&bin->lock);
+	return n;
+}
+
+static size_t bin_live(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	size_t n = bin->nregs_live;
+	arch_lock_release(&bin->lock);
+	return n;
+}
+
+static void run_thread(void *(*fn)(void *), void *arg)
+{
+	join_thread(start_thread(fn, arg));
+	assert_no_thread_failure();
+}
+
+/* ---- refill ---------------------------------------------------------------- */
+
+static void *refill_takes_a_batch_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(1000);
+	struct tcache_bin *tb = &tc->bins[cls];
+	struct bin *bin = &tc->arena->bins[cls];
+	THREAD_CHECK(tb->ncached == 0, "class not used yet, but %u cached", tb->ncached);
+	unsigned nfill = tb->nfill;
+	uint64_t before = bin_nmalloc(bin);
+	void *first = ingot_malloc(1000);
+	uint64_t taken = bin_nmalloc(bin) - before;
+	THREAD_CHECK(first != NULL, "malloc failed");
+	THREAD_CHECK(taken > 1, "a miss took %lu object(s) from the bin, want a batch",
+	             (unsigned long)taken);
+	THREAD_CHECK(taken == nfill, "a miss took %lu objects, nfill was %u", (unsigned long)taken,
+	             nfill);
+	THREAD_CHECK(tb->ncached == taken - 1, "%u cached after a batch of %lu", tb->ncached,
+	             (unsigned long)taken);
+	/* The rest of the batch is served without the bin. */
+	void *more[256];
+	unsigned n = tb->ncached;
+	for (unsigned i = 0; i < n; i++)
+		more[i] = ingot_malloc(1000);
+	THREAD_CHECK(bin_nmalloc(bin) - before == taken, "cache hits went to the bin");
+	THREAD_CHECK(tb->ncached == 0, "batch not used up");
+	ingot_malloc_usable_size(first);
+	ingot_free(first);
+	for (unsigned i = 0; i < n; i++)
+		ingot_free(more[i]);
+	return NULL;
+}
+
+Test(tcache, a_miss_refills_a_batch_from_the_bin)
+{
+	skip_if_uncached();
+	run_thread(refill_takes_a_batch_thread, NULL);
+}
+
+/* ---- flush ----------------------------------------------------------------- */
+
+static void *flush_thread(void *arg)
+{
+	size_t *others = arg;
+	struct tcache *tc = my_cache();
+	void *p[600];
+	for (int i = 0; i < 600; i++)
+		p[i] = ingot_malloc((size_t)(i % 6) * 200 + 8);
+	for (int i = 0; i < 600; i++)
+		ingot_free(p[i]);
+	size_t own = own_cached_bytes(tc);
+	THREAD_CHECK(own > 0, "nothing cached after 600 frees");
+	size_t total = tcache_cached_bytes();
+	THREAD_CHECK(total == *others + own, "cached bytes %zu, want other threads' %zu + own %zu",
+	             total, *others, own);
+	ingot_thread_flush();
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
+		THREAD_CHECK(tc->bins[cls].ncached == 0, "class %u keeps %u objects after a flush", cls,
+		             tc->bins[cls].ncached);
+	THREAD_CHECK(tcache_cached_bytes() == *others, "cached bytes %zu after flush, want %zu",
+	             tcache_cached_bytes(), *others);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after a flush");
+	return NULL;
+}
+
+Test(tcache, flush_returns_every_cached_object)
+{
+	skip_if_uncached();
+	size_t others = tcache_cached_bytes(); /* this thread's own */
+	run_thread(flush_thread, &others);
+}
+
+/* ---- capacity -------------------------------------------------------------- */
+
+static void *capacity_thread(void *arg)
+{
+	size_t cap = *(size_t *)arg;
+	struct tcache *tc = my_cache();
+	enum { POOL = 4000 };
+	static void *pool[POOL];
+	uint64_t rng = 2024;
+	size_t peak = 0;
+	for (int step = 0; step < 300000; step++) {
+		size_t i = rng_below(&rng, POOL);
+		if (pool[i]) {
+			ingot_free(pool[i]);
+			pool[i] = NULL;
+			size_t own = own_cached_bytes(tc);
+			peak = own > peak ? own : peak;
+			THREAD_CHECK(own <= cap, "cache holds %zu bytes, capacity %zu", own, cap);
+		} else {
+			size_t max = rng_below(&rng, 8) ? SC_SMALL_MAX : sc_size[SC_NCACHED];
+			pool[i] = ingot_malloc(rng_below(&rng, max + 1));
+			THREAD_CHECK(pool[i] != NULL, "malloc failed");
+		}
+	}
+	/* Free long runs of one class: the stack must never pass its cap. */
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
+		struct tcache_bin *tb = &tc->bins[cls];
+		unsigned n = 3u * tb->ncap + 10;
+		void **objs = malloc(n * sizeof(void *)); /* libc's */
+		for (unsigned k = 0; k < n; k++)
+			objs[k] = ingot_malloc(sc_size[cls]);
+		for (unsigned k = 0; k < n; k++) {
+			ingot_free(objs[k]);
+			THREAD_CHECK(tb->ncached <= tb->ncap, "class %u: %u cached, cap %u", cls,
+			             tb->ncached, tb->ncap);
+		}
+		free(objs);
+	}
+	for (size_t i = 0; i < POOL; i++)
+		ingot_free(pool[i]);
+	THREAD_CHECK(own_cached_bytes(tc) <= cap, "over capacity at the end");
+	THREAD_CHECK(peak > 0, "the cache was never used");
+	return NULL;
+}
+
+Test(tcache, a_cache_never_exceeds_its_capacity, .timeout = 60)
+{
+	skip_if_uncached();
+	size_t cap = tcache_capacity_bytes();
+	cr_assert_gt(cap, 0);
+	cr_assert_leq(cap, 2 * MiB, "a thread may cache %zu bytes, more than 2 MiB", cap);
+	run_thread(capacity_thread, &cap);
+}
+
+/* ---- garbage pass -------------------------------------------------------------- */
+
+struct gc_result {
+	unsigned filled, after_first_trim, at_end;
+	unsigned long cycles_to_first_trim;
+};
+
+static void *gc_thread(void *arg)
+{
+	struct gc_result *r = arg;
+	struct tcache *tc = my_cache();
+	unsigned idle = sizeclass_small(64), busy = sizeclass_small(1024);
+	struct tcache_bin *tb = &tc->bins[idle];
+	unsigned n = tb->ncap;
+	void **objs = malloc(n * sizeof(void *));
+	for (unsigned k = 0; k < n; k++)
+		objs[k] = ingot_malloc(64);
+	for (unsigned k = 0; k < n; k++)
+		ingot_free(objs[k]);
+	free(objs);
+	r->filled = tb->ncached;
+	THREAD_CHECK(r->filled > 8, "only %u objects cached after %u frees", r->filled, n);
+
+	/* Slow-path events in another class only: refills and flushes. */
+	void *busy_objs[128];
+	unsigned long cycle;
+	for (cycle = 1; cycle <= 20000 && tb->ncached == r->filled; cycle++) {
+		for (int k = 0; k < 128; k++)
+			busy_objs[k] = ingot_malloc(sc_size[busy]);
+		for (int k = 0; k < 128; k++)
+			ingot_free(busy_objs[k]);
+	}
+	r->cycles_to_first_trim = cycle;
+	r->after_first_trim = tb->ncached;
+	for (int more = 0; more < 2000; more++) {
+		for (int k = 0; k < 128; k++)
+			busy_objs[k] = ingot_malloc(sc_size[busy]);
+		for (int k = 0; k < 128; k++)
+			ingot_free(busy_objs[k]);
+	}
+	r->at_end = tb->ncached;
+	return NULL;
+}
+
+Test(tcache, an_idle_class_is_trimmed_by_the_garbage_pass)
+{
+	skip_if_uncached();
+	struct gc_result r = {0};
+	run_thread(gc_thread, &r);
+	cr_assert_lt(r.after_first_trim, r.filled,
+	             "idle class kept all %u objects through %lu busy cycles", r.filled,
+	             r.cycles_to_first_trim);
+	cr_assert_leq(r.at_end, r.filled / 4, "idle class still holds %u of %u objects", r.at_end,
+	              r.filled);
+}
+
+/* ---- thread exit --------------------------------------------------------------- */
+
+struct exit_result {
+	size_t own_before_exit;
+	void **slots;
+	struct arena *arena;
+};
+
+static void *exit_thread(void *arg)
+{
+	struct exit_result *r = arg;
+	struct tcache *tc = my_cache();
+	void *p[300];
+	for (int i = 0; i < 300; i++)
+		p[i] = ingot_malloc((size_t)(i % 10) * 100 + 1);
+	for (int i = 0; i < 300; i++)
+		ingot_free(p[i]);
+	r->own_before_exit = own_cached_bytes(tc);
+	r->slots = tc->slots;
+	r->arena = tc->arena;
+	return NULL; /* exits with a full cache */
+}
+
+Test(tcache, thread_exit_flushes_the_cache)
+{
+	skip_if_uncached();
+	size_t before = tcache_cached_bytes();
+	struct ingot_stats st0, st1;
+	ingot_stats_get(&st0);
+	struct exit_result r = {0};
+	run_thread(exit_thread, &r);
+	cr_assert_gt(r.own_before_exit, 0, "the thread cached nothing");
+	cr_assert_eq(tcache_cached_bytes(), before,
+	             "a dead thread's %zu cached bytes are still counted", r.own_before_exit);
+	ingot_stats_get(&st1);
+	if (INGOT_STATS)
+		cr_assert_eq(st1.allocated, st0.allocated, "allocated %zu -> %zu across the thread",
+		             st0.allocated, st1.allocated);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(tcache, an_exited_threads_stacks_are_reused)
+{
+	skip_if_uncached();
+	struct exit_result a = {0}, b = {0};
+	run_thread(exit_thread, &a);
+	size_t meta = base_mapped();
+	run_thread(exit_thread, &b);
+	cr_assert_eq(b.slots, a.slots, "the second thread got new stack memory");
+	cr_assert_eq(base_mapped(), meta, "a new thread after an exited one grew the metadata");
+}
+
+Test(tcache, thread_counts_per_arena_follow_threads)
+{
+	skip_if_uncached();
+	struct arena_counts {
+		unsigned n[ARENAS_MAX];
+	};
+	static struct arena_counts before;
+	for (unsigned i = 0; i < narenas_total; i++)
+		before.n[i] = arena_get(i)->nthreads;
+	struct exit_result r = {0};
+	run_thread(exit_thread, &r);
+	for (unsigned i = 0; i < narenas_total; i++)
+		cr_assert_eq(arena_get(i)->nthreads, before.n[i], "arena %u: %u threads, was %u", i,
+		             arena_get(i)->nthreads, before.n[i]);
+}
+
+/* ---- switching the cache off ------------------------------------------------------- */
+
+static void *disabled_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	struct arena *arena = tc->arena;
+	tcache_set_enabled(false);
+	THREAD_CHECK(!tcache_enabled(), "still enabled after tcache_set_enabled(false)");
+	THREAD_CHECK(tcache_thread() == NULL, "an active cache after switching it off");
+	unsigned cls = sizeclass_small(200);
+	struct bin *bin = &arena->bins[cls];
+	uint64_t before = bin_nmalloc(bin);
+	void *p[100];
+	for (int i = 0; i < 100; i++) {
+		p[i] = ingot_malloc(200);
+		THREAD_CHECK(p[i] != NULL, "uncached malloc failed");
+		pattern_fill(p[i], 200, (uint64_t)i);
+	}
+	THREAD_CHECK(bin_nmalloc(bin) - before == 100, "100 uncached mallocs took %lu from the bin",
+	             (unsigned long)(bin_nmalloc(bin) - before));
+	size_t live = bin_live(bin);
+	for (int i = 0; i < 100; i++) {
+		THREAD_CHECK(pattern_mismatch(p[i], 200, (uint64_t)i) == SIZE_MAX, "block %d changed", i);
+		ingot_free(p[i]);
+	}
+	THREAD_CHECK(live - bin_live(bin) == 100, "uncached frees did not reach the bin");
+	/* Every size still works. */
+	for (size_t s = 0; s <= 3 * MiB; s = s < 32 * KiB ? s + 97 : s * 2) {
+		void *q = ingot_malloc(s);
+		THREAD_CHECK(q != NULL, "uncached malloc(%zu) failed", s);
+		memset(q, 1, s);
+		ingot_free(q);
+	}
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent with the cache off");
+
+	tcache_set_enabled(true);
+	THREAD_CHECK(tcache_enabled(), "not enabled after tcache_set_enabled(true)");
+	tc = tcache_thread();
+	THREAD_CHECK(tc != NULL, "no active cache after switching it back on");
+	void *q = ingot_malloc(200);
+	ingot_free(q);
+	THREAD_CHECK(tc->bins[cls].ncached > 0, "a free after re-enabling was not cached");
+	return NULL;
+}
+
+Test(tcache, a_switched_off_cache_still_allocates)
+{
+	skip_if_uncached();
+	run_thread(disabled_thread, NULL);
+}
+
+static void *disable_first_thread(void *arg)
+{
+	(void)arg;
+	tcache_set_enabled(false); /* before this thread's first allocation */
+	THREAD_CHECK(!tcache_enabled(), "tcache_enabled() is true right after disabling it");
+	void *p = ingot_malloc(100);
+	THREAD_CHECK(p != NULL, "malloc failed");
+	THREAD_CHECK(tcache_thread() == NULL,
+	             "the first allocation created a cache although it was switched off");
+	ingot_free(p);
+	return NULL;
+}
+
+Test(tcache, switching_off_before_the_first_allocation_sticks)
+{
+	skip_if_uncached();
+	run_thread(disable_first_thread, NULL);
+}
+
+static void *park_and_exit_thread(void *arg)
+{
+	void ***slots = arg;
+	struct tcache *tc = my_cache();
+	*slots = tc->slots;
+	tcache_set_enabled(false);
+	void *p = ingot_malloc(10);
+	ingot_free(p);
+	return NULL;
+}
+
+Test(tcache, a_switched_off_cache_is_released_at_exit)
+{
+	skip_if_uncached();
+	void **first = NULL;
+	run_thread(park_and_exit_thread, &first);
+	size_t meta = base_mapped();
+	struct exit_result r = {0};
+	run_thread(exit_thread, &r);
+	cr_assert_eq(r.slots, first, "the switched-off cache's stacks were not reused");
+	cr_assert_eq(base_mapped(), meta);
+}
+
+/* ---- cross-thread frees ------------------------------------------------------------ */
+
+struct handoff {
+	void *objs[64];
+	unsigned cls;
+	struct bin *home;
+	size_t live_before_free, live_after_free, live_after_flush;
+};
+
+static void *producer_thread(void *arg)
+{
+	struct handoff *h = arg;
+	struct tcache *tc = my_cache();
+	h->cls = sizeclass_small(300);
+	h->home = &tc->arena->bins[h->cls];
+	for (int i = 0; i < 64; i++)
+		h->objs[i] = ingot_malloc(300);
+	return NULL;
+}
+
+static void *consumer_thread(void *arg)
+{
+	struct handoff *h = arg;
+	struct tcache *tc = my_cache();
+	THREAD_CHECK(tc->bins[h->cls].ncap > 64, "class cap %u too small for the test",
+	             tc->bins[h->cls].ncap);
+	h->live_before_free = bin_live(h->home);
+	for (int i = 0; i < 64; i++)
+		ingot_free(h->objs[i]);
+	h->live_after_free = bin_live(h->home);
+	ingot_thread_flush();
+	h->live_after_flush = bin_live(h->home);
+	return NULL;
+}
+
+Test(tcache, a_cross_thread_free_goes_home_at_the_flush)
+{
+	skip_if_uncached();
+	static struct handoff h;
+	run_thread(producer_thread, &h);
+	run_thread(consumer_thread, &h);
+	cr_assert_eq(h.live_after_free, h.live_before_free,
+	             "frees from another thread went to the bin at once, not to that thread's cache");
+	cr_assert_eq(h.live_before_free - h.live_after_flush, 64,
+	             "the flush sent %zu of 64 objects home", h.live_before_free - h.live_after_flush);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- explicit caches ------------------------------------------------------------------ */
+
+Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
+{
+	skip_if_uncached();
+	unsigned index;
+	cr_assert_eq(tcache_explicit_create(&index), 0);
+	struct tcache *tc = tcache_explicit_get(index);
+	cr_assert_not_null(tc);
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(500);
+	size_t live0 = bin_live(&arena->bins[cls]);
+	void *p[200];
+	for (int i = 0; i < 200; i++) {
+		p[i] = tcache_alloc_from(tc, arena, cls);
+		cr_assert_not_null(p[i]);
+		pattern_fill(p[i], sc_size[cls], (uint64_t)i);
+	}
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(pattern_mismatch(p[i], sc_size[cls], (uint64_t)i), SIZE_MAX);
+		tcache_free_to(tc, p[i], cls);
+	}
+	cr_assert(tcache_explicit_destroy(index));
+	cr_assert_null(tcache_explicit_get(index), "a destroyed index still names a cache");
+	cr_assert_not(tcache_explicit_destroy(index), "destroyed twice");
+	cr_assert_eq(bin_live(&arena->bins[cls]), live0, "objects stayed out after destroy");
+	cr_assert_eq(ingot_check(), 0);
+}

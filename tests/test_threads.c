@@ -1,0 +1,331 @@
+/*
+ * test_threads.c — many threads at once: random workloads with cross-thread
+ * frees, thread churn, and a producer/consumer pair.
+ *
+ * Not a benchmark: the point is that every block keeps its contents while it
+ * lives, that blocks freed by other threads go home, and that the heap and
+ * its metadata stay bounded. Seeds are fixed, so a failure repeats (up to
+ * thread scheduling).
+ */
+#include "helpers.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "sizeclass.h"
+#include "ingot.h"
+
+/* ThreadSanitizer runs these several times slower; it needs fewer rounds to
+ * see the same interleavings. */
+#define SCALE(n) (TEST_UNDER_TSAN ? (n) / 8 : (n))
+
+/* A block and the seed of the pattern it holds. Only the first and last
+ * PATTERN_SPAN bytes are filled, so large blocks stay cheap. */
+struct block {
+	uint8_t *p;
+	size_t size;
+	uint64_t seed;
+};
+
+#define PATTERN_SPAN 256
+
+static void block_fill(struct block *b)
+{
+	size_t head = b->size < PATTERN_SPAN ? b->size : PATTERN_SPAN;
+	pattern_fill(b->p, head, b->seed);
+	if (b->size > 2 * PATTERN_SPAN)
+		pattern_fill(b->p + b->size - PATTERN_SPAN, PATTERN_SPAN, ~b->seed);
+}
+
+static bool block_intact(const struct block *b)
+{
+	size_t head = b->size < PATTERN_SPAN ? b->size : PATTERN_SPAN;
+	if (pattern_mismatch(b->p, head, b->seed) != SIZE_MAX)
+		return false;
+	return b->size <= 2 * PATTERN_SPAN ||
+	       pattern_mismatch(b->p + b->size - PATTERN_SPAN, PATTERN_SPAN, ~b->seed) == SIZE_MAX;
+}
+
+/* Mostly small sizes, some large, a few huge. */
+static size_t random_size(uint64_t *rng)
+{
+	size_t r = rng_below(rng, 1000);
+	if (r < 700)
+		return rng_below(rng, 512);
+	if (r < 950)
+		return rng_below(rng, SC_SMALL_MAX);
+	if (r < 998)
+		return rng_below(rng, 512 * KiB);
+	return 2 * MiB + rng_below(rng, 2 * MiB);
+}
+
+/* ---- random workload with cross-thread frees --------------------------------- */
+
+/* Blocks on their way from one thread to another, under a lock. */
+struct handoff_queue {
+	pthread_mutex_t lock;
+	struct block *items;
+	size_t len, cap;
+};
+
+static void queue_push(struct handoff_queue *q, struct block b)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->len == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 1024;
+		q->items = realloc(q->items, q->cap * sizeof(*q->items)); /* libc's */
+	}
+	q->items[q->len++] = b;
+	pthread_mutex_unlock(&q->lock);
+}
+
+static bool queue_pop(struct handoff_queue *q, struct block *out)
+{
+	pthread_mutex_lock(&q->lock);
+	bool got = q->len > 0;
+	if (got)
+		*out = q->items[--q->len];
+	pthread_mutex_unlock(&q->lock);
+	return got;
+}
+
+#define WORKERS 8
+#define LIVE_SLOTS 512
+
+struct worker {
+	unsigned id;
+	struct handoff_queue *queue;
+	unsigned long ops;
+	unsigned long handed, freed_from_others;
+};
+
+static void *random_worker(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rng = 1000 + w->id;
+	struct block live[LIVE_SLOTS] = {{0}};
+	for (unsigned long op = 0; op < w->ops; op++) {
+		struct block *b = &live[rng_below(&rng, LIVE_SLOTS)];
+		if (b->p) {
+			THREAD_CHECK(block_intact(b), "worker %u: block %p (%zu bytes) corrupted", w->id,
+			             (void *)b->p, b->size);
+			if (rng_below(&rng, 10) < 3) {
+				queue_push(w->queue, *b);
+				w->handed++;
+			} else {
+				ingot_free(b->p);
+			}
+			b->p = NULL;
+		} else {
+			b->size = random_size(&rng);
+			b->p = ingot_malloc(b->size);
+			THREAD_CHECK(b->p != NULL, "worker %u: malloc(%zu) failed", w->id, b->size);
+			b->seed = rng_next(&rng);
+			block_fill(b);
+		}
+		struct block other;
+		if (op % 4 == 0 && queue_pop(w->queue, &other)) {
+			THREAD_CHECK(block_intact(&other), "worker %u: handed-over block %p corrupted",
+			             w->id, (void *)other.p);
+			ingot_free(other.p);
+			w->freed_from_others++;
+		}
+	}
+	for (size_t i = 0; i < LIVE_SLOTS; i++) {
+		if (live[i].p) {
+			THREAD_CHECK(block_intact(&live[i]), "worker %u: block corrupted at the end",
+			             w->id);
+			ingot_free(live[i].p);
+		}
+	}
+	return NULL;
+}
+
+Test(threads, random_sizes_with_cross_thread_frees, .timeout = 120)
+{
+	ingot_free(ingot_malloc(1)); /* boots ingot */
+	struct ingot_stats st0, st1;
+	ingot_stats_get(&st0);
+	struct handoff_queue queue = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct worker w[WORKERS];
+	pthread_t t[WORKERS];
+	for (unsigned i = 0; i < WORKERS; i++) {
+		w[i] = (struct worker){.id = i, .queue = &queue, .ops = SCALE(200000)};
+		t[i] = start_thread(random_worker, &w[i]);
+	}
+	/* ingot_check() and ingot_stats_get() may be called at any moment from
+	 * any thread: run them while the workers are busy. */
+	for (int i = 0; i < SCALE(200); i++) {
+		cr_assert_eq(ingot_check(), 0, "heap inconsistent while the workers run");
+		struct ingot_stats st;
+		ingot_stats_get(&st);
+		cr_assert_leq(st.active, st.mapped);
+		usleep(1000);
+	}
+	for (unsigned i = 0; i < WORKERS; i++)
+		join_thread(t[i]);
+	assert_no_thread_failure();
+	unsigned long handed = 0, taken = 0;
+	for (unsigned i = 0; i < WORKERS; i++) {
+		handed += w[i].handed;
+		taken += w[i].freed_from_others;
+	}
+	cr_assert_gt(taken, 1000, "too few cross-thread frees (%lu) to test anything", taken);
+	struct block b;
+	while (queue_pop(&queue, &b)) {
+		cr_assert(block_intact(&b), "queued block %p corrupted", (void *)b.p);
+		ingot_free(b.p);
+		taken++;
+	}
+	cr_assert_eq(taken, handed);
+	free(queue.items);
+	ingot_thread_flush();
+	cr_assert_eq(ingot_check(), 0);
+	ingot_stats_get(&st1);
+	if (INGOT_STATS)
+		cr_assert_eq(st1.allocated, st0.allocated,
+		             "allocated %zu before the threads, %zu after they freed everything",
+		             st0.allocated, st1.allocated);
+}
+
+/* ---- thread churn ------------------------------------------------------------------ */
+
+#define CHURN_KEEP 4 /* blocks each thread leaves to main */
+
+struct churn_slot {
+	struct block kept[CHURN_KEEP];
+	unsigned seed;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn_slot *s = arg;
+	uint64_t rng = s->seed;
+	struct block b[100];
+	for (int i = 0; i < 100; i++) {
+		b[i].size = rng_below(&rng, 8) ? rng_below(&rng, 1024) : rng_below(&rng, 64 * KiB);
+		b[i].p = ingot_malloc(b[i].size);
+		THREAD_CHECK(b[i].p != NULL, "malloc failed");
+		b[i].seed = rng_next(&rng);
+		block_fill(&b[i]);
+	}
+	for (int i = 0; i < 100; i++)
+		THREAD_CHECK(block_intact(&b[i]), "churn block corrupted");
+	for (int i = 0; i < CHURN_KEEP; i++)
+		s->kept[i] = b[i];
+	for (int i = CHURN_KEEP; i < 100; i++)
+		ingot_free(b[i].p);
+	return NULL; /* exits with blocks still cached */
+}
+
+/* Runs n threads, a batch of `batch` at a time; main frees what they left. */
+static void churn(unsigned n, unsigned first_seed)
+{
+	enum { BATCH = 8 };
+	struct churn_slot slots[BATCH];
+	pthread_t t[BATCH];
+	for (unsigned done = 0; done < n; done += BATCH) {
+		for (unsigned i = 0; i < BATCH; i++) {
+			slots[i].seed = first_seed + done + i;
+			t[i] = start_thread(churn_thread, &slots[i]);
+		}
+		for (unsigned i = 0; i < BATCH; i++)
+			join_thread(t[i]);
+		assert_no_thread_failure();
+		for (unsigned i = 0; i < BATCH; i++)
+			for (int k = 0; k < CHURN_KEEP; k++) {
+				cr_assert(block_intact(&slots[i].kept[k]), "block left by a thread corrupted");
+				ingot_free(slots[i].kept[k].p);
+			}
+	}
+}
+
+Test(threads, thread_churn_does_not_grow_metadata, .timeout = 120)
+{
+	ingot_free(ingot_malloc(1));
+	unsigned n = SCALE(2000);
+	churn(n / 2, 0);
+	struct ingot_stats half, full;
+	ingot_stats_get(&half);
+	churn(n / 2, n / 2);
+	ingot_stats_get(&full);
+	/* Exited threads' cache memory is reused; metadata grows in 2 MiB
+	 * blocks, so allow one. Leaking one cache per thread would take
+	 * several MiB for these threads. */
+	cr_assert_leq(full.metadata, half.metadata + 2 * MiB,
+	              "metadata %zu after %u threads, %zu after %u", half.metadata, n / 2,
+	              full.metadata, n);
+	cr_assert_leq(full.active, half.active + 4 * MiB, "active %zu after %u threads, %zu after %u",
+	              half.active, n / 2, full.active, n);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- producer / consumer ------------------------------------------------------------ */
+
+#define RING 1024
+
+struct ring {
+	struct block slot[RING];
+	_Atomic size_t head; /* next to write (producer) */
+	_Atomic size_t tail; /* next to read (consumer) */
+	unsigned long count;
+	size_t max_active;
+};
+
+static void *producer(void *arg)
+{
+	struct ring *r = arg;
+	uint64_t rng = 7;
+	for (unsigned long i = 0; i < r->count; i++) {
+		size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+		while (head - atomic_load_explicit(&r->tail, memory_order_acquire) == RING)
+			sched_yield();
+		struct block *b = &r->slot[head % RING];
+		b->size = rng_below(&rng, 16) ? 1 + rng_below(&rng, 256) : 1 + rng_below(&rng, 8192);
+		b->p = ingot_malloc(b->size);
+		THREAD_CHECK(b->p != NULL, "producer: malloc failed");
+		b->seed = i;
+		block_fill(b);
+		atomic_store_explicit(&r->head, head + 1, memory_order_release);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	struct ring *r = arg;
+	for (unsigned long i = 0; i < r->count; i++) {
+		size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		while (atomic_load_explicit(&r->head, memory_order_acquire) == tail)
+			sched_yield();
+		struct block *b = &r->slot[tail % RING];
+		THREAD_CHECK(block_intact(b), "consumer: block %lu corrupted", i);
+		ingot_free(b->p);
+		atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+		if (i % 65536 == 0) {
+			struct ingot_stats st;
+			ingot_stats_get(&st);
+			r->max_active = st.active > r->max_active ? st.active : r->max_active;
+		}
+	}
+	return NULL;
+}
+
+Test(threads, producer_consumer_stays_bounded, .timeout = 120)
+{
+	ingot_free(ingot_malloc(1));
+	static struct ring r;
+	r.count = SCALE(1000000);
+	pthread_t p = start_thread(producer, &r);
+	pthread_t c = start_thread(consumer, &r);
+	join_thread(p);
+	join_thread(c);
+	assert_no_thread_failure();
+	struct ingot_stats st;
+	ingot_stats_get(&st);
+	r.max_active = st.active > r.max_active ? st.active : r.max_active;
+	/* At most RING blocks of at most 8 KiB are live at once. */
+	cr_assert_lt(r.max_active, 64 * MiB, "active reached %zu bytes", r.max_active);
+	cr_assert_lt(st.resident, 128 * MiB, "resident %zu bytes at the end", st.resident);
+	cr_assert_eq(ingot_check(), 0);
+}
