@@ -21,7 +21,7 @@
 #include "report.h"
 #include "tcache_inline.h"
 
-#define TCACHE_CLASS_BYTES 32768u /* target bytes cached per class */
+#define TCACHE_CLASS_BYTES 65536u /* target bytes cached per class */
 #define TCACHE_NCAP_MIN 8u
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 256u
