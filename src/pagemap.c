@@ -6,39 +6,44 @@
 #include "arch.h"
 #include "base.h"
 
-#define LEAF_LEN ((size_t)1 << PAGEMAP_LEAF_BITS)
-#define ROOT_LEN ((size_t)1 << PAGEMAP_ROOT_BITS)
+#define LEAF_LEN PAGEMAP_LEAF_LEN
+#define ROOT_LEN PAGEMAP_ROOT_LEN
 
-struct chunk pagemap_no_chunk;
-static struct chunk *empty_leaf[LEAF_LEN] = {[0 ... LEAF_LEN - 1] = &pagemap_no_chunk};
-struct chunk **pagemap_root[ROOT_LEN] = {[0 ... ROOT_LEN - 1] = empty_leaf};
+struct pagemap pagemap;
 static arch_lock_t leaf_lock = ARCH_LOCK_INIT;
 
-static struct chunk **leaf_get(uintptr_t slot_addr, bool create)
+static uintptr_t *leaf_at(uintptr_t offset)
 {
-	struct chunk ***root_entry = &pagemap_root[slot_addr >> (LG_CHUNK + PAGEMAP_LEAF_BITS)];
-	struct chunk **leaf = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
-	if (leaf != empty_leaf || !create)
-		return leaf;
+	return (uintptr_t *)((char *)pagemap.empty_leaf + offset);
+}
+
+static uintptr_t *leaf_get(uintptr_t slot_addr, bool create)
+{
+	uintptr_t *root_entry = &pagemap.root[slot_addr >> (LG_CHUNK + PAGEMAP_LEAF_BITS)];
+	uintptr_t offset = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
+	if (offset != 0 || !create)
+		return leaf_at(offset);
 	arch_lock_acquire(&leaf_lock);
-	leaf = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
-	if (leaf == empty_leaf) {
-		leaf = base_alloc(LEAF_LEN * sizeof(*leaf));
+	offset = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
+	if (offset == 0) {
+		/* Metadata memory reads as zero: every entry already says
+		 * "nothing here". */
+		uintptr_t *leaf = base_alloc(LEAF_LEN * sizeof(*leaf));
 		if (leaf) {
-			for (size_t i = 0; i < LEAF_LEN; i++)
-				leaf[i] = &pagemap_no_chunk;
-			__atomic_store_n(root_entry, leaf, __ATOMIC_RELEASE);
+			offset = (uintptr_t)leaf - (uintptr_t)pagemap.empty_leaf;
+			__atomic_store_n(root_entry, offset, __ATOMIC_RELEASE);
 		}
 	}
 	arch_lock_release(&leaf_lock);
-	return leaf;
+	return offset ? leaf_at(offset) : NULL;
 }
 
 static void slots_set(struct chunk *c, struct chunk *value)
 {
+	uintptr_t offset = (uintptr_t)value - (uintptr_t)&pagemap.no_chunk;
 	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK) {
-		struct chunk **leaf = leaf_get(a, false);
-		__atomic_store_n(&leaf[(a >> LG_CHUNK) & (LEAF_LEN - 1)], value, __ATOMIC_RELEASE);
+		uintptr_t *leaf = leaf_get(a, false);
+		__atomic_store_n(&leaf[(a >> LG_CHUNK) & (LEAF_LEN - 1)], offset, __ATOMIC_RELEASE);
 	}
 }
 
@@ -56,19 +61,21 @@ int pagemap_register(struct chunk *c)
 
 void pagemap_unregister(struct chunk *c)
 {
-	slots_set(c, &pagemap_no_chunk);
+	slots_set(c, &pagemap.no_chunk);
 }
 
 void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg)
 {
 	for (size_t r = 0; r < ROOT_LEN; r++) {
-		struct chunk **leaf = __atomic_load_n(&pagemap_root[r], __ATOMIC_ACQUIRE);
-		if (leaf == empty_leaf)
+		uintptr_t offset = __atomic_load_n(&pagemap.root[r], __ATOMIC_ACQUIRE);
+		if (offset == 0)
 			continue;
+		uintptr_t *leaf = leaf_at(offset);
 		for (size_t i = 0; i < LEAF_LEN; i++) {
-			struct chunk *c = __atomic_load_n(&leaf[i], __ATOMIC_ACQUIRE);
-			if (c != &pagemap_no_chunk)
-				fn(c, (r * LEAF_LEN + i) << LG_CHUNK, arg);
+			uintptr_t entry = __atomic_load_n(&leaf[i], __ATOMIC_ACQUIRE);
+			if (entry)
+				fn((struct chunk *)((char *)&pagemap.no_chunk + entry),
+				   (r * LEAF_LEN + i) << LG_CHUNK, arg);
 		}
 	}
 }

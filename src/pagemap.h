@@ -50,31 +50,45 @@ struct chunk {
 #define PAGEMAP_LEAF_BITS 13
 #define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - LG_CHUNK - PAGEMAP_LEAF_BITS)
 
-/* Root entries never hold NULL: unused ones point at an all-empty leaf. */
-extern struct chunk **pagemap_root[(size_t)1 << PAGEMAP_ROOT_BITS];
+#define PAGEMAP_ROOT_LEN ((size_t)1 << PAGEMAP_ROOT_BITS)
+#define PAGEMAP_LEAF_LEN ((size_t)1 << PAGEMAP_LEAF_BITS)
 
-/* What unmapped slots lead to: a record with no pages and every class 0, so
- * the free fast path needs no NULL test (class 0 sends it to the slow path,
- * which tells foreign pointers by this record). */
-extern struct chunk pagemap_no_chunk;
+/*
+ * The table holds offsets, not pointers, so that every entry of value 0
+ * means "nothing here" and the whole table starts as zero memory: no
+ * relocations at load time, and pages of it that hold only zeros are never
+ * made resident. A root entry is a leaf's distance from empty_leaf (0: the
+ * empty leaf); a leaf entry is a chunk record's distance from no_chunk (0:
+ * no_chunk, a record with no pages and every class 0). So lookups need no
+ * NULL test: the free fast path reads class 0 for a foreign address and
+ * goes to the slow path, which reports it.
+ */
+struct pagemap {
+	uintptr_t root[PAGEMAP_ROOT_LEN];
+	uintptr_t empty_leaf[PAGEMAP_LEAF_LEN]; /* stays all zero */
+	struct chunk no_chunk;                  /* stays all zero */
+};
+extern struct pagemap pagemap;
 
-/* The chunk record of address p, or &pagemap_no_chunk when ingot never
+/* The chunk record of address p, or &pagemap.no_chunk when ingot never
  * mapped p's slot. */
 INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 {
 	if (INGOT_UNLIKELY(p >> PAGEMAP_BITS))
-		return &pagemap_no_chunk;
-	struct chunk **leaf =
-	    __atomic_load_n(&pagemap_root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
-	return __atomic_load_n(&leaf[(p >> LG_CHUNK) & (((size_t)1 << PAGEMAP_LEAF_BITS) - 1)],
-	                       __ATOMIC_ACQUIRE);
+		return &pagemap.no_chunk;
+	uintptr_t leaf_offset =
+	    __atomic_load_n(&pagemap.root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
+	const uintptr_t *leaf = (const uintptr_t *)((char *)pagemap.empty_leaf + leaf_offset);
+	uintptr_t chunk_offset =
+	    __atomic_load_n(&leaf[(p >> LG_CHUNK) & (PAGEMAP_LEAF_LEN - 1)], __ATOMIC_ACQUIRE);
+	return (struct chunk *)((char *)&pagemap.no_chunk + chunk_offset);
 }
 
 /* The chunk record of p, or NULL for foreign addresses. */
 INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 {
 	struct chunk *c = pagemap_chunk(p);
-	return c == &pagemap_no_chunk ? NULL : c;
+	return c == &pagemap.no_chunk ? NULL : c;
 }
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }

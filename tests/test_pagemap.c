@@ -141,7 +141,7 @@ Test(pagemap, foreign_addresses_map_to_nothing)
 	assert_foreign((uintptr_t)&on_stack, "stack address");
 	assert_foreign((uintptr_t)static_data, "static data");
 	assert_foreign((uintptr_t)&static_data[sizeof(static_data) - 1], "end of static data");
-	assert_foreign((uintptr_t)&pagemap_root, "ingot's own static data");
+	assert_foreign((uintptr_t)&pagemap, "ingot's own static data");
 	assert_foreign(0, "NULL");
 	assert_foreign(1, "address 1");
 	assert_foreign((uintptr_t)0xffff800000000000u, "kernel half");
