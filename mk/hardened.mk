@@ -1,8 +1,11 @@
-# mk/hardened.mk — tests of the hardened heap and of the run-time options.
+# mk/hardened.mk — tests of the hardened heap, the run-time options and
+# out-of-memory behaviour.
 #
 #   make test-hardened   tests/test_hardened.c against the HARDENED=1 build, and
 #                        against the default build with profile:hardened chosen
 #                        at start through INGOT_CONF
+#   make test-options    tests/test_options.c (options read from INGOT_CONF)
+#   make test-faults     tests/test_faults.c (injected faults, RLIMIT_AS)
 HARD_VARIANT := $(ARCH)-d0-s1-h1-p$(LG_PAGE)
 HARD_LIB     := build/$(HARD_VARIANT)/libingot-prefixed.a
 DEF_LIB      := build/$(ARCH)-d0-s1-h0-p$(LG_PAGE)/libingot-prefixed.a
@@ -41,3 +44,12 @@ build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
 .PHONY: test-options
 test-options: build/tests/test_options
 	build/tests/test_options --jobs 2
+
+# Out of memory: injected faults and RLIMIT_AS (tests/test_faults.c).
+build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(HARD_CFLAGS) -fno-builtin -o $@ $< $(DEF_LIB) -lcriterion -lpthread
+
+.PHONY: test-faults
+test-faults: build/tests/test_faults
+	build/tests/test_faults --jobs 2

@@ -11,6 +11,7 @@
 #include "arena.h"
 
 #include "arch.h"
+#include "osmem.h"
 #include "base.h"
 #include "hardening.h"
 #include "report.h"
@@ -208,7 +209,7 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	void *mem;
 	if (!c)
 		return NULL;
-	if (arch_map(mapped, MAX(align, CHUNK), &mem) != 0) {
+	if (osmem_map(mapped, MAX(align, CHUNK), &mem) != 0) {
 		huge_record_put(c);
 		return NULL;
 	}
@@ -363,7 +364,7 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 	size_t want = ALIGN_UP(size, PAGE);
 	size_t old = c->huge_usable;
 	if (want > c->size) {
-		if (arch_map_extend((void *)c->base, c->size, want) != 0)
+		if (osmem_map_extend((void *)c->base, c->size, want) != 0)
 			return 0;
 		size_t old_mapped = c->size;
 		c->size = want;

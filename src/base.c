@@ -4,6 +4,7 @@
 #include "base.h"
 
 #include "arch.h"
+#include "osmem.h"
 
 #define BASE_BLOCK ((size_t)1 << 21)
 #define BASE_ALIGN 64
@@ -22,7 +23,7 @@ void *base_alloc(size_t size)
 	if (base.end - base.next < size) {
 		size_t block = MAX(BASE_BLOCK, ALIGN_UP(size, PAGE));
 		void *mem;
-		if (arch_map(block, PAGE, &mem) != 0) {
+		if (osmem_map(block, PAGE, &mem) != 0) {
 			arch_lock_release(&base.lock);
 			return NULL;
 		}

@@ -56,8 +56,6 @@ int ctl_verify_read(struct ctl_io *io, size_t size)
 
 /* ---- top-level leaves ------------------------------------------------------- */
 
-static uint64_t epoch_handle_count; /* under ctl_lock; only for the first refresh */
-
 CTL_RO(version_ctl, const char *, STATS_VERSION)
 
 /* A write refreshes the snapshot that stats.* reads and advances the epoch;
@@ -241,6 +239,7 @@ static int walk_mib(const size_t *mib, size_t miblen, const struct ctl_node **le
 /* ---- entry points ------------------------------------------------------------- */
 
 static arch_lock_t ctl_lock = ARCH_LOCK_INIT;
+static bool ctl_started; /* under ctl_lock */
 
 /* Boots ingot if needed and takes the ctl lock; the first call also takes
  * the first snapshot, so that stats.* read sensibly before any epoch write. */
@@ -248,7 +247,8 @@ static void ctl_begin(void)
 {
 	ingot_ensure_booted();
 	arch_lock_acquire(&ctl_lock);
-	if (epoch_handle_count++ == 0) {
+	if (!ctl_started) {
+		ctl_started = true;
 		background_thread_on = opt.background_thread;
 		max_background_threads = ingot_arch.ncpus;
 		stats_refresh();

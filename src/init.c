@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "hardening.h"
+#include "osmem.h"
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
@@ -89,6 +90,8 @@ void ingot_boot(void)
 		arch_abort();
 	}
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
+	/* Faults are injected from here on: start-up itself must not fail. */
+	osmem_boot(opt.fault_inject, secret >> 1);
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */

@@ -9,6 +9,7 @@
 #include "pageheap.h"
 
 #include "base.h"
+#include "osmem.h"
 
 /* ---- span records -------------------------------------------------------- */
 
@@ -147,7 +148,7 @@ static struct span *chunk_add(struct pageheap *heap, uint64_t now)
 	struct chunk *c = base_alloc(sizeof(struct chunk));
 	struct span *s = record_get(heap);
 	void *mem;
-	if (!c || !s || arch_map(CHUNK, CHUNK, &mem) != 0)
+	if (!c || !s || osmem_map(CHUNK, CHUNK, &mem) != 0)
 		goto fail;
 	c->base = (uintptr_t)mem;
 	c->size = CHUNK;

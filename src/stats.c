@@ -9,8 +9,8 @@
  *
  * Locks: stats_lock guards the snapshot and the destroyed totals; it ranks
  * above the bin and page heap locks (refresh takes them while holding it)
- * and below the ctl lock. The report never calls write_cb while holding it:
- * each arena's snapshot is copied out first.
+ * and below the ctl lock. The report holds no lock while it calls write_cb:
+ * each arena's snapshot is copied out to the stack first.
  */
 #include "stats.h"
 
@@ -139,7 +139,6 @@ void stats_global(struct ingot_stats *out)
 /* ---- the snapshot ---------------------------------------------------------- */
 
 static arch_lock_t stats_lock = ARCH_LOCK_INIT;
-static arch_lock_t print_lock = ARCH_LOCK_INIT; /* one report at a time; above stats_lock */
 
 static struct {
 	uint64_t epoch;
@@ -262,23 +261,9 @@ void stats_arena_revive(unsigned index)
 	arch_lock_release(&stats_lock);
 }
 
-void stats_fork_prepare(void)
-{
-	arch_lock_acquire(&print_lock);
-	arch_lock_acquire(&stats_lock);
-}
-
-void stats_fork_parent(void)
-{
-	arch_lock_release(&stats_lock);
-	arch_lock_release(&print_lock);
-}
-
-void stats_fork_child(void)
-{
-	arch_lock_reset(&stats_lock);
-	arch_lock_reset(&print_lock);
-}
+void stats_fork_prepare(void) { arch_lock_acquire(&stats_lock); }
+void stats_fork_parent(void) { arch_lock_release(&stats_lock); }
+void stats_fork_child(void) { arch_lock_reset(&stats_lock); }
 
 /* ---- output: a buffer flushed to the callback --------------------------------- */
 
@@ -721,11 +706,10 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts)
 {
-	/* Static, under print_lock: on the stack they would take some 5 KiB.
-	 * write_cb runs under print_lock (not stats_lock): it may call mallctl
-	 * but not malloc_stats_print. */
-	static struct out o;
-	static struct arena_stats s;
+	/* Some 5 KiB of stack, and no lock held while write_cb runs: it may
+	 * call anything, malloc_stats_print included. */
+	struct out o;
+	struct arena_stats s;
 	bool general = true, merged = true, destroyed_ = true, per_arena = true, bins = true;
 	bool json = false;
 	for (const char *c = opts; c && *c; c++) {
@@ -740,7 +724,6 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		}
 	}
 	stats_refresh();
-	arch_lock_acquire(&print_lock);
 	o.write_cb = write_cb;
 	o.cbopaque = cbopaque;
 	o.json = json;
@@ -790,5 +773,4 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		out_str(&o, "--- End ingot statistics ---\n");
 	}
 	out_flush(&o);
-	arch_lock_release(&print_lock);
 }
