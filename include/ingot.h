@@ -75,6 +75,24 @@ void ingot_purge(void);
 /* Flushes the calling thread's cache back to the arenas. */
 void ingot_thread_flush(void);
 
+/* Allocation hooks, for profilers and tracers. Each callback gets ctx, the
+ * block, the size the program asked for and the usable size. on_resize
+ * reports realloc-like calls (old_ptr may equal new_ptr: resized in place).
+ * Calls made inside a callback are not reported, so callbacks may allocate.
+ * Hooks installed before the first allocation (as INGOT_CONF=trace:FILE
+ * does) see every call; installed later, they see the calling thread's
+ * calls at once and every other thread's from its next cache refill, flush
+ * or garbage pass (at most a few thousand allocations later). Any member may
+ * be NULL. Returns 0. */
+struct ingot_hooks {
+	void (*on_alloc)(void *ctx, void *ptr, size_t requested, size_t usable);
+	void (*on_free)(void *ctx, void *ptr, size_t usable);
+	void (*on_resize)(void *ctx, void *old_ptr, void *new_ptr, size_t requested,
+	                  size_t usable);
+	void *ctx;
+};
+int ingot_hooks_set(const struct ingot_hooks *hooks); /* NULL removes them */
+
 /* Bare-metal back end only: hands ingot the one region it may use. Must be
  * called before the first allocation; returns 0 or EINVAL. */
 int ingot_region_init(void *base, size_t size);

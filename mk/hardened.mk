@@ -53,3 +53,12 @@ build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
 .PHONY: test-faults
 test-faults: build/tests/test_faults
 	build/tests/test_faults --jobs 2
+
+# Allocation hooks (tests/test_hooks.c), on the standard names.
+build/tests/test_hooks: tests/test_hooks.c tests/helpers.h lib/libingot.a
+	@mkdir -p $(@D)
+	$(CC) $(HARD_CFLAGS) -fno-builtin -o $@ $< lib/libingot.a -lcriterion -lpthread
+
+.PHONY: test-hooks
+test-hooks: build/tests/test_hooks
+	build/tests/test_hooks --jobs 2

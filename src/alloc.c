@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "exports.h"
 #include "hardening.h"
+#include "hooks.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -70,7 +71,7 @@ void *alloc_aligned(size_t align, size_t size, bool zero)
 	size_t usable = alloc_usable_for(size, align);
 	void *p;
 	if (usable <= SC_SMALL_MAX && align <= PAGE) {
-		p = tcache_malloc(usable);
+		HOOKS_MUTED(p = tcache_malloc(usable)); /* reported below, with size */
 		if (p && zero)
 			ingot_memset(p, 0, usable);
 	} else {
@@ -78,6 +79,7 @@ void *alloc_aligned(size_t align, size_t size, bool zero)
 	}
 	if (!p)
 		ingot_alloc_failed("malloc", size);
+	hooks_alloc(p, size, usable);
 	return p;
 }
 
@@ -114,7 +116,7 @@ void alloc_free_checked_size(void *p, size_t size, size_t align, const char *fun
 }
 
 /* Moves or resizes p to size bytes; old is its usable size. */
-void *alloc_realloc(void *p, size_t old, size_t size, size_t align, bool zero)
+static void *realloc_move(void *p, size_t old, size_t size, size_t align, bool zero)
 {
 	struct chunk *c = pagemap_chunk((uintptr_t)p);
 	size_t want = alloc_usable_for(size, align);
@@ -130,6 +132,14 @@ void *alloc_realloc(void *p, size_t old, size_t size, size_t align, bool zero)
 	if (zero && want > old)
 		ingot_memset((char *)q + old, 0, alloc_usable_for(size, align) - old);
 	tcache_free(p);
+	return q;
+}
+
+void *alloc_realloc(void *p, size_t old, size_t size, size_t align, bool zero)
+{
+	void *q;
+	HOOKS_MUTED(q = realloc_move(p, old, size, align, zero));
+	hooks_resize(p, q, size, alloc_usable_for(size, align));
 	return q;
 }
 

@@ -18,6 +18,7 @@
 #include "boot.h"
 #include "exports.h"
 #include "hardening.h"
+#include "hooks.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -38,9 +39,9 @@ INGOT_INLINE unsigned flag_arena(int flags) { return (unsigned)flags >> 20; }
  * index, which then bypasses caching rather than crash). */
 static struct tcache *flags_tcache(int flags)
 {
-	/* Hardened heaps check every object on its way in and out, which the
-	 * cache paths below do not: they go to the arena, which does. */
-	if (ingot_hardening)
+	/* Hardened heaps check, and hooks report, every object on its way in
+	 * and out, which the cache paths below do not: they go to the arena. */
+	if (ingot_hardening || __atomic_load_n(&hooks_on, __ATOMIC_RELAXED))
 		return NULL;
 	unsigned t = flag_tcache(flags);
 	if (t == TCACHE_AUTO)
@@ -59,7 +60,7 @@ static struct arena *flags_arena(int flags, struct tcache *tc)
 	return tc ? tc->arena : tcache_thread_arena();
 }
 
-static void *xalloc(size_t size, int flags)
+static void *xalloc_unreported(size_t size, int flags)
 {
 	ingot_ensure_booted();
 	size_t align = flag_align(flags);
@@ -90,6 +91,13 @@ static void *xalloc(size_t size, int flags)
 	return p;
 }
 
+static void *xalloc(size_t size, int flags)
+{
+	void *p = xalloc_unreported(size, flags);
+	hooks_alloc(p, size, alloc_usable_for(size, flag_align(flags)));
+	return p;
+}
+
 static void xfree(void *p, int flags)
 {
 	unsigned t = flag_tcache(flags);
@@ -101,6 +109,7 @@ static void xfree(void *p, int flags)
 	if (INGOT_UNLIKELY(!c))
 		ingot_report_foreign_ptr("dallocx", p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
+	hooks_free(p, arena_usable_size(c, p));
 	struct tcache *tc = flags_tcache(flags);
 	if (cls && tc)
 		tcache_free_to(tc, p, cls);
@@ -123,11 +132,13 @@ INGOT_EXPORT void *ingot_rallocx(void *ptr, size_t size, int flags)
 	if ((flags & ~(0x3f | FLAG_ZERO)) == 0)
 		return alloc_realloc(ptr, old, size, flag_align(flags), flag_zero(flags));
 	/* An explicit arena or cache: the block moves there. */
-	void *q = xalloc(size, flags);
+	void *q;
+	HOOKS_MUTED(q = xalloc(size, flags));
 	if (!q)
 		return NULL;
 	ingot_memcpy(q, ptr, MIN(old, size));
-	xfree(ptr, flags);
+	HOOKS_MUTED(xfree(ptr, flags));
+	hooks_resize(ptr, q, size, alloc_usable_for(size, flag_align(flags)));
 	return q;
 }
 
@@ -143,6 +154,8 @@ INGOT_EXPORT size_t ingot_xallocx(void *ptr, size_t size, size_t extra, int flag
 	size_t got = arena_resize_in_place(c, ptr, most, flag_zero(flags));
 	if (!got && most != size)
 		got = arena_resize_in_place(c, ptr, size, flag_zero(flags));
+	if (got)
+		hooks_resize(ptr, ptr, size, got);
 	return got ? got : old;
 }
 

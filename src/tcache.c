@@ -18,6 +18,7 @@
 #include "base.h"
 #include "boot.h"
 #include "hardening.h"
+#include "hooks.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -119,15 +120,26 @@ static void slots_put(void **slots)
 	arch_lock_release(&list_lock);
 }
 
+/* Hardened heaps and installed hooks need to see every call: caches then
+ * run in slow-path mode. mode_epoch changes whenever that need changes;
+ * each cache compares it with its own on its slow paths and reopens. */
+static unsigned mode_epoch;
+
+static bool slow_path_mode(void)
+{
+	return ingot_hardening || __atomic_load_n(&hooks_on, __ATOMIC_RELAXED);
+}
+
 /* Gives every working bin its stack, each after a NULL sentinel, and its
- * capacity. Hardened heaps work in bins of their own, kept in the slots
- * memory, and leave the TLS bins empty with capacity 0: the fast paths
- * then always miss, and every call takes the checked slow paths. */
+ * capacity. In slow-path mode the cache works in bins of their own, kept in
+ * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
+ * paths then always miss, and every call takes the checked slow paths. */
 static void tcache_layout(struct tcache *tc, void **slots)
 {
 	tc->slots = slots;
 	tc->cbins = tc->bins;
-	if (ingot_hardening) {
+	tc->mode_epoch = __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE);
+	if (slow_path_mode()) {
 		tc->cbins = (struct tcache_bin *)slots;
 		ingot_memset(tc->cbins, 0, CBINS_BYTES);
 		slots += CBINS_BYTES / sizeof(void *);
@@ -231,6 +243,27 @@ void ingot_thread_exit(void *arg)
 	tcache_tls.state = TCACHE_DISABLED;
 }
 
+/* Closes the calling thread's cache and opens it again in the mode now in
+ * force; returns it (NULL if it could not reopen). */
+static struct tcache *tcache_reopen(struct tcache *tc)
+{
+	if (tc != &tcache_tls.cache) {
+		/* explicit caches have no fast paths to close */
+		tc->mode_epoch = __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE);
+		return tc;
+	}
+	tcache_set_enabled(false);
+	tcache_set_enabled(true);
+	return tcache_thread();
+}
+
+void tcache_mode_changed(void)
+{
+	__atomic_fetch_add(&mode_epoch, 1, __ATOMIC_ACQ_REL);
+	if (tcache_thread())
+		tcache_reopen(&tcache_tls.cache);
+}
+
 void tcache_set_enabled(bool enabled)
 {
 	if (!enabled) {
@@ -329,6 +362,8 @@ static void gc_pass(struct tcache *tc)
 void *tcache_event(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
+	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
+		tcache_reopen(tc); /* p stays valid: it is handed out already */
 	tc->events_left = TCACHE_EVENT_ALLOCS;
 	gc_pass(tc);
 	arena_purge(tc->arena, false);
@@ -387,10 +422,12 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	if (need > SC_SMALL_MAX) {
 		size_t big = MAX(size, SC_SMALL_MAX + 1);
 		p = alloc_uncached(arena, big);
-		if (p)
+		if (p) {
 			tcache_account(arena_large_usable(big), 0);
-		else
+			hooks_alloc(p, size, arena_large_usable(big));
+		} else {
 			ingot_alloc_failed("malloc", size);
+		}
 		return p;
 	}
 	unsigned cls = sizeclass_small(need);
@@ -402,18 +439,23 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 		p = bin_refill(tc, bin, cls);
 	} else {
 		p = arena_alloc_small(arena, cls, false); /* checks inside */
-		if (p)
+		if (p) {
 			tcache_account(sc_size[cls], 0);
-		else
+			hooks_alloc(p, size, harden_small_usable(cls));
+		} else {
 			ingot_alloc_failed("malloc", size);
+		}
 		return p;
 	}
 	if (!p) {
 		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
-	harden_take(span_of_addr(c, (uintptr_t)p), p, cls);
+	if (ingot_hardening) {
+		struct chunk *c = pagemap_chunk((uintptr_t)p);
+		harden_take(span_of_addr(c, (uintptr_t)p), p, cls);
+	}
+	hooks_alloc(p, size, harden_small_usable(cls));
 	return p;
 }
 
@@ -442,7 +484,9 @@ static void quarantine_flush(struct tcache *tc)
 /* Hardened free of small object p: checks, quarantine, then the cache. */
 static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
 {
-	harden_give(span_of_addr(c, (uintptr_t)p), p, cls);
+	hooks_free(p, harden_small_usable(cls));
+	if (ingot_hardening)
+		harden_give(span_of_addr(c, (uintptr_t)p), p, cls);
 	if (tc)
 		TCACHE_STAT(tc->cbins[cls].ndalloc++);
 	else
@@ -512,7 +556,9 @@ void *tcache_alloc_slow(size_t size)
 		return NULL;
 	}
 	struct tcache *tc = tcache_get();
-	if (INGOT_UNLIKELY(ingot_hardening))
+	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
+		tc = tcache_reopen(tc);
+	if (INGOT_UNLIKELY(slow_path_mode()))
 		return checked_alloc(tc, size);
 	void *p;
 	if (tc && size <= SC_SMALL_MAX) {
@@ -550,15 +596,19 @@ void tcache_free_slow(void *p, unsigned cls)
 		ingot_report_foreign_ptr("free", p);
 	}
 	struct tcache *tc = tcache_get();
+	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
+		tc = tcache_reopen(tc);
 	if (cls == 0) {
 		size_t usable = arena_usable_size(c, p);
-		if (tc && !ingot_hardening && large_cached_free(tc, p, usable))
+		if (usable)
+			hooks_free(p, usable);
+		if (tc && !slow_path_mode() && large_cached_free(tc, p, usable))
 			return;
 		arena_free(c, p);
 		tcache_account(0, usable);
 		return;
 	}
-	if (INGOT_UNLIKELY(ingot_hardening)) {
+	if (INGOT_UNLIKELY(slow_path_mode())) {
 		checked_free(tc, c, p, cls);
 		return;
 	}

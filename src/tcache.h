@@ -55,6 +55,7 @@ struct tcache {
 	uint64_t allocated, deallocated; /* bytes not counted by the bins */
 	uint32_t events_left;            /* mallocs until the next tcache_event */
 	uint32_t gc_countdown;           /* slow-path events until the next GC */
+	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
@@ -112,6 +113,10 @@ void tcache_free_to(struct tcache *tc, void *p, unsigned cls);
 /* Binds the calling thread to arena a (thread.arena): flushes its cache
  * and moves the arena's nthreads count. */
 void tcache_set_thread_arena(struct arena *a);
+
+/* Hardening or hooks changed what the caches must see: every cache reopens
+ * in the right mode, the caller's at once, others on their next slow path. */
+void tcache_mode_changed(void);
 
 /* Turns the calling thread's cache on or off (thread.tcache.enabled). */
 void tcache_set_enabled(bool enabled);
