@@ -53,7 +53,7 @@ void *alloc_big(size_t usable, size_t align, bool zero)
 	ingot_ensure_booted();
 	struct arena *a = tcache_thread_arena();
 	void *p;
-	if (usable <= SC_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
+	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
 		p = arena_alloc_large(a, usable, align, zero);
 	else
 		p = arena_alloc_huge(a, usable, align, zero);

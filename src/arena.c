@@ -4,7 +4,7 @@
  * Call tree:
  *   arena_alloc_small -> bin_alloc_batch
  *   arena_alloc_large -> pageheap_alloc
- *   arena_alloc_huge  -> arch_map -> pagemap_register
+ *   arena_alloc_huge  -> osmem_map -> pagemap_register
  *   arena_free        -> bin_free_locked | pageheap_free | huge_free
  *   arena_free_batch  -> bin_free_locked (one lock per run of same-bin objects)
  */
@@ -76,13 +76,35 @@ struct arena *arena_choose(void)
 	return arenas[i];
 }
 
+/* ---- out of memory ------------------------------------------------------- */
+
+/* Called when the OS refused memory, before the one retry: every arena
+ * gives its empty slabs back to its page heap and its cached huge mappings
+ * back to the OS (arena_purge), then its wholly free chunks. Where memory
+ * is scarce (one bare-metal region) this is what lets memory freed as one
+ * size serve another. */
+static void arenas_reclaim(void)
+{
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		struct arena *a = arena_get(i);
+		if (a) {
+			arena_purge(a, true);
+			pageheap_release_empty(&a->heap);
+		}
+	}
+}
+
 /* ---- small ---------------------------------------------------------------- */
 
 void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 {
 	void *p;
-	if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0)
-		return NULL;
+	if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0) {
+		arenas_reclaim();
+		if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0)
+			return NULL;
+	}
 	if (ingot_hardening)
 		harden_take(span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p), p, cls);
 	if (zero)
@@ -94,7 +116,7 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 
 size_t arena_large_usable(size_t size)
 {
-	if (size <= SC_LARGE_MAX)
+	if (size <= ARENA_LARGE_MAX)
 		return sc_size[sizeclass_of(size)];
 	return ALIGN_UP(size, PAGE);
 }
@@ -102,6 +124,10 @@ size_t arena_large_usable(size_t size)
 void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 {
 	struct span *s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
+	if (!s) {
+		arenas_reclaim();
+		s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
+	}
 	if (!s)
 		return NULL;
 	STAT_ADD(a->large_nmalloc, 1);
@@ -140,7 +166,10 @@ static void huge_record_put(struct chunk *c)
  * huge_usable == 0) so that a program that frees and allocates big buffers
  * again does not pay for mapping and page faults each time. The cache is
  * bounded in bytes and emptied by decay like dirty pages. */
-#define HUGE_CACHE_MAX ((size_t)128 << 20)
+#ifndef INGOT_HUGE_CACHE_MAX
+#define INGOT_HUGE_CACHE_MAX ((size_t)128 << 20)
+#endif
+#define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
 
 static void list_unlink(struct chunk **head, struct chunk *c)
 {
@@ -209,7 +238,12 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	void *mem;
 	if (!c)
 		return NULL;
-	if (osmem_map(mapped, MAX(align, CHUNK), &mem) != 0) {
+	int err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+	if (err) {
+		arenas_reclaim();
+		err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+	}
+	if (err) {
 		huge_record_put(c);
 		return NULL;
 	}
@@ -388,9 +422,9 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 {
 	if (c->kind == CHUNK_KIND_HUGE)
-		return size > SC_LARGE_MAX ? huge_resize(c, size, zero) : 0;
+		return size > ARENA_LARGE_MAX ? huge_resize(c, size, zero) : 0;
 	struct span *s = span_of_addr(c, (uintptr_t)p);
-	if (size <= SC_SMALL_MAX || size > SC_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
+	if (size <= SC_SMALL_MAX || size > ARENA_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
 		return 0;
 	struct arena *a = c->arena;
 	size_t want = arena_large_usable(size) >> LG_PAGE;

@@ -15,7 +15,13 @@
 #include "pageheap.h"
 #include "sizeclass.h"
 
-#define ARENAS_MAX 4096 /* matches MALLCTL_ARENAS_ALL: indices stay below it */
+/* At most 4096, MALLCTL_ARENAS_ALL: indices stay below it. Several static
+ * tables have this many entries, so small-footprint builds lower it. */
+#ifndef INGOT_ARENAS_MAX
+#define INGOT_ARENAS_MAX 4096
+#endif
+#define ARENAS_MAX INGOT_ARENAS_MAX
+_Static_assert(ARENAS_MAX >= 2 && ARENAS_MAX <= 4096, "INGOT_ARENAS_MAX must be in [2, 4096]");
 
 struct arena {
 	unsigned index;
@@ -47,6 +53,11 @@ int arena_create(void);
 /* The next automatic arena for a new thread. */
 struct arena *arena_choose(void);
 
+/* Largest block served from an arena's page heap: the largest size class,
+ * or the chunk when chunks are smaller (small-footprint builds). Larger
+ * blocks are huge. Both are powers of two, so this is a size class too. */
+#define ARENA_LARGE_MAX MIN((size_t)SC_LARGE_MAX, CHUNK)
+
 /* Any arena by index, or NULL. */
 static inline struct arena *arena_get(unsigned index)
 {
@@ -56,7 +67,7 @@ static inline struct arena *arena_get(unsigned index)
 /* One small object without a thread cache. */
 void *arena_alloc_small(struct arena *a, unsigned cls, bool zero);
 
-/* A large block (SC_SMALL_MAX < usable <= SC_LARGE_MAX, or smaller sizes
+/* A large block (SC_SMALL_MAX < usable <= ARENA_LARGE_MAX, or smaller sizes
  * needing alignment above PAGE) or a huge one (anything larger). */
 void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero);
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero);

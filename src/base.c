@@ -6,7 +6,11 @@
 #include "arch.h"
 #include "osmem.h"
 
-#define BASE_BLOCK ((size_t)1 << 21)
+/* Metadata is mapped in blocks of 2 MiB; small-footprint builds lower it. */
+#ifndef INGOT_LG_BASE_BLOCK
+#define INGOT_LG_BASE_BLOCK 21
+#endif
+#define BASE_BLOCK ((size_t)1 << INGOT_LG_BASE_BLOCK)
 #define BASE_ALIGN 64
 
 static struct {

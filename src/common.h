@@ -24,6 +24,18 @@
 #ifndef INGOT_OVERRIDE
 #define INGOT_OVERRIDE 0
 #endif
+/* log2 of the chunk, the unit the page heap maps (4 MiB). Small-footprint
+ * builds (a bare-metal region of a few hundred KiB) lower it; it must hold
+ * the largest slab (static assertion in pageheap.h). */
+#ifndef INGOT_LG_CHUNK
+#define INGOT_LG_CHUNK 22
+#endif
+/* Storage class of ingot's per-thread state. A build for one thread of
+ * execution without TLS support (bare metal) sets it empty:
+ * -DINGOT_THREAD_LOCAL= makes the state an ordinary global. */
+#ifndef INGOT_THREAD_LOCAL
+#define INGOT_THREAD_LOCAL _Thread_local
+#endif
 
 #define INGOT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define INGOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -43,7 +55,7 @@
 #define LG_PAGE INGOT_LG_PAGE
 #define PAGE ((size_t)1 << LG_PAGE)
 #define PAGE_MASK (PAGE - 1)
-#define LG_CHUNK 22
+#define LG_CHUNK INGOT_LG_CHUNK
 #define CHUNK ((size_t)1 << LG_CHUNK)
 #define CHUNK_MASK (CHUNK - 1)
 #define CHUNK_PAGES (CHUNK >> LG_PAGE)

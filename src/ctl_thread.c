@@ -47,7 +47,7 @@ static int thread_arena_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
  * point at), so between reads the copy lags; a program that polls it must
  * read thread.allocated now and then to move it on.
  */
-static _Thread_local uint64_t allocated_copy, deallocated_copy;
+static INGOT_THREAD_LOCAL uint64_t allocated_copy, deallocated_copy;
 
 static void counters_update(void)
 {

@@ -8,7 +8,7 @@
 #include "tcache.h"
 
 bool hooks_on;
-_Thread_local unsigned hooks_mute;
+INGOT_THREAD_LOCAL unsigned hooks_mute;
 
 static struct ingot_hooks installed;
 static arch_lock_t install_lock = ARCH_LOCK_INIT;

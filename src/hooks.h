@@ -15,7 +15,7 @@
 #include "ingot.h"
 
 extern bool hooks_on;                  /* read with relaxed atomics */
-extern _Thread_local unsigned hooks_mute; /* > 0: this thread reports nothing */
+extern INGOT_THREAD_LOCAL unsigned hooks_mute; /* > 0: this thread reports nothing */
 
 INGOT_INLINE bool hooks_active(void)
 {

@@ -75,7 +75,7 @@ static void *xalloc_unreported(size_t size, int flags)
 	if (usable > SC_SMALL_MAX || align > PAGE) {
 		if (flag_arena(flags) == 0)
 			return alloc_big(usable, MAX(align, PAGE), zero);
-		if (usable <= SC_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
+		if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
 			return arena_alloc_large(arena, usable, MAX(align, PAGE), zero);
 		return arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
 	}

@@ -143,9 +143,19 @@ static struct span *fit_find(struct pageheap *heap, size_t npages)
 
 /* ---- chunks -------------------------------------------------------------- */
 
+static struct chunk *chunk_record_get(struct pageheap *heap)
+{
+	struct chunk *c = heap->spare_chunks;
+	if (!c)
+		return base_alloc(sizeof(struct chunk));
+	heap->spare_chunks = c->next;
+	ingot_memset(c, 0, sizeof(*c));
+	return c;
+}
+
 static struct span *chunk_add(struct pageheap *heap, uint64_t now)
 {
-	struct chunk *c = base_alloc(sizeof(struct chunk));
+	struct chunk *c = chunk_record_get(heap);
 	struct span *s = record_get(heap);
 	void *mem;
 	if (!c || !s || osmem_map(CHUNK, CHUNK, &mem) != 0)
@@ -168,8 +178,12 @@ static struct span *chunk_add(struct pageheap *heap, uint64_t now)
 	free_insert(heap, s, now);
 	return s;
 fail:
-	/* A chunk record that could not be used is leaked (tiny, and only
-	 * when the OS is out of memory); the span record is recycled. */
+	/* Both records are kept for the next try: a program that runs out of
+	 * memory may keep trying, and must not eat its metadata doing so. */
+	if (c) {
+		c->next = heap->spare_chunks;
+		heap->spare_chunks = c;
+	}
 	if (s)
 		record_put(heap, s);
 	return NULL;
@@ -320,6 +334,32 @@ void pageheap_decay(struct pageheap *heap, bool force)
 	arch_lock_acquire(&heap->lock);
 	decay_locked(heap, arch_now_ns(), force);
 	arch_lock_release(&heap->lock);
+}
+
+size_t pageheap_release_empty(struct pageheap *heap)
+{
+	size_t released = 0;
+	arch_lock_acquire(&heap->lock);
+	for (struct chunk **link = &heap->chunks; *link;) {
+		struct chunk *c = *link;
+		struct span *s = c->span_of[0];
+		if (!s || s->state != SPAN_FREE || s->npages != CHUNK_PAGES) {
+			link = &c->next;
+			continue;
+		}
+		free_remove(heap, s);
+		heap->npages_dirty -= s->ndirty;
+		heap->npages_mapped -= CHUNK_PAGES;
+		record_put(heap, s);
+		*link = c->next;
+		pagemap_unregister(c);
+		arch_unmap((void *)c->base, CHUNK);
+		c->next = heap->spare_chunks;
+		heap->spare_chunks = c;
+		released++;
+	}
+	arch_lock_release(&heap->lock);
+	return released;
 }
 
 void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms)

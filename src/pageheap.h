@@ -25,6 +25,10 @@ enum span_state {
 
 #define SLAB_BITMAP_WORDS (SC_MAX_NREGS / 64)
 
+/* A slab is a span, and spans live in one chunk. */
+_Static_assert(SC_SLAB_PAGES_MAX <= CHUNK_PAGES,
+               "INGOT_LG_CHUNK too small for the largest slab at this INGOT_LG_PAGE");
+
 /*
  * A run of pages in one chunk. Records live in metadata memory (base.h),
  * never next to user data.
@@ -77,6 +81,7 @@ struct pageheap {
 	struct span *dirty_head, *dirty_tail;
 	struct span *spare_records; /* recycled span records */
 	struct chunk *chunks;       /* every CHUNK_PAGES chunk of this heap */
+	struct chunk *spare_chunks; /* records of chunks given back */
 	int64_t decay_ms;
 	uint64_t next_decay_ns;
 	uint64_t now_ns;      /* last clock reading (heap_now) */
@@ -118,6 +123,11 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 /* Purges dirty pages older than the decay time (all of them with force). */
 void pageheap_decay(struct pageheap *heap, bool force);
 void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms);
+
+/* Unmaps every chunk that is one free span, for callers the OS refused
+ * memory (where address space or memory is scarce, as in one bare-metal
+ * region). Returns the number of chunks given back. */
+size_t pageheap_release_empty(struct pageheap *heap);
 
 /* The span that page of address p belongs to as its first page (or any
  * page of a slab), or NULL. */

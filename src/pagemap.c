@@ -49,7 +49,7 @@ static void slots_set(struct chunk *c, struct chunk *value)
 
 int pagemap_register(struct chunk *c)
 {
-	if ((c->base + c->size - 1) >> PAGEMAP_BITS)
+	if (((uint64_t)c->base + c->size - 1) >> PAGEMAP_BITS)
 		return INGOT_ENOMEM;
 	/* Create every leaf first so that a failure leaves nothing half-set. */
 	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK)

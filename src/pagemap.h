@@ -46,8 +46,19 @@ struct chunk {
 
 #define HUGE_RECORD_SIZE offsetof(struct chunk, span_of)
 
-#define PAGEMAP_BITS 48 /* user addresses are below 2^48 on every target */
-#define PAGEMAP_LEAF_BITS 13
+/* Addresses the map covers: user addresses are below 2^48 on every 64-bit
+ * target; 32-bit targets map all 2^32. A build may lower it when all of
+ * ingot's memory lies lower (the region tests on a 64-bit host). The slot
+ * bits are split about evenly between the root and the leaves (13 and 13
+ * with 4 MiB chunks on 64-bit). */
+#ifdef INGOT_PAGEMAP_BITS
+#define PAGEMAP_BITS INGOT_PAGEMAP_BITS
+#elif UINTPTR_MAX > 0xffffffffu
+#define PAGEMAP_BITS 48
+#else
+#define PAGEMAP_BITS 32
+#endif
+#define PAGEMAP_LEAF_BITS ((PAGEMAP_BITS - LG_CHUNK + 1) / 2)
 #define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - LG_CHUNK - PAGEMAP_LEAF_BITS)
 
 #define PAGEMAP_ROOT_LEN ((size_t)1 << PAGEMAP_ROOT_BITS)
@@ -74,7 +85,7 @@ extern struct pagemap pagemap;
  * mapped p's slot. */
 INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 {
-	if (INGOT_UNLIKELY(p >> PAGEMAP_BITS))
+	if (INGOT_UNLIKELY((uint64_t)p >> PAGEMAP_BITS))
 		return &pagemap.no_chunk;
 	uintptr_t leaf_offset =
 	    __atomic_load_n(&pagemap.root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);

@@ -29,7 +29,7 @@
 #define TCACHE_GC_EVENTS 64u      /* slow-path events between GC passes */
 #define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 
-_Thread_local struct tcache_tls tcache_tls;
+INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
 static void quarantine_flush(struct tcache *tc);
 
@@ -405,7 +405,7 @@ static void *alloc_uncached(struct arena *a, size_t size)
 	if (size <= SC_SMALL_MAX)
 		return arena_alloc_small(a, sizeclass_small(size), false);
 	size_t usable = arena_large_usable(size);
-	if (usable <= SC_LARGE_MAX)
+	if (usable <= ARENA_LARGE_MAX)
 		return arena_alloc_large(a, usable, PAGE, false);
 	return arena_alloc_huge(a, size, PAGE, false);
 }

@@ -68,7 +68,7 @@ struct tcache_tls {
 	struct arena *arena; /* arena for uncached allocations */
 	uint8_t state;       /* enum tcache_state */
 };
-extern _Thread_local struct tcache_tls tcache_tls;
+extern INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
 /* The calling thread's cache when it is active, else NULL. */
 static inline struct tcache *tcache_thread(void)
@@ -103,7 +103,10 @@ void tcache_flush(struct tcache *tc);
 /* Explicit caches (tcache.create / MALLOCX_TCACHE), named by an index
  * below TCACHES_MAX. Like jemalloc's, each must be used by one thread at a
  * time; the registry itself is thread-safe. */
-#define TCACHES_MAX 4096
+#ifndef INGOT_TCACHES_MAX
+#define INGOT_TCACHES_MAX 4096
+#endif
+#define TCACHES_MAX INGOT_TCACHES_MAX
 int tcache_explicit_create(unsigned *index); /* 0, or INGOT_ENOMEM / EAGAIN */
 struct tcache *tcache_explicit_get(unsigned index); /* NULL when unknown */
 bool tcache_explicit_destroy(unsigned index);       /* false when unknown */

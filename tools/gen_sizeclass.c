@@ -78,6 +78,11 @@ int main(int argc, char **argv)
 	while (sizes[ncached + 1] <= CACHE_MAX)
 		ncached++;
 	printf("#define SC_MAX_NREGS %uu\n", MAX_NREGS);
+	unsigned slab_max = 0;
+	for (unsigned i = 1; i <= nsmall; i++)
+		if (slab_pages(sizes[i], page) > slab_max)
+			slab_max = slab_pages(sizes[i], page);
+	printf("#define SC_SLAB_PAGES_MAX %uu /* pages of the largest slab */\n", slab_max);
 	printf("#define SC_NCACHED %u /* classes a thread cache can hold */\n\n", ncached);
 
 	printf("/* Usable size of each class. */\n");

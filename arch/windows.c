@@ -1,0 +1,422 @@
+/*
+ * windows.c — the arch back end for Windows (built with mingw-w64; Windows 8
+ * or later, and Wine).
+ *
+ * Memory comes from VirtualAlloc reservations committed whole; a range is
+ * released by releasing its reservation, which VirtualFree can only do whole
+ * (can_release_part = false, and arch_map_extend always refuses). Locks sleep
+ * with WaitOnAddress; thread exit is a fiber-local storage callback; the seed
+ * comes from BCryptGenRandom. Windows has no fork, so only the process-exit
+ * hook is registered.
+ *
+ * Nothing here calls the C library's malloc, and ingot does not replace it on
+ * Windows: a Windows build exports only the ingot_* names. Some calls below
+ * (FlsAlloc, GetEnvironmentVariableA) may use the process heap internally;
+ * that heap is the system's, never ingot's, so there is no reentrancy.
+ *
+ * Link with -lsynchronization (WaitOnAddress) and -lbcrypt.
+ */
+#define WIN32_LEAN_AND_MEAN
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0602 /* Windows 8: WaitOnAddress */
+#endif
+#include "arch.h"
+
+#include <windows.h>
+#include <bcrypt.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#ifndef BCRYPT_USE_SYSTEM_PREFERRED_RNG
+#define BCRYPT_USE_SYSTEM_PREFERRED_RNG 0x00000002
+#endif
+
+static size_t page_size;   /* set once by arch_init */
+static size_t granularity; /* VirtualAlloc reservation alignment, 64 KiB */
+
+/* ---- info ------------------------------------------------------------- */
+
+static unsigned count_cpus(const SYSTEM_INFO *si)
+{
+	/* All processor groups: GetSystemInfo sees only the caller's group,
+	 * at most 64 CPUs. */
+	DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+	if (n == 0)
+		n = si->dwNumberOfProcessors;
+	return n > 0 ? (unsigned)n : 1;
+}
+
+void arch_init(struct arch_info *info)
+{
+	SYSTEM_INFO si;
+	GetSystemInfo(&si);
+	page_size = si.dwPageSize ? si.dwPageSize : 4096;
+	granularity = si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
+	info->page_size = page_size;
+	info->alloc_granularity = granularity;
+	info->ncpus = count_cpus(&si);
+	info->has_overcommit = false;  /* memory must be committed before use */
+	info->can_release_part = false; /* VirtualFree releases whole reservations */
+	info->has_threads = true;
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+static void *reserve_commit(void *at, size_t size)
+{
+	return VirtualAlloc(at, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+}
+
+/* Reserves size + align bytes to find an aligned address, releases them and
+ * reserves exactly the aligned run there. Another thread may take the
+ * address in between, so this retries; a few failures in a row mean the
+ * address space is crowded and the caller falls back to over-reserving. */
+static void *map_aligned_exact(size_t size, size_t align)
+{
+	size_t total = size + align - granularity;
+	if (total < size)
+		return NULL;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		char *raw = VirtualAlloc(NULL, total, MEM_RESERVE, PAGE_NOACCESS);
+		if (raw == NULL)
+			return NULL;
+		char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+		VirtualFree(raw, 0, MEM_RELEASE);
+		void *p = reserve_commit(start, size);
+		if (p != NULL)
+			return p;
+	}
+	return NULL;
+}
+
+/* The fallback: keeps the whole over-sized reservation and commits only the
+ * aligned run inside it. arch_unmap finds the reservation's base through
+ * VirtualQuery, so this costs address space, not memory. */
+static void *map_aligned_padded(size_t size, size_t align)
+{
+	size_t total = size + align - granularity;
+	if (total < size)
+		return NULL;
+	char *raw = VirtualAlloc(NULL, total, MEM_RESERVE, PAGE_NOACCESS);
+	if (raw == NULL)
+		return NULL;
+	char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (VirtualAlloc(start, size, MEM_COMMIT, PAGE_READWRITE) == NULL) {
+		VirtualFree(raw, 0, MEM_RELEASE);
+		return NULL;
+	}
+	return start;
+}
+
+int arch_map(size_t size, size_t align, void **out)
+{
+	/* Reservations start on a granularity boundary (64 KiB), which covers
+	 * every alignment up to it; larger ones may need the slow paths. */
+	void *p = reserve_commit(NULL, size);
+	if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
+		VirtualFree(p, 0, MEM_RELEASE);
+		p = map_aligned_exact(size, align);
+		if (p == NULL)
+			p = map_aligned_padded(size, align);
+	}
+	if (p == NULL)
+		return ARCH_ENOMEM;
+	*out = p;
+	return 0;
+}
+
+/* Whether any page of the reservation starting at base is still committed. */
+static bool reservation_has_commit(char *base)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	for (char *q = base; VirtualQuery(q, &mbi, sizeof mbi) == sizeof mbi; q += mbi.RegionSize) {
+		if (mbi.AllocationBase != base || mbi.State == MEM_FREE)
+			break;
+		if (mbi.State == MEM_COMMIT)
+			return true;
+	}
+	return false;
+}
+
+void arch_unmap(void *addr, size_t size)
+{
+	/* Decommit the range, then release the reservation once nothing in it
+	 * is committed: that covers exact reservations, padded ones from
+	 * map_aligned_padded, and (against the contract, but harmlessly) a
+	 * sub-range, which only gives its memory back. */
+	MEMORY_BASIC_INFORMATION mbi;
+	if (VirtualQuery(addr, &mbi, sizeof mbi) != sizeof mbi || mbi.State == MEM_FREE)
+		return;
+	char *base = mbi.AllocationBase;
+	VirtualFree(addr, size, MEM_DECOMMIT);
+	if (!reservation_has_commit(base))
+		VirtualFree(base, 0, MEM_RELEASE);
+}
+
+int arch_map_extend(void *addr, size_t old_size, size_t new_size)
+{
+	/* A reservation cannot grow, and a second one after it could not be
+	 * released together with the first. */
+	(void)addr;
+	(void)old_size;
+	(void)new_size;
+	return ARCH_ENOMEM;
+}
+
+void arch_purge(void *addr, size_t size, bool *zeroed)
+{
+	/* MEM_RESET tells the memory manager the contents are garbage: the
+	 * pages leave the working set without being written to the page file,
+	 * and the range stays committed and usable, so this cannot fail later
+	 * the way decommit-then-recommit can when the commit limit is reached.
+	 * The next touch sees old contents or zeros. */
+	VirtualAlloc(addr, size, MEM_RESET, PAGE_READWRITE);
+	*zeroed = false;
+}
+
+int arch_protect(void *addr, size_t size, bool accessible)
+{
+	DWORD old;
+	if (VirtualProtect(addr, size, accessible ? PAGE_READWRITE : PAGE_NOACCESS, &old))
+		return 0;
+	return GetLastError() == ERROR_NOT_ENOUGH_MEMORY ? ARCH_ENOMEM : ARCH_EINVAL;
+}
+
+/* ---- locks ------------------------------------------------------------ */
+
+void arch_lock_wait(arch_lock_t *lock)
+{
+	/* Spin briefly while the holder may be about to release (state 1, no
+	 * sleepers): a kernel round trip costs more than a short section. */
+	for (int i = 0; i < 100; i++) {
+		uint32_t w = __atomic_load_n(&lock->word, __ATOMIC_RELAXED);
+		if (w == 0 && arch_lock_try(lock))
+			return;
+		if (w == 2)
+			break;
+		YieldProcessor();
+	}
+	/* As on Linux: take the lock as "held with waiters" and sleep while it
+	 * was held. WaitOnAddress returns at once when the word is not 2, and
+	 * may wake spuriously; the loop handles both. */
+	uint32_t held = 2;
+	while (__atomic_exchange_n(&lock->word, 2, __ATOMIC_ACQUIRE) != 0)
+		WaitOnAddress((volatile void *)&lock->word, &held, sizeof held, INFINITE);
+}
+
+void arch_lock_wake(arch_lock_t *lock)
+{
+	WakeByAddressSingle((void *)&lock->word);
+}
+
+/* ---- threads, process exit -------------------------------------------- */
+
+/* FLS callbacks run only for non-NULL values, so a NULL arg is stored as
+ * this sentinel. */
+static char null_arg_sentinel;
+
+static DWORD fls_index = FLS_OUT_OF_INDEXES;
+static INIT_ONCE fls_once = INIT_ONCE_STATIC_INIT;
+
+/* Called when a thread (or fiber) that registered ends, with its value.
+ * Windows clears the slot first, so a new registration from inside
+ * ingot_thread_exit gets its own call. */
+static void WINAPI on_thread_exit(void *value)
+{
+	ingot_thread_exit(value == &null_arg_sentinel ? NULL : value);
+}
+
+static BOOL CALLBACK create_fls_index(INIT_ONCE *once, void *param, void **context)
+{
+	(void)once;
+	(void)param;
+	(void)context;
+	static const char msg[] = "ingot: no FLS index for thread exit\n";
+	fls_index = FlsAlloc(on_thread_exit);
+	/* Without an index, thread caches stay unflushed at thread exit. */
+	if (fls_index == FLS_OUT_OF_INDEXES)
+		arch_write_err(msg, sizeof msg - 1);
+	return TRUE;
+}
+
+void arch_thread_exit_register(void *arg)
+{
+	InitOnceExecuteOnce(&fls_once, create_fls_index, NULL, NULL);
+	if (fls_index != FLS_OUT_OF_INDEXES)
+		FlsSetValue(fls_index, arg != NULL ? arg : &null_arg_sentinel);
+}
+
+static _Atomic bool hooks_registered;
+
+void arch_hooks_register(void)
+{
+	/* No fork on Windows; process exit is the destructor below. */
+	__atomic_store_n(&hooks_registered, true, __ATOMIC_RELEASE);
+}
+
+/* mingw-w64 runs destructors at exit() and return from main. */
+__attribute__((destructor)) static void on_process_exit(void)
+{
+	if (__atomic_exchange_n(&hooks_registered, false, __ATOMIC_ACQ_REL))
+		ingot_process_exit();
+}
+
+uintptr_t arch_thread_id(void)
+{
+	return (uintptr_t)GetCurrentThreadId();
+}
+
+/* ---- misc ------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15u;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	return x ^ (x >> 31);
+}
+
+/* When BCrypt fails: time, addresses, ids and a counter, mixed. Weak, but
+ * distinct per call and per process. */
+static void random_fallback(unsigned char *buf, size_t len)
+{
+	static _Atomic uint64_t counter;
+	uint64_t state = arch_now_ns() ^ (uint64_t)(uintptr_t)&state ^
+	                 ((uint64_t)(uintptr_t)&counter << 17) ^
+	                 (uint64_t)GetCurrentProcessId() << 40;
+	state ^= __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) << 48;
+	for (size_t i = 0; i < len; i += 8) {
+		state = mix64(state);
+		size_t n = len - i < 8 ? len - i : 8;
+		for (size_t j = 0; j < n; j++)
+			buf[i + j] = (unsigned char)(state >> (8 * j));
+	}
+}
+
+void arch_random(void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ULONG n = len > 0x10000000u ? 0x10000000u : (ULONG)len;
+		if (!BCRYPT_SUCCESS(BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG)))
+			break;
+		p += n;
+		len -= n;
+	}
+	random_fallback(p, len);
+}
+
+uint64_t arch_now_ns(void)
+{
+	/* The counter's frequency is fixed at boot. Split the conversion so
+	 * that count * 1e9 cannot overflow. */
+	static _Atomic uint64_t freq;
+	uint64_t f = __atomic_load_n(&freq, __ATOMIC_RELAXED);
+	if (f == 0) {
+		LARGE_INTEGER qf;
+		QueryPerformanceFrequency(&qf);
+		f = qf.QuadPart > 0 ? (uint64_t)qf.QuadPart : 1;
+		__atomic_store_n(&freq, f, __ATOMIC_RELAXED);
+	}
+	LARGE_INTEGER c;
+	QueryPerformanceCounter(&c);
+	uint64_t count = (uint64_t)c.QuadPart;
+	return count / f * 1000000000u + count % f * 1000000000u / f;
+}
+
+void arch_write_err(const char *msg, size_t len)
+{
+	HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+	if (h == NULL || h == INVALID_HANDLE_VALUE)
+		return;
+	while (len > 0) {
+		DWORD n = 0, want = len > 0x40000000u ? 0x40000000u : (DWORD)len;
+		if (!WriteFile(h, msg, want, &n, NULL) || n == 0)
+			return; /* stderr closed or broken: nowhere left to report */
+		msg += n;
+		len -= n;
+	}
+}
+
+_Noreturn void arch_abort(void)
+{
+	abort();
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+/* GetEnvironmentVariableA copies into a caller's buffer and the contract
+ * forbids allocating, so each name and its value are copied once into this
+ * static pool and the copy is returned from then on. ingot reads each
+ * variable once at start; later changes to the environment are not seen. */
+#define ENV_POOL_SIZE 4096
+#define ENV_NAMES_MAX 16
+
+static struct {
+	arch_lock_t lock;
+	char pool[ENV_POOL_SIZE];
+	size_t used;
+	unsigned nnames;
+	const char *names[ENV_NAMES_MAX];  /* copies in pool */
+	const char *values[ENV_NAMES_MAX]; /* copies in pool, or NULL: not set */
+} env;
+
+static bool str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* Copies name and its value into the pool and records them. Returns the
+ * value, or NULL when it is not set or the pool is full. */
+static const char *env_fetch(const char *name)
+{
+	static const char full_msg[] = "ingot: environment variable ignored (too long)\n";
+	size_t name_len = 0;
+	while (name[name_len])
+		name_len++;
+	if (env.nnames == ENV_NAMES_MAX || ENV_POOL_SIZE - env.used < name_len + 2) {
+		arch_write_err(full_msg, sizeof full_msg - 1);
+		return NULL;
+	}
+	char *name_copy = env.pool + env.used;
+	for (size_t i = 0; i <= name_len; i++)
+		name_copy[i] = name[i];
+	char *value = name_copy + name_len + 1;
+	size_t room = ENV_POOL_SIZE - env.used - name_len - 1;
+	SetLastError(0);
+	DWORD n = GetEnvironmentVariableA(name, value, (DWORD)room);
+	if (n >= room) {
+		arch_write_err(full_msg, sizeof full_msg - 1);
+		return NULL; /* not recorded: the next call tries (and warns) again */
+	}
+	/* 0 is both "not set" and "set to the empty string". */
+	bool set = n > 0 || GetLastError() != ERROR_ENVVAR_NOT_FOUND;
+	if (!set)
+		value[0] = '\0';
+	env.used += name_len + 1 + (size_t)n + 1;
+	env.names[env.nnames] = name_copy;
+	env.values[env.nnames] = set ? value : NULL;
+	env.nnames++;
+	return set ? value : NULL;
+}
+
+const char *arch_getenv(const char *name)
+{
+	if (name[0] == '\0')
+		return NULL;
+	arch_lock_acquire(&env.lock);
+	const char *value = NULL;
+	unsigned i = 0;
+	while (i < env.nnames && !str_eq(env.names[i], name))
+		i++;
+	value = i < env.nnames ? env.values[i] : env_fetch(name);
+	arch_lock_release(&env.lock);
+	return value;
+}
+
+void arch_set_errno(int err)
+{
+	errno = err;
+}
