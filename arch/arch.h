@@ -149,4 +149,20 @@ _Noreturn void arch_abort(void);
  * stays valid for the life of the process. */
 const char *arch_getenv(const char *name);
 
+/* ---- files (the allocation trace, INGOT_CONF=trace:FILE) ------------------ */
+
+/* Creates the file at path, or truncates it, and opens it write-only (not
+ * inherited across exec); *fd receives its handle. Returns 0, or an
+ * errno-style code (ARCH_EINVAL where the back end has no files). Never
+ * allocates through ingot. */
+int arch_file_open(const char *path, int *fd);
+
+/* Writes all len bytes to a file from arch_file_open, retrying short and
+ * interrupted writes. Returns 0, or an errno-style code when a write fails
+ * (what was written before stays written). */
+int arch_file_write(int fd, const void *buf, size_t len);
+
+/* Closes a file from arch_file_open. */
+void arch_file_close(int fd);
+
 #endif

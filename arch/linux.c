@@ -10,6 +10,7 @@
 #include "arch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -327,4 +328,40 @@ const char *arch_getenv(const char *name)
 void arch_set_errno(int err)
 {
 	errno = err;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+int arch_file_open(const char *path, int *fd)
+{
+	int f;
+	do
+		f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	while (f < 0 && errno == EINTR);
+	if (f < 0)
+		return errno;
+	*fd = f;
+	return 0;
+}
+
+int arch_file_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return ARCH_EINVAL; /* a regular file never writes nothing */
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void arch_file_close(int fd)
+{
+	close(fd); /* after close, even EINTR leaves the descriptor closed */
 }

@@ -429,6 +429,29 @@ void arch_set_errno(int err)
 	ingot_region_set_errno(err);
 }
 
+/* ---- files -------------------------------------------------------------- */
+
+/* No file system on bare metal: the allocation trace is unavailable. */
+int arch_file_open(const char *path, int *fd)
+{
+	(void)path;
+	(void)fd;
+	return ARCH_EINVAL;
+}
+
+int arch_file_write(int fd, const void *buf, size_t len)
+{
+	(void)fd;
+	(void)buf;
+	(void)len;
+	return ARCH_EINVAL;
+}
+
+void arch_file_close(int fd)
+{
+	(void)fd;
+}
+
 /* ---- 64-bit atomics where the core has none ------------------------------ */
 
 /*

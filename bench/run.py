@@ -71,6 +71,7 @@ class Allocator:
     name: str
     preload: str | None  # LD_PRELOAD value; None for glibc
     version: str
+    env: tuple = ()      # extra environment, e.g. ingot's profile
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,11 +152,16 @@ def resolve_allocators(names: list[str], ingot: str, install: bool, need_tools: 
     for name in names:
         if name == "glibc":
             path, version = None, "glibc " + platform.libc_ver()[1]
-        elif name == "ingot":
+        elif name in ("ingot", "ingot-hardened"):
             path = ingot if os.path.exists(ingot) else None
             version = "working tree"
             if path is None:
-                log(f"skip: ingot ({ingot} not found; build it with make)")
+                log(f"skip: {name} ({ingot} not found; build it with make)")
+                continue
+            if name == "ingot-hardened":
+                # The same library, with the hardened checks chosen at start.
+                found.append(Allocator(name, path, version + ", profile:hardened",
+                                       (("INGOT_CONF", "profile:hardened"),)))
                 continue
         elif name in PEERS:
             path = find_lib(PEERS[name][0])
@@ -165,7 +171,7 @@ def resolve_allocators(names: list[str], ingot: str, install: bool, need_tools: 
             pkg = PEERS[name][1] if os.path.basename(path) == PEERS[name][0][0] else "libgoogle-perftools4"
             version = f"{pkg} {package_version(pkg)}"
         else:
-            log(f"skip: {name} (unknown allocator; known: {', '.join(ALL_ALLOCATORS)})")
+            log(f"skip: {name} (unknown allocator; known: {', '.join(ALL_ALLOCATORS)}, ingot-hardened)")
             continue
         ok, why = probe(path)
         if not ok:
@@ -307,7 +313,8 @@ def run_one(w: Workload, a: Allocator, rnd: int, results: str, timeout: float, e
     cmd = [MEASURE, "-t", str(timeout), "-o", mfile, "--"] + argv
     stdin = open(w.stdin) if w.stdin else subprocess.DEVNULL
     try:
-        r = subprocess.run(cmd, env=clean_env(a.preload, w.env), stdin=stdin, capture_output=True, text=True)
+        r = subprocess.run(cmd, env=clean_env(a.preload, {**dict(a.env), **(w.env or {})}), stdin=stdin,
+                           capture_output=True, text=True)
     finally:
         if w.stdin:
             stdin.close()
@@ -487,7 +494,7 @@ def callgrind(allocs: list[Allocator], n: int, results: str) -> dict[str, dict[s
             cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-instr=no",
                    "--dump-line=no"] + [f"--dump-after=loop_{l}" for l in loops] + \
                   [bin_("fastpath"), "--iters", str(iters)]
-            r = subprocess.run(cmd, env=clean_env(a.preload), capture_output=True, text=True)
+            r = subprocess.run(cmd, env=clean_env(a.preload, dict(a.env)), capture_output=True, text=True)
             parts = {}
             for path in glob.glob(base + ".*"):
                 with open(path) as f:

@@ -9,6 +9,7 @@
 #   make bench-scaling    the threaded workloads at 1 2 4 8 16 threads, throughput table
 #                         in bench/results/scaling/
 #   make bench-callgrind  only the fast-path instruction counts
+#   make bench-hardened   ingot against ingot with profile:hardened (the hardening cost)
 #   make bench-build      only build the workload programs (bench/build/)
 #
 # Options (make VAR=value):
@@ -68,6 +69,13 @@ bench-quick: lib/libingot.so bench-build
 
 bench-scaling: lib/libingot.so bench-build
 	$(PYTHON) bench/run.py scaling --threads-list "$(BENCH_THREADS_LIST)" $(BENCH_ARGS)
+
+# The hardened profile's cost: ingot against itself started with
+# INGOT_CONF=profile:hardened, every workload, same interleaved rounds.
+.PHONY: bench-hardened
+bench-hardened: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py full --allocs "ingot ingot-hardened" --out bench/results/hardened \
+		$(filter-out --allocs%,$(BENCH_ARGS))
 
 bench-callgrind: lib/libingot.so bench-build
 	$(PYTHON) bench/run.py callgrind $(BENCH_ARGS)

@@ -32,7 +32,7 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks fuzz-replay
+test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay
 test-quick: test-unit
 
 deps:

@@ -12,6 +12,7 @@
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
+#include "trace.h"
 
 bool ingot_booted;
 struct arch_info ingot_arch;
@@ -96,11 +97,16 @@ void ingot_boot(void)
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */
 	arch_hooks_register();
+	/* Also after: installing the trace's hooks boots first. */
+	trace_boot();
 }
 
 void ingot_process_exit(void)
 {
-	if (ingot_booted && opt.stats_print)
+	if (!ingot_booted)
+		return;
+	trace_flush();
+	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
 }
 
@@ -137,4 +143,5 @@ void ingot_fork_child(void)
 	arenas_fork_child();
 	tcache_fork_child();
 	ctl_fork_child();
+	trace_fork_child();
 }

@@ -1,0 +1,75 @@
+/*
+ * trace_child.c — the program tests/test_trace.c traces. It makes a known
+ * sequence of ingot_* calls (linked with the prefixed library, so libc's
+ * own allocations stay out of the trace), prints the pointers it got, one
+ * per line, and ends with a normal exit, where ingot writes the trace.
+ *
+ *   trace_child calls    malloc, calloc, a huge malloc, realloc and frees
+ *   trace_child many N   N malloc/free pairs of varied sizes
+ *   trace_child fork     malloc, fork (the child allocates and exits), free
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ingot.h"
+
+static void *show(void *p)
+{
+	printf("%p\n", p);
+	return p;
+}
+
+static int calls(void)
+{
+	void *small = show(ingot_malloc(100));
+	void *mid = show(ingot_malloc(5000));
+	void *zeroed = show(ingot_calloc(3, 1000));
+	void *huge = show(ingot_malloc(3 << 20));
+	void *moved = show(ingot_realloc(small, 300));
+	ingot_free(mid);
+	ingot_free(zeroed);
+	ingot_free(huge);
+	ingot_free(moved);
+	return 0;
+}
+
+static int many(long n)
+{
+	for (long i = 0; i < n; i++)
+		ingot_free(ingot_malloc((size_t)(i % 700) * 24 + 1));
+	return 0;
+}
+
+static int forks(void)
+{
+	void *p = show(ingot_malloc(64));
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		for (int i = 0; i < 3; i++)
+			ingot_free(ingot_malloc(128));
+		exit(0); /* a normal exit: ingot's exit hook runs in the child too */
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return 1;
+	ingot_free(p);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "calls") == 0)
+		return calls();
+	if (argc == 3 && strcmp(argv[1], "many") == 0)
+		return many(atol(argv[2]));
+	if (argc == 2 && strcmp(argv[1], "fork") == 0)
+		return forks();
+	fprintf(stderr, "usage: trace_child calls | many N | fork\n");
+	return 2;
+}
