@@ -520,6 +520,8 @@ void arena_reset(struct arena *a)
 		arch_lock_acquire(&bin->lock);
 		bin->current = NULL;
 		bin->nonfull = NULL;
+		bin->empty = NULL;
+		bin->nempty = 0;
 		bin->ndalloc += bin->nregs_live;
 		bin->nregs_live = 0;
 		bin->nslabs = 0;

@@ -53,6 +53,13 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 		nonfull_remove(bin, s);
 		return s;
 	}
+	s = bin->empty;
+	if (s) {
+		bin->empty = s->next;
+		bin->nempty--;
+		s->next = NULL;
+		return s;
+	}
 	unsigned cls = bin->sizeclass;
 	/* Zero-on-free heaps check that reused objects are still zero, so
 	 * their slabs must start zeroed. */
@@ -83,9 +90,17 @@ static unsigned slab_pop(struct span *s, size_t size, void **out, unsigned n)
 	return got;
 }
 
+/* Bytes of empty slabs a bin keeps: a little in default heaps (dirty
+ * memory the page heap cannot purge), more in hardened ones, where a slab's
+ * round trip through the page heap also protects and unprotects a page. */
+#define BIN_EMPTY_BYTES ((size_t)64 << 10)
+#define BIN_EMPTY_BYTES_HARDENED ((size_t)1 << 20)
+
 void bin_init(struct bin *bin, unsigned sizeclass)
 {
+	size_t budget = ingot_hardening ? BIN_EMPTY_BYTES_HARDENED : BIN_EMPTY_BYTES;
 	bin->sizeclass = sizeclass;
+	bin->nempty_max = (unsigned)MAX(1, budget / ((size_t)sc_slab_pages[sizeclass] << LG_PAGE));
 }
 
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)
@@ -126,11 +141,17 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 	if (s->nfree == 1)
 		nonfull_push(bin, s);
 	if (s->nfree == sc_nregs[cls]) {
-		/* Empty: keep it as current if there is none, else give its
-		 * pages back so that they can serve other sizes. */
+		/* Empty: keep it as current if there is none, or among the
+		 * empties while there is room, else give its pages back so that
+		 * they can serve other sizes. */
 		nonfull_remove(bin, s);
 		if (!bin->current) {
 			bin->current = s;
+		} else if (bin->nempty < bin->nempty_max) {
+			s->prev = NULL;
+			s->next = bin->empty;
+			bin->empty = s;
+			bin->nempty++;
 		} else {
 			bin->nslabs--;
 			pageheap_free(heap, s);
@@ -144,6 +165,12 @@ void bin_release_empty(struct bin *bin, struct pageheap *heap)
 	struct span *s = bin->current;
 	if (s && s->nfree == sc_nregs[bin->sizeclass]) {
 		bin->current = NULL;
+		bin->nslabs--;
+		pageheap_free(heap, s);
+	}
+	while ((s = bin->empty)) {
+		bin->empty = s->next;
+		bin->nempty--;
 		bin->nslabs--;
 		pageheap_free(heap, s);
 	}
@@ -186,6 +213,14 @@ const char *bin_check(struct bin *bin)
 		if (!err && (s->nfree == 0 || s == bin->current))
 			err = "full or current slab in a bin's nonfull list";
 	}
+	unsigned nempty = 0;
+	for (struct span *s = bin->empty; s && !err; s = s->next, nempty++) {
+		err = slab_check(bin, s);
+		if (!err && s->nfree != sc_nregs[bin->sizeclass])
+			err = "slab in a bin's empty list is not empty";
+	}
+	if (!err && (nempty != bin->nempty || nempty > bin->nempty_max))
+		err = "bin's count of empty slabs is wrong";
 	arch_lock_release(&bin->lock);
 	return err;
 }

@@ -14,14 +14,19 @@
 
 /*
  * Invariants: current is NULL or a SLAB span of this class with nfree > 0;
- * nonfull holds exactly the other slabs of this bin with 0 < nfree; a slab
- * with nfree == nregs is kept only as current (others go back to the heap).
+ * nonfull holds exactly the other slabs of this bin with 0 < nfree < nregs;
+ * empty holds nempty <= nempty_max slabs with nfree == nregs, kept so that
+ * a program that frees a batch and allocates it again does not send the
+ * slabs through the page heap each time (in hardened heaps each trip costs
+ * two system calls for the guard page). Beyond that they go back.
  */
 struct bin {
 	arch_lock_t lock;
 	unsigned sizeclass;
 	struct span *current;
 	struct span *nonfull;
+	struct span *empty;
+	unsigned nempty, nempty_max;
 	/* Counters, under lock. */
 	uint64_t nmalloc, ndalloc, nfills, nflushes, nslabs_made;
 	size_t nslabs, nregs_live;

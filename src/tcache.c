@@ -32,6 +32,7 @@
 INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
 static void quarantine_flush(struct tcache *tc);
+static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 
 /* Room for the working bins of a hardened cache (see tcache_layout). */
 #define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NCACHED + 1), sizeof(void *))
@@ -421,7 +422,11 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	void *p;
 	if (need > SC_SMALL_MAX) {
 		size_t big = MAX(size, SC_SMALL_MAX + 1);
-		p = alloc_uncached(arena, big);
+		/* Cached large blocks keep their guard page: reusing them costs
+		 * no system call. */
+		p = tc && big <= sc_size[SC_NCACHED] ? large_cached_alloc(tc, sizeclass_of(big)) : NULL;
+		if (!p)
+			p = alloc_uncached(arena, big);
 		if (p) {
 			tcache_account(arena_large_usable(big), 0);
 			hooks_alloc(p, size, arena_large_usable(big));
@@ -519,8 +524,13 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->ncap == 0)
 		return NULL;
-	void *p = bin->ncached ? bin->stack[--bin->ncached]
-	                       : arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
+	void *p;
+	if (bin->ncached) {
+		p = bin->stack[--bin->ncached];
+		harden_large_take(p, sc_size[cls]); /* fills, as a fresh one gets */
+	} else {
+		p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
+	}
 	if (p)
 		bin->nalloc++;
 	return p;
@@ -602,7 +612,7 @@ void tcache_free_slow(void *p, unsigned cls)
 		size_t usable = arena_usable_size(c, p);
 		if (usable)
 			hooks_free(p, usable);
-		if (tc && !slow_path_mode() && large_cached_free(tc, p, usable))
+		if (tc && large_cached_free(tc, p, usable))
 			return;
 		arena_free(c, p);
 		tcache_account(0, usable);
