@@ -240,6 +240,15 @@ static struct span *span_take(struct pageheap *heap, struct span *s, size_t npag
 	return s;
 }
 
+/* Grows span first over span next, which directly follows it. */
+static void span_absorb(struct pageheap *heap, struct span *first, struct span *next)
+{
+	first->npages += next->npages;
+	first->ndirty += next->ndirty;
+	first->zeroed = first->zeroed && next->zeroed;
+	record_put(heap, next);
+}
+
 /* Merges s with any free neighbour in its chunk; returns the merged span. */
 static struct span *coalesce(struct pageheap *heap, struct span *s)
 {
@@ -249,10 +258,7 @@ static struct span *coalesce(struct pageheap *heap, struct span *s)
 		struct span *left = s->chunk->span_of[first - 1];
 		if (left && left->state == SPAN_FREE) {
 			free_remove(heap, left);
-			left->npages += s->npages;
-			left->ndirty += s->ndirty;
-			left->zeroed = left->zeroed && s->zeroed;
-			record_put(heap, s);
+			span_absorb(heap, left, s);
 			s = left;
 		}
 	}
@@ -260,10 +266,7 @@ static struct span *coalesce(struct pageheap *heap, struct span *s)
 		struct span *right = s->chunk->span_of[last + 1];
 		if (right && right->state == SPAN_FREE) {
 			free_remove(heap, right);
-			s->npages += right->npages;
-			s->ndirty += right->ndirty;
-			s->zeroed = s->zeroed && right->zeroed;
-			record_put(heap, right);
+			span_absorb(heap, s, right);
 		}
 	}
 	return s;

@@ -295,23 +295,21 @@ static struct tcache_bin *working_bins(struct tcache *tc)
 	return tc->cbins ? tc->cbins : tc->bins;
 }
 
-uint64_t tcache_thread_allocated(void)
+/* Bytes the calling thread moved: the bins count objects per class (freed
+ * selects their ndalloc counters), the rest is counted in bytes. */
+static uint64_t thread_bytes(bool freed)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	uint64_t total = tc->allocated;
-	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		total += working_bins(tc)[cls].nalloc * sc_size[cls];
+	uint64_t total = freed ? tc->deallocated : tc->allocated;
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
+		const struct tcache_bin *bin = &working_bins(tc)[cls];
+		total += (freed ? bin->ndalloc : bin->nalloc) * sc_size[cls];
+	}
 	return total;
 }
 
-uint64_t tcache_thread_deallocated(void)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	uint64_t total = tc->deallocated;
-	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		total += working_bins(tc)[cls].ndalloc * sc_size[cls];
-	return total;
-}
+uint64_t tcache_thread_allocated(void) { return thread_bytes(false); }
+uint64_t tcache_thread_deallocated(void) { return thread_bytes(true); }
 
 void tcache_account(size_t allocated, size_t deallocated)
 {
