@@ -93,14 +93,18 @@ static unsigned slab_pop(struct span *s, size_t size, void **out, unsigned n)
 /* Bytes of empty slabs a bin keeps: a little in default heaps (dirty
  * memory the page heap cannot purge), more in hardened ones, where a slab's
  * round trip through the page heap also protects and unprotects a page. */
-#define BIN_EMPTY_BYTES ((size_t)64 << 10)
-#define BIN_EMPTY_BYTES_HARDENED ((size_t)1 << 20)
+#define BIN_EMPTY_BYTES MIN((size_t)64 << 10, CHUNK / 16)
+#define BIN_EMPTY_BYTES_HARDENED MIN((size_t)1 << 20, CHUNK / 4)
+
+static unsigned bin_nempty_max(unsigned sizeclass)
+{
+	size_t budget = ingot_hardening ? BIN_EMPTY_BYTES_HARDENED : BIN_EMPTY_BYTES;
+	return (unsigned)(budget / ((size_t)sc_slab_pages[sizeclass] << LG_PAGE));
+}
 
 void bin_init(struct bin *bin, unsigned sizeclass)
 {
-	size_t budget = ingot_hardening ? BIN_EMPTY_BYTES_HARDENED : BIN_EMPTY_BYTES;
-	bin->sizeclass = sizeclass;
-	bin->nempty_max = (unsigned)MAX(1, budget / ((size_t)sc_slab_pages[sizeclass] << LG_PAGE));
+	bin->sizeclass = (uint16_t)sizeclass;
 }
 
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)
@@ -147,7 +151,7 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 		nonfull_remove(bin, s);
 		if (!bin->current) {
 			bin->current = s;
-		} else if (bin->nempty < bin->nempty_max) {
+		} else if (bin->nempty < bin_nempty_max(cls)) {
 			s->prev = NULL;
 			s->next = bin->empty;
 			bin->empty = s;
@@ -219,7 +223,7 @@ const char *bin_check(struct bin *bin)
 		if (!err && s->nfree != sc_nregs[bin->sizeclass])
 			err = "slab in a bin's empty list is not empty";
 	}
-	if (!err && (nempty != bin->nempty || nempty > bin->nempty_max))
+	if (!err && (nempty != bin->nempty || nempty > bin_nempty_max(bin->sizeclass)))
 		err = "bin's count of empty slabs is wrong";
 	arch_lock_release(&bin->lock);
 	return err;

@@ -15,21 +15,23 @@
 /*
  * Invariants: current is NULL or a SLAB span of this class with nfree > 0;
  * nonfull holds exactly the other slabs of this bin with 0 < nfree < nregs;
- * empty holds nempty <= nempty_max slabs with nfree == nregs, kept so that
+ * empty holds nempty <= bin_nempty_max() slabs with nfree == nregs, kept so that
  * a program that frees a batch and allocates it again does not send the
  * slabs through the page heap each time (in hardened heaps each trip costs
  * two system calls for the guard page). Beyond that they go back.
  */
 struct bin {
 	arch_lock_t lock;
-	unsigned sizeclass;
+	uint16_t sizeclass;
+	uint16_t nempty; /* at most bin_nempty_max(sizeclass) */
 	struct span *current;
 	struct span *nonfull;
 	struct span *empty;
-	unsigned nempty, nempty_max;
-	/* Counters, under lock. */
-	uint64_t nmalloc, ndalloc, nfills, nflushes, nslabs_made;
-	size_t nslabs, nregs_live;
+	uint32_t nslabs_made;
+	/* Counters, under lock. Sized so that a bin fills one 64-byte cache
+	 * line on 32-bit targets, where metadata is scarce. */
+	uint64_t nmalloc, ndalloc, nfills, nflushes;
+	uint32_t nslabs, nregs_live;
 } __attribute__((aligned(64)));
 
 void bin_init(struct bin *bin, unsigned sizeclass);
