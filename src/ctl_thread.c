@@ -55,49 +55,11 @@ static void counters_update(void)
 	deallocated_copy = tcache_thread_deallocated();
 }
 
-static int thread_allocated_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
-{
-	(void)mib;
-	(void)miblen;
-	int err = ctl_readonly(io);
-	if (err)
-		return err;
-	counters_update();
-	CTL_READ(io, uint64_t, allocated_copy);
-}
-
-static int thread_allocatedp_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
-{
-	(void)mib;
-	(void)miblen;
-	int err = ctl_readonly(io);
-	if (err)
-		return err;
-	counters_update();
-	CTL_READ(io, uint64_t *, &allocated_copy);
-}
-
-static int thread_deallocated_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
-{
-	(void)mib;
-	(void)miblen;
-	int err = ctl_readonly(io);
-	if (err)
-		return err;
-	counters_update();
-	CTL_READ(io, uint64_t, deallocated_copy);
-}
-
-static int thread_deallocatedp_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
-{
-	(void)mib;
-	(void)miblen;
-	int err = ctl_readonly(io);
-	if (err)
-		return err;
-	counters_update();
-	CTL_READ(io, uint64_t *, &deallocated_copy);
-}
+/* Each read refreshes the copies, which the p forms point at. */
+CTL_RO(thread_allocated_ctl, uint64_t, (counters_update(), allocated_copy))
+CTL_RO(thread_allocatedp_ctl, uint64_t *, (counters_update(), &allocated_copy))
+CTL_RO(thread_deallocated_ctl, uint64_t, (counters_update(), deallocated_copy))
+CTL_RO(thread_deallocatedp_ctl, uint64_t *, (counters_update(), &deallocated_copy))
 
 /* ---- thread.tcache.* and thread.idle ---------------------------------------- */
 
