@@ -25,7 +25,7 @@ HEADER_TEST_CFLAGS     := -std=c11 -O2 -g $(WARN) -Werror -Iinclude
 
 .PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat
 
-test-programs: lib/libingot.so
+test-programs: deps lib/libingot.so
 	tests/programs/preload.sh
 
 # The dependency builds ingot's library even when JEMALLOC_LIB_DIR=system.

@@ -35,9 +35,18 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay
 test-quick: test-unit
 
+# What make test needs beyond a C compiler, installed only when missing
+# (Debian; as root): Criterion, clang for the sanitizer builds, the real
+# programs run under LD_PRELOAD, and gnuplot for the trace plot.
 deps:
-	dpkg -s libcriterion-dev >/dev/null 2>&1 || \
-		(apt-get update && apt-get install -y libcriterion-dev)
+	@missing=""; \
+	dpkg -s libcriterion-dev >/dev/null 2>&1 || missing="$$missing libcriterion-dev"; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v gnuplot >/dev/null || missing="$$missing gnuplot-nox"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
 
 # Runs every suite even when one fails, then fails if any did.
 define run_suites
