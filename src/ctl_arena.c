@@ -21,6 +21,24 @@
 
 static bool decay_ms_valid(int64_t ms) { return ms >= -1 && ms <= DECAY_MS_MAX; }
 
+/* The one shape of the four decay-time names (arena.<i>.* and arenas.*):
+ * return old, and when a new value comes, check it and let apply store it
+ * for target. */
+static int decay_rw(struct ctl_io *io, int64_t old, void (*apply)(void *target, int64_t ms),
+                    void *target)
+{
+	ptrdiff_t value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (!decay_ms_valid(value))
+			return CTL_EFAULT;
+		apply(target, value);
+	}
+	CTL_READ(io, ptrdiff_t, (ptrdiff_t)old);
+}
+
 static unsigned narenas_now(void) { return __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE); }
 
 /* ---- muzzy decay: kept only to read back (ingot purges straight to the OS) */
@@ -152,25 +170,29 @@ static int arena_destroy_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 	return 0;
 }
 
+static void set_arena_dirty(void *arena, int64_t ms)
+{
+	struct arena *a = arena;
+	pageheap_set_decay(&a->heap, ms);
+	/* As in jemalloc: every dirty page counts as fully decayed now. */
+	if (ms != -1)
+		pageheap_decay(&a->heap, true);
+}
+
+static void set_arena_muzzy(void *arena, int64_t ms)
+{
+	struct arena *a = arena;
+	muzzy_ms[a->index] = ms;
+	muzzy_set[a->index] = true;
+}
+
 static int arena_dirty_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)miblen;
 	struct arena *a = live_arena(mib[1]);
 	if (!a)
 		return CTL_EFAULT;
-	ptrdiff_t old = (ptrdiff_t)__atomic_load_n(&a->heap.decay_ms, __ATOMIC_RELAXED), value;
-	int err = ctl_write(io, &value, sizeof(value));
-	if (err)
-		return err;
-	if (io->newp) {
-		if (!decay_ms_valid(value))
-			return CTL_EFAULT;
-		pageheap_set_decay(&a->heap, value);
-		/* As in jemalloc: every dirty page counts as fully decayed now. */
-		if (value != -1)
-			pageheap_decay(&a->heap, true);
-	}
-	CTL_READ(io, ptrdiff_t, old);
+	return decay_rw(io, __atomic_load_n(&a->heap.decay_ms, __ATOMIC_RELAXED), set_arena_dirty, a);
 }
 
 static int arena_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
@@ -179,17 +201,7 @@ static int arena_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io
 	struct arena *a = live_arena(mib[1]);
 	if (!a)
 		return CTL_EFAULT;
-	ptrdiff_t old = (ptrdiff_t)ctl_arena_muzzy_ms(a->index), value;
-	int err = ctl_write(io, &value, sizeof(value));
-	if (err)
-		return err;
-	if (io->newp) {
-		if (!decay_ms_valid(value))
-			return CTL_EFAULT;
-		muzzy_ms[a->index] = value;
-		muzzy_set[a->index] = true;
-	}
-	CTL_READ(io, ptrdiff_t, old);
+	return decay_rw(io, ctl_arena_muzzy_ms(a->index), set_arena_muzzy, a);
 }
 
 static const struct ctl_node arena_i_kids[] = {
@@ -217,37 +229,31 @@ CTL_RO(arenas_nhbins_ctl, unsigned, stats_nhbins())
 CTL_RO(arenas_nlextents_ctl, unsigned, SC_NCLASSES - SC_NSMALL)
 
 /* Default decay times of arenas made from now on. */
+static void set_default_dirty(void *unused, int64_t ms)
+{
+	(void)unused;
+	arena_set_default_decay(ms);
+}
+
+static void set_default_muzzy(void *unused, int64_t ms)
+{
+	(void)unused;
+	muzzy_default = ms;
+	muzzy_default_set = true;
+}
+
 static int arenas_dirty_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)mib;
 	(void)miblen;
-	ptrdiff_t old = (ptrdiff_t)arena_default_decay(), value;
-	int err = ctl_write(io, &value, sizeof(value));
-	if (err)
-		return err;
-	if (io->newp) {
-		if (!decay_ms_valid(value))
-			return CTL_EFAULT;
-		arena_set_default_decay(value);
-	}
-	CTL_READ(io, ptrdiff_t, old);
+	return decay_rw(io, arena_default_decay(), set_default_dirty, NULL);
 }
 
 static int arenas_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)mib;
 	(void)miblen;
-	ptrdiff_t old = (ptrdiff_t)arenas_muzzy_default(), value;
-	int err = ctl_write(io, &value, sizeof(value));
-	if (err)
-		return err;
-	if (io->newp) {
-		if (!decay_ms_valid(value))
-			return CTL_EFAULT;
-		muzzy_default = value;
-		muzzy_default_set = true;
-	}
-	CTL_READ(io, ptrdiff_t, old);
+	return decay_rw(io, arenas_muzzy_default(), set_default_muzzy, NULL);
 }
 
 /* arenas.bin.<i>: small class i + 1 (ingot's class 0 is "none"). */
