@@ -225,7 +225,6 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
 	if (reused) {
 		reused->huge_usable = mapped;
-		reused->huge_align = align;
 		arch_lock_acquire(&a->huge_lock);
 		list_push(&a->huge_list, reused);
 		arch_lock_release(&a->huge_lock);
@@ -252,7 +251,6 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	c->kind = CHUNK_KIND_HUGE;
 	c->arena = a;
 	c->huge_usable = mapped;
-	c->huge_align = align;
 	if (pagemap_register(c) != 0) {
 		arch_unmap(mem, mapped);
 		huge_record_put(c);

@@ -17,7 +17,4 @@ void osmem_boot(uint64_t fail_one_in, uint64_t seed);
 int osmem_map(size_t size, size_t align, void **out);
 int osmem_map_extend(void *addr, size_t old_size, size_t new_size);
 
-/* Requests refused so far by injection (for tests). */
-uint64_t osmem_injected_faults(void);
-
 #endif

@@ -39,7 +39,6 @@ struct chunk {
 	struct chunk *next;            /* arena's list of chunks of this kind */
 	struct chunk *prev;
 	size_t huge_usable;            /* CHUNK_KIND_HUGE: usable size; 0 when cached */
-	size_t huge_align;             /* CHUNK_KIND_HUGE: alignment asked for */
 	uint64_t huge_freed_ns;        /* CHUNK_KIND_HUGE, cached: when it was freed */
 	struct span *span_of[CHUNK_PAGES]; /* CHUNK_PAGES only */
 };
