@@ -34,8 +34,10 @@ endif
 
 DEFS     := -DINGOT_DEBUG=$(DEBUG) -DINGOT_STATS=$(STATS) -DINGOT_HARDENED=$(HARDENED) \
             -DINGOT_LG_PAGE=$(LG_PAGE)
-# src/ is freestanding: no OS or libc header may be reached from it.
-CORE_CFLAGS := -std=c11 $(OPT) -g -fPIC -ffreestanding -fvisibility=hidden \
+# src/ is freestanding: no OS or libc header may be reached from it. It is
+# C11 (the ports build it with -std=c11); gnu11 adds named address spaces,
+# which the x86-64 fast paths use to reach TLS through %fs (tcache_inline.h).
+CORE_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -ffreestanding -fvisibility=hidden \
                -fno-plt -ftls-model=initial-exec -fno-stack-protector \
                $(WARN) $(DEFS) -Iinclude -Iarch -I$(GEN) $(CFLAGS)
 ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) $(DEFS) \

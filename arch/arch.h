@@ -33,6 +33,8 @@ struct arch_info {
 	bool has_overcommit;    /* reserved memory may be touched without commit */
 	bool can_release_part;  /* release() may free a sub-range of a reservation */
 	bool has_threads;       /* false on single-threaded bare metal */
+	uintptr_t map_base;     /* bare metal: every mapping lies in */
+	size_t map_size;        /* [map_base, map_base + map_size); else 0, 0 */
 };
 
 /* Fills *info. Called once, before any other arch function, possibly

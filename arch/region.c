@@ -177,6 +177,8 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = false;
 	info->can_release_part = true;
 	info->has_threads = false;
+	info->map_base = region.base;
+	info->map_size = region.end - region.base;
 }
 
 /* ---- memory ----------------------------------------------------------- */

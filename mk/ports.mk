@@ -58,12 +58,12 @@ PORT_TEST_CFLAGS := -std=gnu11 -O2 -g $(PORT_TEST_WARN) -Iinclude -Iarch -Itests
 # 8 KiB blocks, no cache of freed huge mappings, static tables for 4 arenas
 # and 4 explicit caches, and no thread-local storage (one thread of
 # execution; thread caches are off because region.c reports has_threads =
-# false). The page map is that of the target (32-bit on the Cortex-M4).
+# false). The page map covers only the region.
 # Measured on a 256 KiB region, 2 KiB pages leave more to the program than
 # 1 KiB (less per-span metadata) or 4 KiB ones (which need 128 KiB chunks).
 SMALL_DEFS := -DINGOT_LG_PAGE=11 -DINGOT_LG_CHUNK=16 -DINGOT_LG_BASE_BLOCK=13 \
               -DINGOT_HUGE_CACHE_MAX=0 -DINGOT_ARENAS_MAX=4 -DINGOT_TCACHES_MAX=4 \
-              -DINGOT_THREAD_LOCAL=
+              -DINGOT_THREAD_LOCAL= -DINGOT_PAGEMAP_RANGE=1
 SMALL_LG_PAGE := 11
 
 .PHONY: windows test-windows aarch64 test-aarch64 baremetal test-baremetal test-region \
@@ -198,17 +198,14 @@ test-baremetal: build/baremetal/ingot_demo_ram.elf
 
 # ---- the region back end on the host (Criterion) -------------------------------------
 
-# The page map of a 32-bit target, as on the Cortex-M4: the test puts its
-# region at 0x20000000.
-REGION_DEFS       := $(SMALL_DEFS) -DINGOT_PAGEMAP_BITS=32
 REGION_CORE_FLAGS := -std=c11 -O2 -g -ffreestanding -fno-stack-protector $(PORT_WARN) \
-                     $(PORT_DEFS) $(REGION_DEFS) -Iinclude -Iarch
-REGION_ARCH_FLAGS := -std=gnu11 -O2 -g $(PORT_WARN) $(PORT_DEFS) $(REGION_DEFS) -Iinclude -Iarch
+                     $(PORT_DEFS) $(SMALL_DEFS) -Iinclude -Iarch
+REGION_ARCH_FLAGS := -std=gnu11 -O2 -g $(PORT_WARN) $(PORT_DEFS) $(SMALL_DEFS) -Iinclude -Iarch
 
 $(eval $(call port_core,region,$(CC),ar,$(REGION_CORE_FLAGS),$(REGION_ARCH_FLAGS),arch/region.c,$(SMALL_LG_PAGE)))
 
 build/region/test_region: tests/test_region.c build/region/libingot.a
-	$(CC) -std=gnu11 -O2 -g $(PORT_TEST_WARN) -Iinclude -Iarch $(REGION_DEFS) -o $@ $< \
+	$(CC) -std=gnu11 -O2 -g $(PORT_TEST_WARN) -Iinclude -Iarch $(SMALL_DEFS) -o $@ $< \
 		build/region/libingot.a -lcriterion
 
 test-region: build/region/test_region

@@ -79,7 +79,7 @@ $(TEST_DIR)/test_api_override: tests/test_api.c $(TEST_HDRS) lib/libingot.a
 # ---- sanitizer builds --------------------------------------------------------
 
 SAN_CC        := clang
-SAN_CORE_FLAGS = -std=c11 -O1 -g -fPIC -ffreestanding -fvisibility=hidden \
+SAN_CORE_FLAGS = -std=gnu11 -O1 -g -fPIC -ffreestanding -fvisibility=hidden \
                  -ftls-model=initial-exec -fno-stack-protector -Wall -Wextra \
                  $(DEFS) -DINGOT_OVERRIDE=0 -Iinclude -Iarch -I$(GEN)
 SAN_ARCH_FLAGS = -std=gnu11 -O1 -g -fPIC -fvisibility=hidden -Wall -Wextra \

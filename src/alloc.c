@@ -112,7 +112,7 @@ void alloc_free_checked_size(void *p, size_t size, size_t align, const char *fun
 	if (cls)
 		tcache_free_small(p, cls);
 	else
-		tcache_free_slow(p, 0);
+		tcache_free_slow(p);
 }
 
 /* Moves or resizes p to size bytes; old is its usable size. */

@@ -35,6 +35,15 @@
  * -DINGOT_THREAD_LOCAL= makes the state an ordinary global. */
 #ifndef INGOT_THREAD_LOCAL
 #define INGOT_THREAD_LOCAL _Thread_local
+/* x86-64 ELF, GNU C: the fast paths reach initial-exec TLS through %fs
+ * itself (tcache_inline.h), saving the load of the thread pointer and an
+ * add. Strict ISO C has no named address spaces. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__SEG_FS) && !defined(__STRICT_ANSI__)
+#define INGOT_TLS_FS 1
+#endif
+#endif
+#ifndef INGOT_TLS_FS
+#define INGOT_TLS_FS 0
 #endif
 
 #define INGOT_LIKELY(x) __builtin_expect(!!(x), 1)

@@ -9,6 +9,7 @@
 #include "ctl.h"
 #include "hardening.h"
 #include "osmem.h"
+#include "pagemap.h"
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
@@ -84,6 +85,10 @@ void ingot_boot(void)
 	uint64_t secret;
 	arch_random(&secret, sizeof(secret));
 	harden_boot(hardening, secret);
+	if (pagemap_boot(&ingot_arch) != 0) {
+		ingot_warn("cannot map memory for the page map; aborting");
+		arch_abort();
+	}
 	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {

@@ -1,60 +1,58 @@
 /*
- * pagemap.c — the radix table from address slots to chunk records.
+ * pagemap.c — the flat table from address slots to chunk records.
  */
 #include "pagemap.h"
 
 #include "arch.h"
-#include "base.h"
-
-#define LEAF_LEN PAGEMAP_LEAF_LEN
-#define ROOT_LEN PAGEMAP_ROOT_LEN
 
 struct pagemap pagemap;
-static arch_lock_t leaf_lock = ARCH_LOCK_INIT;
+static size_t table_page; /* the OS page the table was mapped in */
 
-static uintptr_t *leaf_at(uintptr_t offset)
+/* Slots ever registered lie in [used_lo, used_hi): pagemap_foreach walks
+ * only those, not the whole table. Written under used_lock. */
+static arch_lock_t used_lock = ARCH_LOCK_INIT;
+static uintptr_t used_lo = UINTPTR_MAX, used_hi;
+
+int pagemap_boot(const struct arch_info *info)
 {
-	return (uintptr_t *)((char *)pagemap.empty_leaf + offset);
+	uintptr_t first = 0, n = (uintptr_t)1 << (PAGEMAP_BITS - LG_CHUNK);
+	if (INGOT_PAGEMAP_RANGE) {
+		first = info->map_base >> LG_CHUNK;
+		n = ((info->map_base + info->map_size + CHUNK_MASK) >> LG_CHUNK) - first;
+	}
+	void *table;
+	if (arch_map(ALIGN_UP(n * sizeof(uintptr_t), info->page_size), info->page_size, &table) != 0)
+		return INGOT_ENOMEM;
+	pagemap.slots = table;
+	pagemap.first_slot = first;
+	table_page = info->page_size;
+	__atomic_store_n(&pagemap.nslots, n, __ATOMIC_RELEASE);
+	return 0;
 }
 
-static uintptr_t *leaf_get(uintptr_t slot_addr, bool create)
+/* The table index of the slot of address a, or nslots when a is outside. */
+static uintptr_t slot_index(uintptr_t a)
 {
-	uintptr_t *root_entry = &pagemap.root[slot_addr >> (LG_CHUNK + PAGEMAP_LEAF_BITS)];
-	uintptr_t offset = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
-	if (offset != 0 || !create)
-		return leaf_at(offset);
-	arch_lock_acquire(&leaf_lock);
-	offset = __atomic_load_n(root_entry, __ATOMIC_ACQUIRE);
-	if (offset == 0) {
-		/* Metadata memory reads as zero: every entry already says
-		 * "nothing here". */
-		uintptr_t *leaf = base_alloc(LEAF_LEN * sizeof(*leaf));
-		if (leaf) {
-			offset = (uintptr_t)leaf - (uintptr_t)pagemap.empty_leaf;
-			__atomic_store_n(root_entry, offset, __ATOMIC_RELEASE);
-		}
-	}
-	arch_lock_release(&leaf_lock);
-	return offset ? leaf_at(offset) : NULL;
+	uintptr_t slot = (a >> LG_CHUNK) - (INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0);
+	return slot < pagemap.nslots ? slot : pagemap.nslots;
 }
 
 static void slots_set(struct chunk *c, struct chunk *value)
 {
 	uintptr_t offset = (uintptr_t)value - (uintptr_t)&pagemap.no_chunk;
-	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK) {
-		uintptr_t *leaf = leaf_get(a, false);
-		__atomic_store_n(&leaf[(a >> LG_CHUNK) & (LEAF_LEN - 1)], offset, __ATOMIC_RELEASE);
-	}
+	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK)
+		__atomic_store_n(&pagemap.slots[slot_index(a)], offset, __ATOMIC_RELEASE);
 }
 
 int pagemap_register(struct chunk *c)
 {
-	if (((uint64_t)c->base + c->size - 1) >> PAGEMAP_BITS)
-		return INGOT_ENOMEM;
-	/* Create every leaf first so that a failure leaves nothing half-set. */
-	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK)
-		if (!leaf_get(a, true))
-			return INGOT_ENOMEM;
+	uintptr_t first = slot_index(c->base), last = slot_index(c->base + c->size - 1);
+	if (first == pagemap.nslots || last == pagemap.nslots || c->base + c->size < c->base)
+		return INGOT_ENOMEM; /* outside the addresses the map covers */
+	arch_lock_acquire(&used_lock);
+	used_lo = MIN(used_lo, first);
+	used_hi = MAX(used_hi, last + 1);
+	arch_lock_release(&used_lock);
 	slots_set(c, c);
 	return 0;
 }
@@ -66,20 +64,28 @@ void pagemap_unregister(struct chunk *c)
 
 void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg)
 {
-	for (size_t r = 0; r < ROOT_LEN; r++) {
-		uintptr_t offset = __atomic_load_n(&pagemap.root[r], __ATOMIC_ACQUIRE);
-		if (offset == 0)
-			continue;
-		uintptr_t *leaf = leaf_at(offset);
-		for (size_t i = 0; i < LEAF_LEN; i++) {
-			uintptr_t entry = __atomic_load_n(&leaf[i], __ATOMIC_ACQUIRE);
-			if (entry)
-				fn((struct chunk *)((char *)&pagemap.no_chunk + entry),
-				   (r * LEAF_LEN + i) << LG_CHUNK, arg);
-		}
+	arch_lock_acquire(&used_lock);
+	uintptr_t lo = used_lo, hi = used_hi;
+	arch_lock_release(&used_lock);
+	uintptr_t first = INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0;
+	for (uintptr_t i = lo; i < hi; i++) {
+		uintptr_t entry = __atomic_load_n(&pagemap.slots[i], __ATOMIC_ACQUIRE);
+		if (entry)
+			fn((struct chunk *)((char *)&pagemap.no_chunk + entry), (first + i) << LG_CHUNK, arg);
 	}
 }
 
-void pagemap_fork_prepare(void) { arch_lock_acquire(&leaf_lock); }
-void pagemap_fork_parent(void) { arch_lock_release(&leaf_lock); }
-void pagemap_fork_child(void) { arch_lock_reset(&leaf_lock); }
+size_t pagemap_table_bytes(void)
+{
+	arch_lock_acquire(&used_lock);
+	uintptr_t lo = used_lo, hi = used_hi;
+	arch_lock_release(&used_lock);
+	if (lo >= hi)
+		return 0;
+	uintptr_t first = ALIGN_DOWN((uintptr_t)&pagemap.slots[lo], table_page);
+	return ALIGN_UP((uintptr_t)&pagemap.slots[hi], table_page) - first;
+}
+
+void pagemap_fork_prepare(void) { arch_lock_acquire(&used_lock); }
+void pagemap_fork_parent(void) { arch_lock_release(&used_lock); }
+void pagemap_fork_child(void) { arch_lock_reset(&used_lock); }

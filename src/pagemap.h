@@ -1,8 +1,8 @@
 /*
  * pagemap.h — from any address to ingot's record of it, in O(1).
  *
- * The address space is cut into CHUNK-sized, CHUNK-aligned slots. A two-level
- * radix table maps each slot to the struct chunk that owns it, or to nothing:
+ * The address space is cut into CHUNK-sized, CHUNK-aligned slots. A table
+ * maps each slot to the struct chunk that owns it, or to nothing:
  * an address whose slot maps to nothing was never handed out by ingot
  * (foreign). Within a chunk, per-page arrays give the small size class of
  * the page (0 when the page holds no small objects) and the page's span.
@@ -45,53 +45,60 @@ struct chunk {
 
 #define HUGE_RECORD_SIZE offsetof(struct chunk, span_of)
 
-/* Addresses the map covers: user addresses are below 2^48 on every 64-bit
- * target; 32-bit targets map all 2^32. A build may lower it when all of
- * ingot's memory lies lower (the region tests on a 64-bit host). The slot
- * bits are split about evenly between the root and the leaves (13 and 13
- * with 4 MiB chunks on 64-bit). */
+/* Addresses the map covers: user addresses are below 2^47 on x86-64 (Linux,
+ * Windows and the BSDs hand out nothing higher unless asked) and below 2^48
+ * on other 64-bit targets; 32-bit targets map all 2^32. A build may set
+ * another bound. With INGOT_PAGEMAP_RANGE (bare metal) the map covers only
+ * the range arch_info reports, which saves memory a whole-space map would
+ * cost there, at one subtraction per lookup. */
 #ifdef INGOT_PAGEMAP_BITS
 #define PAGEMAP_BITS INGOT_PAGEMAP_BITS
-#elif UINTPTR_MAX > 0xffffffffu
-#define PAGEMAP_BITS 48
-#else
+#elif UINTPTR_MAX <= 0xffffffffu
 #define PAGEMAP_BITS 32
+#elif defined(__x86_64__) || defined(_M_X64)
+#define PAGEMAP_BITS 47
+#else
+#define PAGEMAP_BITS 48
 #endif
-#define PAGEMAP_LEAF_BITS ((PAGEMAP_BITS - LG_CHUNK + 1) / 2)
-#define PAGEMAP_ROOT_BITS (PAGEMAP_BITS - LG_CHUNK - PAGEMAP_LEAF_BITS)
-
-#define PAGEMAP_ROOT_LEN ((size_t)1 << PAGEMAP_ROOT_BITS)
-#define PAGEMAP_LEAF_LEN ((size_t)1 << PAGEMAP_LEAF_BITS)
+#ifndef INGOT_PAGEMAP_RANGE
+#define INGOT_PAGEMAP_RANGE 0
+#endif
 
 /*
- * The table holds offsets, not pointers, so that every entry of value 0
- * means "nothing here" and the whole table starts as zero memory: no
- * relocations at load time, and pages of it that hold only zeros are never
- * made resident. A root entry is a leaf's distance from empty_leaf (0: the
- * empty leaf); a leaf entry is a chunk record's distance from no_chunk (0:
- * no_chunk, a record with no pages and every class 0). So lookups need no
- * NULL test: the free fast path reads class 0 for a foreign address and
- * goes to the slow path, which reports it.
+ * One flat table with an entry per slot, so that a lookup is one load (the
+ * free fast path's critical path is then two loads: the entry, then the
+ * page's class). On 64-bit hosts the table is a large mapping of which only
+ * the pages that hold entries of mapped chunks are ever touched (8 bytes of
+ * entry per 4 MiB: one page of table covers 2 GiB).
+ *
+ * Entries hold offsets, not pointers: an entry is its chunk record's distance
+ * from no_chunk, a record with no pages and every class 0, so the zero memory
+ * the table starts as means "nothing here" everywhere and lookups need no
+ * NULL test. The free fast path reads class 0 for a foreign address and goes
+ * to the slow path, which reports it. Until boot nslots is 0 and every
+ * lookup gives no_chunk.
  */
 struct pagemap {
-	uintptr_t root[PAGEMAP_ROOT_LEN];
-	uintptr_t empty_leaf[PAGEMAP_LEAF_LEN]; /* stays all zero */
-	struct chunk no_chunk;                  /* stays all zero */
+	uintptr_t *slots;      /* the table */
+	uintptr_t nslots;      /* its length; 0 before boot */
+	uintptr_t first_slot;  /* slot of slots[0] (INGOT_PAGEMAP_RANGE only) */
+	struct chunk no_chunk; /* stays all zero */
 };
 extern struct pagemap pagemap;
 
 /* The chunk record of address p, or &pagemap.no_chunk when ingot never
- * mapped p's slot. */
+ * mapped p's slot. The table's place and length are read without atomics:
+ * they are written once, at boot, and a thread holds ingot's addresses only
+ * after boot, which it saw happen through whatever gave it the address. */
 INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 {
-	if (INGOT_UNLIKELY((uint64_t)p >> PAGEMAP_BITS))
-		return &pagemap.no_chunk;
-	uintptr_t leaf_offset =
-	    __atomic_load_n(&pagemap.root[p >> (LG_CHUNK + PAGEMAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
-	const uintptr_t *leaf = (const uintptr_t *)((char *)pagemap.empty_leaf + leaf_offset);
-	uintptr_t chunk_offset =
-	    __atomic_load_n(&leaf[(p >> LG_CHUNK) & (PAGEMAP_LEAF_LEN - 1)], __ATOMIC_ACQUIRE);
-	return (struct chunk *)((char *)&pagemap.no_chunk + chunk_offset);
+	uintptr_t slot = p >> LG_CHUNK;
+	if (INGOT_PAGEMAP_RANGE)
+		slot -= pagemap.first_slot;
+	uintptr_t offset = 0;
+	if (INGOT_LIKELY(slot < pagemap.nslots))
+		offset = __atomic_load_n(&pagemap.slots[slot], __ATOMIC_ACQUIRE);
+	return (struct chunk *)((char *)&pagemap.no_chunk + offset);
 }
 
 /* The chunk record of p, or NULL for foreign addresses. */
@@ -103,12 +110,21 @@ INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
 
+/* Maps the table for the addresses info allows; 0 or INGOT_ENOMEM. */
+struct arch_info;
+int pagemap_boot(const struct arch_info *info);
+
 /* Maps every slot of [c->base, c->base + c->size) to c. Returns 0 or
  * INGOT_ENOMEM (no memory for a leaf; nothing was changed). */
 int pagemap_register(struct chunk *c);
 
 /* Maps the slots of [c->base, c->base + c->size) to nothing. */
 void pagemap_unregister(struct chunk *c);
+
+/* Bytes of the table that may hold entries: the pages from the lowest
+ * registered slot's to the highest's (stats count them as metadata; the
+ * rest of the table is address space only, never touched). */
+size_t pagemap_table_bytes(void);
 
 /* Calls fn for every chunk record reachable from the map (ingot_check). */
 void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg);

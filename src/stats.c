@@ -18,6 +18,7 @@
 #include "arena.h"
 #include "base.h"
 #include "conf.h"
+#include "pagemap.h"
 #include "report.h"
 #include "tcache.h"
 
@@ -122,7 +123,7 @@ static void global_from(const struct arena_stats *s, struct ingot_stats *out)
 	size_t allocated = s->allocated_small + s->allocated_large;
 	out->allocated = allocated > cached ? allocated - cached : 0;
 	out->active = s->pactive << LG_PAGE;
-	out->metadata = base_mapped();
+	out->metadata = base_mapped() + pagemap_table_bytes();
 	out->resident = (s->pactive + s->pdirty) << LG_PAGE;
 	out->resident += out->metadata;
 	out->mapped = s->mapped + out->metadata;

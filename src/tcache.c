@@ -148,11 +148,10 @@ static void tcache_layout(struct tcache *tc, void **slots)
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
 		slots[0] = NULL;
-		bin->stack = slots + 1;
-		bin->ncached = 0;
-		bin->gc_mark = (uint16_t)bin->nalloc;
-		bin->ncap = class_ncap[cls];
-		bin->nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
+		bin->stack = bin->top = slots + 1;
+		bin->limit = bin->stack + class_ncap[cls];
+		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
+		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
 		slots += class_ncap[cls] + 1u;
 	}
 	tc->quarantine = slots;
@@ -178,18 +177,18 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 }
 
 /* Flushes tc and takes its stacks away: every bin gets capacity 0, so the
- * fast paths miss from now on. The bins' counters are kept. */
+ * fast paths miss from now on. The bins' counts move into the byte totals. */
 static void tcache_close(struct tcache *tc)
 {
 	tcache_flush(tc);
 	list_unlink(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		if (tc->cbins != tc->bins) { /* hardened bins go with the slots */
-			tc->allocated += tc->cbins[cls].nalloc * sc_size[cls];
-			tc->deallocated += tc->cbins[cls].ndalloc * sc_size[cls];
-		}
-		tc->bins[cls].ncap = 0;
-		tc->bins[cls].stack = NULL;
+		struct tcache_bin *bin = &tc->cbins[cls];
+		tc->allocated += tcache_bin_nalloc(bin, &tc->info[cls]) * sc_size[cls];
+		tc->deallocated += bin->nfreed * sc_size[cls];
+		bin->nfreed = 0;
+		tc->info[cls] = (struct tcache_bin_info){0};
+		tc->bins[cls] = (struct tcache_bin){0};
 	}
 	tc->cbins = tc->bins;
 	slots_put(tc->slots);
@@ -295,15 +294,15 @@ static struct tcache_bin *working_bins(struct tcache *tc)
 	return tc->cbins ? tc->cbins : tc->bins;
 }
 
-/* Bytes the calling thread moved: the bins count objects per class (freed
- * selects their ndalloc counters), the rest is counted in bytes. */
+/* Bytes the calling thread moved: the bins count objects per class, the
+ * rest is counted in bytes. */
 static uint64_t thread_bytes(bool freed)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = freed ? tc->deallocated : tc->allocated;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		const struct tcache_bin *bin = &working_bins(tc)[cls];
-		total += (freed ? bin->ndalloc : bin->nalloc) * sc_size[cls];
+		total += (freed ? bin->nfreed : tcache_bin_nalloc(bin, &tc->info[cls])) * sc_size[cls];
 	}
 	return total;
 }
@@ -321,26 +320,36 @@ void tcache_account(size_t allocated, size_t deallocated)
 
 /* ---- refill, flush, gc ---------------------------------------------------- */
 
-/* Flushes the n oldest objects (the bottom of the stack). */
-static void bin_flush(struct tcache_bin *bin, unsigned cls, unsigned n)
+/* Flushes the n oldest objects (the bottom of the stack) of tc's bin cls. */
+static void bin_flush(struct tcache *tc, unsigned cls, unsigned n)
 {
 	if (n == 0)
 		return;
+	struct tcache_bin *bin = &tc->cbins[cls];
 	if (cls <= SC_NSMALL) {
 		arena_free_batch(cls, bin->stack, n);
 	} else {
 		for (unsigned i = 0; i < n; i++)
 			arena_free(pagemap_chunk((uintptr_t)bin->stack[i]), bin->stack[i]);
 	}
-	bin->ncached = (uint16_t)(bin->ncached - n);
-	ingot_memmove(bin->stack, bin->stack + n, bin->ncached * sizeof(void *));
+	bin->top -= n;
+	ingot_memmove(bin->stack, bin->stack + n, tcache_bin_ncached(bin) * sizeof(void *));
+	tc->info[cls].nout += n;
+}
+
+/* Makes room in tc's full bin cls: the older half goes home, the newer
+ * (warm) half stays. */
+static void bin_make_room(struct tcache *tc, unsigned cls)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
+	bin_flush(tc, cls, tcache_bin_ncached(bin) - tcache_bin_ncap(bin) / 2u);
 }
 
 void tcache_flush(struct tcache *tc)
 {
 	quarantine_flush(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		bin_flush(&tc->cbins[cls], cls, tc->cbins[cls].ncached);
+		bin_flush(tc, cls, tcache_bin_ncached(&tc->cbins[cls]));
 }
 
 /* A bin that handed nothing out since the last pass gives half its objects
@@ -349,11 +358,13 @@ static void gc_pass(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
-		if ((uint16_t)bin->nalloc == bin->gc_mark && bin->ncached) {
-			bin_flush(bin, cls, (bin->ncached + 1u) / 2);
-			bin->nfill = (uint16_t)MAX(1, bin->nfill / 2);
+		struct tcache_bin_info *info = &tc->info[cls];
+		unsigned ncached = tcache_bin_ncached(bin);
+		if ((uint16_t)tcache_bin_nalloc(bin, info) == info->gc_mark && ncached) {
+			bin_flush(tc, cls, (ncached + 1u) / 2);
+			info->nfill = (uint16_t)MAX(1, info->nfill / 2);
 		}
-		bin->gc_mark = (uint16_t)bin->nalloc;
+		info->gc_mark = (uint16_t)tcache_bin_nalloc(bin, info);
 	}
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
@@ -375,11 +386,13 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
-/* Refills an empty bin with a batch; returns one object, or NULL. */
-static void *bin_refill(struct tcache *tc, struct tcache_bin *bin, unsigned cls)
+/* Refills tc's empty bin cls with a batch; returns one object, or NULL. */
+static void *bin_refill(struct tcache *tc, unsigned cls)
 {
+	struct tcache_bin *bin = &tc->cbins[cls];
+	struct tcache_bin_info *info = &tc->info[cls];
 	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, bin->stack,
-	                               bin->nfill);
+	                               info->nfill);
 	if (got == 0)
 		return NULL;
 	/* Hand out low addresses first: the batch came in address order. */
@@ -390,9 +403,9 @@ static void *bin_refill(struct tcache *tc, struct tcache_bin *bin, unsigned cls)
 	}
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
 		harden_shuffle(bin->stack, got, &tc->rng);
-	bin->ncached = (uint16_t)(got - 1);
-	bin->nfill = (uint16_t)MIN(MAX(bin->ncap / 2u, 1u), bin->nfill * 2u);
-	bin->nalloc++;
+	bin->top = bin->stack + got - 1;
+	info->nin += got;
+	info->nfill = (uint16_t)MIN(MAX(tcache_bin_ncap(bin) / 2u, 1u), info->nfill * 2u);
 	gc_tick(tc);
 	return bin->stack[got - 1];
 }
@@ -435,11 +448,10 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	}
 	unsigned cls = sizeclass_small(need);
 	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
-	if (bin && bin->ncached) {
-		p = bin->stack[--bin->ncached];
-		bin->nalloc++;
-	} else if (bin && bin->ncap) {
-		p = bin_refill(tc, bin, cls);
+	if (bin && bin->top != bin->stack) {
+		p = *--bin->top;
+	} else if (bin && bin->limit != bin->stack) {
+		p = bin_refill(tc, cls);
 	} else {
 		p = arena_alloc_small(arena, cls, false); /* checks inside */
 		if (p) {
@@ -484,33 +496,41 @@ static void quarantine_flush(struct tcache *tc)
 	}
 }
 
-/* Hardened free of small object p: checks, quarantine, then the cache. */
+/* Hardened free of small object p: checks, quarantine, then the cache.
+ * The free counts in bin cls; objects that go to the quarantine or straight
+ * home leave its books (nout), and one that leaves the quarantine for a bin
+ * enters that bin's (nin). */
 static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
 {
 	hooks_free(p, harden_small_usable(cls));
 	if (ingot_hardening)
 		harden_give(span_of_addr(c, (uintptr_t)p), p, cls);
-	if (tc)
-		TCACHE_STAT(tc->cbins[cls].ndalloc++);
-	else
+	if (!tc) {
 		tcache_account(0, sc_size[cls]);
-	if (tc && (ingot_hardening & HARDEN_QUARANTINE)) {
+		arena_free_batch(cls, &p, 1); /* already checked: no second give */
+		return;
+	}
+	tc->cbins[cls].nfreed++;
+	if (ingot_hardening & HARDEN_QUARANTINE) {
+		tc->info[cls].nout++;
 		p = quarantine_swap(tc, p);
 		if (!p)
 			return;
 		c = pagemap_chunk((uintptr_t)p);
 		cls = c->class_of[chunk_page_index((uintptr_t)p)];
+		tc->info[cls].nin++;
 	}
-	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
-	if (!bin || bin->ncap == 0) {
-		arena_free_batch(cls, &p, 1); /* already checked: no second give */
+	struct tcache_bin *bin = &tc->cbins[cls];
+	if (bin->limit == bin->stack) {
+		tc->info[cls].nout++;
+		arena_free_batch(cls, &p, 1);
 		return;
 	}
-	if (bin->ncached == bin->ncap) {
-		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
+	if (bin->top == bin->limit) {
+		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
-	bin->stack[bin->ncached++] = p;
+	*bin->top++ = p;
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -520,17 +540,16 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->ncap == 0)
+	if (bin->limit == bin->stack)
 		return NULL;
-	void *p;
-	if (bin->ncached) {
-		p = bin->stack[--bin->ncached];
+	if (bin->top != bin->stack) {
+		void *p = *--bin->top;
 		harden_large_take(p, sc_size[cls]); /* fills, as a fresh one gets */
-	} else {
-		p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
+		return p;
 	}
+	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
 	if (p)
-		bin->nalloc++;
+		tc->info[cls].nin++; /* counted as if it passed through the bin */
 	return p;
 }
 
@@ -542,17 +561,17 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 		return false;
 	unsigned cls = sizeclass_of(usable);
 	struct tcache_bin *bin = &tc->cbins[cls];
-	if (sc_size[cls] != usable || bin->ncap == 0)
+	if (sc_size[cls] != usable || bin->limit == bin->stack)
 		return false; /* page-rounded aligned blocks are not class sizes */
 	/* A large block freed twice would still look live: look for it among
 	 * the few cached ones. */
-	for (unsigned i = 0; i < bin->ncached; i++)
-		if (bin->stack[i] == p)
+	for (void **q = bin->stack; q < bin->top; q++)
+		if (*q == p)
 			ingot_report_double_free(p);
-	if (bin->ncached == bin->ncap)
-		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
-	bin->stack[bin->ncached++] = p;
-	TCACHE_STAT(bin->ndalloc++);
+	if (bin->top == bin->limit)
+		bin_make_room(tc, cls);
+	*bin->top++ = p;
+	bin->nfreed++;
 	return true;
 }
 
@@ -572,10 +591,10 @@ void *tcache_alloc_slow(size_t size)
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
 		struct tcache_bin *bin = &tc->cbins[cls];
-		if (bin->ncached) /* the cache was created by this very call */
+		if (bin->top != bin->stack) /* the cache was created by this very call */
 			return tcache_malloc(size);
-		if (bin->ncap) {
-			p = bin_refill(tc, bin, cls);
+		if (bin->limit != bin->stack) {
+			p = bin_refill(tc, cls);
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return p;
@@ -595,7 +614,7 @@ void *tcache_alloc_slow(size_t size)
 	return p;
 }
 
-void tcache_free_slow(void *p, unsigned cls)
+void tcache_free_slow(void *p)
 {
 	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (!c) {
@@ -603,6 +622,7 @@ void tcache_free_slow(void *p, unsigned cls)
 			return;
 		ingot_report_foreign_ptr("free", p);
 	}
+	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
 	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
@@ -621,16 +641,15 @@ void tcache_free_slow(void *p, unsigned cls)
 		return;
 	}
 	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
-	if (!bin || bin->ncap == 0) {
+	if (!bin || bin->limit == bin->stack) {
 		tcache_account(0, sc_size[cls]);
 		arena_free(c, p);
 		return;
 	}
-	if (bin->ncached && bin->stack[bin->ncached - 1] == p)
+	if (bin->top[-1] == p)
 		ingot_report_double_free(p);
-	if (bin->ncached == bin->ncap) {
-		/* Full: send the older half home, keep the newer (warm) half. */
-		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
+	if (bin->top == bin->limit) {
+		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
 	tcache_free_small(p, cls);
@@ -687,29 +706,26 @@ bool tcache_explicit_destroy(unsigned index)
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->ncached) {
-		bin->ncached--;
-		bin->nalloc++;
-		return bin->stack[bin->ncached];
-	}
-	if (bin->ncap == 0 || arena != tc->arena)
+	if (bin->top != bin->stack)
+		return *--bin->top;
+	if (bin->limit == bin->stack || arena != tc->arena)
 		return arena_alloc_small(arena, cls, false);
-	return bin_refill(tc, bin, cls);
+	return bin_refill(tc, cls);
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->ncap == 0) {
+	if (bin->limit == bin->stack) {
 		arena_free(pagemap_lookup((uintptr_t)p), p);
 		return;
 	}
-	if (bin->ncached && bin->stack[bin->ncached - 1] == p)
+	if (bin->top[-1] == p)
 		ingot_report_double_free(p);
-	if (bin->ncached == bin->ncap)
-		bin_flush(bin, cls, bin->ncached - bin->ncap / 2u);
-	bin->stack[bin->ncached++] = p;
-	TCACHE_STAT(bin->ndalloc++);
+	if (bin->top == bin->limit)
+		bin_make_room(tc, cls);
+	*bin->top++ = p;
+	bin->nfreed++;
 }
 
 /* ---- accounting, verification, fork -------------------------------------- */
@@ -722,7 +738,7 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 	arch_lock_acquire(&list_lock);
 	for (struct tcache *tc = all_tcaches; tc; tc = tc->next) {
 		for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-			total += (size_t)tc->cbins[cls].ncached * sc_size[cls];
+			total += (size_t)tcache_bin_ncached(&tc->cbins[cls]) * sc_size[cls];
 		for (unsigned i = 0; i < QUARANTINE_LEN && tc->quarantine; i++) {
 			uintptr_t p = (uintptr_t)tc->quarantine[i];
 			if (p)
@@ -739,9 +755,10 @@ static const char *tcache_check(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
-		if (bin->ncached > bin->ncap || (bin->ncap && bin->stack[-1] != NULL))
+		if (bin->top < bin->stack || bin->top > bin->limit ||
+		    (bin->limit != bin->stack && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
-		for (unsigned i = 0; i < bin->ncached; i++) {
+		for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
 			uintptr_t p = (uintptr_t)bin->stack[i];
 			struct chunk *c = pagemap_chunk(p);
 			for (unsigned j = 0; j < i; j++)

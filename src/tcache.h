@@ -20,21 +20,47 @@
 #include "sizeclass.h"
 
 /*
- * Invariants: ncached <= ncap; stack[0..ncached) are distinct free objects
- * of this class from live slabs; stack[-1] == NULL (a sentinel). ncap == 0
- * means "no caching here": the fast
- * paths then always miss, which is how a fresh (zeroed) or switched-off
- * cache sends every call to the slow path without a separate test.
+ * A bin is a stack of free objects of one class: [stack, top) holds them,
+ * the newest at top[-1], and limit is stack + capacity. stack[-1] is NULL (a
+ * sentinel). Pointers rather than counts keep each fast path to one load and
+ * one compare before its store. stack == limit means "no caching here": the
+ * fast paths then always miss, which is how a fresh (zeroed) or switched-off
+ * cache, and bin 0 (what the page map gives for anything but a small
+ * object), send calls to the slow paths without a separate test.
+ *
+ * The only counter the fast paths keep is nfreed. Objects handed out are
+ * derived from it: nfreed + nin - nout - cached (see tcache_bin_nalloc),
+ * where the slow paths count nin (objects put in other than by free) and
+ * nout (taken out other than by malloc) in the bin's tcache_bin_info.
  */
 struct tcache_bin {
-	void **stack;       /* stack[ncached - 1] is the top */
-	uint16_t ncached;
-	uint16_t ncap;
-	uint16_t nfill;     /* objects to take on the next miss */
-	uint16_t gc_mark;   /* low bits of nalloc at the last GC pass */
-	uint64_t nalloc;    /* objects handed out (always counted: GC uses it) */
-	uint64_t ndalloc;   /* objects taken back (with STATS) */
+	void **top;
+	void **stack;
+	void **limit;
+	uint64_t nfreed;
 };
+
+struct tcache_bin_info {
+	uint64_t nin, nout;
+	uint16_t nfill;   /* objects to take on the next miss */
+	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
+};
+
+INGOT_INLINE unsigned tcache_bin_ncached(const struct tcache_bin *bin)
+{
+	return (unsigned)(bin->top - bin->stack);
+}
+
+INGOT_INLINE unsigned tcache_bin_ncap(const struct tcache_bin *bin)
+{
+	return (unsigned)(bin->limit - bin->stack);
+}
+
+INGOT_INLINE uint64_t tcache_bin_nalloc(const struct tcache_bin *bin,
+                                        const struct tcache_bin_info *info)
+{
+	return bin->nfreed + info->nin - info->nout - tcache_bin_ncached(bin);
+}
 
 enum tcache_state {
 	TCACHE_NONE = 0,     /* thread has no cache yet */
@@ -47,6 +73,7 @@ struct tcache {
 	struct tcache_bin bins[SC_NCACHED + 1]; /* what the fast paths use */
 	struct tcache_bin *cbins;              /* what the slow paths use: bins,
 	                                        * or a hardened heap's own */
+	struct tcache_bin_info info[SC_NCACHED + 1]; /* of the cbins */
 	struct arena *arena;
 	void **slots;                    /* memory of every bin's stack */
 	void **quarantine;               /* hardened: ring of QUARANTINE_LEN freed */
@@ -88,7 +115,7 @@ void tcache_boot(size_t tcache_max, bool enabled);
 
 /* Slow paths behind the fast paths in tcache_inline.h. */
 void *tcache_alloc_slow(size_t size);
-void tcache_free_slow(void *p, unsigned cls);
+void tcache_free_slow(void *p);
 
 /* Every TCACHE_EVENT_ALLOCS cache hits: a garbage pass over the bins and a
  * decay tick of the arena. Returns p, the object being handed out. */

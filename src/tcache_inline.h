@@ -2,7 +2,7 @@
  * tcache_inline.h — the allocation fast paths.
  *
  * malloc: one TLS load, a table lookup, a pop. free: the page-map lookup
- * (two radix loads and the page's class byte), a push. Everything else —
+ * (the table entry and the page's class byte), a push. Everything else —
  * no cache yet, an empty or full stack, a large block, a foreign pointer —
  * is one unlikely branch to a slow path in tcache.c.
  */
@@ -13,64 +13,71 @@
 #include "sizeclass.h"
 #include "tcache.h"
 
-#define TCACHE_STAT(stmt) \
-	do { \
-		if (INGOT_STATS) { \
-			stmt; \
-		} \
-	} while (0)
-
-/* The address of the calling thread's bin of class cls. The empty asm pins
- * it in a register: without it the compiler re-derives the TLS address
- * (another %fs load and add) after every store through it. */
-INGOT_FAST struct tcache_bin *tcache_bin_of(unsigned cls)
+#if INGOT_TLS_FS
+/* The calling thread's state as an %fs-relative address: its offset from
+ * the thread pointer, read from the GOT (a constant in executables). */
+#define TCACHE_TLS_SEG __seg_fs
+INGOT_FAST uintptr_t tcache_tls_offset(void)
 {
-	struct tcache_bin *bin = &tcache_tls.cache.bins[cls];
-	__asm__("" : "+r"(bin));
-	return bin;
+	uintptr_t offset;
+	__asm__("movq tcache_tls@gottpoff(%%rip), %0" : "=r"(offset));
+	return offset;
 }
+#define TCACHE_TLS (*(struct tcache_tls __seg_fs *)tcache_tls_offset())
+#else
+#define TCACHE_TLS_SEG
+/* The empty asm pins the address in a register: without it the compiler
+ * re-derives the TLS address (another %fs load and add) after every store
+ * through it. */
+INGOT_FAST struct tcache_tls *tcache_tls_pinned(void)
+{
+	struct tcache_tls *tls = &tcache_tls;
+	__asm__("" : "+r"(tls));
+	return tls;
+}
+#define TCACHE_TLS (*tcache_tls_pinned())
+#endif
+
+/* The calling thread's bin of class cls. */
+#define TCACHE_BIN(cls) (&TCACHE_TLS.cache.bins[cls])
+typedef struct tcache_bin TCACHE_TLS_SEG tcache_tls_bin;
 
 INGOT_FAST void *tcache_malloc(size_t size)
 {
 	if (INGOT_LIKELY(size <= SC_SMALL_MAX)) {
-		struct tcache_bin *bin = tcache_bin_of(sizeclass_small(size));
-		unsigned n = bin->ncached;
-		if (INGOT_LIKELY(n != 0)) {
-			void *p = bin->stack[--n];
-			bin->ncached = (uint16_t)n;
-			bin->nalloc++;
-			if (INGOT_UNLIKELY(--tcache_tls.cache.events_left == 0))
-				return tcache_event(p);
-			return p;
+		tcache_tls_bin *bin = TCACHE_BIN(sizeclass_small(size));
+		void **top = bin->top;
+		if (INGOT_LIKELY(top != bin->stack)) {
+			bin->top = --top;
+			if (INGOT_UNLIKELY(--TCACHE_TLS.cache.events_left == 0))
+				return tcache_event(*top);
+			return *top;
 		}
 	}
 	return tcache_alloc_slow(size);
 }
 
-/* Frees small object p of class cls (from the page map or a checked size). */
+/* Frees p, an object of class cls (from the page map or a checked size), or
+ * anything else with cls 0. */
 INGOT_FAST void tcache_free_small(void *p, unsigned cls)
 {
-	struct tcache_bin *bin = tcache_bin_of(cls);
-	unsigned n = bin->ncached;
-	/* stack[-1] is a NULL sentinel, so the top check needs no branch on n:
-	 * it catches the commonest double free, free(p); free(p). */
-	void **stack = bin->stack;
-	if (INGOT_LIKELY(n < bin->ncap && stack[(int)n - 1] != p)) {
-		stack[n] = p;
-		bin->ncached = (uint16_t)(n + 1);
-		TCACHE_STAT(bin->ndalloc++);
+	tcache_tls_bin *bin = TCACHE_BIN(cls);
+	void **top = bin->top;
+	/* top[-1] is the sentinel when the stack is empty, so the check of the
+	 * newest object needs no test of top: it catches the commonest double
+	 * free, free(p); free(p). */
+	if (INGOT_LIKELY(top != bin->limit && top[-1] != p)) {
+		*top = p;
+		bin->top = top + 1;
+		bin->nfreed++;
 		return;
 	}
-	tcache_free_slow(p, cls);
+	tcache_free_slow(p);
 }
 
 INGOT_FAST void tcache_free(void *p)
 {
-	unsigned cls = pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)];
-	if (INGOT_LIKELY(cls != 0))
-		tcache_free_small(p, cls);
-	else
-		tcache_free_slow(p, 0);
+	tcache_free_small(p, pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)]);
 }
 
 #endif

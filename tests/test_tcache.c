@@ -42,7 +42,7 @@ static size_t own_cached_bytes(struct tcache *tc)
 {
 	size_t total = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		total += (size_t)tc->bins[cls].ncached * sc_size[cls];
+		total += (size_t)tcache_bin_ncached(&tc->bins[cls]) * sc_size[cls];
 	return total;
 }
 
@@ -77,8 +77,8 @@ static void *refill_takes_a_batch_thread(void *arg)
 	unsigned cls = sizeclass_small(1000);
 	struct tcache_bin *tb = &tc->bins[cls];
 	struct bin *bin = &tc->arena->bins[cls];
-	THREAD_CHECK(tb->ncached == 0, "class not used yet, but %u cached", tb->ncached);
-	unsigned nfill = tb->nfill;
+	THREAD_CHECK(tcache_bin_ncached(tb) == 0, "class not used yet, but %u cached", tcache_bin_ncached(tb));
+	unsigned nfill = tc->info[cls].nfill;
 	uint64_t before = bin_nmalloc(bin);
 	void *first = ingot_malloc(1000);
 	uint64_t taken = bin_nmalloc(bin) - before;
@@ -87,15 +87,15 @@ static void *refill_takes_a_batch_thread(void *arg)
 	             (unsigned long)taken);
 	THREAD_CHECK(taken == nfill, "a miss took %lu objects, nfill was %u", (unsigned long)taken,
 	             nfill);
-	THREAD_CHECK(tb->ncached == taken - 1, "%u cached after a batch of %lu", tb->ncached,
+	THREAD_CHECK(tcache_bin_ncached(tb) == taken - 1, "%u cached after a batch of %lu", tcache_bin_ncached(tb),
 	             (unsigned long)taken);
 	/* The rest of the batch is served without the bin. */
 	void *more[256];
-	unsigned n = tb->ncached;
+	unsigned n = tcache_bin_ncached(tb);
 	for (unsigned i = 0; i < n; i++)
 		more[i] = ingot_malloc(1000);
 	THREAD_CHECK(bin_nmalloc(bin) - before == taken, "cache hits went to the bin");
-	THREAD_CHECK(tb->ncached == 0, "batch not used up");
+	THREAD_CHECK(tcache_bin_ncached(tb) == 0, "batch not used up");
 	ingot_malloc_usable_size(first);
 	ingot_free(first);
 	for (unsigned i = 0; i < n; i++)
@@ -127,8 +127,8 @@ static void *flush_thread(void *arg)
 	             total, *others, own);
 	ingot_thread_flush();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		THREAD_CHECK(tc->bins[cls].ncached == 0, "class %u keeps %u objects after a flush", cls,
-		             tc->bins[cls].ncached);
+		THREAD_CHECK(tcache_bin_ncached(&tc->bins[cls]) == 0, "class %u keeps %u objects after a flush", cls,
+		             tcache_bin_ncached(&tc->bins[cls]));
 	THREAD_CHECK(tcache_cached_bytes() == *others, "cached bytes %zu after flush, want %zu",
 	             tcache_cached_bytes(), *others);
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after a flush");
@@ -169,14 +169,14 @@ static void *capacity_thread(void *arg)
 	/* Free long runs of one class: the stack must never pass its cap. */
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *tb = &tc->bins[cls];
-		unsigned n = 3u * tb->ncap + 10;
+		unsigned n = 3u * tcache_bin_ncap(tb) + 10;
 		void **objs = malloc(n * sizeof(void *)); /* libc's */
 		for (unsigned k = 0; k < n; k++)
 			objs[k] = ingot_malloc(sc_size[cls]);
 		for (unsigned k = 0; k < n; k++) {
 			ingot_free(objs[k]);
-			THREAD_CHECK(tb->ncached <= tb->ncap, "class %u: %u cached, cap %u", cls,
-			             tb->ncached, tb->ncap);
+			THREAD_CHECK(tcache_bin_ncached(tb) <= tcache_bin_ncap(tb), "class %u: %u cached, cap %u", cls,
+			             tcache_bin_ncached(tb), tcache_bin_ncap(tb));
 		}
 		free(objs);
 	}
@@ -210,34 +210,34 @@ static void *gc_thread(void *arg)
 	struct tcache *tc = my_cache();
 	unsigned idle = sizeclass_small(64), busy = sizeclass_small(1024);
 	struct tcache_bin *tb = &tc->bins[idle];
-	unsigned n = tb->ncap;
+	unsigned n = tcache_bin_ncap(tb);
 	void **objs = malloc(n * sizeof(void *));
 	for (unsigned k = 0; k < n; k++)
 		objs[k] = ingot_malloc(64);
 	for (unsigned k = 0; k < n; k++)
 		ingot_free(objs[k]);
 	free(objs);
-	r->filled = tb->ncached;
+	r->filled = tcache_bin_ncached(tb);
 	THREAD_CHECK(r->filled > 8, "only %u objects cached after %u frees", r->filled, n);
 
 	/* Slow-path events in another class only: refills and flushes. */
 	void *busy_objs[128];
 	unsigned long cycle;
-	for (cycle = 1; cycle <= 20000 && tb->ncached == r->filled; cycle++) {
+	for (cycle = 1; cycle <= 20000 && tcache_bin_ncached(tb) == r->filled; cycle++) {
 		for (int k = 0; k < 128; k++)
 			busy_objs[k] = ingot_malloc(sc_size[busy]);
 		for (int k = 0; k < 128; k++)
 			ingot_free(busy_objs[k]);
 	}
 	r->cycles_to_first_trim = cycle;
-	r->after_first_trim = tb->ncached;
+	r->after_first_trim = tcache_bin_ncached(tb);
 	for (int more = 0; more < 2000; more++) {
 		for (int k = 0; k < 128; k++)
 			busy_objs[k] = ingot_malloc(sc_size[busy]);
 		for (int k = 0; k < 128; k++)
 			ingot_free(busy_objs[k]);
 	}
-	r->at_end = tb->ncached;
+	r->at_end = tcache_bin_ncached(tb);
 	return NULL;
 }
 
@@ -363,7 +363,7 @@ static void *disabled_thread(void *arg)
 	THREAD_CHECK(tc != NULL, "no active cache after switching it back on");
 	void *q = ingot_malloc(200);
 	ingot_free(q);
-	THREAD_CHECK(tc->bins[cls].ncached > 0, "a free after re-enabling was not cached");
+	THREAD_CHECK(tcache_bin_ncached(&tc->bins[cls]) > 0, "a free after re-enabling was not cached");
 	return NULL;
 }
 
@@ -439,8 +439,8 @@ static void *consumer_thread(void *arg)
 {
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
-	THREAD_CHECK(tc->bins[h->cls].ncap > 64, "class cap %u too small for the test",
-	             tc->bins[h->cls].ncap);
+	THREAD_CHECK(tcache_bin_ncap(&tc->bins[h->cls]) > 64, "class cap %u too small for the test",
+	             tcache_bin_ncap(&tc->bins[h->cls]));
 	h->live_before_free = bin_live(h->home);
 	for (int i = 0; i < 64; i++)
 		ingot_free(h->objs[i]);
