@@ -146,7 +146,8 @@ Test(pagemap, foreign_addresses_map_to_nothing)
 	assert_foreign(1, "address 1");
 	assert_foreign((uintptr_t)0xffff800000000000u, "kernel half");
 	assert_foreign(UINTPTR_MAX, "top of the address space");
-	assert_foreign((uintptr_t)1 << PAGEMAP_BITS, "just above 2^48");
+	assert_foreign((uintptr_t)1 << PAGEMAP_BITS, "just above the addresses the map covers");
+	assert_foreign(((uintptr_t)1 << PAGEMAP_BITS) - 1, "last address the map covers");
 
 	void *libc_small = malloc(100); /* this binary's malloc is libc's */
 	void *libc_big = malloc(1 * MiB);
@@ -165,6 +166,19 @@ Test(pagemap, foreign_addresses_map_to_nothing)
 
 	for (int i = 0; i < 8; i++)
 		ingot_free(mine[i]);
+}
+
+Test(pagemap, the_table_pages_in_use_count_as_metadata)
+{
+	ingot_free(ingot_malloc(1));
+	/* At least the page holding the first chunk's entry; never more than
+	 * the table's pages that cover where ingot's chunks lie (they cluster
+	 * in one part of the address space). */
+	size_t bytes = pagemap_table_bytes();
+	size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
+	cr_assert_geq(bytes, os_page);
+	cr_assert_eq(bytes % os_page, 0);
+	cr_assert_leq(bytes, 64 * os_page, "%zu bytes of table for one small heap", bytes);
 }
 
 Test(pagemap, chunk_registration_is_reversible)
