@@ -25,7 +25,7 @@
 #define TCACHE_CLASS_BYTES 65536u /* target bytes cached per class */
 #define TCACHE_NCAP_MIN 8u
 #define TCACHE_NCAP_LARGE 2u
-#define TCACHE_NCAP_MAX 256u
+#define TCACHE_NCAP_MAX 512u
 #define TCACHE_GC_EVENTS 64u      /* slow-path events between GC passes */
 #define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 
