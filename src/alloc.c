@@ -7,7 +7,8 @@
  *   ingot_calloc        -> tcache_malloc + memset | alloc_big (pages known zero)
  *   ingot_realloc       -> same class: p | arena_resize_in_place | move
  *   aligned functions   -> alloc_aligned -> aligned class | alloc_big
- *   sized frees         -> checked_usable (size vs page map) -> free path
+ *   sized frees         -> tcache_free_sized (bin from the size, class confirmed
+ *                          by the page map) | alloc_free_checked_size
  *
  * Behaviour where C and POSIX leave a choice (glibc's, as jemalloc's):
  *  - malloc(0) returns a unique 16-byte block;
@@ -261,7 +262,7 @@ INGOT_EXPORT size_t ingot_malloc_usable_size(void *ptr)
 {
 	/* Programs such as redis ask on every malloc and free: small blocks
 	 * answer from the page map's class byte, as free does. */
-	unsigned cls = pagemap_chunk((uintptr_t)ptr)->class_of[chunk_page_index((uintptr_t)ptr)];
+	unsigned cls = pagemap_class((uintptr_t)ptr);
 	if (INGOT_LIKELY(cls != 0))
 		return harden_small_usable(cls);
 	return ptr ? alloc_usable_checked(ptr, "malloc_usable_size") : 0;
@@ -269,12 +270,15 @@ INGOT_EXPORT size_t ingot_malloc_usable_size(void *ptr)
 
 INGOT_EXPORT void ingot_free_sized(void *ptr, size_t size)
 {
-	alloc_free_checked_size(ptr, size, SC_QUANTUM, "free_sized");
+	if (!tcache_free_sized(ptr, size))
+		alloc_free_checked_size(ptr, size, SC_QUANTUM, "free_sized");
 }
 
 INGOT_EXPORT void ingot_free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
-	alloc_free_checked_size(ptr, size, alignment, "free_aligned_sized");
+	bool small_power_of_two = alignment <= SC_QUANTUM && (alignment & (alignment - 1)) == 0;
+	if (!small_power_of_two || !tcache_free_sized(ptr, size))
+		alloc_free_checked_size(ptr, size, alignment, "free_aligned_sized");
 }
 
 INGOT_STD_NAMES(INGOT_ALIAS)

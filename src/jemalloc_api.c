@@ -172,6 +172,9 @@ INGOT_EXPORT void ingot_dallocx(void *ptr, int flags)
 
 INGOT_EXPORT void ingot_sdallocx(void *ptr, size_t size, int flags)
 {
+	/* No flags but an alignment of at most SC_QUANTUM: the fast path. */
+	if (INGOT_LIKELY((unsigned)flags <= 4 && tcache_free_sized(ptr, size)))
+		return;
 	if (INGOT_LIKELY(flag_tcache(flags) == TCACHE_AUTO)) {
 		alloc_free_checked_size(ptr, size, flag_align(flags), "sdallocx");
 		return;

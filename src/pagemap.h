@@ -110,6 +110,12 @@ INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
 
+/* The small class of the page address p lies in; 0 for anything else. */
+INGOT_FAST unsigned pagemap_class(uintptr_t p)
+{
+	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
+}
+
 /* Maps the table for the addresses info allows; 0 or INGOT_ENOMEM. */
 struct arch_info;
 int pagemap_boot(const struct arch_info *info);

@@ -742,7 +742,7 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 		for (unsigned i = 0; i < QUARANTINE_LEN && tc->quarantine; i++) {
 			uintptr_t p = (uintptr_t)tc->quarantine[i];
 			if (p)
-				total += sc_size[pagemap_chunk(p)->class_of[chunk_page_index(p)]];
+				total += sc_size[pagemap_class(p)];
 		}
 	}
 	arch_lock_release(&list_lock);

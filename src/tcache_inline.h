@@ -38,14 +38,21 @@ INGOT_FAST struct tcache_tls *tcache_tls_pinned(void)
 #define TCACHE_TLS (*tcache_tls_pinned())
 #endif
 
-/* The calling thread's bin of class cls. */
-#define TCACHE_BIN(cls) (&TCACHE_TLS.cache.bins[cls])
 typedef struct tcache_bin TCACHE_TLS_SEG tcache_tls_bin;
+
+/* The calling thread's bin of class cls. The empty asm makes the compiler
+ * compute the address once and keep it, rather than redo it per field. */
+INGOT_FAST tcache_tls_bin *tcache_bin_of(unsigned cls)
+{
+	tcache_tls_bin *bin = &TCACHE_TLS.cache.bins[cls];
+	__asm__("" : "+r"(bin));
+	return bin;
+}
 
 INGOT_FAST void *tcache_malloc(size_t size)
 {
 	if (INGOT_LIKELY(size <= SC_SMALL_MAX)) {
-		tcache_tls_bin *bin = TCACHE_BIN(sizeclass_small(size));
+		tcache_tls_bin *bin = tcache_bin_of(sizeclass_small(size));
 		void **top = bin->top;
 		if (INGOT_LIKELY(top != bin->stack)) {
 			bin->top = --top;
@@ -61,7 +68,7 @@ INGOT_FAST void *tcache_malloc(size_t size)
  * anything else with cls 0. */
 INGOT_FAST void tcache_free_small(void *p, unsigned cls)
 {
-	tcache_tls_bin *bin = TCACHE_BIN(cls);
+	tcache_tls_bin *bin = tcache_bin_of(cls);
 	void **top = bin->top;
 	/* top[-1] is the sentinel when the stack is empty, so the check of the
 	 * newest object needs no test of top: it catches the commonest double
@@ -77,7 +84,31 @@ INGOT_FAST void tcache_free_small(void *p, unsigned cls)
 
 INGOT_FAST void tcache_free(void *p)
 {
-	tcache_free_small(p, pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)]);
+	tcache_free_small(p, pagemap_class((uintptr_t)p));
+}
+
+/* Sized free of p (free_sized, sdallocx, sized delete with alignment at
+ * most SC_QUANTUM): the bin comes from the size, so the page map is read
+ * only to confirm the class, off the path that finds the bin. A size in
+ * the page's class is one free_sized accepts (no canary here: hardened
+ * heaps have no fast path). Returns false, having done nothing, for
+ * anything else — a class that does not match, a full bin, NULL, a big
+ * size — which the caller hands to the checked path. */
+INGOT_FAST bool tcache_free_sized(void *p, size_t size)
+{
+	if (INGOT_UNLIKELY(size - 1 >= SC_SMALL_MAX))
+		return false;
+	unsigned cls = sizeclass_small(size);
+	if (INGOT_UNLIKELY(pagemap_class((uintptr_t)p) != cls))
+		return false;
+	tcache_tls_bin *bin = tcache_bin_of(cls);
+	void **top = bin->top;
+	if (INGOT_UNLIKELY(top == bin->limit || top[-1] == p))
+		return false;
+	*top = p;
+	bin->top = top + 1;
+	bin->nfreed++;
+	return true;
 }
 
 #endif

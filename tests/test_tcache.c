@@ -68,6 +68,37 @@ static void run_thread(void *(*fn)(void *), void *arg)
 	assert_no_thread_failure();
 }
 
+/* ---- sized frees ------------------------------------------------------------ */
+
+/* free_sized and sdallocx with a size in the block's class take the bin
+ * from the size and go to the cache like free; any other size still gets
+ * the checked path (the misuse tests in test_api and test_xapi). */
+static void *sized_frees_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(100);
+	struct tcache_bin *bin = &tc->bins[cls];
+	for (size_t given = 97; given <= sc_size[cls]; given++) {
+		void *p = ingot_malloc(100);
+		unsigned before = tcache_bin_ncached(bin);
+		if (given % 2)
+			ingot_free_sized(p, given);
+		else
+			ingot_sdallocx(p, given, 0);
+		THREAD_CHECK(tcache_bin_ncached(bin) == before + 1 && bin->top[-1] == p,
+		             "a sized free of %zu bytes did not reach the cache", given);
+	}
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after sized frees");
+	return NULL;
+}
+
+Test(tcache, sized_frees_go_to_the_cache)
+{
+	skip_if_uncached();
+	run_thread(sized_frees_thread, NULL);
+}
+
 /* ---- refill ---------------------------------------------------------------- */
 
 static void *refill_takes_a_batch_thread(void *arg)
