@@ -237,6 +237,7 @@ def workloads(threads: int, scale: float, results: str, kind: str) -> list[Workl
         loop("batch", lo, hi, label, batch_n)
     for t in sorted({1, T}):
         loop("pair", 16, 1024, "16-1k", 30e6, t, f"hot pair 16..1k")
+        loop("sized", 16, 1024, "16-1k", 30e6, t, f"hot pair, sized free, 16..1k")
         loop("batch", 16, 1024, "16-1k", 15e6, t, f"batch 16..1k")
         loop("mix", 16, 1024, "16-1k", 20e6, t, f"random mix 16..1k")
         ws.append(Workload(f"prodcons-t{t}", [bin_("prodcons"), "--threads", str(t), "--iters", n(1e7)],

@@ -51,7 +51,7 @@ bench-build: $(BENCH_BINS)
 
 $(BENCH_BUILD)/%: bench/workloads/%.c bench/common/bench.c bench/common/bench.h
 	@mkdir -p $(@D)
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< bench/common/bench.c -lm
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< bench/common/bench.c -lm -ldl
 
 $(BENCH_BUILD)/measure: bench/runner/measure.c
 	@mkdir -p $(@D)

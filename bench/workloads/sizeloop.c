@@ -4,12 +4,17 @@
  *   --mode batch  malloc 1000 blocks, then free the 1000 in allocation order
  *   --mode mix    a pool of 1000 live blocks per thread; each step frees a
  *                 random one and puts a block of random size in its place
+ *   --mode sized  as pair, but each block is freed with its size through C++'s
+ *                 sized delete, operator delete(void *, size_t): every peer
+ *                 exports it as its sized free. An allocator that does not
+ *                 (glibc: libstdc++'s calls free) is timed with free.
  *
  * Sizes are log-uniform in [--min, --max]. Each thread does the same number of
  * malloc+free pairs, so ops = threads * pairs and throughput is ops/seconds.
  * Every block gets one word written, as any user would. */
 #include "../common/bench.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,28 @@ static void run_pair(const size_t *sizes, long pairs)
         p[0] = i;
         bench_escape(p);
         free(p);
+    }
+}
+
+/* The preloaded allocator's sized delete, or NULL. */
+typedef void (*sized_free_fn)(void *, size_t);
+static sized_free_fn sized_free;
+
+static void plain_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
+static void run_sized(const size_t *sizes, long pairs)
+{
+    sized_free_fn release = sized_free ? sized_free : plain_free;
+    for (long i = 0; i < pairs; i++) {
+        size_t size = sizes[i & (TABLE - 1)];
+        long *p = malloc(size);
+        p[0] = i;
+        bench_escape(p);
+        release(p, size);
     }
 }
 
@@ -82,6 +109,8 @@ static void *worker_main(void *arg)
 
     if (strcmp(w->mode, "pair") == 0)
         run_pair(sizes, w->pairs);
+    else if (strcmp(w->mode, "sized") == 0)
+        run_sized(sizes, w->pairs);
     else if (strcmp(w->mode, "batch") == 0)
         run_batch(sizes, w->pairs);
     else
@@ -93,11 +122,14 @@ int main(int argc, char **argv)
 {
     bench_opts_t o = {.threads = 2, .scale = 1, .seed = 42, .mode = "pair", .min = 16, .max = 1024};
     bench_parse(&o, argc, argv);
-    if (strcmp(o.mode, "pair") != 0 && strcmp(o.mode, "batch") != 0 && strcmp(o.mode, "mix") != 0)
-        bench_die("--mode must be pair, batch or mix");
+    if (strcmp(o.mode, "pair") != 0 && strcmp(o.mode, "batch") != 0 && strcmp(o.mode, "mix") != 0 &&
+        strcmp(o.mode, "sized") != 0)
+        bench_die("--mode must be pair, batch, mix or sized");
+    sized_free = (sized_free_fn)dlsym(RTLD_DEFAULT, "_ZdlPvm");
 
     /* About 0.3 s per thread under glibc for small sizes on the reference machine. */
-    long pairs = bench_count(&o, strcmp(o.mode, "pair") == 0 ? 10000000 : 5000000);
+    int hot = strcmp(o.mode, "pair") == 0 || strcmp(o.mode, "sized") == 0;
+    long pairs = bench_count(&o, hot ? 10000000 : 5000000);
     if (strcmp(o.mode, "batch") == 0)
         pairs = (pairs + BATCH - 1) / BATCH * BATCH;
     worker_t w[1024];
