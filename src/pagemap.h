@@ -121,7 +121,7 @@ struct arch_info;
 int pagemap_boot(const struct arch_info *info);
 
 /* Maps every slot of [c->base, c->base + c->size) to c. Returns 0 or
- * INGOT_ENOMEM (no memory for a leaf; nothing was changed). */
+ * INGOT_ENOMEM (the range lies outside the map; nothing was changed). */
 int pagemap_register(struct chunk *c);
 
 /* Maps the slots of [c->base, c->base + c->size) to nothing. */

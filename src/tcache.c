@@ -186,7 +186,6 @@ static void tcache_close(struct tcache *tc)
 		struct tcache_bin *bin = &tc->cbins[cls];
 		tc->allocated += tcache_bin_nalloc(bin, &tc->info[cls]) * sc_size[cls];
 		tc->deallocated += bin->nfreed * sc_size[cls];
-		bin->nfreed = 0;
 		tc->info[cls] = (struct tcache_bin_info){0};
 		tc->bins[cls] = (struct tcache_bin){0};
 	}
