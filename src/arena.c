@@ -198,23 +198,26 @@ static void huge_unmap(struct chunk *c)
 	huge_record_put(c);
 }
 
-/* A cached mapping that fits size bytes aligned to align with at most a
- * quarter wasted, taken out of the cache; NULL when there is none. */
+/* The smallest cached mapping that holds mapped bytes aligned to align,
+ * taken out of the cache; NULL when there is none. Its pages past mapped go
+ * back to the OS: the block keeps the address space, not the memory, and
+ * still saves the page faults of the part it uses. */
 static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t align)
 {
 	struct chunk *found = NULL;
 	arch_lock_acquire(&a->huge_lock);
 	for (struct chunk *c = a->huge_cached; c; c = c->next) {
-		if (c->size >= mapped && c->size - mapped <= mapped / 4 && !(c->base & (align - 1))) {
+		bool fits = c->size >= mapped && !(c->base & (align - 1));
+		if (fits && (!found || c->size < found->size))
 			found = c;
-			break;
-		}
 	}
 	if (found) {
 		list_unlink(&a->huge_cached, found);
 		a->huge_cached_bytes -= found->size;
 	}
 	arch_lock_release(&a->huge_lock);
+	if (found && found->size > mapped)
+		pageheap_purge_range(found->base + mapped, found->base + found->size);
 	return found;
 }
 

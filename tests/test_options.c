@@ -184,6 +184,25 @@ Test(options, huge_double_free_is_caught_while_its_mapping_is_cached)
 	assert_aborts_with(huge_double_free, NULL, "double free", "huge double free");
 }
 
+Test(options, a_freed_huge_mapping_serves_a_smaller_block_and_gives_back_the_rest)
+{
+	conf("dirty_decay_ms:10000");
+	char *p = ingot_malloc(32 * MiB);
+	memset(p, 1, 32 * MiB);
+	ingot_free(p);
+	size_t before = rss_bytes();
+	char *q = ingot_malloc(6 * MiB);
+	cr_assert_eq(q, p, "the cached 32 MiB mapping did not serve a 6 MiB block");
+	cr_assert_eq(q[6 * MiB - 1], 1, "the reused part lost its pages");
+	size_t after = rss_bytes();
+	cr_assert_lt(after + 20 * MiB, before, "RSS %zu -> %zu: the unused 26 MiB were kept", before,
+	             after);
+	cr_assert_eq(ingot_malloc_usable_size(q), 6 * MiB);
+	memset(q, 2, 6 * MiB);
+	ingot_free(q);
+	cr_assert_eq(ingot_check(), 0);
+}
+
 Test(options, a_freed_huge_mapping_is_reused_and_decays)
 {
 	conf("dirty_decay_ms:100");
