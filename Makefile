@@ -45,6 +45,8 @@ ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) $(DEFS) \
 
 CORE_SRC := $(wildcard src/*.c)
 CORE_HDR := $(wildcard src/*.h src/*.inc include/*.h arch/arch.h) $(GEN)/sizeclass_table.h
+# What the arch back ends include: arch.h, backend.h, unix.inc.
+ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
 
 # Two flavours of every object: with the standard names (override) and with
 # only the ingot_* names (prefixed; used under sanitizers and for embedding).
@@ -66,10 +68,10 @@ $(BUILD)/ovr/%.o: src/%.c $(CORE_HDR)
 $(BUILD)/pfx/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) -DINGOT_OVERRIDE=0 -c $< -o $@
-$(BUILD)/ovr/arch_%.o: arch/%.c arch/arch.h
+$(BUILD)/ovr/arch_%.o: arch/%.c $(ARCH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
-$(BUILD)/pfx/arch_%.o: arch/%.c arch/arch.h
+$(BUILD)/pfx/arch_%.o: arch/%.c $(ARCH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
 

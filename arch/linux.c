@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "arch.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,15 +30,6 @@
 #endif
 
 #define MAP_RW_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS)
-
-/* Tells the CPU we are spinning (frees the sibling hyper-thread). */
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__) || defined(__arm__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() __asm__ __volatile__("" ::: "memory")
-#endif
 
 extern char **environ;
 
@@ -155,29 +147,16 @@ int arch_protect(void *addr, size_t size, bool accessible)
 
 /* ---- locks ------------------------------------------------------------ */
 
-static void futex_wait(uint32_t *word, uint32_t expected)
+static void futex_wait_while_2(uint32_t *word)
 {
-	/* Returns at once (EAGAIN) if *word != expected; EINTR and spurious
-	 * wake-ups are handled by the caller's loop. */
-	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+	/* Returns at once (EAGAIN) if *word != 2; EINTR and spurious wake-ups
+	 * are handled by the caller's loop. */
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
 void arch_lock_wait(arch_lock_t *lock)
 {
-	/* Spin briefly while the holder may be about to release (state 1, no
-	 * sleepers): a futex round trip costs far more than a short section. */
-	for (int i = 0; i < 100; i++) {
-		uint32_t w = __atomic_load_n(&lock->word, __ATOMIC_RELAXED);
-		if (w == 0 && arch_lock_try(lock))
-			return;
-		if (w == 2)
-			break;
-		cpu_relax();
-	}
-	/* Take the lock as "held with waiters" (2): we cannot know whether others
-	 * sleep, so the eventual release must wake one. Sleep while it was held. */
-	while (__atomic_exchange_n(&lock->word, 2, __ATOMIC_ACQUIRE) != 0)
-		futex_wait(&lock->word, 2);
+	lock_wait_sleeping(lock, futex_wait_while_2);
 }
 
 void arch_lock_wake(arch_lock_t *lock)
@@ -185,89 +164,7 @@ void arch_lock_wake(arch_lock_t *lock)
 	syscall(SYS_futex, &lock->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* ---- threads, fork, process exit -------------------------------------- */
-
-static pthread_key_t exit_key;
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-
-/* pthread only runs a key's destructor for non-NULL values, so a NULL arg is
- * stored as this sentinel. */
-static char null_arg_sentinel;
-
-static void on_thread_exit(void *value)
-{
-	/* pthread has already reset the value to NULL. If ingot_thread_exit (or a
-	 * later key's destructor) makes ingot register again, pthread calls us
-	 * again, up to PTHREAD_DESTRUCTOR_ITERATIONS times. */
-	ingot_thread_exit(value == &null_arg_sentinel ? NULL : value);
-}
-
-static void create_exit_key(void)
-{
-	/* pthread_key_create does not allocate in glibc or musl. Failure (all
-	 * keys taken) leaves thread caches unflushed at thread exit, nothing worse. */
-	static const char msg[] = "ingot: no pthread key for thread exit\n";
-	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
-		arch_write_err(msg, sizeof msg - 1);
-}
-
-void arch_thread_exit_register(void *arg)
-{
-	pthread_once(&exit_key_once, create_exit_key);
-	/* glibc keeps the values of the first 32 keys inside the thread; for a
-	 * higher key it calloc's a block on first use, which re-enters ingot.
-	 * arch.h makes the caller responsible for that reentrancy. */
-	pthread_setspecific(exit_key, arg != NULL ? arg : &null_arg_sentinel);
-}
-
-static bool hooks_registered; /* accessed only with __atomic builtins */
-
-void arch_hooks_register(void)
-{
-	if (__atomic_exchange_n(&hooks_registered, true, __ATOMIC_ACQ_REL))
-		return;
-	pthread_atfork(ingot_fork_prepare, ingot_fork_parent, ingot_fork_child);
-}
-
-/* An ELF destructor rather than atexit(), which may allocate on some libcs.
- * It runs at exit() and return from main, not at _exit() or on a signal. */
-__attribute__((destructor)) static void on_process_exit(void)
-{
-	if (__atomic_exchange_n(&hooks_registered, false, __ATOMIC_ACQ_REL))
-		ingot_process_exit();
-}
-
-uintptr_t arch_thread_id(void)
-{
-	/* A thread-local's address is distinct for every live thread and costs no
-	 * system call. initial-exec: a dynamic TLS access could call malloc. */
-	static _Thread_local __attribute__((tls_model("initial-exec"))) char marker;
-	return (uintptr_t)&marker;
-}
-
-/* ---- misc ------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
-}
-
-/* Without kernel entropy (before 3.17, or seccomp): time, addresses (ASLR)
- * and a counter, mixed. Weak, but distinct per call and per process. */
-static void random_fallback(unsigned char *buf, size_t len)
-{
-	static uint64_t counter; /* accessed only with __atomic builtins */
-	uint64_t state = arch_now_ns() ^ (uint64_t)(uintptr_t)&state ^
-	                 ((uint64_t)(uintptr_t)&counter << 17) ^ (uint64_t)getpid() << 40;
-	state ^= __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) << 48;
-	for (size_t i = 0; i < len; i += 8) {
-		state = mix64(state);
-		memcpy(buf + i, &state, len - i < 8 ? len - i : 8);
-	}
-}
+/* ---- random ----------------------------------------------------------- */
 
 void arch_random(void *buf, size_t len)
 {
@@ -281,87 +178,7 @@ void arch_random(void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
-	random_fallback(p, len);
+	random_fallback(p, len, (uint64_t)getpid());
 }
 
-uint64_t arch_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void arch_write_err(const char *msg, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, msg, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* stderr closed or broken: nowhere left to report */
-		msg += n;
-		len -= (size_t)n;
-	}
-}
-
-_Noreturn void arch_abort(void)
-{
-	abort();
-}
-
-const char *arch_getenv(const char *name)
-{
-	/* Walks environ instead of calling getenv, so it works before libc has
-	 * finished starting. setenv may replace environ, so read it each time;
-	 * glibc never frees the strings it puts there, so results stay valid. */
-	size_t len = strlen(name);
-	char **env = environ;
-	if (len == 0 || env == NULL)
-		return NULL;
-	for (; *env != NULL; env++) {
-		if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
-			return *env + len + 1;
-	}
-	return NULL;
-}
-
-void arch_set_errno(int err)
-{
-	errno = err;
-}
-
-/* ---- files ------------------------------------------------------------- */
-
-int arch_file_open(const char *path, int *fd)
-{
-	int f;
-	do
-		f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	while (f < 0 && errno == EINTR);
-	if (f < 0)
-		return errno;
-	*fd = f;
-	return 0;
-}
-
-int arch_file_write(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno;
-		if (n == 0)
-			return ARCH_EINVAL; /* a regular file never writes nothing */
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-void arch_file_close(int fd)
-{
-	close(fd); /* after close, even EINTR leaves the descriptor closed */
-}
+#include "unix.inc"

@@ -10,6 +10,7 @@
  */
 #define _DEFAULT_SOURCE /* glibc: MAP_ANON, madvise; other libcs show them by default */
 #include "arch.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,15 +24,6 @@
 
 #if !defined(MAP_ANON) && defined(MAP_ANONYMOUS)
 #define MAP_ANON MAP_ANONYMOUS
-#endif
-
-/* Tells the CPU we are spinning (frees the sibling hyper-thread). */
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__) || defined(__arm__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() __asm__ __volatile__("" ::: "memory")
 #endif
 
 extern char **environ;
@@ -181,89 +173,7 @@ void arch_lock_wake(arch_lock_t *lock)
 	(void)lock; /* waiters poll */
 }
 
-/* ---- threads, fork, process exit -------------------------------------- */
-
-static pthread_key_t exit_key;
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-
-/* pthread only runs a key's destructor for non-NULL values, so a NULL arg is
- * stored as this sentinel. */
-static char null_arg_sentinel;
-
-static void on_thread_exit(void *value)
-{
-	/* pthread has already reset the value to NULL. If ingot_thread_exit (or a
-	 * later key's destructor) makes ingot register again, pthread calls us
-	 * again, up to PTHREAD_DESTRUCTOR_ITERATIONS times. */
-	ingot_thread_exit(value == &null_arg_sentinel ? NULL : value);
-}
-
-static void create_exit_key(void)
-{
-	/* Failure (all keys taken) leaves thread caches unflushed at thread exit,
-	 * nothing worse. */
-	static const char msg[] = "ingot: no pthread key for thread exit\n";
-	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
-		arch_write_err(msg, sizeof msg - 1);
-}
-
-void arch_thread_exit_register(void *arg)
-{
-	pthread_once(&exit_key_once, create_exit_key);
-	/* Some libcs allocate per-thread key storage here on first use (glibc
-	 * for keys >= 32), which re-enters ingot; arch.h makes the caller
-	 * responsible for that reentrancy. */
-	pthread_setspecific(exit_key, arg != NULL ? arg : &null_arg_sentinel);
-}
-
-static bool hooks_registered; /* accessed only with __atomic builtins */
-
-void arch_hooks_register(void)
-{
-	if (__atomic_exchange_n(&hooks_registered, true, __ATOMIC_ACQ_REL))
-		return;
-	pthread_atfork(ingot_fork_prepare, ingot_fork_parent, ingot_fork_child);
-}
-
-/* An ELF/Mach-O destructor rather than atexit(), which may allocate on some
- * libcs. It runs at exit() and return from main, not at _exit(). */
-__attribute__((destructor)) static void on_process_exit(void)
-{
-	if (__atomic_exchange_n(&hooks_registered, false, __ATOMIC_ACQ_REL))
-		ingot_process_exit();
-}
-
-uintptr_t arch_thread_id(void)
-{
-	/* A thread-local's address is distinct for every live thread and costs no
-	 * system call. initial-exec: a dynamic TLS access could call malloc. */
-	static _Thread_local __attribute__((tls_model("initial-exec"))) char marker;
-	return (uintptr_t)&marker;
-}
-
-/* ---- misc ------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
-}
-
-/* Without /dev/urandom (chroot, sandbox): time, addresses (ASLR) and a
- * counter, mixed. Weak, but distinct per call and per process. */
-static void random_fallback(unsigned char *buf, size_t len)
-{
-	static uint64_t counter; /* accessed only with __atomic builtins */
-	uint64_t state = arch_now_ns() ^ (uint64_t)(uintptr_t)&state ^
-	                 ((uint64_t)(uintptr_t)&counter << 17) ^ (uint64_t)getpid() << 40;
-	state ^= __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) << 48;
-	for (size_t i = 0; i < len; i += 8) {
-		state = mix64(state);
-		memcpy(buf + i, &state, len - i < 8 ? len - i : 8);
-	}
-}
+/* ---- random ----------------------------------------------------------- */
 
 /* Reads as much of len as the device gives; returns how much it read. */
 static size_t read_urandom(unsigned char *buf, size_t len)
@@ -287,86 +197,7 @@ static size_t read_urandom(unsigned char *buf, size_t len)
 void arch_random(void *buf, size_t len)
 {
 	size_t got = len > 0 ? read_urandom(buf, len) : 0;
-	random_fallback((unsigned char *)buf + got, len - got);
+	random_fallback((unsigned char *)buf + got, len - got, (uint64_t)getpid());
 }
 
-uint64_t arch_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void arch_write_err(const char *msg, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, msg, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* stderr closed or broken: nowhere left to report */
-		msg += n;
-		len -= (size_t)n;
-	}
-}
-
-_Noreturn void arch_abort(void)
-{
-	abort();
-}
-
-const char *arch_getenv(const char *name)
-{
-	/* Walks environ instead of calling getenv, so it works before libc has
-	 * finished starting. setenv may replace environ, so read it each time. */
-	size_t len = strlen(name);
-	char **env = environ;
-	if (len == 0 || env == NULL)
-		return NULL;
-	for (; *env != NULL; env++) {
-		if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
-			return *env + len + 1;
-	}
-	return NULL;
-}
-
-void arch_set_errno(int err)
-{
-	errno = err;
-}
-
-/* ---- files ------------------------------------------------------------- */
-
-int arch_file_open(const char *path, int *fd)
-{
-	int f;
-	do
-		f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	while (f < 0 && errno == EINTR);
-	if (f < 0)
-		return errno;
-	*fd = f;
-	return 0;
-}
-
-int arch_file_write(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno;
-		if (n == 0)
-			return ARCH_EINVAL; /* a regular file never writes nothing */
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-void arch_file_close(int fd)
-{
-	close(fd); /* after close, even EINTR leaves the descriptor closed */
-}
+#include "unix.inc"

@@ -42,6 +42,7 @@
  *   size_t ingot_region_available(void)   bytes of the region not in use
  */
 #include "arch.h"
+#include "backend.h"
 #include "ingot.h"
 
 #ifndef INGOT_LG_PAGE
@@ -58,13 +59,6 @@
 #define EXPORT __attribute__((visibility("default")))
 #define WEAK __attribute__((weak))
 
-#if defined(__arm__) || defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#elif defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#else
-#define cpu_relax() __asm__ __volatile__("" ::: "memory")
-#endif
 
 /* ---- program hooks: weak defaults ---------------------------------------- */
 
@@ -368,14 +362,6 @@ uintptr_t arch_thread_id(void)
 
 /* ---- misc ------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
-}
-
 static uint32_t counter_next(void)
 {
 	static _Atomic uint32_t counter;
@@ -387,14 +373,9 @@ static uint32_t counter_next(void)
  * define ingot_region_random. */
 WEAK void ingot_region_random(void *buf, size_t len)
 {
-	unsigned char *p = buf;
 	uint64_t state = (uint64_t)counter_next() << 32 ^ (uint64_t)region.base ^
 	                 (uint64_t)(uintptr_t)&state << 16;
-	for (size_t i = 0; i < len; i += 8) {
-		state = mix64(state);
-		for (size_t j = 0; j < 8 && i + j < len; j++)
-			p[i + j] = (unsigned char)(state >> (8 * j));
-	}
+	mix_fill(buf, len, state);
 }
 
 void arch_random(void *buf, size_t len)

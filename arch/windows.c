@@ -21,6 +21,7 @@
 #define _WIN32_WINNT 0x0602 /* Windows 8: WaitOnAddress */
 #endif
 #include "arch.h"
+#include "backend.h"
 
 #include <windows.h>
 #include <bcrypt.h>
@@ -184,24 +185,16 @@ int arch_protect(void *addr, size_t size, bool accessible)
 
 /* ---- locks ------------------------------------------------------------ */
 
+/* WaitOnAddress returns at once when the word is not 2. */
+static void wait_while_2(uint32_t *word)
+{
+	uint32_t held = 2;
+	WaitOnAddress((volatile void *)word, &held, sizeof held, INFINITE);
+}
+
 void arch_lock_wait(arch_lock_t *lock)
 {
-	/* Spin briefly while the holder may be about to release (state 1, no
-	 * sleepers): a kernel round trip costs more than a short section. */
-	for (int i = 0; i < 100; i++) {
-		uint32_t w = __atomic_load_n(&lock->word, __ATOMIC_RELAXED);
-		if (w == 0 && arch_lock_try(lock))
-			return;
-		if (w == 2)
-			break;
-		YieldProcessor();
-	}
-	/* As on Linux: take the lock as "held with waiters" and sleep while it
-	 * was held. WaitOnAddress returns at once when the word is not 2, and
-	 * may wake spuriously; the loop handles both. */
-	uint32_t held = 2;
-	while (__atomic_exchange_n(&lock->word, 2, __ATOMIC_ACQUIRE) != 0)
-		WaitOnAddress((volatile void *)&lock->word, &held, sizeof held, INFINITE);
+	lock_wait_sleeping(lock, wait_while_2);
 }
 
 void arch_lock_wake(arch_lock_t *lock)
@@ -268,31 +261,6 @@ uintptr_t arch_thread_id(void)
 
 /* ---- misc ------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
-}
-
-/* When BCrypt fails: time, addresses, ids and a counter, mixed. Weak, but
- * distinct per call and per process. */
-static void random_fallback(unsigned char *buf, size_t len)
-{
-	static _Atomic uint64_t counter;
-	uint64_t state = arch_now_ns() ^ (uint64_t)(uintptr_t)&state ^
-	                 ((uint64_t)(uintptr_t)&counter << 17) ^
-	                 (uint64_t)GetCurrentProcessId() << 40;
-	state ^= __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) << 48;
-	for (size_t i = 0; i < len; i += 8) {
-		state = mix64(state);
-		size_t n = len - i < 8 ? len - i : 8;
-		for (size_t j = 0; j < n; j++)
-			buf[i + j] = (unsigned char)(state >> (8 * j));
-	}
-}
-
 void arch_random(void *buf, size_t len)
 {
 	unsigned char *p = buf;
@@ -303,7 +271,7 @@ void arch_random(void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
-	random_fallback(p, len);
+	random_fallback(p, len, GetCurrentProcessId());
 }
 
 uint64_t arch_now_ns(void)

@@ -15,11 +15,11 @@ test-arch: build/tests/test_arch build/tests/test_arch_posix
 	build/tests/test_arch
 	build/tests/test_arch_posix
 
-build/tests/test_arch: tests/test_arch.c arch/linux.c arch/arch.h
+build/tests/test_arch: tests/test_arch.c arch/linux.c $(ARCH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_TEST_CFLAGS) -o $@ tests/test_arch.c arch/linux.c $(ARCH_TEST_LIBS)
 
-build/tests/test_arch_posix: tests/test_arch.c arch/posix.c arch/arch.h
+build/tests/test_arch_posix: tests/test_arch.c arch/posix.c $(ARCH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_TEST_CFLAGS) -DTEST_ARCH_POSIX=1 -o $@ tests/test_arch.c arch/posix.c \
 		$(ARCH_TEST_LIBS)

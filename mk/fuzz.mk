@@ -60,7 +60,7 @@ $(call fuzz_dir,$(1),$(2))/obj/%.o: src/%.c $$(CORE_HDR)
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC_$(1)) $$(call fuzz_flags,$(2),$$(CORE_CFLAGS)) -DINGOT_OVERRIDE=0 -c $$< -o $$@
 
-$(call fuzz_dir,$(1),$(2))/obj/arch_$(ARCH).o: arch/$(ARCH).c arch/arch.h
+$(call fuzz_dir,$(1),$(2))/obj/arch_$(ARCH).o: arch/$(ARCH).c $(ARCH_HDR)
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC_$(1)) $$(call fuzz_flags,$(2),$$(ARCH_CFLAGS)) -c $$< -o $$@
 

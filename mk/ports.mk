@@ -89,7 +89,7 @@ build/$(1)/obj/%.o: src/%.c $$(PORT_HDR) build/$(1)/gen/sizeclass_table.h build/
 	@mkdir -p $$(@D)
 	$(2) $(4) -Ibuild/$(1)/gen -c $$< -o $$@
 
-build/$(1)/obj/arch.o: $(6) arch/arch.h build/$(1)/flags
+build/$(1)/obj/arch.o: $(6) $(ARCH_HDR) build/$(1)/flags
 	@mkdir -p $$(@D)
 	$(2) $(5) -c $$< -o $$@
 
@@ -115,7 +115,7 @@ build/windows/ingot_test.exe: tests/portable/ingot_test.c tests/portable/harness
 	$(WIN_CC) $(PORT_TEST_CFLAGS) $(WIN_LDFLAGS) -o $@ $< build/windows/libingot.a $(WIN_LIBS)
 
 build/windows/arch_test.exe: tests/portable/arch_test.c tests/portable/harness.h \
-                             tests/portable/threads.h arch/windows.c arch/arch.h
+                             tests/portable/threads.h arch/windows.c $(ARCH_HDR)
 	$(WIN_CC) $(PORT_TEST_CFLAGS) $(WIN_LDFLAGS) -o $@ $< arch/windows.c $(WIN_LIBS)
 
 # Wine makes its prefix on first use (some seconds); mono and gecko are not
@@ -144,7 +144,7 @@ build/aarch64/ingot_test: tests/portable/ingot_test.c tests/portable/harness.h \
 	$(A64_CC) $(PORT_TEST_CFLAGS) -static -pthread -o $@ $< build/aarch64/libingot.a
 
 build/aarch64/arch_test: tests/portable/arch_test.c tests/portable/harness.h \
-                         tests/portable/threads.h arch/linux.c arch/arch.h
+                         tests/portable/threads.h arch/linux.c $(ARCH_HDR)
 	$(A64_CC) $(PORT_TEST_CFLAGS) -static -pthread -o $@ $< arch/linux.c
 
 # The same program with madvise as a large-page kernel does it (see
@@ -221,7 +221,7 @@ build/host/ingot_test: tests/portable/ingot_test.c tests/portable/harness.h \
 	$(CC) $(PORT_TEST_CFLAGS) -pthread -o $@ $< build/host/libingot.a
 
 build/host/arch_test: tests/portable/arch_test.c tests/portable/harness.h \
-                      tests/portable/threads.h arch/linux.c arch/arch.h
+                      tests/portable/threads.h arch/linux.c $(ARCH_HDR)
 	$(CC) $(PORT_TEST_CFLAGS) -pthread -o $@ $< arch/linux.c
 
 test-portable: build/host/ingot_test build/host/arch_test

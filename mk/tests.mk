@@ -98,7 +98,7 @@ build/$(1)/libingot.a: $(CORE_SRC:src/%.c=build/$(1)/%.o) build/$(1)/arch_$(ARCH
 build/$(1)/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $$(@D)
 	$(SAN_CC) $(SAN_CORE_FLAGS) $(2) -c $$< -o $$@
-build/$(1)/arch_$(ARCH).o: arch/$(ARCH).c arch/arch.h
+build/$(1)/arch_$(ARCH).o: arch/$(ARCH).c $(ARCH_HDR)
 	@mkdir -p $$(@D)
 	$(SAN_CC) $(SAN_ARCH_FLAGS) $(2) -c $$< -o $$@
 build/$(1)/test_%: tests/test_%.c $(TEST_HDRS) build/$(1)/libingot.a
