@@ -68,40 +68,6 @@ static void *map_rw(void *hint, size_t size, int extra_flags)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Maps size + align - page_size bytes, which always contain an aligned run
- * of size bytes, and unmaps the unaligned head and the unused tail. */
-static void *map_aligned_slow(size_t size, size_t align)
-{
-	size_t total = size + align - page_size;
-	if (total < size)
-		return NULL;
-	char *raw = map_rw(NULL, total, 0);
-	if (raw == NULL)
-		return NULL;
-	char *start = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-	size_t head = (size_t)(start - raw);
-	size_t tail = total - head - size;
-	if (head != 0)
-		munmap(raw, head);
-	if (tail != 0)
-		munmap(start + size, tail);
-	return start;
-}
-
-int arch_map(size_t size, size_t align, void **out)
-{
-	/* Fast path: the kernel often hands out an aligned range anyway. */
-	void *p = map_rw(NULL, size, 0);
-	if (p != NULL && ((uintptr_t)p & (align - 1)) != 0) {
-		munmap(p, size);
-		p = map_aligned_slow(size, align);
-	}
-	if (p == NULL)
-		return ARCH_ENOMEM;
-	*out = p;
-	return 0;
-}
-
 void arch_unmap(void *addr, size_t size)
 {
 	/* Unmapping part of a mapping splits it and fails with ENOMEM once the
