@@ -74,11 +74,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=()
-fail() { # test, message
-	echo "  FAIL: $2"
-	failures+=("$1: $2")
-}
+# shellcheck source=harness.sh
+. "$(dirname "$0")/harness.sh"
 
 # A port on 127.0.0.1 free for both TCP and UDP right now.
 free_port() {
@@ -367,25 +364,4 @@ EOF
 	grep -q 'exiting' "$WORK/named.log" || fail named "named.log has no clean 'exiting'"
 }
 
-tests=("$@")
-((${#tests[@]})) || tests=(redis named)
-for t in "${tests[@]}"; do
-	if ! declare -F "test_$t" >/dev/null; then
-		echo "jemalloc_programs: no test '$t' (redis named)" >&2
-		exit 2
-	fi
-	echo "jemalloc_programs: $t"
-	start=$SECONDS
-	before=${#failures[@]}
-	"test_$t"
-	if ((${#failures[@]} == before)); then
-		echo "  ok ($((SECONDS - start)) s)"
-	fi
-done
-
-if ((${#failures[@]})); then
-	echo "jemalloc_programs: FAIL (${#failures[@]}):"
-	printf '  %s\n' "${failures[@]}"
-	exit 1
-fi
-echo "jemalloc_programs: PASS (${tests[*]} on $JEMALLOC_SO)"
+run_tests jemalloc_programs "redis named" " on $JEMALLOC_SO" "$@"

@@ -43,11 +43,8 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-failures=()
-fail() { # test, message
-	echo "  FAIL: $2"
-	failures+=("$1: $2")
-}
+# shellcheck source=harness.sh
+. "$(dirname "$0")/harness.sh"
 
 # Runs "$@" preloaded with stdout and stderr in $WORK/NAME.out and .err.
 # Returns the program's exit status.
@@ -322,25 +319,4 @@ test_maps() {
 	check_ingot_report maps maps
 }
 
-tests=("$@")
-((${#tests[@]})) || tests=(python gcc sqlite git maps)
-for t in "${tests[@]}"; do
-	if ! declare -F "test_$t" >/dev/null; then
-		echo "preload: no test '$t' (python gcc sqlite git maps)" >&2
-		exit 2
-	fi
-	echo "preload: $t"
-	start=$SECONDS
-	before=${#failures[@]}
-	"test_$t"
-	if ((${#failures[@]} == before)); then
-		echo "  ok ($((SECONDS - start)) s)"
-	fi
-done
-
-if ((${#failures[@]})); then
-	echo "preload: FAIL (${#failures[@]}):"
-	printf '  %s\n' "${failures[@]}"
-	exit 1
-fi
-echo "preload: PASS (${tests[*]})"
+run_tests preload "python gcc sqlite git maps" "" "$@"
