@@ -13,6 +13,13 @@
 #include "report.h"
 #include "tcache.h"
 
+/* The class window's copy of page p's class is cls (or p is outside). */
+static bool window_agrees(uintptr_t p, unsigned cls)
+{
+	int copy = pagemap_window_class(p);
+	return copy < 0 || (unsigned)copy == cls;
+}
+
 /* Spans must tile the chunk: each starts where the previous ended, and the
  * page map knows each span's pages. Caller holds the heap's lock. */
 static const char *chunk_check(struct chunk *c, struct arena *a)
@@ -30,6 +37,8 @@ static const char *chunk_check(struct chunk *c, struct arena *a)
 			bool slab = s->state == SPAN_SLAB && j < i + span_usable_pages(s);
 			if (c->class_of[j] != (slab ? s->sizeclass : 0))
 				return "page class byte disagrees with its span";
+			if (!window_agrees(c->base + (j << LG_PAGE), c->class_of[j]))
+				return "class window disagrees with the chunk's class byte";
 			if (s->state == SPAN_SLAB && c->span_of[j] != s)
 				return "slab page not mapped to its slab";
 		}
@@ -54,6 +63,9 @@ static const char *huge_check(struct arena *a)
 			for (uintptr_t s = c->base; s < c->base + c->size && !err; s += CHUNK)
 				if (pagemap_chunk(s) != c)
 					err = "page map does not lead to a huge block";
+		for (uintptr_t p = c->base; p < c->base + c->size && !err; p += PAGE)
+			if (!window_agrees(p, 0))
+				err = "class window gives a huge block's page a small class";
 	}
 	arch_lock_release(&a->huge_lock);
 	return err;

@@ -49,10 +49,10 @@ static void slab_map(struct span *span, unsigned sizeclass)
 	size_t first = chunk_page_index(span->base);
 	for (size_t i = first; i < first + span->npages; i++) {
 		span->chunk->span_of[i] = span;
-		span->chunk->class_of[i] = (uint8_t)sizeclass;
+		pagemap_set_class(span->chunk, i, sizeclass);
 	}
 	if (span->guarded)
-		span->chunk->class_of[first + span->npages - 1] = 0;
+		pagemap_set_class(span->chunk, first + span->npages - 1, 0);
 }
 
 static uintptr_t guard_page(const struct span *s)
@@ -65,7 +65,7 @@ static void slab_unmap(struct span *s)
 	size_t first = chunk_page_index(s->base);
 	for (size_t i = first; i < first + s->npages; i++) {
 		s->chunk->span_of[i] = NULL;
-		s->chunk->class_of[i] = 0;
+		pagemap_set_class(s->chunk, i, 0);
 	}
 }
 

@@ -13,6 +13,34 @@ static size_t table_page; /* the OS page the table was mapped in */
 static arch_lock_t used_lock = ARCH_LOCK_INIT;
 static uintptr_t used_lo = UINTPTR_MAX, used_hi;
 
+/* Maps the class window, as big as it may be up to PAGEMAP_WINDOW_BITS,
+ * around where the OS put it. A window that cannot be mapped at all is not
+ * an error: the fast paths then read classes through the chunk table. */
+static void window_boot(const struct arch_info *info)
+{
+	uintptr_t space = (uintptr_t)1 << (PAGEMAP_BITS - LG_PAGE); /* pages */
+	uintptr_t first = 0, npages = (uintptr_t)1 << (PAGEMAP_WINDOW_BITS - LG_PAGE);
+	if (INGOT_PAGEMAP_RANGE) {
+		first = info->map_base >> LG_PAGE;
+		npages = ((info->map_base + info->map_size + PAGE_MASK) >> LG_PAGE) - first;
+	}
+	void *table = NULL;
+	while (npages >= CHUNK_PAGES &&
+	       arch_map(ALIGN_UP(npages, info->page_size), info->page_size, &table) != 0)
+		npages /= 2;
+	if (table == NULL)
+		return;
+	if (!INGOT_PAGEMAP_RANGE) {
+		uintptr_t center = (uintptr_t)table >> LG_PAGE;
+		first = center > npages / 2 ? center - npages / 2 : 0;
+		if (npages <= space && first > space - npages)
+			first = space - npages;
+	}
+	pagemap.class_first = first;
+	pagemap.class_bias = (uintptr_t)table - first;
+	__atomic_store_n(&pagemap.class_npages, npages, __ATOMIC_RELEASE);
+}
+
 int pagemap_boot(const struct arch_info *info)
 {
 	uintptr_t first = 0, n = (uintptr_t)1 << (PAGEMAP_BITS - LG_CHUNK);
@@ -26,8 +54,32 @@ int pagemap_boot(const struct arch_info *info)
 	pagemap.slots = table;
 	pagemap.first_slot = first;
 	table_page = info->page_size;
+	window_boot(info);
 	__atomic_store_n(&pagemap.nslots, n, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* The window's class byte of page address p, or NULL outside the window. */
+static uint8_t *window_byte(uintptr_t p)
+{
+	uintptr_t page = p >> LG_PAGE;
+	if (page - pagemap.class_first >= pagemap.class_npages)
+		return NULL;
+	return (uint8_t *)(pagemap.class_bias + page);
+}
+
+void pagemap_set_class(struct chunk *c, size_t page, unsigned cls)
+{
+	c->class_of[page] = (uint8_t)cls;
+	uint8_t *copy = window_byte(c->base + (page << LG_PAGE));
+	if (copy)
+		__atomic_store_n(copy, (uint8_t)cls, __ATOMIC_RELAXED);
+}
+
+int pagemap_window_class(uintptr_t p)
+{
+	const uint8_t *copy = window_byte(p);
+	return copy ? __atomic_load_n(copy, __ATOMIC_RELAXED) : -1;
 }
 
 /* The table index of the slot of address a, or nslots when a is outside. */
@@ -75,6 +127,12 @@ void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), voi
 	}
 }
 
+/* Bytes of table from the entry of first to that of last, whole pages. */
+static size_t table_span(uintptr_t first, uintptr_t last)
+{
+	return ALIGN_UP(last, table_page) - ALIGN_DOWN(first, table_page);
+}
+
 size_t pagemap_table_bytes(void)
 {
 	arch_lock_acquire(&used_lock);
@@ -82,8 +140,14 @@ size_t pagemap_table_bytes(void)
 	arch_lock_release(&used_lock);
 	if (lo >= hi)
 		return 0;
-	uintptr_t first = ALIGN_DOWN((uintptr_t)&pagemap.slots[lo], table_page);
-	return ALIGN_UP((uintptr_t)&pagemap.slots[hi], table_page) - first;
+	size_t bytes = table_span((uintptr_t)&pagemap.slots[lo], (uintptr_t)&pagemap.slots[hi]);
+	/* The window's bytes for the same addresses, where it covers them. */
+	uintptr_t first = INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0;
+	uintptr_t lo_page = MAX((first + lo) * CHUNK_PAGES, pagemap.class_first);
+	uintptr_t hi_page = MIN((first + hi) * CHUNK_PAGES, pagemap.class_first + pagemap.class_npages);
+	if (lo_page < hi_page)
+		bytes += table_span(pagemap.class_bias + lo_page, pagemap.class_bias + hi_page);
+	return bytes;
 }
 
 void pagemap_fork_prepare(void) { arch_lock_acquire(&used_lock); }

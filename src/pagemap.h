@@ -65,23 +65,44 @@ struct chunk {
 #endif
 
 /*
- * One flat table with an entry per slot, so that a lookup is one load (the
- * free fast path's critical path is then two loads: the entry, then the
- * page's class). On 64-bit hosts the table is a large mapping of which only
- * the pages that hold entries of mapped chunks are ever touched (8 bytes of
- * entry per 4 MiB: one page of table covers 2 GiB).
+ * One flat table with an entry per slot, so that a lookup is one load. On
+ * 64-bit hosts the table is a large mapping of which only the pages that
+ * hold entries of mapped chunks are ever touched (8 bytes of entry per
+ * 4 MiB: one page of table covers 2 GiB).
  *
  * Entries hold offsets, not pointers: an entry is its chunk record's distance
  * from no_chunk, a record with no pages and every class 0, so the zero memory
  * the table starts as means "nothing here" everywhere and lookups need no
- * NULL test. The free fast path reads class 0 for a foreign address and goes
- * to the slow path, which reports it. Until boot nslots is 0 and every
- * lookup gives no_chunk.
+ * NULL test. Until boot nslots is 0 and every lookup gives no_chunk.
+ *
+ * The free fast path needs only a page's small class, and a chain of two
+ * dependent loads (entry, then class_of) was its slowest part. So a second
+ * table, the class window, holds a copy of every class_of byte, one byte
+ * per page, for a window of PAGEMAP_WINDOW bytes of address space around
+ * where the OS puts ingot's mappings: the class of a page in the window is
+ * one load at an address computed from the pointer alone. The window is
+ * what a whole-space byte table (32 GiB of address space on x86-64) would
+ * cost minus what processes do not use; pages outside it (a heap spread
+ * over more than the window) take the chunk table's two loads. The copy is
+ * written with class_of, only read by the fast paths (slow paths and
+ * hardened heaps trust class_of), and ingot_check compares the two.
  */
+#ifdef INGOT_PAGEMAP_WINDOW_BITS
+#define PAGEMAP_WINDOW_BITS INGOT_PAGEMAP_WINDOW_BITS
+#elif PAGEMAP_BITS <= 32
+#define PAGEMAP_WINDOW_BITS PAGEMAP_BITS
+#else
+#define PAGEMAP_WINDOW_BITS 39 /* 512 GiB; 128 MiB of table with 4 KiB pages */
+#endif
+
 struct pagemap {
 	uintptr_t *slots;      /* the table */
 	uintptr_t nslots;      /* its length; 0 before boot */
 	uintptr_t first_slot;  /* slot of slots[0] (INGOT_PAGEMAP_RANGE only) */
+	uintptr_t class_first; /* page number of the window's first page */
+	uintptr_t class_npages; /* window length in pages; 0 before boot */
+	uintptr_t class_bias;  /* address of page number 0's class byte (the
+	                        * window table's address - class_first) */
 	struct chunk no_chunk; /* stays all zero */
 };
 extern struct pagemap pagemap;
@@ -113,8 +134,20 @@ INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK
 /* The small class of the page address p lies in; 0 for anything else. */
 INGOT_FAST unsigned pagemap_class(uintptr_t p)
 {
+	uintptr_t page = p >> LG_PAGE;
+	/* Relaxed: the class was written before p was handed out, and the
+	 * thread holding p saw that through whatever gave it p. */
+	if (INGOT_LIKELY(page - pagemap.class_first < pagemap.class_npages))
+		return __atomic_load_n((const uint8_t *)(pagemap.class_bias + page), __ATOMIC_RELAXED);
 	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
 }
+
+/* Sets the class of page (an index in c) in class_of and the window. */
+void pagemap_set_class(struct chunk *c, size_t page, unsigned cls);
+
+/* The window's copy of the class of page address p; -1 outside the window
+ * (ingot_check compares it with class_of). */
+int pagemap_window_class(uintptr_t p);
 
 /* Maps the table for the addresses info allows; 0 or INGOT_ENOMEM. */
 struct arch_info;

@@ -44,6 +44,7 @@ static void assert_foreign(uintptr_t a, const char *what)
 	struct chunk *c = pagemap_chunk(a);
 	cr_assert_not_null(c, "%s: pagemap_chunk must never give NULL", what);
 	cr_assert_eq(c->class_of[chunk_page_index(a)], 0, "%s: foreign page has a class", what);
+	cr_assert_eq(pagemap_class(a), 0, "%s: the fast path's class is not 0", what);
 }
 
 Test(pagemap, small_blocks_map_to_their_slab_chunk)
@@ -64,6 +65,10 @@ Test(pagemap, small_blocks_map_to_their_slab_chunk)
 			          cls, sc_size[cls]);
 			cr_assert_eq(ch->class_of[chunk_page_index(a + usable - 1)], cls,
 			             "the last page of a %zu-byte block has another class", size);
+			cr_assert_eq(pagemap_window_class(a), (int)cls,
+			             "the class window has no copy, or another class, for a %zu-byte block",
+			             size);
+			cr_assert_eq(pagemap_class(a), cls);
 			struct span *s = span_of_addr(ch, a);
 			cr_assert_not_null(s);
 			cr_assert_eq(s->state, SPAN_SLAB);
@@ -84,9 +89,12 @@ Test(pagemap, large_blocks_map_to_their_chunk)
 		size_t usable = ingot_malloc_usable_size(p);
 		struct chunk *c = assert_block_mapped(p, usable, CHUNK_KIND_PAGES);
 		uintptr_t a = (uintptr_t)p;
-		for (size_t off = 0; off < usable; off += PAGE)
+		for (size_t off = 0; off < usable; off += PAGE) {
 			cr_assert_eq(c->class_of[chunk_page_index(a + off)], 0,
 			             "page %zu of a large block has a small class", off / PAGE);
+			cr_assert_eq(pagemap_class(a + off), 0, "the fast path gives page %zu a class",
+			             off / PAGE);
+		}
 		struct span *s = span_of_addr(c, a);
 		cr_assert_not_null(s, "no span at the start of a large block");
 		cr_assert_eq(s->state, SPAN_LARGE);
@@ -166,6 +174,62 @@ Test(pagemap, foreign_addresses_map_to_nothing)
 
 	for (int i = 0; i < 8; i++)
 		ingot_free(mine[i]);
+}
+
+Test(pagemap, the_class_window_covers_the_heap)
+{
+	/* The window is at least a chunk, and a heap of a few chunks lies in it:
+	 * where the OS put the window is where it puts ingot's chunks. */
+	void *p = ingot_malloc(100);
+	cr_assert_geq(pagemap.class_npages, CHUNK_PAGES, "no class window was mapped");
+	uintptr_t page = (uintptr_t)p >> LG_PAGE;
+	cr_assert(page - pagemap.class_first < pagemap.class_npages,
+	          "the first small block lies outside the class window");
+	ingot_free(p);
+}
+
+Test(pagemap, classes_outside_the_window_come_from_the_chunk_table)
+{
+	/* Shrinking the window to nothing (this test's process only) puts every
+	 * page outside it: the fast path must then read the chunk table, and
+	 * blocks still go to and come back from the right bins. */
+	ingot_free(ingot_malloc(1));
+	__atomic_store_n(&pagemap.class_npages, 0, __ATOMIC_RELEASE);
+	for (unsigned c = 1; c <= SC_NSMALL; c++) {
+		void *blocks[64];
+		for (int i = 0; i < 64; i++) {
+			blocks[i] = ingot_malloc(sc_size[c]);
+			cr_assert_not_null(blocks[i]);
+			memset(blocks[i], (int)c, sc_size[c]);
+			cr_assert_eq(pagemap_window_class((uintptr_t)blocks[i]), -1);
+			cr_assert_eq(pagemap_class((uintptr_t)blocks[i]), c,
+			             "a %u-byte block outside the window has class %u", sc_size[c],
+			             pagemap_class((uintptr_t)blocks[i]));
+		}
+		for (int i = 0; i < 64; i++)
+			ingot_free(blocks[i]);
+		/* The bin hands the newest back first: the class was right. */
+		void *again = ingot_malloc(sc_size[c]);
+		cr_assert_eq(again, blocks[63], "a %u-byte block did not go back to its bin",
+		             sc_size[c]);
+		ingot_free(again);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(pagemap, check_reports_a_class_window_that_disagrees)
+{
+	/* The window is a copy the fast paths trust: a byte that differs from
+	 * the chunk record (a stray write) is what ingot_check must find. */
+	void *p = ingot_malloc(100);
+	cr_assert_eq(ingot_check(), 0);
+	uint8_t *copy = (uint8_t *)(pagemap.class_bias + ((uintptr_t)p >> LG_PAGE));
+	uint8_t saved = *copy;
+	*copy = (uint8_t)(saved + 1);
+	cr_assert_neq(ingot_check(), 0, "ingot_check missed a corrupted class window byte");
+	*copy = saved;
+	cr_assert_eq(ingot_check(), 0);
+	ingot_free(p);
 }
 
 Test(pagemap, the_table_pages_in_use_count_as_metadata)
