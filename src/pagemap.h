@@ -132,7 +132,7 @@ INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
 
 /* The small class of the page address p lies in; 0 for anything else. */
-INGOT_FAST unsigned pagemap_class(uintptr_t p)
+INGOT_FAST size_t pagemap_class(uintptr_t p)
 {
 	uintptr_t page = p >> LG_PAGE;
 	/* Relaxed: the class was written before p was handed out, and the

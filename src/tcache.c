@@ -148,7 +148,8 @@ static void tcache_layout(struct tcache *tc, void **slots)
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
 		slots[0] = NULL;
-		bin->stack = bin->top = slots + 1;
+		bin->stack = slots + 1;
+		tcache_bin_set_top(bin, bin->stack);
 		bin->limit = bin->stack + class_ncap[cls];
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
@@ -331,8 +332,9 @@ static void bin_flush(struct tcache *tc, unsigned cls, unsigned n)
 		for (unsigned i = 0; i < n; i++)
 			arena_free(pagemap_chunk((uintptr_t)bin->stack[i]), bin->stack[i]);
 	}
-	bin->top -= n;
-	ingot_memmove(bin->stack, bin->stack + n, tcache_bin_ncached(bin) * sizeof(void *));
+	unsigned left = tcache_bin_ncached(bin) - n;
+	ingot_memmove(bin->stack, bin->stack + n, left * sizeof(void *));
+	tcache_bin_set_top(bin, bin->stack + left);
 	tc->info[cls].nout += n;
 }
 
@@ -402,7 +404,7 @@ static void *bin_refill(struct tcache *tc, unsigned cls)
 	}
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
 		harden_shuffle(bin->stack, got, &tc->rng);
-	bin->top = bin->stack + got - 1;
+	tcache_bin_set_top(bin, bin->stack + got - 1);
 	info->nin += got;
 	info->nfill = (uint16_t)MIN(MAX(tcache_bin_ncap(bin) / 2u, 1u), info->nfill * 2u);
 	gc_tick(tc);
@@ -448,7 +450,7 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	unsigned cls = sizeclass_small(need);
 	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
 	if (bin && bin->top != bin->stack) {
-		p = *--bin->top;
+		p = tcache_bin_pop(bin);
 	} else if (bin && bin->limit != bin->stack) {
 		p = bin_refill(tc, cls);
 	} else {
@@ -529,7 +531,7 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
-	*bin->top++ = p;
+	tcache_bin_push(bin, p);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -542,7 +544,7 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 	if (bin->limit == bin->stack)
 		return NULL;
 	if (bin->top != bin->stack) {
-		void *p = *--bin->top;
+		void *p = tcache_bin_pop(bin);
 		harden_large_take(p, sc_size[cls]); /* fills, as a fresh one gets */
 		return p;
 	}
@@ -569,7 +571,7 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 			ingot_report_double_free(p);
 	if (bin->top == bin->limit)
 		bin_make_room(tc, cls);
-	*bin->top++ = p;
+	tcache_bin_push(bin, p);
 	bin->nfreed++;
 	return true;
 }
@@ -706,7 +708,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->top != bin->stack)
-		return *--bin->top;
+		return tcache_bin_pop(bin);
 	if (bin->limit == bin->stack || arena != tc->arena)
 		return arena_alloc_small(arena, cls, false);
 	return bin_refill(tc, cls);
@@ -723,7 +725,7 @@ void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 		ingot_report_double_free(p);
 	if (bin->top == bin->limit)
 		bin_make_room(tc, cls);
-	*bin->top++ = p;
+	tcache_bin_push(bin, p);
 	bin->nfreed++;
 }
 
@@ -757,6 +759,8 @@ static const char *tcache_check(struct tcache *tc)
 		if (bin->top < bin->stack || bin->top > bin->limit ||
 		    (bin->limit != bin->stack && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
+		if (bin->limit != bin->stack && bin->hot != bin->top[-1])
+			return "thread cache bin's copy of its newest object is out of step";
 		for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
 			uintptr_t p = (uintptr_t)bin->stack[i];
 			struct chunk *c = pagemap_chunk(p);

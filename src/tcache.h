@@ -22,11 +22,15 @@
 /*
  * A bin is a stack of free objects of one class: [stack, top) holds them,
  * the newest at top[-1], and limit is stack + capacity. stack[-1] is NULL (a
- * sentinel). Pointers rather than counts keep each fast path to one load and
- * one compare before its store. stack == limit means "no caching here": the
+ * sentinel). hot is a copy of top[-1] (so NULL when the stack is empty):
+ * malloc hands it out with one load that does not wait for top, which keeps
+ * a malloc that follows a free off the chain of loads the free started.
+ * Pointers rather than counts keep each fast path to one load and one
+ * compare before its store. stack == limit means "no caching here": the
  * fast paths then always miss, which is how a fresh (zeroed) or switched-off
  * cache, and bin 0 (what the page map gives for anything but a small
- * object), send calls to the slow paths without a separate test.
+ * object), send calls to the slow paths without a separate test. Only
+ * tcache_bin_set_top, pop and push move top, so hot stays in step.
  *
  * The only counter the fast paths keep is nfreed. Objects handed out are
  * derived from it: nfreed + nin - nout - cached (see tcache_bin_nalloc),
@@ -34,11 +38,33 @@
  * nout (taken out other than by malloc) in the bin's tcache_bin_info.
  */
 struct tcache_bin {
+	void *hot;
 	void **top;
 	void **stack;
 	void **limit;
 	uint64_t nfreed;
 };
+
+INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
+{
+	bin->top = top;
+	bin->hot = top[-1];
+}
+
+/* The newest object of a bin that holds one. */
+INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
+{
+	void *p = bin->hot;
+	tcache_bin_set_top(bin, bin->top - 1);
+	return p;
+}
+
+/* Puts p on a bin that has room (no count: the caller says why it came). */
+INGOT_INLINE void tcache_bin_push(struct tcache_bin *bin, void *p)
+{
+	*bin->top = p;
+	tcache_bin_set_top(bin, bin->top + 1);
+}
 
 struct tcache_bin_info {
 	uint64_t nin, nout;

@@ -203,7 +203,7 @@ Test(pagemap, classes_outside_the_window_come_from_the_chunk_table)
 			memset(blocks[i], (int)c, sc_size[c]);
 			cr_assert_eq(pagemap_window_class((uintptr_t)blocks[i]), -1);
 			cr_assert_eq(pagemap_class((uintptr_t)blocks[i]), c,
-			             "a %u-byte block outside the window has class %u", sc_size[c],
+			             "a %u-byte block outside the window has class %zu", sc_size[c],
 			             pagemap_class((uintptr_t)blocks[i]));
 		}
 		for (int i = 0; i < 64; i++)

@@ -140,6 +140,53 @@ Test(tcache, a_miss_refills_a_batch_from_the_bin)
 	run_thread(refill_takes_a_batch_thread, NULL);
 }
 
+/* ---- the newest-object copy ------------------------------------------------- */
+
+/* malloc hands out a bin's copy of its newest object (hot); every move of
+ * the stack — hits, refills, frees, flushes of a full bin — must keep it
+ * equal to top[-1], or malloc would hand out the wrong object. */
+static void *hot_copy_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(48);
+	struct tcache_bin *tb = &tc->bins[cls];
+	unsigned n = 3 * tcache_bin_ncap(tb);
+	void **blocks = malloc(n * sizeof(void *)); /* libc's */
+	THREAD_CHECK(blocks != NULL && n > 0, "no room to test in");
+	for (unsigned i = 0; i < n; i++) { /* refills */
+		blocks[i] = ingot_malloc(48);
+		THREAD_CHECK(blocks[i] != NULL && tb->hot == tb->top[-1],
+		             "the copy is out of step after malloc %u", i);
+	}
+	for (unsigned i = 0; i < n; i++) { /* frees, with flushes of a full bin */
+		ingot_free(blocks[i]);
+		THREAD_CHECK(tb->hot == blocks[i] && tb->top[-1] == blocks[i],
+		             "the copy is not the object just freed (free %u)", i);
+	}
+	free(blocks);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent");
+	for (unsigned i = 0; i < 8; i++) {
+		void *newest = tb->hot;
+		THREAD_CHECK(ingot_malloc(48) == newest, "malloc did not hand out the newest object");
+		THREAD_CHECK(tb->hot == tb->top[-1], "the copy is out of step after a hit");
+		ingot_free(newest);
+	}
+	/* A copy that disagrees with the stack is found by ingot_check. */
+	void *saved = tb->hot;
+	tb->hot = tb->top[-2];
+	THREAD_CHECK(ingot_check() != 0, "ingot_check missed a bin copy out of step");
+	tb->hot = saved;
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the repair");
+	return NULL;
+}
+
+Test(tcache, a_bins_copy_of_its_newest_object_follows_the_stack)
+{
+	skip_if_uncached();
+	run_thread(hot_copy_thread, NULL);
+}
+
 /* ---- flush ----------------------------------------------------------------- */
 
 static void *flush_thread(void *arg)
