@@ -13,6 +13,23 @@ static size_t table_page; /* the OS page the table was mapped in */
 static arch_lock_t used_lock = ARCH_LOCK_INIT;
 static uintptr_t used_lo = UINTPTR_MAX, used_hi;
 
+/* Maps bytes for the window if as many again would still be free after it:
+ * in a process whose address space is limited (ulimit -v), a window that
+ * took the last of it would leave none for the heap, and what should only
+ * make frees slower (a smaller window) would stop ingot from starting. */
+static bool window_map(size_t bytes, size_t page, void **out)
+{
+	void *room;
+	if (arch_map(bytes, page, out) != 0)
+		return false;
+	if (arch_map(bytes, page, &room) == 0) {
+		arch_unmap(room, bytes);
+		return true;
+	}
+	arch_unmap(*out, bytes);
+	return false;
+}
+
 /* Maps the class window, as big as it may be up to PAGEMAP_WINDOW_BITS,
  * around where the OS put it. A window that cannot be mapped at all is not
  * an error: the fast paths then read classes through the chunk table. */
@@ -25,10 +42,9 @@ static void window_boot(const struct arch_info *info)
 		npages = ((info->map_base + info->map_size + PAGE_MASK) >> LG_PAGE) - first;
 	}
 	void *table = NULL;
-	while (npages >= CHUNK_PAGES &&
-	       arch_map(ALIGN_UP(npages, info->page_size), info->page_size, &table) != 0)
+	while (npages >= CHUNK_PAGES && !window_map(ALIGN_UP(npages, info->page_size), info->page_size, &table))
 		npages /= 2;
-	if (table == NULL)
+	if (npages < CHUNK_PAGES)
 		return;
 	if (!INGOT_PAGEMAP_RANGE) {
 		uintptr_t center = (uintptr_t)table >> LG_PAGE;

@@ -8,7 +8,9 @@
 //!
 //! The tests take one lock each, so that the counter deltas they assert are
 //! theirs (the harness runs tests on several threads). The harness's own
-//! threads still allocate a little meanwhile, so the deltas allow `SLACK`.
+//! threads still allocate and free meanwhile, and `allocated` leaves out
+//! what every thread's cache holds, which moves by a cache's worth when one
+//! of them fills, flushes or exits: so the deltas allow `SLACK`.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +24,7 @@ static A: Ingot = Ingot;
 
 const MIB: usize = 1 << 20;
 /// What the harness may allocate or free while a test runs.
-const SLACK: usize = 256 << 10;
+const SLACK: usize = 1 << 20;
 
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -91,7 +93,7 @@ fn serves_the_global_allocations() {
 fn collections_across_threads() {
     let _g = serial();
     const THREADS: usize = 4;
-    const N: u64 = 20_000;
+    const N: u64 = 100_000;
     let before = allocated();
 
     type Batch = (
