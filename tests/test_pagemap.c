@@ -9,6 +9,7 @@
 #include "helpers.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "arena.h"
 #include "ingot.h"
@@ -214,6 +215,42 @@ Test(pagemap, classes_outside_the_window_come_from_the_chunk_table)
 		             sc_size[c]);
 		ingot_free(again);
 	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Bytes of address space the process has mapped now. */
+static size_t mapped_now(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	cr_assert_not_null(f);
+	size_t pages = 0;
+	cr_assert_eq(fscanf(f, "%zu", &pages), 1);
+	fclose(f);
+	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+Test(pagemap, a_tight_address_space_gets_a_smaller_class_window)
+{
+	/* Before ingot starts: room for the chunk table and 64 MiB more, less
+	 * than the full class window (128 MiB) takes. ingot must still start,
+	 * with a window it could afford that leaves the heap room. */
+	size_t table = ((size_t)1 << (PAGEMAP_BITS - LG_CHUNK)) * sizeof(uintptr_t);
+	size_t limit = mapped_now() + table + 64 * MiB;
+	struct rlimit rl = {limit, limit};
+	cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	void *p = ingot_malloc(100);
+	cr_assert_not_null(p, "ingot did not start under the limit");
+	uintptr_t full = (uintptr_t)1 << (PAGEMAP_WINDOW_BITS - LG_PAGE);
+	cr_assert_lt(pagemap.class_npages, full, "a full window fitted under the limit");
+	cr_assert_gt(pagemap.class_npages, 0, "no window at all, though a small one fits");
+	cr_assert_eq(pagemap_window_class((uintptr_t)p), (int)pagemap_class((uintptr_t)p),
+	             "the first block is not in the smaller window");
+	void *more[8];
+	for (int i = 0; i < 8; i++)
+		cr_assert_not_null(more[i] = ingot_malloc(1 * MiB), "the heap has no room left");
+	for (int i = 0; i < 8; i++)
+		ingot_free(more[i]);
+	ingot_free(p);
 	cr_assert_eq(ingot_check(), 0);
 }
 
