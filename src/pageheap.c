@@ -47,12 +47,10 @@ static void boundary_set(struct span *s, struct span *value)
 static void slab_map(struct span *span, unsigned sizeclass)
 {
 	size_t first = chunk_page_index(span->base);
-	for (size_t i = first; i < first + span->npages; i++) {
+	for (size_t i = first; i < first + span->npages; i++)
 		span->chunk->span_of[i] = span;
-		pagemap_set_class(span->chunk, i, sizeclass);
-	}
-	if (span->guarded)
-		pagemap_set_class(span->chunk, first + span->npages - 1, 0);
+	/* A guard page keeps class 0: a pointer into it is not an object. */
+	pagemap_set_classes(span->chunk, first, span_usable_pages(span), sizeclass);
 }
 
 static uintptr_t guard_page(const struct span *s)
@@ -63,10 +61,9 @@ static uintptr_t guard_page(const struct span *s)
 static void slab_unmap(struct span *s)
 {
 	size_t first = chunk_page_index(s->base);
-	for (size_t i = first; i < first + s->npages; i++) {
+	for (size_t i = first; i < first + s->npages; i++)
 		s->chunk->span_of[i] = NULL;
-		pagemap_set_class(s->chunk, i, 0);
-	}
+	pagemap_set_classes(s->chunk, first, s->npages, 0);
 }
 
 /* ---- free lists ---------------------------------------------------------- */

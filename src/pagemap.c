@@ -84,12 +84,14 @@ static uint8_t *window_byte(uintptr_t p)
 	return (uint8_t *)(pagemap.class_bias + page);
 }
 
-void pagemap_set_class(struct chunk *c, size_t page, unsigned cls)
+void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls)
 {
-	c->class_of[page] = (uint8_t)cls;
-	uint8_t *copy = window_byte(c->base + (page << LG_PAGE));
-	if (copy)
-		__atomic_store_n(copy, (uint8_t)cls, __ATOMIC_RELAXED);
+	for (size_t page = first; page < first + n; page++) {
+		c->class_of[page] = (uint8_t)cls;
+		uint8_t *copy = window_byte(c->base + (page << LG_PAGE));
+		if (copy)
+			__atomic_store_n(copy, (uint8_t)cls, __ATOMIC_RELAXED);
+	}
 }
 
 int pagemap_window_class(uintptr_t p)

@@ -142,8 +142,8 @@ INGOT_FAST size_t pagemap_class(uintptr_t p)
 	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
 }
 
-/* Sets the class of page (an index in c) in class_of and the window. */
-void pagemap_set_class(struct chunk *c, size_t page, unsigned cls);
+/* Sets the class of c's pages [first, first + n) in class_of and the window. */
+void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls);
 
 /* The window's copy of the class of page address p; -1 outside the window
  * (ingot_check compares it with class_of). */
