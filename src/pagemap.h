@@ -78,14 +78,14 @@ struct chunk {
  * The free fast path needs only a page's small class, and a chain of two
  * dependent loads (entry, then class_of) was its slowest part. So a second
  * table, the class window, holds a copy of every class_of byte, one byte
- * per page, for a window of PAGEMAP_WINDOW bytes of address space around
- * where the OS puts ingot's mappings: the class of a page in the window is
- * one load at an address computed from the pointer alone. The window is
- * what a whole-space byte table (32 GiB of address space on x86-64) would
- * cost minus what processes do not use; pages outside it (a heap spread
- * over more than the window) take the chunk table's two loads. The copy is
- * written with class_of, only read by the fast paths (slow paths and
- * hardened heaps trust class_of), and ingot_check compares the two.
+ * per page, for 2^PAGEMAP_WINDOW_BITS bytes of address space around where
+ * the OS puts ingot's mappings: the class of a page in the window is one
+ * load at an address computed from the pointer alone. A byte per page of
+ * the whole space would take 32 GiB of address space on x86-64; the
+ * window takes 128 MiB, and pages outside it (a heap spread wider than
+ * the window) take the chunk table's two loads. The copy is written with
+ * class_of, only read by the fast paths (slow paths and hardened heaps
+ * trust class_of), and ingot_check compares the two.
  */
 #ifdef INGOT_PAGEMAP_WINDOW_BITS
 #define PAGEMAP_WINDOW_BITS INGOT_PAGEMAP_WINDOW_BITS
