@@ -100,7 +100,7 @@ static void warn_pair(const char *what, const char *pair, size_t len, const char
 	line_str(&l, " (from ");
 	line_str(&l, source);
 	line_str(&l, ")\n");
-	arch_write_err(buf, l.len);
+	ingot_message(NULL, buf);
 }
 
 static bool apply_pair(const char *pair, size_t len, const char *source)

@@ -42,6 +42,30 @@ static size_t apply_captured(const char *conf, size_t *lines, char *text, size_t
 
 static void defaults(void) { conf_read(NULL, NULL, 0); }
 
+static char message_seen[512];
+
+static void message_hook(void *cbopaque, const char *s)
+{
+	(void)cbopaque;
+	strncat(message_seen, s, sizeof(message_seen) - strlen(message_seen) - 1);
+}
+
+Test(conf, warnings_go_through_malloc_message)
+{
+	/* Like jemalloc's, a program that sets malloc_message gets ingot's
+	 * option warnings there, not on stderr. */
+	message_seen[0] = '\0';
+	ingot_malloc_message = message_hook;
+	size_t lines = 0;
+	char text[256];
+	size_t bad = apply_captured("no_such_option:1", &lines, text, sizeof(text));
+	ingot_malloc_message = NULL;
+	cr_assert_eq(bad, 1);
+	cr_assert_eq(lines, 0, "the warning went to stderr too: %s", text);
+	cr_assert(strstr(message_seen, "Invalid conf pair: no_such_option:1") != NULL,
+	          "the hook got: \"%s\"", message_seen);
+}
+
 Test(conf, defaults)
 {
 	defaults();
