@@ -167,4 +167,8 @@ int arch_file_write(int fd, const void *buf, size_t len);
 /* Closes a file from arch_file_open. */
 void arch_file_close(int fd);
 
+/* The calling process's id (0 where there are no processes): what %p in
+ * the trace file's name becomes. */
+uint64_t arch_process_id(void);
+
 #endif

@@ -414,6 +414,11 @@ void arch_set_errno(int err)
 
 /* ---- files -------------------------------------------------------------- */
 
+uint64_t arch_process_id(void)
+{
+	return 0;
+}
+
 /* No file system on bare metal: the allocation trace is unavailable. */
 int arch_file_open(const char *path, int *fd)
 {

@@ -399,6 +399,11 @@ static HANDLE file_handle(int fd)
 	return (HANDLE)(intptr_t)fd;
 }
 
+uint64_t arch_process_id(void)
+{
+	return GetCurrentProcessId();
+}
+
 int arch_file_open(const char *path, int *fd)
 {
 	HANDLE h = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS,

@@ -90,12 +90,33 @@ static void on_resize(void *ctx, void *old_ptr, void *new_ptr, size_t requested,
 	record('r', v, ARRAY_LEN(v));
 }
 
+/* opt.trace with each %p replaced by the process id and %% by %: a program
+ * started with exec inherits INGOT_CONF, and would otherwise overwrite the
+ * trace of the process that started it. */
+static void trace_file_name(struct line *name)
+{
+	for (const char *s = opt.trace; *s; s++) {
+		if (s[0] == '%' && s[1] == 'p') {
+			line_u64(name, arch_process_id());
+			s++;
+		} else {
+			line_char(name, *s);
+			s += s[0] == '%' && s[1] == '%';
+		}
+	}
+}
+
 void trace_boot(void)
 {
 	if (opt.trace[0] == '\0')
 		return;
+	/* Room for every character of the option to become a process id. */
+	char path[CONF_STR_MAX * 21];
+	struct line name = {path, sizeof(path), 0};
+	path[0] = '\0';
+	trace_file_name(&name);
 	int fd;
-	if (arch_file_open(opt.trace, &fd) != 0) {
+	if (arch_file_open(path, &fd) != 0) {
 		ingot_warn("cannot create the trace file (option trace); not tracing");
 		return;
 	}

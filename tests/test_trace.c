@@ -4,6 +4,8 @@
  * build/tests/trace_child (tests/trace_child.c) with the option set, reads
  * the pointers it printed, and parses the trace it left.
  */
+#include <dirent.h>
+
 #include "helpers.h"
 
 #include <stdio.h>
@@ -177,6 +179,44 @@ Test(trace, forked_child_neither_traces_nor_repeats_the_parents_records)
 	assert_rec(&t, 0, 'a', ptrs[0], 64);
 	assert_rec(&t, 1, 'f', ptrs[0], 0);
 	unlink(path);
+}
+
+Test(trace, percent_p_gives_an_execed_program_a_file_of_its_own)
+{
+	/* trace:DIR/t.%p: the program and the one it starts with exec (which
+	 * inherits INGOT_CONF) each write the file named by its own pid. */
+	char dir[] = "/tmp/ingot-test-trace-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[128];
+	snprintf(path, sizeof path, "%s/t.%%p", dir);
+	void *ptrs[8];
+	size_t n;
+	cr_assert_eq(run_child(path, "exec", ptrs, 8, &n), 0);
+	cr_assert_eq(n, 6, "%zu pointers printed; expected 1 + 5", n);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	char files[2][320];
+	size_t nfiles = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		cr_assert_lt(nfiles, 2, "more than two trace files");
+		cr_assert_eq(strncmp(e->d_name, "t.", 2), 0, "file %s", e->d_name);
+		cr_assert_gt(atol(e->d_name + 2), 0, "no pid in the name %s", e->d_name);
+		snprintf(files[nfiles++], sizeof files[0], "%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	cr_assert_eq(nfiles, 2, "%zu trace files; expected one per process", nfiles);
+	struct trace a = read_trace(files[0]), b = read_trace(files[1]);
+	struct trace *parent = a.n < b.n ? &a : &b, *child = a.n < b.n ? &b : &a;
+	cr_assert_eq(parent->n, 2, "%zu records; expected the program's malloc and free", parent->n);
+	assert_rec(parent, 0, 'a', ptrs[0], 64);
+	assert_rec(parent, 1, 'f', ptrs[0], 0);
+	assert_rec(child, 0, 'a', ptrs[1], 100);
+	cr_assert_eq(child->n, 9, "%zu records in the exec'd program's trace", child->n);
+	unlink(files[0]);
+	unlink(files[1]);
+	rmdir(dir);
 }
 
 Test(trace, unwritable_file_warns_and_the_program_runs)

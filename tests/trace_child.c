@@ -7,6 +7,8 @@
  *   trace_child calls    malloc, calloc, a huge malloc, realloc and frees
  *   trace_child many N   N malloc/free pairs of varied sizes
  *   trace_child fork     malloc, fork (the child allocates and exits), free
+ *   trace_child exec     malloc, then runs "trace_child calls" (fork and exec:
+ *                        the new program inherits INGOT_CONF), free
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,24 @@ static int forks(void)
 	return 0;
 }
 
+static int execs(const char *self)
+{
+	void *p = show(ingot_malloc(64));
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		execl(self, self, "calls", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return 1;
+	ingot_free(p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "calls") == 0)
@@ -70,6 +90,8 @@ int main(int argc, char **argv)
 		return many(atol(argv[2]));
 	if (argc == 2 && strcmp(argv[1], "fork") == 0)
 		return forks();
-	fprintf(stderr, "usage: trace_child calls | many N | fork\n");
+	if (argc == 2 && strcmp(argv[1], "exec") == 0)
+		return execs(argv[0]);
+	fprintf(stderr, "usage: trace_child calls | many N | fork | exec\n");
 	return 2;
 }
