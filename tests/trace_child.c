@@ -45,36 +45,34 @@ static int many(long n)
 	return 0;
 }
 
-static int forks(void)
+/* The forked child of "fork": allocates, and exits normally, so that
+ * ingot's exit hook runs in the child too. */
+static void allocate_and_exit(const char *self)
 {
-	void *p = show(ingot_malloc(64));
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		for (int i = 0; i < 3; i++)
-			ingot_free(ingot_malloc(128));
-		exit(0); /* a normal exit: ingot's exit hook runs in the child too */
-	}
-	int status;
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return 1;
-	ingot_free(p);
-	return 0;
+	(void)self;
+	for (int i = 0; i < 3; i++)
+		ingot_free(ingot_malloc(128));
+	exit(0);
 }
 
-static int execs(const char *self)
+/* The forked child of "exec": becomes "trace_child calls". */
+static void exec_calls(const char *self)
+{
+	execl(self, self, "calls", (char *)NULL);
+	_exit(127);
+}
+
+/* malloc, a child process that runs child_main (which does not return),
+ * then free once the child has exited with status 0. */
+static int around_child(void (*child_main)(const char *self), const char *self)
 {
 	void *p = show(ingot_malloc(64));
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid < 0)
 		return 1;
-	if (pid == 0) {
-		execl(self, self, "calls", (char *)NULL);
-		_exit(127);
-	}
+	if (pid == 0)
+		child_main(self);
 	int status;
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return 1;
@@ -89,9 +87,9 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "many") == 0)
 		return many(atol(argv[2]));
 	if (argc == 2 && strcmp(argv[1], "fork") == 0)
-		return forks();
+		return around_child(allocate_and_exit, argv[0]);
 	if (argc == 2 && strcmp(argv[1], "exec") == 0)
-		return execs(argv[0]);
+		return around_child(exec_calls, argv[0]);
 	fprintf(stderr, "usage: trace_child calls | many N | fork | exec\n");
 	return 2;
 }
