@@ -25,7 +25,8 @@ OPT      ?= -O2
 # Objects of each variant go to their own folder so that variants never mix.
 VARIANT  := $(ARCH)-d$(DEBUG)-s$(STATS)-h$(HARDENED)-p$(LG_PAGE)
 BUILD    := build/$(VARIANT)
-GEN      := build/gen
+# The size-class table depends on LG_PAGE only: one per page size.
+GEN      := build/gen-p$(LG_PAGE)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ifeq ($(WERROR),1)
@@ -81,22 +82,27 @@ $(BUILD)/pfx/arch_%.o: arch/%.c $(ARCH_HDR)
 OBJ_CXX_SO := $(BUILD)/cxx/ingot_new.o
 OBJ_CXX_A  := $(BUILD)/cxx/ingot_new_static.o
 
-lib/libingot.a: $(OBJ_OVR) $(OBJ_CXX_A)
+# lib/ holds one variant at a time. Its stamp names the variant, so that
+# asking for another (make LG_PAGE=14, then make) relinks the libraries
+# even where that variant's objects are older than them.
+LIB_STAMP := lib/.variant-$(VARIANT)
+$(LIB_STAMP):
 	@mkdir -p lib
-	rm -f $@ && ar rcs $@ $^
-lib/libingot-prefixed.a: $(OBJ_PFX)
-	@mkdir -p lib
-	rm -f $@ && ar rcs $@ $^
+	@rm -f lib/.variant-*
+	@touch $@
+
+lib/libingot.a: $(OBJ_OVR) $(OBJ_CXX_A) $(LIB_STAMP)
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
+lib/libingot-prefixed.a: $(OBJ_PFX) $(LIB_STAMP)
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 # The prefixed archive of this variant alone, for tests of other profiles.
 $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
-lib/libingot.so: $(OBJ_OVR) $(OBJ_CXX_SO)
-	@mkdir -p lib
-	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
-lib/libjemalloc.so.2: $(OBJ_OVR) $(OBJ_CXX_SO)
-	@mkdir -p lib
-	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $^ $(ARCH_LIBS) $(LDFLAGS)
+lib/libingot.so: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
+	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
+lib/libjemalloc.so.2: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
+	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 
 # src/ must stay freestanding: no OS or libc header, no test for an OS.
 .PHONY: check-freestanding

@@ -12,7 +12,7 @@
  *   - the allocator still allocates, frees and passes ingot_check().
  * The options are restored to their values at start before the next input.
  *
- * Builds against the library's internal headers: -Isrc -Ibuild/gen -Iarch
+ * Builds against the library's internal headers: -Isrc -Ibuild/gen-p<LG_PAGE> -Iarch
  * -Iinclude and the library's -D flags (mk/fuzz.mk).
  */
 #define _GNU_SOURCE

@@ -1,5 +1,5 @@
 /*
- * gen_sizeclass — writes build/gen/sizeclass_table.h, ingot's size-class table.
+ * gen_sizeclass — writes build/gen-p<LG_PAGE>/sizeclass_table.h, ingot's size-class table.
  *
  * Usage: gen_sizeclass LG_PAGE > sizeclass_table.h
  *

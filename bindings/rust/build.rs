@@ -4,7 +4,7 @@
 //! no crate from a registry: the C compiler is run through std::process.
 //!
 //! 1. `tools/gen_sizeclass.c` is built for the host and writes the size-class
-//!    table `OUT_DIR/gen/sizeclass_table.h` (the Makefile's build/gen/).
+//!    table `OUT_DIR/gen/sizeclass_table.h` (the Makefile's build/gen-p12/).
 //! 2. `src/*.c` (freestanding, CORE_CFLAGS) and `arch/<os>.c` (ARCH_CFLAGS)
 //!    are compiled with `-DINGOT_OVERRIDE=0`: the library defines only the
 //!    `ingot_*` names, so linking it never replaces the process's malloc.
