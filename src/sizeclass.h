@@ -10,6 +10,8 @@
 #include "common.h"
 #include "sizeclass_table.h"
 
+_Static_assert(SC_LG_PAGE == LG_PAGE, "sizeclass_table.h was generated for another INGOT_LG_PAGE");
+
 /* Class of a small request (size <= SC_SMALL_MAX); size 0 maps to class 1. */
 INGOT_FAST unsigned sizeclass_small(size_t size)
 {
