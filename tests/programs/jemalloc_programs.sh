@@ -240,6 +240,27 @@ test_redis() {
 		grep -m5 -E 'crashed by signal|BUG REPORT|Assertion' "$WORK/redis.log" | sed 's/^/    | /'
 	fi
 }
+# Compares dig's batch answers ($WORK/dig.got) with the zone's
+# ($WORK/dig.want), line by line. dig now and then prints ";; Warning: query
+# response not set" in place of one answer of the 2000 (3 runs in 40, the same
+# with Debian's own jemalloc under named): a line that differs is asked again
+# on its own, once, and must then match. More than 5 differing lines fail at
+# once. Sets DIG_RETRIED to the number asked again.
+dig_answers_match() {
+	DIG_RETRIED=0
+	[[ $(wc -l <"$WORK/dig.got") == $(wc -l <"$WORK/dig.want") ]] || return 1
+	local bad
+	bad=$(paste -d'|' "$WORK/dig.want" "$WORK/dig.got" | awk -F'|' '$1 != $2 { print NR }')
+	[[ -z $bad ]] && return 0
+	(($(wc -l <<<"$bad") <= 5)) || return 1
+	local n name
+	for n in $bad; do
+		name=$(sed -n "${n}p" "$WORK/dig.batch")
+		[[ $("$@" +short $name) == "$(sed -n "${n}p" "$WORK/dig.want")" ]] || return 1
+		DIG_RETRIED=$((DIG_RETRIED + 1))
+	done
+}
+
 
 # ---- named ----
 test_named() {
@@ -307,11 +328,11 @@ EOF
 	done
 	if ! "${dig[@]}" +short -f "$WORK/dig.batch" >"$WORK/dig.got" 2>"$WORK/dig.err"; then
 		fail named "dig -f failed: $(head -2 "$WORK/dig.err")"
-	elif ! cmp -s "$WORK/dig.want" "$WORK/dig.got"; then
+	elif ! dig_answers_match "${dig[@]}"; then
 		fail named "dig answers differ from the zone ($(diff "$WORK/dig.want" "$WORK/dig.got" | grep -c '^>') wrong):"
 		diff "$WORK/dig.want" "$WORK/dig.got" | head -6 | sed 's/^/    /'
 	else
-		echo "  dig: $DIG_QUERIES answers match the zone"
+		echo "  dig: $DIG_QUERIES answers match the zone ($DIG_RETRIED asked again)"
 	fi
 	[[ $("${dig[@]}" +short www.example.test AAAA) == 2001:db8::80 ]] || fail named "AAAA www"
 	[[ $("${dig[@]}" +short txt.example.test TXT | tr -d '" ' | wc -c) == 401 ]] || fail named "TXT txt"
