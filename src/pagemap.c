@@ -13,6 +13,15 @@ static size_t table_page; /* the OS page the table was mapped in */
 static arch_lock_t used_lock = ARCH_LOCK_INIT;
 static uintptr_t used_lo = UINTPTR_MAX, used_hi;
 
+/* [*lo, *hi): the table indexes ever registered (empty when lo >= hi). */
+static void used_range(uintptr_t *lo, uintptr_t *hi)
+{
+	arch_lock_acquire(&used_lock);
+	*lo = used_lo;
+	*hi = used_hi;
+	arch_lock_release(&used_lock);
+}
+
 /* Maps bytes for the window if as many again would still be free after it:
  * in a process whose address space is limited (ulimit -v), a window that
  * took the last of it would leave none for the heap, and what should only
@@ -75,35 +84,25 @@ int pagemap_boot(const struct arch_info *info)
 	return 0;
 }
 
-/* The window's class byte of page address p, or NULL outside the window. */
-static uint8_t *window_byte(uintptr_t p)
-{
-	uintptr_t page = p >> LG_PAGE;
-	if (page - pagemap.class_first >= pagemap.class_npages)
-		return NULL;
-	return (uint8_t *)(pagemap.class_bias + page);
-}
-
 void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls)
 {
 	for (size_t page = first; page < first + n; page++) {
 		c->class_of[page] = (uint8_t)cls;
-		uint8_t *copy = window_byte(c->base + (page << LG_PAGE));
-		if (copy)
-			__atomic_store_n(copy, (uint8_t)cls, __ATOMIC_RELAXED);
+		uintptr_t p = c->base + (page << LG_PAGE);
+		if (pagemap_in_window(p))
+			__atomic_store_n(pagemap_window_at(p), (uint8_t)cls, __ATOMIC_RELAXED);
 	}
 }
 
 int pagemap_window_class(uintptr_t p)
 {
-	const uint8_t *copy = window_byte(p);
-	return copy ? __atomic_load_n(copy, __ATOMIC_RELAXED) : -1;
+	return pagemap_in_window(p) ? __atomic_load_n(pagemap_window_at(p), __ATOMIC_RELAXED) : -1;
 }
 
 /* The table index of the slot of address a, or nslots when a is outside. */
 static uintptr_t slot_index(uintptr_t a)
 {
-	uintptr_t slot = (a >> LG_CHUNK) - (INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0);
+	uintptr_t slot = (a >> LG_CHUNK) - pagemap.first_slot; /* 0 unless INGOT_PAGEMAP_RANGE */
 	return slot < pagemap.nslots ? slot : pagemap.nslots;
 }
 
@@ -134,10 +133,8 @@ void pagemap_unregister(struct chunk *c)
 
 void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg)
 {
-	arch_lock_acquire(&used_lock);
-	uintptr_t lo = used_lo, hi = used_hi;
-	arch_lock_release(&used_lock);
-	uintptr_t first = INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0;
+	uintptr_t lo, hi, first = pagemap.first_slot;
+	used_range(&lo, &hi);
 	for (uintptr_t i = lo; i < hi; i++) {
 		uintptr_t entry = __atomic_load_n(&pagemap.slots[i], __ATOMIC_ACQUIRE);
 		if (entry)
@@ -153,14 +150,12 @@ static size_t table_span(uintptr_t first, uintptr_t last)
 
 size_t pagemap_table_bytes(void)
 {
-	arch_lock_acquire(&used_lock);
-	uintptr_t lo = used_lo, hi = used_hi;
-	arch_lock_release(&used_lock);
+	uintptr_t lo, hi, first = pagemap.first_slot;
+	used_range(&lo, &hi);
 	if (lo >= hi)
 		return 0;
 	size_t bytes = table_span((uintptr_t)&pagemap.slots[lo], (uintptr_t)&pagemap.slots[hi]);
 	/* The window's bytes for the same addresses, where it covers them. */
-	uintptr_t first = INGOT_PAGEMAP_RANGE ? pagemap.first_slot : 0;
 	uintptr_t lo_page = MAX((first + lo) * CHUNK_PAGES, pagemap.class_first);
 	uintptr_t hi_page = MIN((first + hi) * CHUNK_PAGES, pagemap.class_first + pagemap.class_npages);
 	if (lo_page < hi_page)

@@ -98,7 +98,7 @@ struct chunk {
 struct pagemap {
 	uintptr_t *slots;      /* the table */
 	uintptr_t nslots;      /* its length; 0 before boot */
-	uintptr_t first_slot;  /* slot of slots[0] (INGOT_PAGEMAP_RANGE only) */
+	uintptr_t first_slot;  /* slot of slots[0]: 0 but with INGOT_PAGEMAP_RANGE */
 	uintptr_t class_first; /* page number of the window's first page */
 	uintptr_t class_npages; /* window length in pages; 0 before boot */
 	uintptr_t class_bias;  /* address of page number 0's class byte (the
@@ -131,14 +131,26 @@ INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
 
+/* Whether the class window covers the page of address p (never before
+ * boot), and that page's byte in it. Two functions rather than one that
+ * returns NULL outside: free's fast path would pay for the NULL test. */
+INGOT_FAST bool pagemap_in_window(uintptr_t p)
+{
+	return (p >> LG_PAGE) - pagemap.class_first < pagemap.class_npages;
+}
+
+INGOT_FAST uint8_t *pagemap_window_at(uintptr_t p)
+{
+	return (uint8_t *)(pagemap.class_bias + (p >> LG_PAGE));
+}
+
 /* The small class of the page address p lies in; 0 for anything else. */
 INGOT_FAST size_t pagemap_class(uintptr_t p)
 {
-	uintptr_t page = p >> LG_PAGE;
 	/* Relaxed: the class was written before p was handed out, and the
 	 * thread holding p saw that through whatever gave it p. */
-	if (INGOT_LIKELY(page - pagemap.class_first < pagemap.class_npages))
-		return __atomic_load_n((const uint8_t *)(pagemap.class_bias + page), __ATOMIC_RELAXED);
+	if (INGOT_LIKELY(pagemap_in_window(p)))
+		return __atomic_load_n(pagemap_window_at(p), __ATOMIC_RELAXED);
 	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
 }
 
