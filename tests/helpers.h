@@ -228,16 +228,32 @@ static inline size_t first_nonzero(const void *p, size_t n)
 
 /* ---- the process ----------------------------------------------------------- */
 
-/* Resident set size in bytes, from /proc/self/statm. */
-static inline size_t rss_bytes(void)
+/* The process's address space and resident set, in bytes, from
+ * /proc/self/statm. */
+static inline void statm_bytes(size_t *mapped, size_t *resident)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
 	cr_assert_not_null(f, "cannot open /proc/self/statm");
-	unsigned long size = 0, resident = 0;
-	int n = fscanf(f, "%lu %lu", &size, &resident);
+	unsigned long size = 0, rss = 0;
+	int n = fscanf(f, "%lu %lu", &size, &rss);
 	fclose(f);
 	cr_assert_eq(n, 2, "cannot parse /proc/self/statm");
-	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+	*mapped = (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
+	*resident = (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline size_t rss_bytes(void)
+{
+	size_t mapped, resident;
+	statm_bytes(&mapped, &resident);
+	return resident;
+}
+
+static inline size_t mapped_now(void)
+{
+	size_t mapped, resident;
+	statm_bytes(&mapped, &resident);
+	return mapped;
 }
 
 /* ---- checks in threads other than the test's own --------------------------- */

@@ -218,17 +218,6 @@ Test(pagemap, classes_outside_the_window_come_from_the_chunk_table)
 	cr_assert_eq(ingot_check(), 0);
 }
 
-/* Bytes of address space the process has mapped now. */
-static size_t mapped_now(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	cr_assert_not_null(f);
-	size_t pages = 0;
-	cr_assert_eq(fscanf(f, "%zu", &pages), 1);
-	fclose(f);
-	return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 Test(pagemap, a_tight_address_space_gets_a_smaller_class_window)
 {
 	/* Before ingot starts: room for the chunk table and 64 MiB more, less
