@@ -10,6 +10,7 @@
 #include "hardening.h"
 #include "osmem.h"
 #include "pagemap.h"
+#include "prof.h"
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
@@ -81,6 +82,7 @@ void ingot_boot(void)
 	arch_init(&ingot_arch);
 	read_options();
 	report_boot(opt.abort, opt.xmalloc);
+	prof_boot();
 	unsigned hardening = hardening_bits();
 	uint64_t secret;
 	arch_random(&secret, sizeof(secret));
@@ -111,6 +113,7 @@ void ingot_process_exit(void)
 	if (!ingot_booted)
 		return;
 	trace_flush();
+	prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
 }
@@ -122,6 +125,7 @@ void ingot_fork_prepare(void)
 	if (!ingot_booted)
 		return;
 	ctl_fork_prepare();
+	prof_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
 	pagemap_fork_prepare();
@@ -136,6 +140,7 @@ void ingot_fork_parent(void)
 	pagemap_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
+	prof_fork_parent();
 	ctl_fork_parent();
 }
 
@@ -147,6 +152,7 @@ void ingot_fork_child(void)
 	pagemap_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
+	prof_fork_child();
 	ctl_fork_child();
 	trace_fork_child();
 }
