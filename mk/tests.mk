@@ -21,11 +21,11 @@
 TEST_DIR      := build/tests
 TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
                  $(DEFS) -DINGOT_OVERRIDE=0 -Isrc -Iinclude -Iarch -I$(GEN)
-TEST_LIBS     := -lcriterion -lpthread
+TEST_LIBS     := -lcriterion -lpthread -lm
 TEST_RUN_ARGS := --jobs 2
 
 # Suites of the internals (each links the prefixed library).
-UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf
+UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof
 UNIT_BINS     := $(UNIT_SUITES:%=$(TEST_DIR)/test_%) $(TEST_DIR)/test_api_prefixed
 API_BINS      := $(TEST_DIR)/test_api_prefixed $(TEST_DIR)/test_api_override
 TEST_HDRS     := tests/helpers.h $(CORE_HDR)

@@ -125,9 +125,9 @@ void ingot_fork_prepare(void)
 	if (!ingot_booted)
 		return;
 	ctl_fork_prepare();
-	prof_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
+	prof_fork_prepare(); /* held over base allocations; taken inside heap locks */
 	pagemap_fork_prepare();
 	base_fork_prepare();
 }
@@ -138,9 +138,9 @@ void ingot_fork_parent(void)
 		return;
 	base_fork_parent();
 	pagemap_fork_parent();
+	prof_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
-	prof_fork_parent();
 	ctl_fork_parent();
 }
 
@@ -150,9 +150,9 @@ void ingot_fork_child(void)
 		return;
 	base_fork_child();
 	pagemap_fork_child();
+	prof_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
-	prof_fork_child();
 	ctl_fork_child();
 	trace_fork_child();
 }
