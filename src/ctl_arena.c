@@ -223,9 +223,9 @@ const struct ctl_node ctl_arena_node = CTL_NUMBERED("arena", arena_index_ok, &ar
 CTL_RO(arenas_narenas_ctl, unsigned, narenas_now())
 CTL_RO(arenas_quantum_ctl, size_t, SC_QUANTUM)
 CTL_RO(arenas_page_ctl, size_t, PAGE)
-CTL_RO(arenas_tcache_max_ctl, size_t, stats_tcache_maxclass())
+CTL_RO(arenas_tcache_max_ctl, size_t, tcache_max_size())
 CTL_RO(arenas_nbins_ctl, unsigned, SC_NSMALL)
-CTL_RO(arenas_nhbins_ctl, unsigned, stats_nhbins())
+CTL_RO(arenas_nhbins_ctl, unsigned, tcache_nclasses())
 CTL_RO(arenas_nlextents_ctl, unsigned, SC_NCLASSES - SC_NSMALL)
 
 /* Default decay times of arenas made from now on. */

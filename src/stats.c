@@ -449,23 +449,6 @@ static const struct {
 #undef STATS_CONFIG_ENTRY
 };
 
-size_t stats_tcache_maxclass(void)
-{
-	size_t max = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		if (sc_size[cls] <= opt.tcache_max)
-			max = sc_size[cls];
-	return max;
-}
-
-unsigned stats_nhbins(void)
-{
-	unsigned n = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		n += sc_size[cls] <= opt.tcache_max;
-	return n;
-}
-
 static void print_opt_value(struct out *o, const struct conf_desc *d)
 {
 	switch (d->kind) {
@@ -510,9 +493,9 @@ static void print_general(struct out *o, unsigned narenas)
 		json_i64(o, "dirty_decay_ms", arena_default_decay());
 		json_u64(o, "quantum", SC_QUANTUM);
 		json_u64(o, "page", PAGE);
-		json_u64(o, "tcache_max", stats_tcache_maxclass());
+		json_u64(o, "tcache_max", tcache_max_size());
 		json_u64(o, "nbins", SC_NSMALL);
-		json_u64(o, "nhbins", stats_nhbins());
+		json_u64(o, "nhbins", tcache_nclasses());
 		json_open(o, "bin", '[');
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 			json_open(o, NULL, '{');
@@ -553,9 +536,9 @@ static void print_general(struct out *o, unsigned narenas)
 	text_i64(o, "Default dirty_decay_ms: ", arena_default_decay());
 	text_u64(o, "Quantum size: ", SC_QUANTUM);
 	text_u64(o, "Page size: ", PAGE);
-	text_u64(o, "Maximum thread-cached size class: ", stats_tcache_maxclass());
+	text_u64(o, "Maximum thread-cached size class: ", tcache_max_size());
 	text_u64(o, "Number of bin size classes: ", SC_NSMALL);
-	text_u64(o, "Number of thread-cache bin size classes: ", stats_nhbins());
+	text_u64(o, "Number of thread-cache bin size classes: ", tcache_nclasses());
 	text_u64(o, "Number of large size classes: ", SC_NCLASSES - SC_NSMALL);
 }
 

@@ -93,11 +93,6 @@ void stats_arena_revive(unsigned index);
 	X(prof, false) X(prof_libgcc, false) X(prof_libunwind, false) \
 	X(stats, INGOT_STATS != 0) X(utrace, false) X(xmalloc, true)
 
-/* Largest size class thread caches keep, and how many classes they keep
- * (arenas.tcache_max, arenas.nhbins). */
-size_t stats_tcache_maxclass(void);
-unsigned stats_nhbins(void);
-
 /* ---- printing ------------------------------------------------------------ */
 
 /* The report of malloc_stats_print: refreshes the snapshot, then writes it

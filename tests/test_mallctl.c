@@ -793,12 +793,15 @@ Test(arenas, constants)
 	cr_assert_eq(ctl_size("arenas.quantum"), 16);
 	unsigned nbins = ctl_unsigned("arenas.nbins");
 	cr_assert_eq(nbins, SC_NSMALL);
-	/* thread caches keep the small classes up to opt.tcache_max */
+	/* thread caches keep every class up to opt.tcache_max, small and large:
+	 * arenas.nhbins counts them from the smallest, arenas.tcache_max is the
+	 * largest of them */
 	size_t tcache_max = ctl_size("opt.tcache_max"), largest = 0;
-	unsigned cached = 0;
-	for (unsigned i = 0; i < nbins; i++) {
-		size_t size = ctl_size(ctl_name("arenas.bin.%u.size", i));
-		if (size <= tcache_max) {
+	unsigned cached = 0, nl = ctl_unsigned("arenas.nlextents");
+	for (unsigned i = 0; i < nbins + nl; i++) {
+		size_t size = ctl_size(i < nbins ? ctl_name("arenas.bin.%u.size", i)
+		                                 : ctl_name("arenas.lextent.%u.size", i - nbins));
+		if (size <= tcache_max && i < SC_NCACHED) {
 			largest = size;
 			cached++;
 		}
@@ -815,7 +818,7 @@ Test(arenas, constants)
 		cr_assert_leq((size_t)nregs * size, slab, "class %zu", size);
 		cr_assert_gt((size_t)(nregs + 1) * size, slab, "class %zu: no room for one more", size);
 	}
-	unsigned nl = ctl_unsigned("arenas.nlextents");
+	cr_assert_eq(nl, ctl_unsigned("arenas.nlextents"));
 	cr_assert_gt(nl, 0);
 	size_t prev = SC_SMALL_MAX;
 	for (unsigned i = 0; i < nl; i++) {
@@ -826,6 +829,32 @@ Test(arenas, constants)
 	}
 	size_t v, len = sizeof(v);
 	CHECK_CTL(ENOENT, JE(mallctl)(ctl_name("arenas.lextent.%u.size", nl), &v, &len, NULL, 0));
+}
+
+/* Bytes a free of one block of size leaves in the calling thread's cache. */
+static size_t cached_by_free(size_t size)
+{
+	ctl_do("thread.tcache.flush");
+	void *p = JE(malloc)(size);
+	cr_assert_not_null(p);
+	size_t before = tcache_cached_bytes();
+	JE(free)(p);
+	size_t kept = tcache_cached_bytes() - before;
+	ctl_do("thread.tcache.flush");
+	return kept;
+}
+
+Test(arenas, tcache_max_is_what_a_free_keeps)
+{
+	size_t max = ctl_size("arenas.tcache_max");
+	cr_assert_gt(max, SC_SMALL_MAX, "caches keep large classes too (64 KiB by default)");
+	cr_assert_eq(cached_by_free(max), max, "a block of arenas.tcache_max stays in the cache");
+	size_t next = JE(nallocx)(max + 1, 0);
+	cr_assert_eq(cached_by_free(next), 0, "the next class (%zu) goes home at once", next);
+	cr_assert_eq(cached_by_free(SC_SMALL_MAX), SC_SMALL_MAX);
+	unsigned nhbins = ctl_unsigned("arenas.nhbins");
+	cr_assert_eq(JE(nallocx)(max, 0), max);
+	cr_assert_eq(sizeclass_of(max), nhbins, "nhbins classes, the smallest up to tcache_max");
 }
 
 Test(arenas, create)
