@@ -28,6 +28,7 @@ CTL_RO(stats_metadata_ctl, size_t, global_now().metadata)
 CTL_RO(stats_resident_ctl, size_t, global_now().resident)
 CTL_RO(stats_mapped_ctl, size_t, global_now().mapped)
 CTL_RO(stats_retained_ctl, size_t, global_now().retained)
+CTL_RO(stats_zero_reallocs_ctl, size_t, stats_zero_reallocs())
 
 /* ---- stats.arenas.<i> ------------------------------------------------------------ */
 
@@ -165,6 +166,7 @@ static const struct ctl_node stats_kids[] = {
     CTL_LEAF("resident", stats_resident_ctl),
     CTL_LEAF("mapped", stats_mapped_ctl),
     CTL_LEAF("retained", stats_retained_ctl),
+    CTL_LEAF("zero_reallocs", stats_zero_reallocs_ctl),
     CTL_NUMBERED("arenas", arenas_index_ok, &arena_i_node),
 };
 

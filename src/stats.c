@@ -137,6 +137,16 @@ void stats_global(struct ingot_stats *out)
 	global_from(&s, out);
 }
 
+static size_t zero_reallocs;
+
+void stats_count_zero_realloc(void)
+{
+	if (INGOT_STATS)
+		__atomic_fetch_add(&zero_reallocs, 1, __ATOMIC_RELAXED);
+}
+
+size_t stats_zero_reallocs(void) { return __atomic_load_n(&zero_reallocs, __ATOMIC_RELAXED); }
+
 /* ---- the snapshot ---------------------------------------------------------- */
 
 static arch_lock_t stats_lock = ARCH_LOCK_INIT;
@@ -549,9 +559,11 @@ static void print_totals(struct out *o, const struct ingot_stats *g)
 		json_u64(o, "allocated", g->allocated);
 		json_u64(o, "active", g->active);
 		json_u64(o, "metadata", g->metadata);
+		json_u64(o, "metadata_thp", 0); /* ingot's metadata is never on huge pages */
 		json_u64(o, "resident", g->resident);
 		json_u64(o, "mapped", g->mapped);
 		json_u64(o, "retained", g->retained);
+		json_u64(o, "zero_reallocs", stats_zero_reallocs());
 		json_close(o, '}');
 		return;
 	}

@@ -80,12 +80,20 @@ bool stats_arena_destroyed(unsigned index);
 /* The index is in use again (arenas.create reused it). */
 void stats_arena_revive(unsigned index);
 
+/* realloc(p, 0) with p not NULL, whatever zero_realloc then does: counted
+ * at the call, read live (stats.zero_reallocs), as jemalloc does. */
+void stats_count_zero_realloc(void);
+size_t stats_zero_reallocs(void);
+
 /* ---- what the report and mallctl share -------------------------------- */
 
-/* The version string of mallctl("version"): jemalloc's layout
- * (major.minor.bugfix-nrev-gid) so that parsers of it keep working, with
- * ingot's name and version in the gid. */
-#define STATS_VERSION "5.3.0-0-gingot-" INGOT_VERSION
+/* The version string of mallctl("version") and of the report: the
+ * JEMALLOC_VERSION of include/jemalloc/jemalloc.h, the jemalloc release
+ * whose interface ingot provides (src/ cannot include that hosted header;
+ * test_mallctl's top.version_is_the_headers asserts the two are equal, and
+ * tests/programs/ctl_compat.sh that Debian's jemalloc answers the same).
+ * ingot's own version is in ingot.h and in the report's "allocator". */
+#define STATS_VERSION "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c"
 
 /* config.* (build-time facts), as jemalloc names them. */
 #define STATS_CONFIG_FLAGS(X) \
