@@ -56,6 +56,11 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	}
 	size_t huge_allocated = __atomic_load_n(&a->huge_allocated, __ATOMIC_RELAXED);
 	size_t huge_mapped = __atomic_load_n(&a->huge_mapped, __ATOMIC_RELAXED);
+	/* Freed huge mappings kept for reuse are dirty pages too, until decay
+	 * or a purge unmaps them. */
+	arch_lock_acquire(&a->huge_lock);
+	size_t huge_dirty = a->huge_cached_bytes >> LG_PAGE;
+	arch_lock_release(&a->huge_lock);
 	struct pageheap *h = &a->heap;
 	arch_lock_acquire(&h->lock);
 	size_t active = h->npages_active, dirty = h->npages_dirty, mapped = h->npages_mapped;
@@ -64,10 +69,10 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	s->dirty_decay_ms = h->decay_ms;
 	arch_lock_release(&h->lock);
 	s->pactive += active + (huge_allocated >> LG_PAGE);
-	s->pdirty += dirty;
+	s->pdirty += dirty + huge_dirty;
 	s->mapped += (mapped << LG_PAGE) + huge_mapped;
 	s->retained += (mapped - active - dirty) << LG_PAGE;
-	s->resident += ((active + dirty) << LG_PAGE) + huge_allocated;
+	s->resident += ((active + dirty + huge_dirty) << LG_PAGE) + huge_allocated;
 	s->allocated_large += __atomic_load_n(&a->large_allocated, __ATOMIC_RELAXED) + huge_allocated;
 	s->nmalloc_large += __atomic_load_n(&a->large_nmalloc, __ATOMIC_RELAXED);
 	s->ndalloc_large += __atomic_load_n(&a->large_ndalloc, __ATOMIC_RELAXED);

@@ -642,6 +642,36 @@ Test(arena, purge_one_and_all)
 	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%d.pdirty", MALLCTL_ARENAS_ALL)), 0);
 }
 
+/* Decay off: every freed page, huge mappings' included, reads as dirty
+ * until an explicit purge (tests/programs/ctl_compat.sh checks the same
+ * with MALLOC_CONF=dirty_decay_ms:-1 on Debian's jemalloc and on ingot). */
+Test(arena, decay_off_keeps_freed_pages_dirty_until_purge)
+{
+	unsigned a = arena_new_explicit();
+	ssize_t never = -1;
+	ctl_set(ctl_name("arena.%u.dirty_decay_ms", a), &never, sizeof(never));
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t sizes[] = {256 * KiB, 256 * KiB, 6 * MiB}, pages = 0;
+	void *blocks[ARRAY_LEN(sizes)];
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+		blocks[i] = JE(mallocx)(sizes[i], flags);
+		cr_assert_not_null(blocks[i]);
+		memset(blocks[i], 1, sizes[i]);
+		pages += sizes[i] / PAGE;
+	}
+	epoch_refresh();
+	size_t before = ctl_size(ctl_name("stats.arenas.%u.pdirty", a));
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++)
+		JE(dallocx)(blocks[i], MALLOCX_TCACHE_NONE);
+	ctl_do(ctl_name("arena.%u.decay", a));
+	epoch_refresh();
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%u.pdirty", a)), before + pages,
+	              "%zu freed pages are dirty", pages);
+	ctl_do(ctl_name("arena.%u.purge", a));
+	epoch_refresh();
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.pdirty", a)), 0);
+}
+
 Test(arena, decay_purges_only_what_has_decayed)
 {
 	unsigned a = arena_new_explicit();
