@@ -64,6 +64,8 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	struct pageheap *h = &a->heap;
 	arch_lock_acquire(&h->lock);
 	size_t active = h->npages_active, dirty = h->npages_dirty, mapped = h->npages_mapped;
+	for (struct span *r = h->spare_records; r; r = r->next)
+		s->extent_avail++;
 	s->npurge += h->npurge_calls;
 	s->npurged += h->npurged;
 	s->dirty_decay_ms = h->decay_ms;
@@ -77,6 +79,10 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	s->nmalloc_large += __atomic_load_n(&a->large_nmalloc, __ATOMIC_RELAXED);
 	s->ndalloc_large += __atomic_load_n(&a->large_ndalloc, __ATOMIC_RELAXED);
 	s->nthreads += __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
+	/* ingot's metadata is global, as jemalloc's arena 0 holds the base
+	 * of everything global. */
+	if (a->index == 0)
+		s->base += base_mapped() + pagemap_table_bytes();
 }
 
 /* Adds the cumulative counters of one arena's figures to another's. */
@@ -98,6 +104,8 @@ static void arena_stats_add(struct arena_stats *to, const struct arena_stats *fr
 	to->npurge += from->npurge;
 	to->npurged += from->npurged;
 	to->nthreads += from->nthreads;
+	to->extent_avail += from->extent_avail;
+	to->base += from->base;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct bin_stats *t = &to->bins[cls];
 		const struct bin_stats *f = &from->bins[cls];
@@ -251,6 +259,7 @@ void stats_arena_retire(struct arena *a)
 	/* Only the cumulative counters move: the record keeps its (purged)
 	 * pages, which the global figures go on counting as retained. */
 	s.pactive = s.pdirty = s.mapped = s.retained = s.resident = 0;
+	s.extent_avail = s.base = 0;
 	s.allocated_small = s.allocated_large = 0;
 	s.nthreads = 0;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)

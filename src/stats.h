@@ -39,6 +39,8 @@ struct arena_stats {
 	uint64_t nmalloc_small, ndalloc_small, nfills_small, nflushes_small;
 	uint64_t nmalloc_large, ndalloc_large;
 	uint64_t npurge, npurged; /* purge calls; pages purged */
+	size_t extent_avail; /* span records kept for reuse */
+	size_t base;         /* metadata bytes: all of it counted in arena 0 */
 	unsigned nthreads;
 	int64_t dirty_decay_ms;
 	struct bin_stats bins[SC_NSMALL + 1]; /* [1..SC_NSMALL]; [0] unused */
