@@ -381,6 +381,180 @@ Test(names, every_option_reads_as_opt)
 	}
 }
 
+/* ---- jemalloc 5.3's manual, name by name -------------------------------------------- */
+
+/*
+ * tests/jemalloc-5.3.mallctl is every name of jemalloc(3)'s MALLCTL
+ * NAMESPACE (read from the manual by tests/programs/ctl_names.sh; ctl_compat.sh
+ * checks it still is, and that Debian's jemalloc answers as expected here).
+ * Each name must answer with its documented size and access, or, for what
+ * ingot does not keep, as a jemalloc built without it: the name resolves
+ * and reading it is ENOENT. <i> is read as 0 (and, under stats.arenas, as
+ * MALLCTL_ARENAS_ALL), <j> as 0.
+ */
+#define MANUAL_NAMES "tests/jemalloc-5.3.mallctl"
+
+/* Names other work implements (heap profiling, background threads, the live
+ * thread counters, THP): skipped here, and counted apart. */
+static const char *const owned_prefixes[] = {"prof.", "opt.prof", "opt.lg_prof_", "thread.prof.",
+                                             "stats.background_thread."};
+static const char *const owned_names[] = {
+    "config.prof",    "background_thread",   "max_background_threads", "opt.background_thread",
+    "opt.max_background_threads", "thread.allocatedp", "thread.deallocatedp", "opt.thp",
+    "opt.metadata_thp"};
+#define OWNED_EXPECTED 33 /* of the manual's 272 names */
+
+/* What ingot does not keep (README, "The jemalloc stand-in"). */
+static const char *const compiled_out[] = {
+    "opt.utrace",     "thread.peak.",          "arena.<i>.extent_hooks", "stats.arenas.<i>.uptime",
+    ".nreslabs",      "stats.arenas.<i>.extents.", "stats.arenas.<i>.lextents.",
+    "stats.mutexes.", "stats.arenas.<i>.mutexes.", ".mutex."};
+
+static bool is_owned(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(owned_prefixes); i++)
+		if (strncmp(name, owned_prefixes[i], strlen(owned_prefixes[i])) == 0)
+			return true;
+	for (size_t i = 0; i < ARRAY_LEN(owned_names); i++)
+		if (strcmp(name, owned_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_compiled_out(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(compiled_out); i++)
+		if (strstr(name, compiled_out[i]))
+			return true;
+	return false;
+}
+
+static size_t manual_type_size(const char *type)
+{
+	static const struct {
+		const char *type;
+		size_t size;
+	} sizes[] = {{"bool", B},          {"unsigned", U},      {"uint32_t", 4},
+	             {"uint64_t", U64},    {"int64_t", 8},       {"size_t", SZ},
+	             {"ssize_t", SS},      {"const char *", P},  {"uint64_t *", P},
+	             {"extent_hooks_t *", P}, {"void", 0}};
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++)
+		if (strcmp(type, sizes[i].type) == 0)
+			return sizes[i].size;
+	cr_assert_fail("type \"%s\" of the manual is not known here", type);
+	return 0;
+}
+
+static enum access manual_access(const char *access)
+{
+	if (strcmp(access, "r-") == 0)
+		return RO;
+	if (strcmp(access, "rw") == 0)
+		return RW;
+	if (strcmp(access, "-w") == 0)
+		return WO;
+	cr_assert_str_eq(access, "--");
+	return ACTION;
+}
+
+/* Replaces "<x>" in pattern by value. */
+static void manual_fill(char *out, size_t room, const char *pattern, const char *x,
+                        const char *value)
+{
+	const char *at = strstr(pattern, x);
+	if (!at)
+		snprintf(out, room, "%s", pattern);
+	else
+		snprintf(out, room, "%.*s%s%s", (int)(at - pattern), pattern, value, at + strlen(x));
+}
+
+/* The two "create" names read back an index and need room for exactly it;
+ * arenas.lookup reads the arena of the pointer written. */
+static void check_manual_special(const char *name)
+{
+	unsigned index;
+	size_t len = sizeof(index) + 1;
+	if (strcmp(name, "arenas.lookup") == 0) {
+		void *p = JE(malloc)(100);
+		len = sizeof(index);
+		CHECK_CTL(0, JE(mallctl)(name, &index, &len, &p, sizeof(p)));
+		cr_assert_eq(index, arena_of(p));
+		CHECK_CTL(EINVAL, JE(mallctl)(name, &index, &len, &p, sizeof(p) + 1));
+		JE(free)(p);
+		return;
+	}
+	CHECK_CTL(EINVAL, JE(mallctl)(name, &index, &len, NULL, 0));
+	cr_assert_eq(len, 0, "%s: a wrong length makes nothing", name);
+	ctl_get(name, &index, sizeof(index));
+}
+
+/* One instantiated name that ingot must answer as documented. */
+static void check_manual_name(const char *name, const char *type, const char *access)
+{
+	size_t mib[8], miblen = ARRAY_LEN(mib);
+	CHECK_CTL(0, JE(mallctlnametomib)(name, mib, &miblen));
+	if (strchr(type, ',') || strcmp(name, "tcache.create") == 0) {
+		check_manual_special(name);
+		return;
+	}
+	struct name_spec n = {name, manual_type_size(type), manual_access(access)};
+	check_name(&n);
+}
+
+/* One instantiated name of a figure ingot does not keep. */
+static void check_manual_absent(const char *name)
+{
+	size_t mib[8], miblen = ARRAY_LEN(mib);
+	CHECK_CTL(0, JE(mallctlnametomib)(name, mib, &miblen));
+	unsigned char buf[64];
+	size_t len = sizeof(buf);
+	cr_assert_eq(JE(mallctl)(name, buf, &len, NULL, 0), ENOENT, "%s", name);
+	cr_assert_eq(JE(mallctlbymib)(mib, miblen, buf, &len, NULL, 0), ENOENT, "%s", name);
+}
+
+Test(manual, every_name_answers_as_documented)
+{
+	FILE *f = fopen(MANUAL_NAMES, "r");
+	cr_assert_not_null(f, "%s (run from the repository root)", MANUAL_NAMES);
+	char line[256];
+	unsigned total = 0, owned = 0, kept = 0, absent = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *type = strchr(line, '|');
+		cr_assert_not_null(type, "%s", line);
+		*type++ = '\0';
+		char *access = strchr(type, '|');
+		cr_assert_not_null(access, "%s", line);
+		*access++ = '\0';
+		total++;
+		if (is_owned(line)) {
+			owned++;
+			continue;
+		}
+		const char *arenas[] = {"0", "4096"};
+		size_t ninst = strncmp(line, "stats.arenas.<i>.", 17) == 0 ? 2 : 1;
+		for (size_t k = 0; k < ninst; k++) {
+			char a[256], name[256];
+			manual_fill(a, sizeof(a), line, "<i>", arenas[k]);
+			manual_fill(name, sizeof(name), a, "<j>", "0");
+			if (is_compiled_out(line))
+				check_manual_absent(name);
+			else
+				check_manual_name(name, type, access);
+		}
+		if (is_compiled_out(line))
+			absent++;
+		else
+			kept++;
+	}
+	fclose(f);
+	cr_assert_eq(total, 272, "the manual's list has %u names", total);
+	cr_assert_eq(owned, OWNED_EXPECTED, "%u names owned elsewhere", owned);
+	cr_log_info("jemalloc(3): %u names: %u answer with their documented size and access, %u as "
+	            "compiled out, %u owned elsewhere (skipped)",
+	            total, kept, absent, owned);
+}
+
 /* ---- top-level names --------------------------------------------------------------- */
 
 Test(top, version_is_the_headers_and_config)
