@@ -377,6 +377,7 @@ static int arenas_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 			index = (int)i;
 	if (index >= 0) {
 		stats_arena_revive((unsigned)index);
+		__atomic_store_n(&arena_get((unsigned)index)->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
 		pageheap_set_decay(&arena_get((unsigned)index)->heap, arena_default_decay());
 	} else {
 		index = arena_create();

@@ -9,11 +9,13 @@
  * read 0. Bin nrequests equals nmalloc: thread-cache hits are not counted
  * per size class.
  *
+ * lextents.<j> counts large blocks per large class (huge blocks, above the
+ * last class, only in large.*); extents.<j> is read live (stats_extents).
+ *
  * Figures ingot does not keep answer as in a jemalloc built without them
  * (ctl_compiled_out: the name resolves, reading it is ENOENT): the lock
- * counters (stats.mutexes.*, stats.arenas.<i>.mutexes.*, bins.<j>.mutex.*),
- * arena uptime, bins.<j>.nreslabs, and the per-class large and per-size
- * extent tables (lextents.<j>.*, extents.<j>.*).
+ * counters (stats.mutexes.*, stats.arenas.<i>.mutexes.*, bins.<j>.mutex.*)
+ * and bins.<j>.nreslabs.
  */
 #include "ctl.h"
 
@@ -125,6 +127,7 @@ ARENA_RO(muzzy_npurge_ctl, uint64_t, 0)
 ARENA_RO(muzzy_nmadvise_ctl, uint64_t, 0)
 ARENA_RO(muzzy_purged_ctl, uint64_t, 0)
 ARENA_RO(dss_ctl, const char *, CTL_DSS_DISABLED)
+ARENA_RO(uptime_ctl, uint64_t, s->uptime_ns)
 ARENA_RO(extent_avail_ctl, size_t, s->extent_avail)
 ARENA_RO(base_ctl, size_t, s->base)
 ARENA_RO(internal_ctl, size_t, 0) /* all metadata comes from base memory */
@@ -192,38 +195,77 @@ static const struct ctl_node large_kids[] = {
     CTL_LEAF("nflushes", large_nflushes_ctl),
 };
 
-/* extents.<j>: jemalloc's page-size classes, 199 with 4 KiB pages. */
-#define NPSIZES (4u * (61u - LG_PAGE) + 3u)
-static bool extents_index_ok(const size_t *mib, size_t depth) { return mib[depth] < NPSIZES; }
+/* extents.<j>: jemalloc's page-size classes. */
+static bool extents_index_ok(const size_t *mib, size_t depth)
+{
+	return mib[depth] < STATS_NPSIZES;
+}
+
+/* The free runs of arena mib[2] in page-size class mib[4], read live. */
+static struct extent_stats extents_of(const size_t *mib)
+{
+	struct extent_stats e = {0};
+	unsigned i = (unsigned)mib[2];
+	if (i != CTL_ARENAS_DESTROYED)
+		stats_extents(i == CTL_ARENAS_ALL ? STATS_ALL : i, (unsigned)mib[4], &e);
+	return e;
+}
+
+#define EXTENT_RO(fname, expr) \
+	static int fname(const size_t *mib, size_t miblen, struct ctl_io *io) \
+	{ \
+		(void)miblen; \
+		int err_ = ctl_readonly(io); \
+		if (err_) \
+			return err_; \
+		struct extent_stats e = extents_of(mib); \
+		(void)e; \
+		CTL_READ(io, size_t, expr); \
+	}
+EXTENT_RO(extents_ndirty_ctl, e.ndirty)
+EXTENT_RO(extents_nmuzzy_ctl, 0)
+EXTENT_RO(extents_nretained_ctl, e.nretained)
+EXTENT_RO(extents_dirty_bytes_ctl, e.dirty_bytes)
+EXTENT_RO(extents_muzzy_bytes_ctl, 0)
+EXTENT_RO(extents_retained_bytes_ctl, e.retained_bytes)
 
 static const struct ctl_node extents_j_kids[] = {
-    CTL_LEAF("ndirty", ctl_compiled_out),
-    CTL_LEAF("nmuzzy", ctl_compiled_out),
-    CTL_LEAF("nretained", ctl_compiled_out),
-    CTL_LEAF("dirty_bytes", ctl_compiled_out),
-    CTL_LEAF("muzzy_bytes", ctl_compiled_out),
-    CTL_LEAF("retained_bytes", ctl_compiled_out),
+    CTL_LEAF("ndirty", extents_ndirty_ctl),
+    CTL_LEAF("nmuzzy", extents_nmuzzy_ctl),
+    CTL_LEAF("nretained", extents_nretained_ctl),
+    CTL_LEAF("dirty_bytes", extents_dirty_bytes_ctl),
+    CTL_LEAF("muzzy_bytes", extents_muzzy_bytes_ctl),
+    CTL_LEAF("retained_bytes", extents_retained_bytes_ctl),
 };
 static const struct ctl_node extents_j_node = CTL_INNER("", extents_j_kids);
 
 /* lextents.<j>: the large classes of arenas.lextent.<j>. */
 static bool lextents_index_ok(const size_t *mib, size_t depth)
 {
-	return mib[depth] < SC_NCLASSES - SC_NSMALL;
+	return mib[depth] < SC_NLARGE;
 }
 
+#define LEXT_MALLOC(s) ((s)->lextent_nmalloc[mib[4]])
+#define LEXT_DALLOC(s) ((s)->lextent_ndalloc[mib[4]])
+ARENA_RO(lextents_nmalloc_ctl, uint64_t, LEXT_MALLOC(s))
+ARENA_RO(lextents_ndalloc_ctl, uint64_t, LEXT_DALLOC(s))
+ARENA_RO(lextents_nrequests_ctl, uint64_t, LEXT_MALLOC(s))
+ARENA_RO(lextents_curlextents_ctl, size_t, (size_t)(LEXT_MALLOC(s) - LEXT_DALLOC(s)))
+#undef LEXT_MALLOC
+#undef LEXT_DALLOC
+
 static const struct ctl_node lextents_j_kids[] = {
-    CTL_LEAF("nmalloc", ctl_compiled_out),
-    CTL_LEAF("ndalloc", ctl_compiled_out),
-    CTL_LEAF("nrequests", ctl_compiled_out),
-    CTL_LEAF("curlextents", ctl_compiled_out),
+    CTL_LEAF("nmalloc", lextents_nmalloc_ctl),
+    CTL_LEAF("ndalloc", lextents_ndalloc_ctl),
+    CTL_LEAF("nrequests", lextents_nrequests_ctl),
+    CTL_LEAF("curlextents", lextents_curlextents_ctl),
 };
 static const struct ctl_node lextents_j_node = CTL_INNER("", lextents_j_kids);
 
 static const struct ctl_node arena_i_kids[] = {
     CTL_LEAF("nthreads", nthreads_ctl),
     CTL_LEAF("dss", dss_ctl),
-    CTL_LEAF("uptime", ctl_compiled_out),
+    CTL_LEAF("uptime", uptime_ctl),
     CTL_LEAF("extent_avail", extent_avail_ctl),
     CTL_LEAF("base", base_ctl),
     CTL_LEAF("internal", internal_ctl),

@@ -79,6 +79,12 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	s->nmalloc_large += __atomic_load_n(&a->large_nmalloc, __ATOMIC_RELAXED);
 	s->ndalloc_large += __atomic_load_n(&a->large_ndalloc, __ATOMIC_RELAXED);
 	s->nthreads += __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		s->lextent_nmalloc[j] += __atomic_load_n(&a->lextent_nmalloc[j], __ATOMIC_RELAXED);
+		s->lextent_ndalloc[j] += __atomic_load_n(&a->lextent_ndalloc[j], __ATOMIC_RELAXED);
+	}
+	uint64_t created = __atomic_load_n(&a->created_ns, __ATOMIC_RELAXED);
+	s->uptime_ns = MAX(s->uptime_ns, arch_now_ns() - created);
 	/* ingot's metadata is global, as jemalloc's arena 0 holds the base
 	 * of everything global. */
 	if (a->index == 0)
@@ -106,6 +112,11 @@ static void arena_stats_add(struct arena_stats *to, const struct arena_stats *fr
 	to->nthreads += from->nthreads;
 	to->extent_avail += from->extent_avail;
 	to->base += from->base;
+	to->uptime_ns = MAX(to->uptime_ns, from->uptime_ns);
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		to->lextent_nmalloc[j] += from->lextent_nmalloc[j];
+		to->lextent_ndalloc[j] += from->lextent_ndalloc[j];
+	}
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct bin_stats *t = &to->bins[cls];
 		const struct bin_stats *f = &from->bins[cls];
@@ -148,6 +159,56 @@ void stats_global(struct ingot_stats *out)
 	struct arena_stats s;
 	stats_arena(STATS_ALL, &s);
 	global_from(&s, out);
+}
+
+/* The page-size class of a run of pages, rounded down as jemalloc files
+ * free extents. */
+static unsigned psz_class(size_t pages)
+{
+	if (pages <= 4)
+		return (unsigned)pages - 1;
+	unsigned lg = lg_floor(pages);
+	size_t step = (size_t)1 << (lg - 2);
+	return 4 * (lg - 1) - 1 + (unsigned)((pages - ((size_t)1 << lg)) / step);
+}
+
+static void extent_add(struct extent_stats *e, unsigned j, size_t pages, bool dirty)
+{
+	if (pages == 0 || psz_class(pages) != j)
+		return;
+	if (dirty) {
+		e->ndirty++;
+		e->dirty_bytes += pages << LG_PAGE;
+	} else {
+		e->nretained++;
+		e->retained_bytes += pages << LG_PAGE;
+	}
+}
+
+static void arena_extents(struct arena *a, unsigned j, struct extent_stats *e)
+{
+	struct pageheap *h = &a->heap;
+	arch_lock_acquire(&h->lock);
+	for (size_t n = 0; n < PAGEHEAP_LISTS; n++) {
+		for (struct span *s = h->lists[n]; s; s = s->next) {
+			extent_add(e, j, s->ndirty, true);
+			extent_add(e, j, s->npages - s->ndirty, false);
+		}
+	}
+	arch_lock_release(&h->lock);
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c; c = c->next)
+		extent_add(e, j, c->size >> LG_PAGE, true);
+	arch_lock_release(&a->huge_lock);
+}
+
+void stats_extents(unsigned index, unsigned j, struct extent_stats *out)
+{
+	ingot_memset(out, 0, sizeof(*out));
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if ((index == STATS_ALL || index == i) && !stats_arena_destroyed(i))
+			arena_extents(arenas[i], j, out);
 }
 
 static size_t zero_reallocs;
@@ -260,6 +321,7 @@ void stats_arena_retire(struct arena *a)
 	 * pages, which the global figures go on counting as retained. */
 	s.pactive = s.pdirty = s.mapped = s.retained = s.resident = 0;
 	s.extent_avail = s.base = 0;
+	s.uptime_ns = 0;
 	s.allocated_small = s.allocated_large = 0;
 	s.nthreads = 0;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)

@@ -15,9 +15,9 @@
 
 #include "common.h"
 #include "ingot.h"
+#include "arena.h"
 #include "sizeclass.h"
 
-struct arena;
 
 /* One small size class of one arena (stats.arenas.<i>.bins.<j>.*). */
 struct bin_stats {
@@ -44,6 +44,8 @@ struct arena_stats {
 	unsigned nthreads;
 	int64_t dirty_decay_ms;
 	struct bin_stats bins[SC_NSMALL + 1]; /* [1..SC_NSMALL]; [0] unused */
+	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
+	uint64_t uptime_ns; /* since the arena was made (merged: the oldest) */
 };
 
 /* Sums the live figures of arena index (or of all arenas for STATS_ALL). */
@@ -81,6 +83,23 @@ void stats_arena_retire(struct arena *a);
 bool stats_arena_destroyed(unsigned index);
 /* The index is in use again (arenas.create reused it). */
 void stats_arena_revive(unsigned index);
+
+/* ---- free memory by size (stats.arenas.<i>.extents.<j>) ---------------- */
+
+/* jemalloc's page-size classes: 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20
+ * ... pages, four per doubling, up to its largest size class (199 of them
+ * with 4 KiB pages on 64-bit targets). */
+#define STATS_NPSIZES (4u * (sizeof(size_t) * 8 - 3 - LG_PAGE) + 3u)
+
+/* Free runs of one page-size class j, of arena index (or STATS_ALL): a free
+ * span's dirty pages and its purged (retained) pages count as one run each,
+ * and so does a freed huge mapping kept for reuse (dirty). Read live, at
+ * the call. ingot has no muzzy pages. */
+struct extent_stats {
+	size_t ndirty, nretained;
+	size_t dirty_bytes, retained_bytes;
+};
+void stats_extents(unsigned index, unsigned j, struct extent_stats *out);
 
 /* realloc(p, 0) with p not NULL, whatever zero_realloc then does: counted
  * at the call, read live (stats.zero_reallocs), as jemalloc does. */

@@ -406,8 +406,7 @@ static const char *const owned_names[] = {
 
 /* What ingot does not keep (README, "The jemalloc stand-in"). */
 static const char *const compiled_out[] = {
-    "opt.utrace",     "thread.peak.",          "arena.<i>.extent_hooks", "stats.arenas.<i>.uptime",
-    ".nreslabs",      "stats.arenas.<i>.extents.", "stats.arenas.<i>.lextents.",
+    "opt.utrace",     "thread.peak.",              "arena.<i>.extent_hooks", ".nreslabs",
     "stats.mutexes.", "stats.arenas.<i>.mutexes.", ".mutex."};
 
 static bool is_owned(const char *name)
@@ -1113,6 +1112,88 @@ Test(arenas, lookup)
 	CHECK_CTL(EINVAL, JE(mallctl)("arenas.lookup", &got, &len, &null, sizeof(null)));
 	CHECK_CTL(EINVAL, JE(mallctl)("arenas.lookup", &got, &len, NULL, 0));
 	JE(dallocx)(p, MALLOCX_TCACHE_NONE);
+}
+
+/* stats.arenas.<i>.lextents.<j>: large blocks per large class, as
+ * arenas.lextent.<j>.size names them. */
+Test(stats, lextents_count_large_blocks_per_class)
+{
+	unsigned a = arena_new_explicit();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t size = ctl_size("arenas.lextent.2.size");
+	void *p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = JE(mallocx)(size, flags);
+	void *other = JE(mallocx)(ctl_size("arenas.lextent.5.size"), flags);
+	JE(dallocx)(p[0], MALLOCX_TCACHE_NONE);
+	epoch_refresh();
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.2.nmalloc", a)), 3);
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.2.ndalloc", a)), 1);
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.lextents.2.curlextents", a)), 2);
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.lextents.5.curlextents", a)), 1);
+	uint64_t sum = 0;
+	unsigned nl = ctl_unsigned("arenas.nlextents");
+	for (unsigned j = 0; j < nl; j++)
+		sum += ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, j));
+	cr_assert_eq(sum, ctl_u64(ctl_name("stats.arenas.%u.large.nmalloc", a)));
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%d.lextents.2.curlextents", MALLCTL_ARENAS_ALL)),
+	              2);
+	JE(dallocx)(p[1], MALLOCX_TCACHE_NONE);
+	JE(dallocx)(p[2], MALLOCX_TCACHE_NONE);
+	JE(dallocx)(other, MALLOCX_TCACHE_NONE);
+	size_t v, len = sizeof(v);
+	CHECK_CTL(ENOENT, JE(mallctl)(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, nl), &v,
+	                              &len, NULL, 0));
+}
+
+/* stats.arenas.<i>.extents.<j>: the free runs by page-size class add up to
+ * the arena's dirty pages; after a purge they are retained. */
+Test(stats, extents_add_up_to_the_dirty_and_retained_pages)
+{
+	unsigned a = arena_new_explicit();
+	ssize_t never = -1;
+	ctl_set(ctl_name("arena.%u.dirty_decay_ms", a), &never, sizeof(never));
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	void *hold = JE(mallocx)(64 * KiB, flags); /* keeps the runs apart */
+	void *p = JE(mallocx)(40 * KiB, flags), *q = JE(mallocx)(3 * MiB, flags);
+	memset(q, 1, 3 * MiB);
+	JE(dallocx)(p, MALLOCX_TCACHE_NONE);
+	JE(dallocx)(q, MALLOCX_TCACHE_NONE);
+	epoch_refresh();
+	size_t dirty = 0, ndirty = 0, retained = 0;
+	for (unsigned j = 0; j < 199; j++) {
+		dirty += ctl_size(ctl_name("stats.arenas.%u.extents.%u.dirty_bytes", a, j));
+		ndirty += ctl_size(ctl_name("stats.arenas.%u.extents.%u.ndirty", a, j));
+		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.extents.%u.muzzy_bytes", a, j)), 0);
+	}
+	cr_assert_eq(dirty, ctl_size(ctl_name("stats.arenas.%u.pdirty", a)) * PAGE);
+	cr_assert_geq(dirty, 3 * MiB + 40 * KiB);
+	cr_assert_geq(ndirty, 2);
+	/* 40 KiB is 10 pages: class 8 (1, 2, 3, 4, 5, 6, 7, 8, 10, ...) */
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%u.extents.8.ndirty", a)), 1);
+	ctl_do(ctl_name("arena.%u.purge", a));
+	for (unsigned j = 0; j < 199; j++) {
+		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.extents.%u.dirty_bytes", a, j)), 0);
+		retained += ctl_size(ctl_name("stats.arenas.%u.extents.%u.retained_bytes", a, j));
+	}
+	cr_assert_geq(retained, 40 * KiB, "purged pages stay mapped: retained");
+	size_t v, len = sizeof(v);
+	CHECK_CTL(ENOENT, JE(mallctl)("stats.arenas.0.extents.199.ndirty", &v, &len, NULL, 0));
+	JE(dallocx)(hold, MALLOCX_TCACHE_NONE);
+}
+
+Test(stats, uptime_counts_from_the_arenas_birth)
+{
+	epoch_refresh();
+	uint64_t first = ctl_u64("stats.arenas.0.uptime");
+	usleep(20000);
+	unsigned a = arena_new_explicit();
+	epoch_refresh();
+	uint64_t zero = ctl_u64("stats.arenas.0.uptime"), mine = ctl_u64(ctl_name("stats.arenas.%u.uptime", a));
+	cr_assert_geq(zero, first + 20000000, "20 ms later: %" PRIu64 " after %" PRIu64, zero, first);
+	cr_assert_lt(mine, zero - 20000000, "a new arena is younger");
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%d.uptime", MALLCTL_ARENAS_ALL)), zero,
+	             "merged: the oldest arena's");
 }
 
 /* ---- stats.* ---------------------------------------------------------------------- */

@@ -28,10 +28,7 @@ INTENTIONAL=$(cat <<'LIST'
 ^opt\.xmalloc 	Debian's jemalloc is built without xmalloc (ENOENT); ingot has it
 ^thread\.peak\.	ingot keeps no high-water mark of a thread's net allocation
 ^arena\.[0-9]+\.extent_hooks 	ingot takes pages from its own page heap: no extent hooks
-^stats\.arenas\.[0-9]+\.uptime 	arena ages are not kept
 ^stats\.arenas\.[0-9]+\.bins\.[0-9]+\.nreslabs 	slab switches are not counted
-^stats\.arenas\.[0-9]+\.extents\.	free spans are not tabulated by size
-^stats\.arenas\.[0-9]+\.lextents\.	large blocks are not counted per size class
 ^stats\.(arenas\.[0-9]+\.)?mutexes\.	ingot's locks keep no counters
 ^stats\.arenas\.[0-9]+\.bins\.[0-9]+\.mutex\.	ingot's locks keep no counters
 LIST
