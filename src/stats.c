@@ -704,12 +704,45 @@ static void print_bins_text(struct out *o, const struct arena_stats *s)
 	}
 }
 
+static void print_lextents_json(struct out *o, const struct arena_stats *s)
+{
+	json_open(o, "lextents", '[');
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		json_open(o, NULL, '{');
+		json_u64(o, "curlextents", s->lextent_nmalloc[j] - s->lextent_ndalloc[j]);
+		json_close(o, '}');
+	}
+	json_close(o, ']');
+}
+
+static void print_lextents_text(struct out *o, const struct arena_stats *s)
+{
+	out_str(o, "large:          size ind    allocated      nmalloc      ndalloc    nrequests"
+	           "  curlextents\n");
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		uint64_t nmalloc = s->lextent_nmalloc[j], cur = nmalloc - s->lextent_ndalloc[j];
+		if (nmalloc == 0)
+			continue;
+		unsigned cls = SC_NSMALL + 1 + j;
+		out_u64_w(o, sc_size[cls], 20);
+		out_u64_w(o, cls - 1, 4);
+		out_u64_w(o, cur * sc_size[cls], 13);
+		out_u64_w(o, nmalloc, 13);
+		out_u64_w(o, s->lextent_ndalloc[j], 13);
+		out_u64_w(o, nmalloc, 13);
+		out_u64_w(o, cur, 13);
+		out_char(o, '\n');
+	}
+}
+
 static void print_arena(struct out *o, const char *title, const struct arena_stats *s, bool bins,
-                        bool is_one)
+                        bool large, bool is_one)
 {
 	if (o->json) {
 		json_open(o, title, '{');
 		json_u64(o, "nthreads", s->nthreads);
+		json_u64(o, "uptime_ns", s->uptime_ns);
+		json_str(o, "dss", "disabled");
 		if (is_one)
 			json_i64(o, "dirty_decay_ms", s->dirty_decay_ms);
 		json_u64(o, "pactive", s->pactive);
@@ -735,14 +768,21 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 		json_u64(o, "ndalloc", s->ndalloc_large);
 		json_u64(o, "nrequests", s->nmalloc_large);
 		json_close(o, '}');
+		json_u64(o, "base", s->base);
+		json_u64(o, "internal", 0);
+		json_u64(o, "metadata_thp", 0);
+		json_u64(o, "extent_avail", s->extent_avail);
 		if (bins)
 			print_bins_json(o, s);
+		if (large)
+			print_lextents_json(o, s);
 		json_close(o, '}');
 		return;
 	}
 	out_str(o, title);
 	out_str(o, ":\n");
 	text_u64(o, "assigned threads: ", s->nthreads);
+	text_u64(o, "uptime: ", s->uptime_ns);
 	if (is_one)
 		text_i64(o, "dirty_decay_ms: ", s->dirty_decay_ms);
 	out_str(o, "                            allocated         nmalloc         ndalloc\n");
@@ -767,6 +807,8 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 	text_u64(o, "retained:                 ", s->retained);
 	text_u64(o, "resident:                 ", s->resident);
 	text_u64(o, "dirty pages:              ", s->pdirty);
+	text_u64(o, "base:                     ", s->base);
+	text_u64(o, "extent_avail:             ", s->extent_avail);
 	out_str(o, "purging: ");
 	out_u64(o, s->npurge);
 	out_str(o, " calls, ");
@@ -774,6 +816,8 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 	out_str(o, " pages purged\n");
 	if (bins)
 		print_bins_text(o, s);
+	if (large)
+		print_lextents_text(o, s);
 }
 
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts)
@@ -783,6 +827,7 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 	struct out o;
 	struct arena_stats s;
 	bool general = true, merged = true, destroyed_ = true, per_arena = true, bins = true;
+	bool large = true;
 	bool json = false;
 	for (const char *c = opts; c && *c; c++) {
 		switch (*c) {
@@ -792,7 +837,8 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		case 'd': destroyed_ = false; break;
 		case 'a': per_arena = false; break;
 		case 'b': bins = false; break;
-		default: break; /* l, x, e: ingot keeps no such tables; others ignored */
+		case 'l': large = false; break;
+		default: break; /* x, e: no lock counters, no extents table; others ignored */
 		}
 	}
 	stats_refresh();
@@ -820,9 +866,9 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 	if (json && (merged || destroyed_ || per_arena))
 		json_open(&o, "stats.arenas", '{');
 	if (merged && stats_snapshot_arena(STATS_ALL, &s))
-		print_arena(&o, json ? "merged" : "Merged arenas stats", &s, bins, false);
+		print_arena(&o, json ? "merged" : "Merged arenas stats", &s, bins, large, false);
 	if (destroyed_ && stats_snapshot_arena(STATS_DESTROYED, &s))
-		print_arena(&o, json ? "destroyed" : "Destroyed arenas stats", &s, bins, false);
+		print_arena(&o, json ? "destroyed" : "Destroyed arenas stats", &s, bins, large, false);
 	for (unsigned i = 0; per_arena && i < narenas; i++) {
 		if (!stats_snapshot_arena(i, &s))
 			continue;
@@ -833,7 +879,7 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		line_u64(&l, i);
 		if (!json)
 			line_char(&l, ']');
-		print_arena(&o, title, &s, bins, true);
+		print_arena(&o, title, &s, bins, large, true);
 	}
 	if (json && (merged || destroyed_ || per_arena))
 		json_close(&o, '}');

@@ -128,7 +128,8 @@ size_t stats_zero_reallocs(void);
  * through write_cb (malloc_message, else stderr, when NULL) as text, or as
  * JSON when opts contains 'J'. Letters omit sections as jemalloc's do:
  * g general, m merged arenas, d destroyed arenas, a per-arena, b bins,
- * l large, x mutexes (ingot has no mutex counters), e extents. */
+ * l large classes, x mutexes (ingot has no lock counters), e extents (the
+ * table is only in mallctl, stats.arenas.<i>.extents.<j>). */
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts);
 
 void stats_fork_prepare(void);
