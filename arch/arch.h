@@ -146,6 +146,10 @@ void arch_set_errno(int err);
 /* Ends the process abnormally (SIGABRT where there are signals). */
 _Noreturn void arch_abort(void);
 
+/* Ends the process at once with exit status status, running no exit
+ * handlers (prof_leak_error); arch_abort where there are no processes. */
+_Noreturn void arch_exit(int status);
+
 /* The value of environment variable name, or NULL (or always NULL where
  * there is no environment). Safe before main; never allocates. The string
  * stays valid for the life of the process. */

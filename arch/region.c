@@ -400,6 +400,12 @@ _Noreturn void arch_abort(void)
 	ingot_region_abort();
 }
 
+_Noreturn void arch_exit(int status)
+{
+	(void)status;
+	ingot_region_abort();
+}
+
 const char *arch_getenv(const char *name)
 {
 	/* No environment: options come from the ingot_malloc_conf symbol. */

@@ -311,6 +311,11 @@ _Noreturn void arch_abort(void)
 	abort();
 }
 
+_Noreturn void arch_exit(int status)
+{
+	_exit(status);
+}
+
 /* ---- environment -------------------------------------------------------- */
 
 /* GetEnvironmentVariableA copies into a caller's buffer and the contract

@@ -4,7 +4,10 @@
 #   make test-jemalloc   builds and runs build/tests/test_{mallctl,xapi,stats_print}
 #                        (ingot_* names, lib/libingot-prefixed.a) and the same suites
 #                        as build/tests/test_*_std (jemalloc's names: mallctl, mallocx,
-#                        ..., lib/libingot.a, so Criterion itself runs on ingot too)
+#                        ..., lib/libingot.a, so Criterion itself runs on ingot too),
+#                        then tests/programs/ctl_compat.sh: every mallctl name of
+#                        jemalloc 5.3's manual on Debian's jemalloc and on
+#                        lib/libjemalloc.so.2, compared name by name
 #   make bench-redis     bench/redis_compare.sh: redis-benchmark throughput and the
 #                        server's peak RSS, ingot's libjemalloc.so.2 against Debian's
 #                        jemalloc, alternating rounds (REDIS_ROUNDS, default 3)
@@ -17,16 +20,17 @@ JE_TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-bui
                   $(DEFS) -DINGOT_OVERRIDE=0 -Isrc -Iinclude -Iarch -I$(GEN)
 JE_TEST_LIBS   := -lcriterion -lpthread
 JE_SUITES      := mallctl xapi stats_print
-JE_TEST_HDRS   := tests/helpers.h tests/jemalloc_test.h $(CORE_HDR) include/jemalloc/jemalloc.h
+JE_TEST_HDRS   := tests/helpers.h tests/jemalloc_test.h $(CORE_HDR) include/jemalloc/jemalloc.h \
+                  tests/jemalloc-5.3.mallctl
 JE_BINS        := $(JE_SUITES:%=$(JE_TEST_DIR)/test_%) $(JE_SUITES:%=$(JE_TEST_DIR)/test_%_std)
 REDIS_ROUNDS   ?= 3
 
 .PHONY: test-jemalloc bench-redis
 
-test-jemalloc: $(JE_BINS)
-	@failed=""; for t in $(JE_BINS); do \
+test-jemalloc: $(JE_BINS) lib/libjemalloc.so.2
+	@failed=""; for t in $(JE_BINS) tests/programs/ctl_compat.sh; do \
 		echo "==== $$t"; \
-		$$t --jobs 2 || failed="$$failed $$t"; \
+		case $$t in *.sh) $$t ;; *) $$t --jobs 2 ;; esac || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 

@@ -26,6 +26,7 @@
 #include "hooks.h"
 #include "prof.h"
 #include "report.h"
+#include "stats.h"
 #include "tcache_inline.h"
 
 /* ---- helpers shared with the jemalloc front end -------------------------- */
@@ -184,6 +185,7 @@ INGOT_EXPORT void *ingot_realloc(void *ptr, size_t size)
 		return ingot_malloc(size);
 	if (size == 0) {
 		ingot_ensure_booted();
+		stats_count_zero_realloc();
 		if (opt.zero_realloc[0] == 'a' && opt.zero_realloc[1] == 'b') { /* abort */
 			ingot_warn("realloc(p, 0) with zero_realloc:abort");
 			arch_abort();

@@ -39,6 +39,7 @@ static struct arena *arena_new(unsigned index)
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
 		bin_init(&a->bins[cls], cls);
 	pageheap_init(&a->heap, a, default_decay_ms);
+	a->created_ns = arch_now_ns();
 	return a;
 }
 
@@ -114,6 +115,15 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 
 /* ---- large ---------------------------------------------------------------- */
 
+/* Counts the free of large span s (its usable pages). */
+static void large_count_free(struct arena *a, const struct span *s)
+{
+	size_t usable = span_usable_pages(s) << LG_PAGE;
+	STAT_ADD(a->large_ndalloc, 1);
+	STAT_ADD(a->lextent_ndalloc[arena_lextent_of(usable)], 1);
+	STAT_ADD(a->large_allocated, -usable);
+}
+
 size_t arena_large_usable(size_t size)
 {
 	if (size <= ARENA_LARGE_MAX)
@@ -131,6 +141,7 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	if (!s)
 		return NULL;
 	STAT_ADD(a->large_nmalloc, 1);
+	STAT_ADD(a->lextent_nmalloc[arena_lextent_of(usable)], 1);
 	STAT_ADD(a->large_allocated, usable);
 	if (!zero)
 		harden_large_take((void *)s->base, usable);
@@ -354,8 +365,7 @@ void arena_free(struct chunk *c, void *p)
 		arch_lock_release(&bin->lock);
 		return;
 	}
-	STAT_ADD(a->large_ndalloc, 1);
-	STAT_ADD(a->large_allocated, -(span_usable_pages(s) << LG_PAGE));
+	large_count_free(a, s);
 	pageheap_free(&a->heap, s);
 }
 
@@ -435,6 +445,10 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
 		return 0;
 	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
+	if (want != have) { /* as jemalloc counts it: old class freed, new one made */
+		STAT_ADD(a->lextent_ndalloc[arena_lextent_of(have << LG_PAGE)], 1);
+		STAT_ADD(a->lextent_nmalloc[arena_lextent_of(want << LG_PAGE)], 1);
+	}
 	return want << LG_PAGE;
 }
 
@@ -542,8 +556,7 @@ void arena_reset(struct arena *a)
 			}
 			size_t next = chunk_page_index(s->base) + s->npages;
 			if (s->state == SPAN_LARGE) {
-				STAT_ADD(a->large_ndalloc, 1);
-				STAT_ADD(a->large_allocated, -(span_usable_pages(s) << LG_PAGE));
+				large_count_free(a, s);
 				pageheap_free(&a->heap, s);
 			} else if (s->state == SPAN_SLAB) {
 				pageheap_free(&a->heap, s);
@@ -567,4 +580,8 @@ void arena_destroy(struct arena *a)
 	arch_lock_release(&a->heap.lock);
 	__atomic_store_n(&a->large_nmalloc, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->large_ndalloc, 0, __ATOMIC_RELAXED);
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		__atomic_store_n(&a->lextent_nmalloc[j], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->lextent_ndalloc[j], 0, __ATOMIC_RELAXED);
+	}
 }

@@ -23,9 +23,20 @@
 #define ARENAS_MAX INGOT_ARENAS_MAX
 _Static_assert(ARENAS_MAX >= 2 && ARENAS_MAX <= 4096, "INGOT_ARENAS_MAX must be in [2, 4096]");
 
+/* Large classes: those after the small ones in the size-class table. */
+#define SC_NLARGE (SC_NCLASSES - SC_NSMALL)
+
+/* The large class (0 .. SC_NLARGE-1) of a large span of usable bytes. */
+static inline unsigned arena_lextent_of(size_t usable)
+{
+	unsigned cls = sizeclass_of(usable);
+	return cls > SC_NSMALL ? cls - SC_NSMALL - 1 : 0;
+}
+
 struct arena {
 	unsigned index;
 	unsigned nthreads;          /* threads whose cache points here */
+	uint64_t created_ns;        /* arch_now_ns() when made or remade, atomic */
 	struct bin bins[SC_NSMALL + 1];
 	struct pageheap heap;
 	/* Huge blocks, under huge_lock: live ones, and freed mappings kept for
@@ -34,8 +45,11 @@ struct arena {
 	struct chunk *huge_list;
 	struct chunk *huge_cached;
 	size_t huge_cached_bytes;
-	/* Large and huge counters (bytes and calls), through __atomic builtins. */
+	/* Large and huge counters (bytes and calls), through __atomic builtins;
+	 * large blocks also per large class (arenas.lextent.<j>; page runs of
+	 * smaller sizes count in the first, as jemalloc rounds them up to it). */
 	uint64_t large_nmalloc, large_ndalloc;
+	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
 	size_t large_allocated, huge_allocated, huge_mapped;
 };
 

@@ -54,6 +54,14 @@ int ctl_verify_read(struct ctl_io *io, size_t size)
 	return 0;
 }
 
+int ctl_compiled_out(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)mib;
+	(void)miblen;
+	(void)io;
+	return CTL_ENOENT;
+}
+
 /* ---- top-level leaves ------------------------------------------------------- */
 
 CTL_RO(version_ctl, const char *, STATS_VERSION)

@@ -98,6 +98,14 @@ INGOT_INLINE int ctl_neither(const struct ctl_io *io)
 	           : 0;
 }
 
+/* A name of a feature ingot does not have, answered as a jemalloc built
+ * without it answers: the name resolves (mallctlnametomib succeeds) and
+ * any access is ENOENT. */
+int ctl_compiled_out(const size_t *mib, size_t miblen, struct ctl_io *io);
+
+/* arena.<i>.dss, opt.dss, stats.arenas.<i>.dss: ingot never uses sbrk. */
+#define CTL_DSS_DISABLED "disabled"
+
 /* Copies the value out when the caller asked for it. A wrong *oldlenp
  * copies what fits, sets *oldlenp to that and returns EINVAL. */
 int ctl_read(struct ctl_io *io, const void *value, size_t size);

@@ -46,6 +46,7 @@ static unsigned narenas_now(void) { return __atomic_load_n(&narenas_total, __ATO
 static int64_t muzzy_ms[ARENAS_MAX];
 static bool muzzy_set[ARENAS_MAX];
 static int64_t muzzy_default;
+static size_t retain_grow_limit[ARENAS_MAX]; /* 0: the default (see below) */
 static bool muzzy_default_set;
 
 static int64_t arenas_muzzy_default(void)
@@ -167,6 +168,7 @@ static int arena_destroy_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 	stats_arena_retire(a);
 	arena_destroy(a);
 	muzzy_set[a->index] = false;
+	retain_grow_limit[a->index] = 0;
 	return 0;
 }
 
@@ -204,6 +206,67 @@ static int arena_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io
 	return decay_rw(io, ctl_arena_muzzy_ms(a->index), set_arena_muzzy, a);
 }
 
+/*
+ * ingot never takes memory from sbrk: every arena reads "disabled", as in a
+ * jemalloc built without dss. Writing "disabled" is accepted; the other
+ * precedences are EFAULT there (no dss to use), any other string EINVAL.
+ * MALLCTL_ARENAS_ALL and narenas name the default, as in jemalloc.
+ */
+static bool str_is(const char *s, const char *want)
+{
+	while (*s && *s == *want) {
+		s++;
+		want++;
+	}
+	return *s == *want;
+}
+
+static int arena_dss_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	const char *dss = NULL;
+	int err = ctl_write(io, &dss, sizeof(dss));
+	if (err)
+		return err;
+	if (dss && !str_is(dss, CTL_DSS_DISABLED) && !str_is(dss, "primary") &&
+	    !str_is(dss, "secondary"))
+		return CTL_EINVAL;
+	size_t i = mib[1];
+	bool all = i == CTL_ARENAS_ALL || i == narenas_now();
+	if (!all && !live_arena(i))
+		return CTL_EFAULT;
+	if (dss && !str_is(dss, CTL_DSS_DISABLED))
+		return CTL_EFAULT;
+	CTL_READ(io, const char *, CTL_DSS_DISABLED);
+}
+
+/*
+ * The most retained address space an arena's heap may grow by at once.
+ * ingot's heaps grow one chunk at a time whatever the limit, so the value
+ * is only checked (at least a page, as jemalloc wants) and read back;
+ * jemalloc's default is its largest size class ("no limit").
+ */
+#define RETAIN_GROW_DEFAULT ((size_t)7 << (sizeof(size_t) * 8 - 4))
+
+static int arena_retain_grow_limit_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	struct arena *a = live_arena(mib[1]);
+	if (!a)
+		return CTL_EFAULT;
+	size_t *limit = &retain_grow_limit[a->index];
+	size_t old = *limit ? *limit : RETAIN_GROW_DEFAULT, value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp) {
+		if (value < PAGE)
+			return CTL_EFAULT;
+		*limit = MIN(value, RETAIN_GROW_DEFAULT) & ~(PAGE - 1);
+	}
+	CTL_READ(io, size_t, old);
+}
+
 static const struct ctl_node arena_i_kids[] = {
     CTL_LEAF("initialized", arena_initialized_ctl),
     CTL_LEAF("decay", arena_decay_ctl),
@@ -212,6 +275,10 @@ static const struct ctl_node arena_i_kids[] = {
     CTL_LEAF("destroy", arena_destroy_ctl),
     CTL_LEAF("dirty_decay_ms", arena_dirty_decay_ctl),
     CTL_LEAF("muzzy_decay_ms", arena_muzzy_decay_ctl),
+    CTL_LEAF("dss", arena_dss_ctl),
+    CTL_LEAF("retain_grow_limit", arena_retain_grow_limit_ctl),
+    /* ingot's pages come from its own page heap: no extent hooks */
+    CTL_LEAF("extent_hooks", ctl_compiled_out),
 };
 
 static const struct ctl_node arena_i_node = CTL_INNER("", arena_i_kids);
@@ -223,9 +290,9 @@ const struct ctl_node ctl_arena_node = CTL_NUMBERED("arena", arena_index_ok, &ar
 CTL_RO(arenas_narenas_ctl, unsigned, narenas_now())
 CTL_RO(arenas_quantum_ctl, size_t, SC_QUANTUM)
 CTL_RO(arenas_page_ctl, size_t, PAGE)
-CTL_RO(arenas_tcache_max_ctl, size_t, stats_tcache_maxclass())
+CTL_RO(arenas_tcache_max_ctl, size_t, tcache_max_size())
 CTL_RO(arenas_nbins_ctl, unsigned, SC_NSMALL)
-CTL_RO(arenas_nhbins_ctl, unsigned, stats_nhbins())
+CTL_RO(arenas_nhbins_ctl, unsigned, tcache_nclasses())
 CTL_RO(arenas_nlextents_ctl, unsigned, SC_NCLASSES - SC_NSMALL)
 
 /* Default decay times of arenas made from now on. */
@@ -309,8 +376,10 @@ static int arenas_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 		if (stats_arena_destroyed(i))
 			index = (int)i;
 	if (index >= 0) {
+		struct arena *revived = __atomic_load_n(&arenas[index], __ATOMIC_ACQUIRE);
 		stats_arena_revive((unsigned)index);
-		pageheap_set_decay(&arena_get((unsigned)index)->heap, arena_default_decay());
+		__atomic_store_n(&revived->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
+		pageheap_set_decay(&revived->heap, arena_default_decay());
 	} else {
 		index = arena_create();
 		if (index < 0)

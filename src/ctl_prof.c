@@ -116,23 +116,28 @@ static int prof_reset_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 CTL_RO(prof_lg_sample_ctl, size_t, prof_enabled ? prof_lg_sample() : 0)
 CTL_RO(prof_interval_ctl, uint64_t, prof_interval())
 
-/* The thread's name in profiles: "" until set; the string is copied. */
+/* The thread's name in profiles: "" until set; the string is copied. Read
+ * or written, not both in one call (EPERM), and only printable characters
+ * (else EFAULT), as jemalloc's. */
 static int thread_prof_name_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)mib;
 	(void)miblen;
 	if (!prof_enabled)
 		return CTL_ENOENT;
-	const char *old = prof_thread_name(), *name = NULL;
+	if (io->oldp && io->oldlenp && (io->newp || io->newlen))
+		return CTL_EPERM;
+	const char *name = NULL;
 	int err = ctl_write(io, &name, sizeof(name));
-	if (err)
-		return err;
-	if (io->newp) {
-		if (!name)
+	if (err || !io->newp)
+		return err ? err : ctl_read(io, &(const char *){prof_thread_name()}, sizeof(name));
+	if (!name)
+		return CTL_EFAULT;
+	for (const char *c = name; *c; c++)
+		if (*c < ' ' || *c > '~')
 			return CTL_EFAULT;
-		prof_thread_name_set(name);
-	}
-	CTL_READ(io, const char *, old);
+	prof_thread_name_set(name);
+	return 0;
 }
 
 static const struct ctl_node prof_kids[] = {

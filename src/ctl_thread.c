@@ -114,6 +114,13 @@ static const struct ctl_node thread_tcache_kids[] = {
     CTL_LEAF("flush", thread_tcache_flush_ctl),
 };
 
+/* jemalloc's thread.peak.*: ingot keeps no high-water mark of a thread's
+ * net allocation; the names answer as in a build without them. */
+static const struct ctl_node thread_peak_kids[] = {
+    CTL_LEAF("read", ctl_compiled_out),
+    CTL_LEAF("reset", ctl_compiled_out),
+};
+
 static const struct ctl_node thread_kids[] = {
     CTL_LEAF("arena", thread_arena_ctl),
     CTL_LEAF("allocated", thread_allocated_ctl),
@@ -122,6 +129,7 @@ static const struct ctl_node thread_kids[] = {
     CTL_LEAF("deallocatedp", thread_deallocatedp_ctl),
     CTL_INNER("tcache", thread_tcache_kids),
     CTL_LEAF("idle", thread_idle_ctl),
+    CTL_INNER("peak", thread_peak_kids),
     CTL_LINK("prof", &ctl_thread_prof_node),
 };
 

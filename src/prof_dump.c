@@ -410,6 +410,11 @@ static void leak_report(void)
 	line_str(&l, "<jemalloc>: Run jeprof on dump output for leak detail\n");
 	buf[l.len] = '\0';
 	ingot_message(NULL, buf);
+	if (opt.prof_leak_error) {
+		ingot_message(NULL, "<jemalloc>: Exiting with error code because memory leaks were "
+		                    "detected\n");
+		arch_exit(1);
+	}
 }
 
 void prof_exit(void)

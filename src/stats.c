@@ -56,22 +56,39 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	}
 	size_t huge_allocated = __atomic_load_n(&a->huge_allocated, __ATOMIC_RELAXED);
 	size_t huge_mapped = __atomic_load_n(&a->huge_mapped, __ATOMIC_RELAXED);
+	/* Freed huge mappings kept for reuse are dirty pages too, until decay
+	 * or a purge unmaps them. */
+	arch_lock_acquire(&a->huge_lock);
+	size_t huge_dirty = a->huge_cached_bytes >> LG_PAGE;
+	arch_lock_release(&a->huge_lock);
 	struct pageheap *h = &a->heap;
 	arch_lock_acquire(&h->lock);
 	size_t active = h->npages_active, dirty = h->npages_dirty, mapped = h->npages_mapped;
+	for (struct span *r = h->spare_records; r; r = r->next)
+		s->extent_avail++;
 	s->npurge += h->npurge_calls;
 	s->npurged += h->npurged;
 	s->dirty_decay_ms = h->decay_ms;
 	arch_lock_release(&h->lock);
 	s->pactive += active + (huge_allocated >> LG_PAGE);
-	s->pdirty += dirty;
+	s->pdirty += dirty + huge_dirty;
 	s->mapped += (mapped << LG_PAGE) + huge_mapped;
 	s->retained += (mapped - active - dirty) << LG_PAGE;
-	s->resident += ((active + dirty) << LG_PAGE) + huge_allocated;
+	s->resident += ((active + dirty + huge_dirty) << LG_PAGE) + huge_allocated;
 	s->allocated_large += __atomic_load_n(&a->large_allocated, __ATOMIC_RELAXED) + huge_allocated;
 	s->nmalloc_large += __atomic_load_n(&a->large_nmalloc, __ATOMIC_RELAXED);
 	s->ndalloc_large += __atomic_load_n(&a->large_ndalloc, __ATOMIC_RELAXED);
 	s->nthreads += __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED);
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		s->lextent_nmalloc[j] += __atomic_load_n(&a->lextent_nmalloc[j], __ATOMIC_RELAXED);
+		s->lextent_ndalloc[j] += __atomic_load_n(&a->lextent_ndalloc[j], __ATOMIC_RELAXED);
+	}
+	uint64_t created = __atomic_load_n(&a->created_ns, __ATOMIC_RELAXED);
+	s->uptime_ns = MAX(s->uptime_ns, arch_now_ns() - created);
+	/* ingot's metadata is global, as jemalloc's arena 0 holds the base
+	 * of everything global. */
+	if (a->index == 0)
+		s->base += base_mapped() + pagemap_table_bytes();
 }
 
 /* Adds the cumulative counters of one arena's figures to another's. */
@@ -93,6 +110,13 @@ static void arena_stats_add(struct arena_stats *to, const struct arena_stats *fr
 	to->npurge += from->npurge;
 	to->npurged += from->npurged;
 	to->nthreads += from->nthreads;
+	to->extent_avail += from->extent_avail;
+	to->base += from->base;
+	to->uptime_ns = MAX(to->uptime_ns, from->uptime_ns);
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		to->lextent_nmalloc[j] += from->lextent_nmalloc[j];
+		to->lextent_ndalloc[j] += from->lextent_ndalloc[j];
+	}
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct bin_stats *t = &to->bins[cls];
 		const struct bin_stats *f = &from->bins[cls];
@@ -136,6 +160,66 @@ void stats_global(struct ingot_stats *out)
 	stats_arena(STATS_ALL, &s);
 	global_from(&s, out);
 }
+
+/* The page-size class of a run of pages, rounded down as jemalloc files
+ * free extents. */
+static unsigned psz_class(size_t pages)
+{
+	if (pages <= 4)
+		return (unsigned)pages - 1;
+	unsigned lg = lg_floor(pages);
+	size_t step = (size_t)1 << (lg - 2);
+	return 4 * (lg - 1) - 1 + (unsigned)((pages - ((size_t)1 << lg)) / step);
+}
+
+static void extent_add(struct extent_stats *e, unsigned j, size_t pages, bool dirty)
+{
+	if (pages == 0 || psz_class(pages) != j)
+		return;
+	if (dirty) {
+		e->ndirty++;
+		e->dirty_bytes += pages << LG_PAGE;
+	} else {
+		e->nretained++;
+		e->retained_bytes += pages << LG_PAGE;
+	}
+}
+
+static void arena_extents(struct arena *a, unsigned j, struct extent_stats *e)
+{
+	struct pageheap *h = &a->heap;
+	arch_lock_acquire(&h->lock);
+	for (size_t n = 0; n < PAGEHEAP_LISTS; n++) {
+		for (struct span *s = h->lists[n]; s; s = s->next) {
+			extent_add(e, j, s->ndirty, true);
+			extent_add(e, j, s->npages - s->ndirty, false);
+		}
+	}
+	arch_lock_release(&h->lock);
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c; c = c->next)
+		extent_add(e, j, c->size >> LG_PAGE, true);
+	arch_lock_release(&a->huge_lock);
+}
+
+void stats_extents(unsigned index, unsigned j, struct extent_stats *out)
+{
+	ingot_memset(out, 0, sizeof(*out));
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		if ((index == STATS_ALL || index == i) && !stats_arena_destroyed(i))
+			arena_extents(arenas[i], j, out);
+}
+
+static size_t zero_reallocs;
+
+void stats_count_zero_realloc(void)
+{
+	if (INGOT_STATS)
+		__atomic_fetch_add(&zero_reallocs, 1, __ATOMIC_RELAXED);
+}
+
+size_t stats_zero_reallocs(void) { return __atomic_load_n(&zero_reallocs, __ATOMIC_RELAXED); }
 
 /* ---- the snapshot ---------------------------------------------------------- */
 
@@ -236,6 +320,8 @@ void stats_arena_retire(struct arena *a)
 	/* Only the cumulative counters move: the record keeps its (purged)
 	 * pages, which the global figures go on counting as retained. */
 	s.pactive = s.pdirty = s.mapped = s.retained = s.resident = 0;
+	s.extent_avail = s.base = 0;
+	s.uptime_ns = 0;
 	s.allocated_small = s.allocated_large = 0;
 	s.nthreads = 0;
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
@@ -449,23 +535,6 @@ static const struct {
 #undef STATS_CONFIG_ENTRY
 };
 
-size_t stats_tcache_maxclass(void)
-{
-	size_t max = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		if (sc_size[cls] <= opt.tcache_max)
-			max = sc_size[cls];
-	return max;
-}
-
-unsigned stats_nhbins(void)
-{
-	unsigned n = 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		n += sc_size[cls] <= opt.tcache_max;
-	return n;
-}
-
 static void print_opt_value(struct out *o, const struct conf_desc *d)
 {
 	switch (d->kind) {
@@ -510,9 +579,9 @@ static void print_general(struct out *o, unsigned narenas)
 		json_i64(o, "dirty_decay_ms", arena_default_decay());
 		json_u64(o, "quantum", SC_QUANTUM);
 		json_u64(o, "page", PAGE);
-		json_u64(o, "tcache_max", stats_tcache_maxclass());
+		json_u64(o, "tcache_max", tcache_max_size());
 		json_u64(o, "nbins", SC_NSMALL);
-		json_u64(o, "nhbins", stats_nhbins());
+		json_u64(o, "nhbins", tcache_nclasses());
 		json_open(o, "bin", '[');
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 			json_open(o, NULL, '{');
@@ -553,9 +622,9 @@ static void print_general(struct out *o, unsigned narenas)
 	text_i64(o, "Default dirty_decay_ms: ", arena_default_decay());
 	text_u64(o, "Quantum size: ", SC_QUANTUM);
 	text_u64(o, "Page size: ", PAGE);
-	text_u64(o, "Maximum thread-cached size class: ", stats_tcache_maxclass());
+	text_u64(o, "Maximum thread-cached size class: ", tcache_max_size());
 	text_u64(o, "Number of bin size classes: ", SC_NSMALL);
-	text_u64(o, "Number of thread-cache bin size classes: ", stats_nhbins());
+	text_u64(o, "Number of thread-cache bin size classes: ", tcache_nclasses());
 	text_u64(o, "Number of large size classes: ", SC_NCLASSES - SC_NSMALL);
 }
 
@@ -566,9 +635,11 @@ static void print_totals(struct out *o, const struct ingot_stats *g)
 		json_u64(o, "allocated", g->allocated);
 		json_u64(o, "active", g->active);
 		json_u64(o, "metadata", g->metadata);
+		json_u64(o, "metadata_thp", 0); /* ingot's metadata is never on huge pages */
 		json_u64(o, "resident", g->resident);
 		json_u64(o, "mapped", g->mapped);
 		json_u64(o, "retained", g->retained);
+		json_u64(o, "zero_reallocs", stats_zero_reallocs());
 		json_close(o, '}');
 		return;
 	}
@@ -633,12 +704,45 @@ static void print_bins_text(struct out *o, const struct arena_stats *s)
 	}
 }
 
+static void print_lextents_json(struct out *o, const struct arena_stats *s)
+{
+	json_open(o, "lextents", '[');
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		json_open(o, NULL, '{');
+		json_u64(o, "curlextents", s->lextent_nmalloc[j] - s->lextent_ndalloc[j]);
+		json_close(o, '}');
+	}
+	json_close(o, ']');
+}
+
+static void print_lextents_text(struct out *o, const struct arena_stats *s)
+{
+	out_str(o, "large:          size ind    allocated      nmalloc      ndalloc    nrequests"
+	           "  curlextents\n");
+	for (unsigned j = 0; j < SC_NLARGE; j++) {
+		uint64_t nmalloc = s->lextent_nmalloc[j], cur = nmalloc - s->lextent_ndalloc[j];
+		if (nmalloc == 0)
+			continue;
+		unsigned cls = SC_NSMALL + 1 + j;
+		out_u64_w(o, sc_size[cls], 20);
+		out_u64_w(o, cls - 1, 4);
+		out_u64_w(o, cur * sc_size[cls], 13);
+		out_u64_w(o, nmalloc, 13);
+		out_u64_w(o, s->lextent_ndalloc[j], 13);
+		out_u64_w(o, nmalloc, 13);
+		out_u64_w(o, cur, 13);
+		out_char(o, '\n');
+	}
+}
+
 static void print_arena(struct out *o, const char *title, const struct arena_stats *s, bool bins,
-                        bool is_one)
+                        bool large, bool is_one)
 {
 	if (o->json) {
 		json_open(o, title, '{');
 		json_u64(o, "nthreads", s->nthreads);
+		json_u64(o, "uptime_ns", s->uptime_ns);
+		json_str(o, "dss", "disabled");
 		if (is_one)
 			json_i64(o, "dirty_decay_ms", s->dirty_decay_ms);
 		json_u64(o, "pactive", s->pactive);
@@ -664,14 +768,21 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 		json_u64(o, "ndalloc", s->ndalloc_large);
 		json_u64(o, "nrequests", s->nmalloc_large);
 		json_close(o, '}');
+		json_u64(o, "base", s->base);
+		json_u64(o, "internal", 0);
+		json_u64(o, "metadata_thp", 0);
+		json_u64(o, "extent_avail", s->extent_avail);
 		if (bins)
 			print_bins_json(o, s);
+		if (large)
+			print_lextents_json(o, s);
 		json_close(o, '}');
 		return;
 	}
 	out_str(o, title);
 	out_str(o, ":\n");
 	text_u64(o, "assigned threads: ", s->nthreads);
+	text_u64(o, "uptime: ", s->uptime_ns);
 	if (is_one)
 		text_i64(o, "dirty_decay_ms: ", s->dirty_decay_ms);
 	out_str(o, "                            allocated         nmalloc         ndalloc\n");
@@ -696,6 +807,8 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 	text_u64(o, "retained:                 ", s->retained);
 	text_u64(o, "resident:                 ", s->resident);
 	text_u64(o, "dirty pages:              ", s->pdirty);
+	text_u64(o, "base:                     ", s->base);
+	text_u64(o, "extent_avail:             ", s->extent_avail);
 	out_str(o, "purging: ");
 	out_u64(o, s->npurge);
 	out_str(o, " calls, ");
@@ -703,6 +816,8 @@ static void print_arena(struct out *o, const char *title, const struct arena_sta
 	out_str(o, " pages purged\n");
 	if (bins)
 		print_bins_text(o, s);
+	if (large)
+		print_lextents_text(o, s);
 }
 
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts)
@@ -712,6 +827,7 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 	struct out o;
 	struct arena_stats s;
 	bool general = true, merged = true, destroyed_ = true, per_arena = true, bins = true;
+	bool large = true;
 	bool json = false;
 	for (const char *c = opts; c && *c; c++) {
 		switch (*c) {
@@ -721,7 +837,8 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		case 'd': destroyed_ = false; break;
 		case 'a': per_arena = false; break;
 		case 'b': bins = false; break;
-		default: break; /* l, x, e: ingot keeps no such tables; others ignored */
+		case 'l': large = false; break;
+		default: break; /* x, e: no lock counters, no extents table; others ignored */
 		}
 	}
 	stats_refresh();
@@ -749,9 +866,9 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 	if (json && (merged || destroyed_ || per_arena))
 		json_open(&o, "stats.arenas", '{');
 	if (merged && stats_snapshot_arena(STATS_ALL, &s))
-		print_arena(&o, json ? "merged" : "Merged arenas stats", &s, bins, false);
+		print_arena(&o, json ? "merged" : "Merged arenas stats", &s, bins, large, false);
 	if (destroyed_ && stats_snapshot_arena(STATS_DESTROYED, &s))
-		print_arena(&o, json ? "destroyed" : "Destroyed arenas stats", &s, bins, false);
+		print_arena(&o, json ? "destroyed" : "Destroyed arenas stats", &s, bins, large, false);
 	for (unsigned i = 0; per_arena && i < narenas; i++) {
 		if (!stats_snapshot_arena(i, &s))
 			continue;
@@ -762,7 +879,7 @@ void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const c
 		line_u64(&l, i);
 		if (!json)
 			line_char(&l, ']');
-		print_arena(&o, title, &s, bins, true);
+		print_arena(&o, title, &s, bins, large, true);
 	}
 	if (json && (merged || destroyed_ || per_arena))
 		json_close(&o, '}');

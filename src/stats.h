@@ -15,9 +15,9 @@
 
 #include "common.h"
 #include "ingot.h"
+#include "arena.h"
 #include "sizeclass.h"
 
-struct arena;
 
 /* One small size class of one arena (stats.arenas.<i>.bins.<j>.*). */
 struct bin_stats {
@@ -39,9 +39,13 @@ struct arena_stats {
 	uint64_t nmalloc_small, ndalloc_small, nfills_small, nflushes_small;
 	uint64_t nmalloc_large, ndalloc_large;
 	uint64_t npurge, npurged; /* purge calls; pages purged */
+	size_t extent_avail; /* span records kept for reuse */
+	size_t base;         /* metadata bytes: all of it counted in arena 0 */
 	unsigned nthreads;
 	int64_t dirty_decay_ms;
 	struct bin_stats bins[SC_NSMALL + 1]; /* [1..SC_NSMALL]; [0] unused */
+	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
+	uint64_t uptime_ns; /* since the arena was made (merged: the oldest) */
 };
 
 /* Sums the live figures of arena index (or of all arenas for STATS_ALL). */
@@ -80,12 +84,37 @@ bool stats_arena_destroyed(unsigned index);
 /* The index is in use again (arenas.create reused it). */
 void stats_arena_revive(unsigned index);
 
+/* ---- free memory by size (stats.arenas.<i>.extents.<j>) ---------------- */
+
+/* jemalloc's page-size classes: 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20
+ * ... pages, four per doubling, up to its largest size class (199 of them
+ * with 4 KiB pages on 64-bit targets). */
+#define STATS_NPSIZES (4u * (sizeof(size_t) * 8 - 3 - LG_PAGE) + 3u)
+
+/* Free runs of one page-size class j, of arena index (or STATS_ALL): a free
+ * span's dirty pages and its purged (retained) pages count as one run each,
+ * and so does a freed huge mapping kept for reuse (dirty). Read live, at
+ * the call. ingot has no muzzy pages. */
+struct extent_stats {
+	size_t ndirty, nretained;
+	size_t dirty_bytes, retained_bytes;
+};
+void stats_extents(unsigned index, unsigned j, struct extent_stats *out);
+
+/* realloc(p, 0) with p not NULL, whatever zero_realloc then does: counted
+ * at the call, read live (stats.zero_reallocs), as jemalloc does. */
+void stats_count_zero_realloc(void);
+size_t stats_zero_reallocs(void);
+
 /* ---- what the report and mallctl share -------------------------------- */
 
-/* The version string of mallctl("version"): jemalloc's layout
- * (major.minor.bugfix-nrev-gid) so that parsers of it keep working, with
- * ingot's name and version in the gid. */
-#define STATS_VERSION "5.3.0-0-gingot-" INGOT_VERSION
+/* The version string of mallctl("version") and of the report: the
+ * JEMALLOC_VERSION of include/jemalloc/jemalloc.h, the jemalloc release
+ * whose interface ingot provides (src/ cannot include that hosted header;
+ * test_mallctl's top.version_is_the_headers asserts the two are equal, and
+ * tests/programs/ctl_compat.sh that Debian's jemalloc answers the same).
+ * ingot's own version is in ingot.h and in the report's "allocator". */
+#define STATS_VERSION "5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c"
 
 /* config.* (build-time facts), as jemalloc names them. */
 #define STATS_CONFIG_FLAGS(X) \
@@ -93,18 +122,14 @@ void stats_arena_revive(unsigned index);
 	X(prof, true) X(prof_libgcc, false) X(prof_libunwind, false) \
 	X(stats, INGOT_STATS != 0) X(utrace, false) X(xmalloc, true)
 
-/* Largest size class thread caches keep, and how many classes they keep
- * (arenas.tcache_max, arenas.nhbins). */
-size_t stats_tcache_maxclass(void);
-unsigned stats_nhbins(void);
-
 /* ---- printing ------------------------------------------------------------ */
 
 /* The report of malloc_stats_print: refreshes the snapshot, then writes it
  * through write_cb (malloc_message, else stderr, when NULL) as text, or as
  * JSON when opts contains 'J'. Letters omit sections as jemalloc's do:
  * g general, m merged arenas, d destroyed arenas, a per-arena, b bins,
- * l large, x mutexes (ingot has no mutex counters), e extents. */
+ * l large classes, x mutexes (ingot has no lock counters), e extents (the
+ * table is only in mallctl, stats.arenas.<i>.extents.<j>). */
 void stats_print(void (*write_cb)(void *, const char *), void *cbopaque, const char *opts);
 
 void stats_fork_prepare(void);

@@ -40,6 +40,8 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 
 static uint16_t class_ncap[SC_NCACHED + 1];
 static size_t slots_total;  /* stack slots per cache, sentinels included */
+static size_t max_cached_size; /* largest class with room in a cache */
+static unsigned ncached_classes; /* classes with room, 1..that class */
 static bool enabled_default;
 
 /* Every cache, live or spare, under list_lock. */
@@ -51,6 +53,8 @@ void tcache_boot(size_t tcache_max, bool enabled)
 {
 	enabled_default = enabled;
 	slots_total = 0;
+	max_cached_size = 0;
+	ncached_classes = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		size_t size = sc_size[cls];
 		size_t ncap = TCACHE_CLASS_BYTES / size;
@@ -60,9 +64,17 @@ void tcache_boot(size_t tcache_max, bool enabled)
 			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
 		slots_total += class_ncap[cls] + 1u;
+		if (class_ncap[cls]) {
+			max_cached_size = size;
+			ncached_classes = cls;
+		}
 	}
 	slots_total += QUARANTINE_LEN + CBINS_BYTES / sizeof(void *);
 }
+
+size_t tcache_max_size(void) { return max_cached_size; }
+
+unsigned tcache_nclasses(void) { return ncached_classes; }
 
 size_t tcache_capacity_bytes(void)
 {

@@ -192,6 +192,12 @@ bool tcache_enabled(void);
 /* Sum of bytes held in every cache (for the bound tests and stats). */
 size_t tcache_cached_bytes(void);
 
+/* What tcache_boot decided: the largest size a free leaves in a cache
+ * (arenas.tcache_max), and how many classes, from the smallest, caches
+ * keep (arenas.nhbins). */
+size_t tcache_max_size(void);
+unsigned tcache_nclasses(void);
+
 /* Largest total a single cache can hold, in bytes. */
 size_t tcache_capacity_bytes(void);
 

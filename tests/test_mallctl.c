@@ -381,20 +381,218 @@ Test(names, every_option_reads_as_opt)
 	}
 }
 
+/* ---- jemalloc 5.3's manual, name by name -------------------------------------------- */
+
+/*
+ * tests/jemalloc-5.3.mallctl is every name of jemalloc(3)'s MALLCTL
+ * NAMESPACE (read from the manual by tests/programs/ctl_names.sh; ctl_compat.sh
+ * checks it still is, and that Debian's jemalloc answers as expected here).
+ * Each name must answer with its documented size and access, or, for what
+ * ingot does not keep, as a jemalloc built without it: the name resolves
+ * and reading it is ENOENT. <i> is read as 0 (and, under stats.arenas, as
+ * MALLCTL_ARENAS_ALL), <j> as 0.
+ */
+#define MANUAL_NAMES "tests/jemalloc-5.3.mallctl"
+
+/* Names other work implements (background threads, the live thread
+ * counters, THP): skipped here, and counted apart. */
+static const char *const owned_prefixes[] = {"stats.background_thread."};
+static const char *const owned_names[] = {
+    "background_thread",   "max_background_threads", "opt.background_thread",
+    "opt.max_background_threads", "thread.allocatedp", "thread.deallocatedp", "opt.thp",
+    "opt.metadata_thp"};
+#define OWNED_EXPECTED 11 /* of the manual's 272 names */
+
+/* What ingot does not keep (README, "The jemalloc stand-in"). */
+static const char *const compiled_out[] = {
+    "opt.utrace",     "thread.peak.",              "arena.<i>.extent_hooks", ".nreslabs",
+    "stats.mutexes.", "stats.arenas.<i>.mutexes.", ".mutex."};
+
+/* Names that, as on Debian's jemalloc, answer ENOENT while the process runs
+ * without prof:true, as these tests do (test_prof checks them with it). */
+static const char *const off_without_prof[] = {"thread.prof.name", "prof.dump", "prof.prefix",
+                                               "prof.reset"};
+
+static bool needs_prof(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(off_without_prof); i++)
+		if (strcmp(name, off_without_prof[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_owned(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(owned_prefixes); i++)
+		if (strncmp(name, owned_prefixes[i], strlen(owned_prefixes[i])) == 0)
+			return true;
+	for (size_t i = 0; i < ARRAY_LEN(owned_names); i++)
+		if (strcmp(name, owned_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_compiled_out(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(compiled_out); i++)
+		if (strstr(name, compiled_out[i]))
+			return true;
+	return false;
+}
+
+static size_t manual_type_size(const char *type)
+{
+	static const struct {
+		const char *type;
+		size_t size;
+	} sizes[] = {{"bool", B},          {"unsigned", U},      {"uint32_t", 4},
+	             {"uint64_t", U64},    {"int64_t", 8},       {"size_t", SZ},
+	             {"ssize_t", SS},      {"const char *", P},  {"uint64_t *", P},
+	             {"extent_hooks_t *", P}, {"void", 0}};
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++)
+		if (strcmp(type, sizes[i].type) == 0)
+			return sizes[i].size;
+	cr_assert_fail("type \"%s\" of the manual is not known here", type);
+	return 0;
+}
+
+static enum access manual_access(const char *access)
+{
+	if (strcmp(access, "r-") == 0)
+		return RO;
+	if (strcmp(access, "rw") == 0 || strcmp(access, "r- or -w") == 0)
+		return RW; /* thread.prof.name: read or written, one at a time */
+	if (strcmp(access, "-w") == 0)
+		return WO;
+	cr_assert_str_eq(access, "--");
+	return ACTION;
+}
+
+/* Replaces "<x>" in pattern by value. */
+static void manual_fill(char *out, size_t room, const char *pattern, const char *x,
+                        const char *value)
+{
+	const char *at = strstr(pattern, x);
+	if (!at)
+		snprintf(out, room, "%s", pattern);
+	else
+		snprintf(out, room, "%.*s%s%s", (int)(at - pattern), pattern, value, at + strlen(x));
+}
+
+/* The two "create" names read back an index and need room for exactly it;
+ * arenas.lookup reads the arena of the pointer written. */
+static void check_manual_special(const char *name)
+{
+	unsigned index;
+	size_t len = sizeof(index) + 1;
+	if (strcmp(name, "arenas.lookup") == 0) {
+		void *p = JE(malloc)(100);
+		len = sizeof(index);
+		CHECK_CTL(0, JE(mallctl)(name, &index, &len, &p, sizeof(p)));
+		cr_assert_eq(index, arena_of(p));
+		CHECK_CTL(EINVAL, JE(mallctl)(name, &index, &len, &p, sizeof(p) + 1));
+		JE(free)(p);
+		return;
+	}
+	CHECK_CTL(EINVAL, JE(mallctl)(name, &index, &len, NULL, 0));
+	cr_assert_eq(len, 0, "%s: a wrong length makes nothing", name);
+	ctl_get(name, &index, sizeof(index));
+}
+
+/* One instantiated name that ingot must answer as documented. */
+static void check_manual_name(const char *name, const char *type, const char *access)
+{
+	size_t mib[8], miblen = ARRAY_LEN(mib);
+	CHECK_CTL(0, JE(mallctlnametomib)(name, mib, &miblen));
+	if (strchr(type, ',') || strcmp(name, "tcache.create") == 0) {
+		check_manual_special(name);
+		return;
+	}
+	struct name_spec n = {name, manual_type_size(type), manual_access(access)};
+	check_name(&n);
+}
+
+/* One instantiated name of a figure ingot does not keep. */
+static void check_manual_absent(const char *name)
+{
+	size_t mib[8], miblen = ARRAY_LEN(mib);
+	CHECK_CTL(0, JE(mallctlnametomib)(name, mib, &miblen));
+	unsigned char buf[64];
+	size_t len = sizeof(buf);
+	cr_assert_eq(JE(mallctl)(name, buf, &len, NULL, 0), ENOENT, "%s", name);
+	cr_assert_eq(JE(mallctlbymib)(mib, miblen, buf, &len, NULL, 0), ENOENT, "%s", name);
+}
+
+Test(manual, every_name_answers_as_documented)
+{
+	FILE *f = fopen(MANUAL_NAMES, "r");
+	cr_assert_not_null(f, "%s (run from the repository root)", MANUAL_NAMES);
+	char line[256];
+	unsigned total = 0, owned = 0, kept = 0, absent = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *type = strchr(line, '|');
+		cr_assert_not_null(type, "%s", line);
+		*type++ = '\0';
+		char *access = strchr(type, '|');
+		cr_assert_not_null(access, "%s", line);
+		*access++ = '\0';
+		total++;
+		if (is_owned(line)) {
+			owned++;
+			continue;
+		}
+		const char *arenas[] = {"0", "4096"};
+		size_t ninst = strncmp(line, "stats.arenas.<i>.", 17) == 0 ? 2 : 1;
+		for (size_t k = 0; k < ninst; k++) {
+			char a[256], name[256];
+			manual_fill(a, sizeof(a), line, "<i>", arenas[k]);
+			manual_fill(name, sizeof(name), a, "<j>", "0");
+			if (is_compiled_out(line) || needs_prof(line))
+				check_manual_absent(name);
+			else
+				check_manual_name(name, type, access);
+		}
+		if (is_compiled_out(line) || needs_prof(line))
+			absent++;
+		else
+			kept++;
+	}
+	fclose(f);
+	cr_assert_eq(total, 272, "the manual's list has %u names", total);
+	cr_assert_eq(owned, OWNED_EXPECTED, "%u names owned elsewhere", owned);
+	cr_log_info("jemalloc(3): %u names: %u answer with their documented size and access, %u as "
+	            "compiled out, %u owned elsewhere (skipped)",
+	            total, kept, absent, owned);
+}
+
 /* ---- top-level names --------------------------------------------------------------- */
 
-Test(top, version_and_config)
+Test(top, version_is_the_headers_and_config)
 {
 	const char *v;
 	ctl_get("version", &v, sizeof(v));
-	cr_assert(strncmp(v, "5.3.0-", 6) == 0, "version \"%s\" keeps jemalloc's layout", v);
-	cr_assert(strstr(v, "ingot") != NULL, "version \"%s\" names ingot", v);
+	cr_assert_str_eq(v, JEMALLOC_VERSION, "mallctl(\"version\") is the header's JEMALLOC_VERSION");
 	cr_assert_eq(ctl_bool("config.stats"), INGOT_STATS != 0);
 	cr_assert_eq(ctl_bool("config.debug"), INGOT_DEBUG != 0);
-	cr_assert_not(ctl_bool("config.prof"));
+	cr_assert(ctl_bool("config.prof"), "heap profiling is in every build");
 	const char *mc;
 	ctl_get("config.malloc_conf", &mc, sizeof(mc));
 	cr_assert_str_eq(mc, "");
+}
+
+/* jemalloc counts realloc(p, 0) with p not NULL, read live (no epoch);
+ * realloc(NULL, 0) is a malloc. */
+Test(top, zero_reallocs_counts_realloc_to_zero)
+{
+	size_t before = ctl_size("stats.zero_reallocs");
+	cr_assert_null(JE(realloc)(JE(malloc)(100), 0));
+	cr_assert_null(JE(realloc)(JE(malloc)(100000), 0));
+	cr_assert_eq(ctl_size("stats.zero_reallocs"), before + 2);
+	void *p = JE(realloc)(NULL, 0);
+	cr_assert_not_null(p);
+	JE(free)(p);
+	cr_assert_eq(ctl_size("stats.zero_reallocs"), before + 2, "realloc(NULL, 0) does not count");
 }
 
 Test(top, epoch_advances_on_write_only)
@@ -629,6 +827,36 @@ Test(arena, purge_one_and_all)
 	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%d.pdirty", MALLCTL_ARENAS_ALL)), 0);
 }
 
+/* Decay off: every freed page, huge mappings' included, reads as dirty
+ * until an explicit purge (tests/programs/ctl_compat.sh checks the same
+ * with MALLOC_CONF=dirty_decay_ms:-1 on Debian's jemalloc and on ingot). */
+Test(arena, decay_off_keeps_freed_pages_dirty_until_purge)
+{
+	unsigned a = arena_new_explicit();
+	ssize_t never = -1;
+	ctl_set(ctl_name("arena.%u.dirty_decay_ms", a), &never, sizeof(never));
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t sizes[] = {256 * KiB, 256 * KiB, 6 * MiB}, pages = 0;
+	void *blocks[ARRAY_LEN(sizes)];
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+		blocks[i] = JE(mallocx)(sizes[i], flags);
+		cr_assert_not_null(blocks[i]);
+		memset(blocks[i], 1, sizes[i]);
+		pages += sizes[i] / PAGE;
+	}
+	epoch_refresh();
+	size_t before = ctl_size(ctl_name("stats.arenas.%u.pdirty", a));
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++)
+		JE(dallocx)(blocks[i], MALLOCX_TCACHE_NONE);
+	ctl_do(ctl_name("arena.%u.decay", a));
+	epoch_refresh();
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%u.pdirty", a)), before + pages,
+	              "%zu freed pages are dirty", pages);
+	ctl_do(ctl_name("arena.%u.purge", a));
+	epoch_refresh();
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.pdirty", a)), 0);
+}
+
 Test(arena, decay_purges_only_what_has_decayed)
 {
 	unsigned a = arena_new_explicit();
@@ -793,12 +1021,15 @@ Test(arenas, constants)
 	cr_assert_eq(ctl_size("arenas.quantum"), 16);
 	unsigned nbins = ctl_unsigned("arenas.nbins");
 	cr_assert_eq(nbins, SC_NSMALL);
-	/* thread caches keep the small classes up to opt.tcache_max */
+	/* thread caches keep every class up to opt.tcache_max, small and large:
+	 * arenas.nhbins counts them from the smallest, arenas.tcache_max is the
+	 * largest of them */
 	size_t tcache_max = ctl_size("opt.tcache_max"), largest = 0;
-	unsigned cached = 0;
-	for (unsigned i = 0; i < nbins; i++) {
-		size_t size = ctl_size(ctl_name("arenas.bin.%u.size", i));
-		if (size <= tcache_max) {
+	unsigned cached = 0, nl = ctl_unsigned("arenas.nlextents");
+	for (unsigned i = 0; i < nbins + nl; i++) {
+		size_t size = ctl_size(i < nbins ? ctl_name("arenas.bin.%u.size", i)
+		                                 : ctl_name("arenas.lextent.%u.size", i - nbins));
+		if (size <= tcache_max && i < SC_NCACHED) {
 			largest = size;
 			cached++;
 		}
@@ -815,7 +1046,7 @@ Test(arenas, constants)
 		cr_assert_leq((size_t)nregs * size, slab, "class %zu", size);
 		cr_assert_gt((size_t)(nregs + 1) * size, slab, "class %zu: no room for one more", size);
 	}
-	unsigned nl = ctl_unsigned("arenas.nlextents");
+	cr_assert_eq(nl, ctl_unsigned("arenas.nlextents"));
 	cr_assert_gt(nl, 0);
 	size_t prev = SC_SMALL_MAX;
 	for (unsigned i = 0; i < nl; i++) {
@@ -826,6 +1057,32 @@ Test(arenas, constants)
 	}
 	size_t v, len = sizeof(v);
 	CHECK_CTL(ENOENT, JE(mallctl)(ctl_name("arenas.lextent.%u.size", nl), &v, &len, NULL, 0));
+}
+
+/* Bytes a free of one block of size leaves in the calling thread's cache. */
+static size_t cached_by_free(size_t size)
+{
+	ctl_do("thread.tcache.flush");
+	void *p = JE(malloc)(size);
+	cr_assert_not_null(p);
+	size_t before = tcache_cached_bytes();
+	JE(free)(p);
+	size_t kept = tcache_cached_bytes() - before;
+	ctl_do("thread.tcache.flush");
+	return kept;
+}
+
+Test(arenas, tcache_max_is_what_a_free_keeps)
+{
+	size_t max = ctl_size("arenas.tcache_max");
+	cr_assert_gt(max, SC_SMALL_MAX, "caches keep large classes too (64 KiB by default)");
+	cr_assert_eq(cached_by_free(max), max, "a block of arenas.tcache_max stays in the cache");
+	size_t next = JE(nallocx)(max + 1, 0);
+	cr_assert_eq(cached_by_free(next), 0, "the next class (%zu) goes home at once", next);
+	cr_assert_eq(cached_by_free(SC_SMALL_MAX), SC_SMALL_MAX);
+	unsigned nhbins = ctl_unsigned("arenas.nhbins");
+	cr_assert_eq(JE(nallocx)(max, 0), max);
+	cr_assert_eq(sizeclass_of(max), nhbins, "nhbins classes, the smallest up to tcache_max");
 }
 
 Test(arenas, create)
@@ -867,6 +1124,88 @@ Test(arenas, lookup)
 	CHECK_CTL(EINVAL, JE(mallctl)("arenas.lookup", &got, &len, &null, sizeof(null)));
 	CHECK_CTL(EINVAL, JE(mallctl)("arenas.lookup", &got, &len, NULL, 0));
 	JE(dallocx)(p, MALLOCX_TCACHE_NONE);
+}
+
+/* stats.arenas.<i>.lextents.<j>: large blocks per large class, as
+ * arenas.lextent.<j>.size names them. */
+Test(stats, lextents_count_large_blocks_per_class)
+{
+	unsigned a = arena_new_explicit();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	size_t size = ctl_size("arenas.lextent.2.size");
+	void *p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = JE(mallocx)(size, flags);
+	void *other = JE(mallocx)(ctl_size("arenas.lextent.5.size"), flags);
+	JE(dallocx)(p[0], MALLOCX_TCACHE_NONE);
+	epoch_refresh();
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.2.nmalloc", a)), 3);
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.2.ndalloc", a)), 1);
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.lextents.2.curlextents", a)), 2);
+	cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.lextents.5.curlextents", a)), 1);
+	uint64_t sum = 0;
+	unsigned nl = ctl_unsigned("arenas.nlextents");
+	for (unsigned j = 0; j < nl; j++)
+		sum += ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, j));
+	cr_assert_eq(sum, ctl_u64(ctl_name("stats.arenas.%u.large.nmalloc", a)));
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%d.lextents.2.curlextents", MALLCTL_ARENAS_ALL)),
+	              2);
+	JE(dallocx)(p[1], MALLOCX_TCACHE_NONE);
+	JE(dallocx)(p[2], MALLOCX_TCACHE_NONE);
+	JE(dallocx)(other, MALLOCX_TCACHE_NONE);
+	size_t v, len = sizeof(v);
+	CHECK_CTL(ENOENT, JE(mallctl)(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, nl), &v,
+	                              &len, NULL, 0));
+}
+
+/* stats.arenas.<i>.extents.<j>: the free runs by page-size class add up to
+ * the arena's dirty pages; after a purge they are retained. */
+Test(stats, extents_add_up_to_the_dirty_and_retained_pages)
+{
+	unsigned a = arena_new_explicit();
+	ssize_t never = -1;
+	ctl_set(ctl_name("arena.%u.dirty_decay_ms", a), &never, sizeof(never));
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	void *hold = JE(mallocx)(64 * KiB, flags); /* keeps the runs apart */
+	void *p = JE(mallocx)(40 * KiB, flags), *q = JE(mallocx)(3 * MiB, flags);
+	memset(q, 1, 3 * MiB);
+	JE(dallocx)(p, MALLOCX_TCACHE_NONE);
+	JE(dallocx)(q, MALLOCX_TCACHE_NONE);
+	epoch_refresh();
+	size_t dirty = 0, ndirty = 0, retained = 0;
+	for (unsigned j = 0; j < 199; j++) {
+		dirty += ctl_size(ctl_name("stats.arenas.%u.extents.%u.dirty_bytes", a, j));
+		ndirty += ctl_size(ctl_name("stats.arenas.%u.extents.%u.ndirty", a, j));
+		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.extents.%u.muzzy_bytes", a, j)), 0);
+	}
+	cr_assert_eq(dirty, ctl_size(ctl_name("stats.arenas.%u.pdirty", a)) * PAGE);
+	cr_assert_geq(dirty, 3 * MiB + 40 * KiB);
+	cr_assert_geq(ndirty, 2);
+	/* 40 KiB is 10 pages: class 8 (1, 2, 3, 4, 5, 6, 7, 8, 10, ...) */
+	cr_assert_geq(ctl_size(ctl_name("stats.arenas.%u.extents.8.ndirty", a)), 1);
+	ctl_do(ctl_name("arena.%u.purge", a));
+	for (unsigned j = 0; j < 199; j++) {
+		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.extents.%u.dirty_bytes", a, j)), 0);
+		retained += ctl_size(ctl_name("stats.arenas.%u.extents.%u.retained_bytes", a, j));
+	}
+	cr_assert_geq(retained, 40 * KiB, "purged pages stay mapped: retained");
+	size_t v, len = sizeof(v);
+	CHECK_CTL(ENOENT, JE(mallctl)("stats.arenas.0.extents.199.ndirty", &v, &len, NULL, 0));
+	JE(dallocx)(hold, MALLOCX_TCACHE_NONE);
+}
+
+Test(stats, uptime_counts_from_the_arenas_birth)
+{
+	epoch_refresh();
+	uint64_t first = ctl_u64("stats.arenas.0.uptime");
+	usleep(20000);
+	unsigned a = arena_new_explicit();
+	epoch_refresh();
+	uint64_t zero = ctl_u64("stats.arenas.0.uptime"), mine = ctl_u64(ctl_name("stats.arenas.%u.uptime", a));
+	cr_assert_geq(zero, first + 20000000, "20 ms later: %" PRIu64 " after %" PRIu64, zero, first);
+	cr_assert_lt(mine, zero - 20000000, "a new arena is younger");
+	cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%d.uptime", MALLCTL_ARENAS_ALL)), zero,
+	             "merged: the oldest arena's");
 }
 
 /* ---- stats.* ---------------------------------------------------------------------- */
