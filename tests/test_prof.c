@@ -572,3 +572,15 @@ Test(prof, leak_report_at_exit)
 	cr_assert(fabs((double)bytes - truth) < 0.1 * truth, "leak of %llu bytes reported", bytes);
 	cr_assert_not_null(strstr(out, "<jemalloc>: Leak: ~"), "no line per site");
 }
+
+Test(prof, leak_error_exits_with_status_1)
+{
+	/* prof_leak_error: after the leak report, exit status 1 (jemalloc's
+	 * opt.prof_leak_error), whatever the program returned. */
+	char *dir = make_dir();
+	int status = in_child(dir, "prof:true,prof_leak:true,prof_leak_error:true,lg_prof_sample:16",
+	                      grow_heap);
+	clean_dir(dir);
+	cr_assert(WIFEXITED(status), "the child did not exit");
+	cr_assert_eq(WEXITSTATUS(status), 1, "exit status %d", WEXITSTATUS(status));
+}
