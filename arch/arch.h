@@ -171,4 +171,23 @@ void arch_file_close(int fd);
  * the trace file's name becomes. */
 uint64_t arch_process_id(void);
 
+/* ---- heap profiles (prof:true) ------------------------------------------- */
+
+/* Fills pcs with up to max return addresses of the calling thread's stack,
+ * innermost first, leaving out the leading frames of ingot's own code
+ * where the back end can tell them (ingot in a shared library); returns how
+ * many it stored, 0 where the back end cannot unwind. Never allocates
+ * through ingot (an unwinder that allocates on first use must be made safe
+ * by the caller: ingot samples nothing while it unwinds). */
+unsigned arch_backtrace(uintptr_t *pcs, unsigned max);
+
+/* Appends the process's memory map, in the /proc/<pid>/maps form that heap
+ * profile readers (jeprof, pprof) take after "MAPPED_LIBRARIES:", to a file
+ * from arch_file_open. Returns 0, or ARCH_EINVAL where the host has none. */
+int arch_file_write_maps(int fd);
+
+/* Deletes the file at path; 0 or an errno-style code (ARCH_EINVAL where
+ * the back end has no files). */
+int arch_file_remove(const char *path);
+
 #endif

@@ -440,6 +440,26 @@ void arch_file_close(int fd)
 	(void)fd;
 }
 
+int arch_file_remove(const char *path)
+{
+	(void)path;
+	return ARCH_EINVAL;
+}
+
+/* No unwinder and no files on bare metal: heap profiles are unavailable. */
+unsigned arch_backtrace(uintptr_t *pcs, unsigned max)
+{
+	(void)pcs;
+	(void)max;
+	return 0;
+}
+
+int arch_file_write_maps(int fd)
+{
+	(void)fd;
+	return ARCH_EINVAL;
+}
+
 /* ---- 64-bit atomics where the core has none ------------------------------ */
 
 /*

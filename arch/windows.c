@@ -431,3 +431,28 @@ void arch_file_close(int fd)
 {
 	CloseHandle(file_handle(fd));
 }
+
+int arch_file_remove(const char *path)
+{
+	return DeleteFileA(path) ? 0 : ARCH_EINVAL;
+}
+
+/* ---- heap profiles ------------------------------------------------------ */
+
+/* Frames of ingot's own code stay in: telling them apart would need the
+ * module's bounds, and profile readers skip the allocator's names. */
+unsigned arch_backtrace(uintptr_t *pcs, unsigned max)
+{
+	void *frames[62]; /* RtlCaptureStackBackTrace takes fewer than 63 */
+	USHORT n = RtlCaptureStackBackTrace(1, max < 62 ? max : 62, frames, NULL);
+	for (USHORT i = 0; i < n; i++)
+		pcs[i] = (uintptr_t)frames[i];
+	return n;
+}
+
+/* Windows has no /proc maps: profiles carry no MAPPED_LIBRARIES lines. */
+int arch_file_write_maps(int fd)
+{
+	(void)fd;
+	return ARCH_EINVAL;
+}

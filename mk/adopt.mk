@@ -42,15 +42,8 @@ ADOPT_LIBDIR ?= lib
 test: test-adopt
 test-adopt: test-cxx test-rust test-install
 
-# Debian packages, by a command each provides. Rust from rustup counts too.
-adopt-deps:
-	@missing=""; \
-	command -v $(CXX) >/dev/null || missing="$$missing g++"; \
-	command -v $(CARGO) >/dev/null || missing="$$missing cargo"; \
-	command -v pkg-config >/dev/null || missing="$$missing pkgconf"; \
-	command -v man >/dev/null || missing="$$missing man-db"; \
-	command -v groff >/dev/null || missing="$$missing groff-base"; \
-	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+# What these tests need is in tools/debian-packages.txt, installed by make deps.
+adopt-deps: deps
 
 # ---- C++ operator new / delete ------------------------------------------------
 

@@ -22,11 +22,11 @@
 TEST_DIR      := build/tests
 TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
                  $(DEFS) -DINGOT_OVERRIDE=0 -Isrc -Iinclude -Iarch -I$(GEN)
-TEST_LIBS     := -lcriterion -lpthread
+TEST_LIBS     := -lcriterion -lpthread -lm
 TEST_RUN_ARGS := --jobs 2
 
 # Suites of the internals (each links the prefixed library).
-UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf
+UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof
 UNIT_BINS     := $(UNIT_SUITES:%=$(TEST_DIR)/test_%) $(TEST_DIR)/test_api_prefixed
 API_BINS      := $(TEST_DIR)/test_api_prefixed $(TEST_DIR)/test_api_override
 TEST_HDRS     := tests/helpers.h $(CORE_HDR)
@@ -36,18 +36,14 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools
 test-quick: test-unit
 
-# What make test needs beyond a C compiler, installed only when missing
-# (Debian; as root): Criterion, clang for the sanitizer builds, the real
-# programs run under LD_PRELOAD, and gnuplot for the trace plot.
+# What make test needs, installed only when missing (Debian; as root): every
+# package of tools/debian-packages.txt, the list .ci/run installs too.
+DEB_PACKAGES := $(shell grep -v '^\#' tools/debian-packages.txt)
 deps:
-	@missing=""; \
-	dpkg -s libcriterion-dev >/dev/null 2>&1 || missing="$$missing libcriterion-dev"; \
-	command -v clang >/dev/null || missing="$$missing clang"; \
-	command -v python3 >/dev/null || missing="$$missing python3"; \
-	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
-	command -v git >/dev/null || missing="$$missing git"; \
-	command -v gnuplot >/dev/null || missing="$$missing gnuplot-nox"; \
-	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 
 # Runs every suite even when one fails, then fails if any did.
 define run_suites

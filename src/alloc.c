@@ -24,6 +24,7 @@
 #include "exports.h"
 #include "hardening.h"
 #include "hooks.h"
+#include "prof.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -58,8 +59,10 @@ void *alloc_big(size_t usable, size_t align, bool zero)
 		p = arena_alloc_large(a, usable, align, zero);
 	else
 		p = arena_alloc_huge(a, usable, align, zero);
-	if (p)
+	if (p) {
 		tcache_account(usable, 0);
+		prof_count_big(p, usable);
+	}
 	return p;
 }
 
@@ -110,6 +113,7 @@ void alloc_free_checked_size(void *p, size_t size, size_t align, const char *fun
 		ingot_report_invalid_ptr(func, p);
 	if (INGOT_UNLIKELY(alloc_usable_for(size, align) != usable))
 		ingot_report_size_mismatch(p, size, usable);
+	prof_forget(p);
 	if (cls)
 		tcache_free_small(p, cls);
 	else
@@ -123,9 +127,11 @@ static void *realloc_move(void *p, size_t old, size_t size, size_t align, bool z
 	size_t want = alloc_usable_for(size, align);
 	if (want == old && ((uintptr_t)p & (align - 1)) == 0)
 		return p;
-	if (old > SC_SMALL_MAX && want > SC_SMALL_MAX && align <= PAGE &&
-	    arena_resize_in_place(c, p, size, zero) != 0)
-		return p;
+	if (old > SC_SMALL_MAX && want > SC_SMALL_MAX && align <= PAGE) {
+		prof_forget(p); /* a sampled block's record would keep its old size */
+		if (arena_resize_in_place(c, p, size, zero) != 0)
+			return p;
+	}
 	void *q = align <= SC_QUANTUM && !zero ? tcache_malloc(size) : alloc_aligned(align, size, zero);
 	if (!q)
 		return NULL;

@@ -10,14 +10,16 @@
 #include "ingot.h"
 #include "arena.h"
 #include "boot.h"
+#include "prof.h"
 #include "report.h"
 #include "tcache.h"
 
-/* The class window's copy of page p's class is cls (or p is outside). */
+/* The class window's copy of page p's class is cls (or p is outside, or a
+ * live heap-profile sample hides the page from the free fast path). */
 static bool window_agrees(uintptr_t p, unsigned cls)
 {
 	int copy = pagemap_window_class(p);
-	return copy < 0 || (unsigned)copy == cls;
+	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_page_hidden(p));
 }
 
 /* Spans must tile the chunk: each starts where the previous ended, and the

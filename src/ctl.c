@@ -132,6 +132,7 @@ static const struct ctl_node root_kids[] = {
     CTL_LINK("arena", &ctl_arena_node),
     CTL_LINK("arenas", &ctl_arenas_node),
     CTL_LINK("stats", &ctl_stats_node),
+    CTL_LINK("prof", &ctl_prof_node),
 };
 
 static const struct ctl_node root = CTL_INNER("", root_kids);

@@ -137,6 +137,8 @@ extern const struct ctl_node ctl_tcache_node;  /* tcache */
 extern const struct ctl_node ctl_arena_node;   /* arena */
 extern const struct ctl_node ctl_arenas_node;  /* arenas */
 extern const struct ctl_node ctl_stats_node;   /* stats */
+extern const struct ctl_node ctl_prof_node;    /* prof (ctl_prof.c) */
+extern const struct ctl_node ctl_thread_prof_node; /* thread.prof (ctl_prof.c) */
 
 /* ---- shared state between the subtrees ---- */
 

@@ -122,6 +122,7 @@ static const struct ctl_node thread_kids[] = {
     CTL_LEAF("deallocatedp", thread_deallocatedp_ctl),
     CTL_INNER("tcache", thread_tcache_kids),
     CTL_LEAF("idle", thread_idle_ctl),
+    CTL_LINK("prof", &ctl_thread_prof_node),
 };
 
 const struct ctl_node ctl_thread_node = CTL_INNER("thread", thread_kids);

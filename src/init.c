@@ -10,6 +10,7 @@
 #include "hardening.h"
 #include "osmem.h"
 #include "pagemap.h"
+#include "prof.h"
 #include "report.h"
 #include "stats.h"
 #include "tcache.h"
@@ -81,6 +82,7 @@ void ingot_boot(void)
 	arch_init(&ingot_arch);
 	read_options();
 	report_boot(opt.abort, opt.xmalloc);
+	prof_boot();
 	unsigned hardening = hardening_bits();
 	uint64_t secret;
 	arch_random(&secret, sizeof(secret));
@@ -111,6 +113,7 @@ void ingot_process_exit(void)
 	if (!ingot_booted)
 		return;
 	trace_flush();
+	prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
 }
@@ -124,6 +127,7 @@ void ingot_fork_prepare(void)
 	ctl_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
+	prof_fork_prepare(); /* held over base allocations; taken inside heap locks */
 	pagemap_fork_prepare();
 	base_fork_prepare();
 }
@@ -134,6 +138,7 @@ void ingot_fork_parent(void)
 		return;
 	base_fork_parent();
 	pagemap_fork_parent();
+	prof_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
 	ctl_fork_parent();
@@ -145,6 +150,7 @@ void ingot_fork_child(void)
 		return;
 	base_fork_child();
 	pagemap_fork_child();
+	prof_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
 	ctl_fork_child();

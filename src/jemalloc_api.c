@@ -20,6 +20,7 @@
 #include "hardening.h"
 #include "hooks.h"
 #include "report.h"
+#include "prof.h"
 #include "tcache_inline.h"
 
 #define FLAG_ZERO 0x40
@@ -75,9 +76,11 @@ static void *xalloc_unreported(size_t size, int flags)
 	if (usable > SC_SMALL_MAX || align > PAGE) {
 		if (flag_arena(flags) == 0)
 			return alloc_big(usable, MAX(align, PAGE), zero);
-		if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
-			return arena_alloc_large(arena, usable, MAX(align, PAGE), zero);
-		return arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
+		void *p = usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK
+		              ? arena_alloc_large(arena, usable, MAX(align, PAGE), zero)
+		              : arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
+		prof_count_big(p, usable);
+		return p;
 	}
 	unsigned cls = sizeclass_small(usable + harden_canary_size());
 	/* A cache may hold objects of any arena (frees land in the freeing
@@ -86,6 +89,7 @@ static void *xalloc_unreported(size_t size, int flags)
 	if (flag_arena(flags) != 0)
 		tc = NULL;
 	void *p = tc ? tcache_alloc_from(tc, arena, cls) : arena_alloc_small(arena, cls, false);
+	prof_count_big(p, usable);
 	if (p && zero)
 		ingot_memset(p, 0, usable);
 	return p;
@@ -108,6 +112,7 @@ static void xfree(void *p, int flags)
 	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (INGOT_UNLIKELY(!c))
 		ingot_report_foreign_ptr("dallocx", p);
+	prof_forget(p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
 	hooks_free(p, arena_usable_size(c, p));
 	struct tcache *tc = flags_tcache(flags);
@@ -151,6 +156,7 @@ INGOT_EXPORT size_t ingot_xallocx(void *ptr, size_t size, size_t extra, int flag
 	struct chunk *c = pagemap_chunk((uintptr_t)ptr);
 	size_t most = extra > INGOT_MAX_REQUEST - size ? INGOT_MAX_REQUEST : size + extra;
 	/* The largest size in [size, size + extra] that fits where it is. */
+	prof_forget(ptr); /* a sampled block's record would keep its old size */
 	size_t got = arena_resize_in_place(c, ptr, most, flag_zero(flags));
 	if (!got && most != size)
 		got = arena_resize_in_place(c, ptr, size, flag_zero(flags));

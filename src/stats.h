@@ -90,7 +90,7 @@ void stats_arena_revive(unsigned index);
 /* config.* (build-time facts), as jemalloc names them. */
 #define STATS_CONFIG_FLAGS(X) \
 	X(cache_oblivious, false) X(debug, INGOT_DEBUG != 0) X(fill, true) X(lazy_lock, false) \
-	X(prof, false) X(prof_libgcc, false) X(prof_libunwind, false) \
+	X(prof, true) X(prof_libgcc, false) X(prof_libunwind, false) \
 	X(stats, INGOT_STATS != 0) X(utrace, false) X(xmalloc, true)
 
 /* Largest size class thread caches keep, and how many classes they keep

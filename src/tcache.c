@@ -19,6 +19,7 @@
 #include "boot.h"
 #include "hardening.h"
 #include "hooks.h"
+#include "prof.h"
 #include "report.h"
 #include "tcache_inline.h"
 
@@ -131,6 +132,23 @@ static bool slow_path_mode(void)
 	return ingot_hardening || __atomic_load_n(&hooks_on, __ATOMIC_RELAXED);
 }
 
+/* ---- events: garbage passes and profile samples, per class -------------- */
+
+/* Sets the fast path's countdown of class cls to the nearer event. */
+static void events_arm(struct tcache *tc, unsigned cls)
+{
+	struct tcache_bin_info *info = &tc->info[cls];
+	info->events_armed = MIN(info->gc_left, info->prof_left);
+	tc->bins[cls].events_left = info->events_armed;
+}
+
+static void events_start(struct tcache *tc, unsigned cls)
+{
+	tc->info[cls].gc_left = TCACHE_EVENT_ALLOCS;
+	tc->info[cls].prof_left = prof_class_countdown(sc_size[cls]);
+	events_arm(tc, cls);
+}
+
 /* Gives every working bin its stack, each after a NULL sentinel, and its
  * capacity. In slow-path mode the cache works in bins of their own, kept in
  * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
@@ -153,13 +171,14 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		bin->limit = bin->stack + class_ncap[cls];
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
+		if (cls <= SC_NSMALL)
+			events_start(tc, cls);
 		slots += class_ncap[cls] + 1u;
 	}
 	tc->quarantine = slots;
 	tc->quarantine_next = 0;
 	ingot_memset(slots, 0, QUARANTINE_LEN * sizeof(void *));
 	tc->gc_countdown = TCACHE_GC_EVENTS;
-	tc->events_left = TCACHE_EVENT_ALLOCS;
 }
 
 /* Sets up tc (zeroed or retired) as a working cache; false without memory. */
@@ -370,14 +389,45 @@ static void gc_pass(struct tcache *tc)
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
 
+/* The class of a cached object from its chunk (the class window may hide
+ * its page while a profile sample lives there). */
+static unsigned class_of_object(void *p)
+{
+	return pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)];
+}
+
 void *tcache_event(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
-		tcache_reopen(tc); /* p stays valid: it is handed out already */
-	tc->events_left = TCACHE_EVENT_ALLOCS;
-	gc_pass(tc);
-	arena_purge(tc->arena, false);
+	unsigned cls = class_of_object(p);
+	struct tcache_bin_info *info = &tc->info[cls];
+	uint32_t elapsed = info->events_armed;
+	info->gc_left -= elapsed;
+	if (info->prof_left != PROF_NO_SAMPLE)
+		info->prof_left -= elapsed;
+	if (info->prof_left == 0) {
+		prof_sample(p, sc_size[cls]);
+		info->prof_left = prof_class_countdown(sc_size[cls]);
+	}
+	if (info->gc_left == 0) {
+		info->gc_left = TCACHE_EVENT_ALLOCS;
+		if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)) {
+			tcache_reopen(tc); /* p stays valid: it is handed out already */
+			return p;          /* and the reopened cache armed its events */
+		}
+		gc_pass(tc);
+		arena_purge(tc->arena, false);
+	}
+	events_arm(tc, cls);
+	return p;
+}
+
+/* Counts an object of small class cls that a slow path hands out from the
+ * cache, as the fast path counts its hits. */
+static void *count_cached(struct tcache *tc, void *p, unsigned cls)
+{
+	if (p && tc == &tcache_tls.cache && --tc->bins[cls].events_left == 0)
+		return tcache_event(p);
 	return p;
 }
 
@@ -586,8 +636,12 @@ void *tcache_alloc_slow(size_t size)
 	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
-	if (INGOT_UNLIKELY(slow_path_mode()))
-		return checked_alloc(tc, size);
+	if (INGOT_UNLIKELY(slow_path_mode())) {
+		void *p = checked_alloc(tc, size);
+		if (INGOT_UNLIKELY(prof_enabled) && p)
+			prof_count_big(p, arena_usable_size(pagemap_chunk((uintptr_t)p), p));
+		return p;
+	}
 	void *p;
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
@@ -598,20 +652,23 @@ void *tcache_alloc_slow(size_t size)
 			p = bin_refill(tc, cls);
 			if (!p)
 				ingot_alloc_failed("malloc", size);
-			return p;
+			return count_cached(tc, p, cls);
 		}
 	} else if (tc && size <= sc_size[SC_NCACHED]) {
 		p = large_cached_alloc(tc, sizeclass_of(size));
-		if (p)
+		if (p) {
+			prof_count_big(p, sc_size[sizeclass_of(size)]);
 			return p;
+		}
 	}
 	p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
 	if (!p) {
 		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
-	tcache_account(size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)]
-	                                    : arena_large_usable(size), 0);
+	size_t usable = size <= SC_SMALL_MAX ? sc_size[sizeclass_small(size)] : arena_large_usable(size);
+	tcache_account(usable, 0);
+	prof_count_big(p, usable);
 	return p;
 }
 
@@ -623,6 +680,7 @@ void tcache_free_slow(void *p)
 			return;
 		ingot_report_foreign_ptr("free", p);
 	}
+	prof_forget(p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
 	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))

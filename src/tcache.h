@@ -32,17 +32,23 @@
  * object), send calls to the slow paths without a separate test. Only
  * tcache_bin_set_top, pop and push move top, so hot stays in step.
  *
- * The only counter the fast paths keep is nfreed. Objects handed out are
- * derived from it: nfreed + nin - nout - cached (see tcache_bin_nalloc),
+ * The fast paths keep two counters. free counts nfreed; objects handed out
+ * are derived from it: nfreed + nin - nout - cached (see tcache_bin_nalloc),
  * where the slow paths count nin (objects put in other than by free) and
  * nout (taken out other than by malloc) in the bin's tcache_bin_info.
+ * malloc counts events_left down: when it reaches 0 the class's next
+ * event is due (tcache_event: a garbage pass, or a heap-profile sample),
+ * which costs the fast path nothing beyond the decrement it always did.
+ * A bin takes 64 bytes, a cache line: its address is the class shifted,
+ * one instruction.
  */
-struct tcache_bin {
+struct __attribute__((aligned(64))) tcache_bin {
 	void *hot;
 	void **top;
 	void **stack;
 	void **limit;
 	uint64_t nfreed;
+	uint32_t events_left;
 };
 
 INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
@@ -70,6 +76,10 @@ struct tcache_bin_info {
 	uint64_t nin, nout;
 	uint16_t nfill;   /* objects to take on the next miss */
 	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
+	/* The bin's events: events_left counts down from events_armed, the
+	 * nearer of the next garbage pass (gc_left allocations away) and the
+	 * next profile sample (prof_left; PROF_NO_SAMPLE when off). */
+	uint32_t events_armed, gc_left, prof_left;
 };
 
 INGOT_INLINE unsigned tcache_bin_ncached(const struct tcache_bin *bin)
@@ -106,7 +116,6 @@ struct tcache {
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the bins */
-	uint32_t events_left;            /* mallocs until the next tcache_event */
 	uint32_t gc_countdown;           /* slow-path events until the next GC */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
@@ -143,8 +152,10 @@ void tcache_boot(size_t tcache_max, bool enabled);
 void *tcache_alloc_slow(size_t size);
 void tcache_free_slow(void *p);
 
-/* Every TCACHE_EVENT_ALLOCS cache hits: a garbage pass over the bins and a
- * decay tick of the arena. Returns p, the object being handed out. */
+/* The events of p's class are due (its events_left reached 0 as p was
+ * handed out): every TCACHE_EVENT_ALLOCS allocations of the class a
+ * garbage pass over the bins and a decay tick of the arena; a heap-profile
+ * sample when its countdown ends. Returns p. */
 void *tcache_event(void *p);
 
 /* The calling thread's arena for uncached work (created on first use). */

@@ -67,7 +67,7 @@ INGOT_FAST void *tcache_malloc(size_t size)
 			void **top = bin->top - 1;
 			bin->top = top;
 			bin->hot = top[-1];
-			if (INGOT_UNLIKELY(--TCACHE_TLS.cache.events_left == 0))
+			if (INGOT_UNLIKELY(--bin->events_left == 0))
 				return tcache_event(p);
 			return p;
 		}
