@@ -14,8 +14,11 @@
 # Options (make VAR=value):
 #   PROF_ALLOCATORS   allocators the script runs on (default "jemalloc ingot";
 #                     "jemalloc" alone checks the test itself)
+#   PROF_TESTS        the script's tests (default: its own, "shares default";
+#                     "threads" checks the per-thread lines, which ingot lacks)
 
 PROF_ALLOCATORS ?= jemalloc ingot
+PROF_TESTS      ?=
 PROF_SITES      := build/tests/programs/prof_sites
 # As a user builds a program to profile: frame pointers, debug information,
 # jemalloc's own header and library (not ingot's).
@@ -34,4 +37,4 @@ $(PROF_SITES): tests/programs/prof_sites.c | prof-deps
 	$(CC) $(PROF_SITES_CFLAGS) -o $@ $< -ljemalloc
 
 test-prof-tools: prof-deps lib/libjemalloc.so.2 $(PROF_SITES)
-	PROF_ALLOCATORS="$(PROF_ALLOCATORS)" PROF_SITES=$(PROF_SITES) tests/programs/prof_tools.sh
+	PROF_ALLOCATORS="$(PROF_ALLOCATORS)" PROF_SITES=$(PROF_SITES) tests/programs/prof_tools.sh $(PROF_TESTS)

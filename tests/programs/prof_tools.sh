@@ -27,10 +27,14 @@
 #            automatic files are jeprof.<pid>.0.m0.heap and
 #            jeprof.<pid>.1.m1.heap in the working directory, and no final
 #            file (prof_final is off by default).
+#   threads  (not run by default) the per-thread lines of the threaded format:
+#            jeprof --thread=N, N the first thread of the header, gives the
+#            shares and total of "shares" (one thread allocates everything).
 # The tolerances are four to six standard deviations of the sampling error
 # measured on jemalloc (0.5 points at 2^16, 2 points at 2^19).
 #
-# Usage: tests/programs/prof_tools.sh [TEST...]   (default: shares default)
+# Usage: tests/programs/prof_tools.sh [TEST...]   (default: shares default;
+#        also: threads)
 # Environment:
 #   PROF_SITES        the test program (default build/tests/programs/prof_sites)
 #   PROF_ALLOCATORS   allocators to run on (default "jemalloc ingot")
@@ -102,23 +106,24 @@ check_header() {
 	[[ $first =~ $2 ]] || fail "$3: first line '$first' does not match '$2'"
 }
 
-# check_profile TOOL FILE DIR POINTS PCT: the tool's --text report of FILE
-# against the truth the program printed in DIR/out.
+# check_profile TOOL FILE DIR POINTS PCT [OPTION]: the tool's --text report
+# of FILE (with OPTION, such as --thread=N) against the truth the program
+# printed in DIR/out.
 check_profile() {
-	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 what report verdict
-	what="$tool $(basename "$file")"
+	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 opts=(${6:-}) what verdict
+	what="$tool ${opts[*]:+${opts[*]} }$(basename "$file")"
 	if [[ ! -s $file ]]; then
 		fail "$what: no file"
 		return
 	fi
-	if ! "$tool" --text --show_bytes "$PROF_SITES" "$file" >"$dir/report" 2>"$dir/report.err"; then
+	if ! "$tool" --text --show_bytes "${opts[@]}" "$PROF_SITES" "$file" >"$dir/report" 2>"$dir/report.err"; then
 		fail "$what: $tool failed: $(tail -n 3 "$dir/report.err" | tr '\n' ' ')"
 		return
 	fi
 	# flat bytes of each site over the report's total, against the truth.
 	verdict=$(awk -v points="$points" -v pct="$pct" -v sites="$SITES" -v hidden="$HIDDEN_SITES" '
 		FNR == NR { if ($1 == "site") { truth[$2] = $3; sum += $3 } next }
-		/^Total:/ { total = $2 }
+		/^Total( \(t[0-9]+\))?:/ { total = $(NF - 1) }
 		NF >= 6 && $1 ~ /^[0-9]+$/ { flat[$6] += $1; seen[$6] = 1 }
 		END {
 			ok = 1; line = ""
@@ -184,6 +189,24 @@ test_default() {
 	check_header "$dir/named.heap" '^heap_v2/524288$' "prof.dump file"
 	check_profile jeprof "$dir/named.heap" "$dir" $DEFAULT_SHARE_POINTS $DEFAULT_TOTAL_PCT
 	check_names "$dir" "jeprof.$pid.0.m0.heap" "jeprof.$pid.1.m1.heap"
+}
+
+# The per-thread view of the threaded format: the program allocates on one
+# thread, so the thread the header lists first (t<N>: after t*:) holds every
+# site. Not in the default set while ingot writes only the t* lines.
+test_threads() {
+	local dir=$WORK/$alloc-threads thread
+	mkdir -p "$dir"
+	run_sites "$dir" "prof:true,lg_prof_sample:16,prof_prefix:$dir/run" || return
+	thread=$(awk 'NR > 1 && $1 ~ /^t[0-9]+:$/ { print substr($1, 2, length($1) - 2); exit }
+		/^@/ { exit }' "$dir/named.heap")
+	if [[ -z $thread ]]; then
+		fail "prof.dump file: no per-thread line (t<N>: ...) in its header"
+		return
+	fi
+	grep -q "^  t$thread: " <(sed -n '/^@/,$p' "$dir/named.heap") ||
+		fail "prof.dump file: no t$thread: line under any stack"
+	check_profile jeprof "$dir/named.heap" "$dir" $SHARE_POINTS $TOTAL_PCT "--thread=$thread"
 }
 
 tests=("$@")
