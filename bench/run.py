@@ -152,7 +152,7 @@ def resolve_allocators(names: list[str], ingot: str, install: bool, need_tools: 
     for name in names:
         if name == "glibc":
             path, version = None, "glibc " + platform.libc_ver()[1]
-        elif name in ("ingot", "ingot-hardened"):
+        elif name in ("ingot", "ingot-hardened", "ingot-prof"):
             path = ingot if os.path.exists(ingot) else None
             version = "working tree"
             if path is None:
@@ -163,6 +163,22 @@ def resolve_allocators(names: list[str], ingot: str, install: bool, need_tools: 
                 found.append(Allocator(name, path, version + ", profile:hardened",
                                        (("INGOT_CONF", "profile:hardened"),)))
                 continue
+            if name == "ingot-prof":
+                # The same library, heap profiling at the default rate.
+                found.append(Allocator(name, path, version + ", prof:true",
+                                       (("MALLOC_CONF", "prof:true"),)))
+                continue
+        elif name == "jemalloc-prof":
+            # Debian's jemalloc (built with profiling) with prof:true, the
+            # peer of ingot-prof.
+            path = find_lib(PEERS["jemalloc"][0])
+            if path is None:
+                log(f"skip: {name} (libjemalloc not found)")
+                continue
+            found.append(Allocator(name, path, f"{PEERS['jemalloc'][1]} "
+                                   f"{package_version(PEERS['jemalloc'][1])}, prof:true",
+                                   (("MALLOC_CONF", "prof:true"),)))
+            continue
         elif name in PEERS:
             path = find_lib(PEERS[name][0])
             if path is None:
@@ -171,7 +187,8 @@ def resolve_allocators(names: list[str], ingot: str, install: bool, need_tools: 
             pkg = PEERS[name][1] if os.path.basename(path) == PEERS[name][0][0] else "libgoogle-perftools4"
             version = f"{pkg} {package_version(pkg)}"
         else:
-            log(f"skip: {name} (unknown allocator; known: {', '.join(ALL_ALLOCATORS)}, ingot-hardened)")
+            log(f"skip: {name} (unknown allocator; known: {', '.join(ALL_ALLOCATORS)}, "
+                "ingot-hardened, ingot-prof, jemalloc-prof)")
             continue
         ok, why = probe(path)
         if not ok:

@@ -10,6 +10,8 @@
 #                         in bench/results/scaling/
 #   make bench-callgrind  only the fast-path instruction counts
 #   make bench-hardened   ingot against ingot with profile:hardened (the hardening cost)
+#   make bench-prof       ingot and jemalloc, each with and without prof:true
+#   make bench-prof-callgrind  the same in callgrind instructions
 #   make bench-build      only build the workload programs (bench/build/)
 #
 # Options (make VAR=value):
@@ -76,6 +78,19 @@ bench-scaling: lib/libingot.so bench-build
 bench-hardened: lib/libingot.so bench-build
 	$(PYTHON) bench/run.py full --allocs "ingot ingot-hardened" --out bench/results/hardened \
 		$(filter-out --allocs%,$(BENCH_ARGS))
+
+# Heap profiling's cost: ingot and Debian's jemalloc, each without and with
+# prof:true (the default rate, 2^19 bytes), every workload, same rounds.
+.PHONY: bench-prof
+bench-prof: lib/libingot.so bench-build
+	$(PYTHON) bench/run.py full --allocs "ingot ingot-prof jemalloc jemalloc-prof" \
+		--out bench/results/prof $(filter-out --allocs%,$(BENCH_ARGS))
+
+# The same in instructions (callgrind; exact on a noisy machine), single-
+# threaded workloads at reduced counts.
+.PHONY: bench-prof-callgrind
+bench-prof-callgrind: lib/libingot.so bench-build
+	$(PYTHON) bench/prof_cost.py --ingot $(CURDIR)/lib/libingot.so --out bench/results/prof
 
 bench-callgrind: lib/libingot.so bench-build
 	$(PYTHON) bench/run.py callgrind $(BENCH_ARGS)

@@ -20,6 +20,7 @@
 
 bool prof_enabled;
 uint64_t prof_nlive;
+uint32_t *prof_filter;
 
 arch_lock_t prof_lock = ARCH_LOCK_INIT;
 struct prof_site **prof_sites;
@@ -27,6 +28,7 @@ size_t prof_nbuckets;
 struct prof_record *prof_records;
 size_t prof_records_cap;
 double prof_rate;
+uint64_t prof_nthreads;
 
 static bool active;              /* prof.active */
 static bool thread_active_init;  /* prof.thread_active_init */
@@ -59,6 +61,7 @@ struct prof_thread {
 	double bytes_left;   /* budget of the blocks the caches do not serve */
 	uint8_t active;
 	bool busy;           /* unwinding or recording: sample nothing */
+	uint64_t number;     /* 1 + its number in dumps; 0 until its first sample */
 	char name[PROF_NAME_MAX];
 };
 static INGOT_THREAD_LOCAL struct prof_thread prof_tls;
@@ -307,7 +310,7 @@ static struct prof_site *site_get(const uintptr_t *pcs, unsigned depth)
 
 /* ---- records ------------------------------------------------------------------- */
 
-static bool records_put(uintptr_t p, size_t usable, struct prof_site *site)
+static bool records_put(uintptr_t p, size_t usable, struct prof_site *site, uint64_t thread)
 {
 	if (!grow((void **)&prof_records, sizeof(struct prof_record), &prof_records_cap, prof_nlive))
 		return false;
@@ -315,7 +318,8 @@ static bool records_put(uintptr_t p, size_t usable, struct prof_site *site)
 	    &prof_records[probe(prof_records, sizeof(*r), prof_records_cap, p)];
 	if (r->addr == p)
 		return false; /* cannot happen for a block just handed out */
-	*r = (struct prof_record){p, usable, site};
+	*r = (struct prof_record){p, usable, site, thread};
+	__atomic_fetch_add(prof_filter_slot(p), 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&prof_nlive, prof_nlive + 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -330,6 +334,7 @@ static bool records_take(uintptr_t p, struct prof_record *out)
 		return false;
 	*out = prof_records[i];
 	unprobe(prof_records, sizeof(struct prof_record), prof_records_cap, i);
+	__atomic_fetch_sub(prof_filter_slot(p), 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&prof_nlive, prof_nlive - 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -405,7 +410,9 @@ static void record(uintptr_t p, size_t usable)
 	arch_lock_acquire(&prof_lock);
 	struct prof_site *site = site_get(pcs, depth);
 	if (site && (!small || page_hide(p))) {
-		if (records_put(p, usable, site)) {
+		if (t->number == 0)
+			t->number = ++prof_nthreads;
+		if (records_put(p, usable, site, t->number - 1)) {
 			double w = prof_weight(usable);
 			site->accum_samples++;
 			site->accum_objs += w;
@@ -477,7 +484,8 @@ void prof_boot(void)
 		return;
 	prof_nbuckets = 4096;
 	prof_sites = base_alloc(prof_nbuckets * sizeof(*prof_sites));
-	if (!prof_sites) {
+	prof_filter = base_alloc(sizeof(uint32_t) << PROF_FILTER_BITS);
+	if (!prof_sites || !prof_filter) {
 		prof_enabled = false;
 		active = false;
 	}
@@ -531,6 +539,7 @@ void prof_reset(unsigned lg)
 		ingot_memset(prof_records, 0, prof_records_cap * sizeof(*prof_records));
 	if (hidden_cap)
 		ingot_memset(hidden_pages, 0, hidden_cap * sizeof(*hidden_pages));
+	ingot_memset(prof_filter, 0, sizeof(uint32_t) << PROF_FILTER_BITS);
 	hidden_used = 0;
 	__atomic_store_n(&prof_nlive, 0, __ATOMIC_RELAXED);
 	for (size_t b = 0; b < prof_nbuckets; b++)

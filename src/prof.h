@@ -69,9 +69,21 @@ INGOT_INLINE void prof_count_big(void *p, size_t usable)
  * one. Call only while prof_has_live(). */
 void prof_free(void *p);
 
+/* A counting filter over the addresses of live records: a slot of 0 means
+ * that no record's address hashes there, so most frees skip prof_free and
+ * its lock. Non-NULL only with prof:true. */
+#define PROF_FILTER_BITS 16
+extern uint32_t *prof_filter;
+
+INGOT_INLINE uint32_t *prof_filter_slot(uintptr_t p)
+{
+	return &prof_filter[((p >> 4) * UINT64_C(0x9e3779b97f4a7c15)) >> (64 - PROF_FILTER_BITS)];
+}
+
 INGOT_INLINE void prof_forget(void *p)
 {
-	if (INGOT_UNLIKELY(prof_has_live()))
+	if (INGOT_UNLIKELY(prof_has_live()) &&
+	    __atomic_load_n(prof_filter_slot((uintptr_t)p), __ATOMIC_RELAXED) != 0)
 		prof_free(p);
 }
 

@@ -22,16 +22,27 @@ struct prof_site {
 	uint64_t accum_samples;  /* sampled allocations */
 	double accum_objs;       /* their unbiased estimates */
 	double accum_bytes;
-	uint64_t cur_samples;    /* dump scratch: live samples now */
+	uint64_t cur_samples;    /* dump scratch: live samples now, */
 	double cur_objs, cur_bytes;
+	struct prof_thread_count *threads; /* and per thread */
 	uintptr_t pcs[];         /* innermost first */
 };
 
-/* A live sampled block: its address, usable size and site. */
+/* A dump's figures of one site in one thread (prof_dump.c's scratch). */
+struct prof_thread_count {
+	struct prof_thread_count *next;
+	uint64_t thread;
+	double objs, bytes;
+};
+
+/* A live sampled block: its address, usable size, site and thread (the
+ * thread's number in dumps: threads are numbered from 0 in the order they
+ * first sampled). */
 struct prof_record {
 	uintptr_t addr; /* 0: empty slot */
 	size_t usable;
 	struct prof_site *site;
+	uint64_t thread;
 };
 
 /* Everything below is under prof_lock. */
@@ -41,6 +52,7 @@ extern size_t prof_nbuckets;
 extern struct prof_record *prof_records; /* open addressing by address */
 extern size_t prof_records_cap;
 extern double prof_rate; /* 2^lg_sample, as a double */
+extern uint64_t prof_nthreads; /* threads numbered so far */
 
 /* How many blocks one sample of usable bytes stands for: 1 / (1 - e^(-s/R)). */
 double prof_weight(size_t usable);

@@ -6,15 +6,18 @@
  *   jemalloc (read by jeprof):          gperftools (read by google-pprof):
  *     heap_v2/<R>                         heap profile: n: b [an: ab] @ heap_v2/<R>
  *       t*: n: b [an: ab]                 n: b [an: ab] @ pc pc ...
- *     @ pc pc ...                         ...
- *       t*: n: b [an: ab]
- *     ...                                 MAPPED_LIBRARIES:
- *                                         <maps>
+ *       t0: n: b [0: 0]  (each thread)    ...
+ *     @ pc pc ...
+ *       t*: n: b [an: ab]                 MAPPED_LIBRARIES:
+ *       t0: n: b [0: 0]  (its threads)    <maps>
+ *     ...
+ *
  *     MAPPED_LIBRARIES:
  *     <maps>
  *
  * n and b are a site's live objects and bytes, an and ab its cumulative
- * ones (prof_accum). The readers scale each line by 1 / (1 - e^(-(b/n)/R)),
+ * ones (prof_accum; per thread they are not kept). Threads are numbered in
+ * the order they first sampled (jeprof --thread=N). The readers scale each line by 1 / (1 - e^(-(b/n)/R)),
  * their estimate for one sample of the line's mean size. Like jemalloc's,
  * the counts written are pre-biased: the unbiased estimates (each sample
  * weighs 1 / (1 - e^(-s/R)) by its own size s) times that same factor, so
@@ -27,6 +30,7 @@
 #include "prof.h"
 
 #include "arch.h"
+#include "base.h"
 #include "conf.h"
 #include "prof_data.h"
 #include "report.h"
@@ -109,14 +113,66 @@ static bool site_shown(const struct prof_site *s)
 	return s->cur_samples != 0 || (opt.prof_accum && s->accum_samples != 0);
 }
 
-/* Sums the live records into their sites' scratch figures; under prof_lock. */
+/* Scratch of the per-thread figures: at most one entry per live record,
+ * and one total per numbered thread. Grown (never shrunk) from metadata
+ * memory; under prof_lock. */
+static struct prof_thread_count *scratch;
+static size_t scratch_cap;
+static double (*thread_totals)[2]; /* objects, bytes */
+static uint64_t totals_cap;
+static bool have_threads; /* the last gather_live counted per thread */
+
+static bool scratch_fit(void)
+{
+	if (scratch_cap < prof_nlive) {
+		struct prof_thread_count *more = base_alloc(prof_nlive * 2 * sizeof(*more));
+		if (!more)
+			return false;
+		scratch = more;
+		scratch_cap = prof_nlive * 2;
+	}
+	if (totals_cap < prof_nthreads) {
+		double(*more)[2] = base_alloc(prof_nthreads * 2 * sizeof(*more));
+		if (!more)
+			return false;
+		thread_totals = more;
+		totals_cap = prof_nthreads * 2;
+	}
+	return true;
+}
+
+/* Adds one record to its site's entry for its thread, made on first use. */
+static void count_thread(struct prof_site *s, const struct prof_record *r, double w,
+                         size_t *used)
+{
+	struct prof_thread_count *c = s->threads;
+	while (c && c->thread != r->thread)
+		c = c->next;
+	if (!c) {
+		c = &scratch[(*used)++];
+		*c = (struct prof_thread_count){s->threads, r->thread, 0, 0};
+		s->threads = c;
+	}
+	c->objs += w;
+	c->bytes += w * (double)r->usable;
+	thread_totals[r->thread][0] += w;
+	thread_totals[r->thread][1] += w * (double)r->usable;
+}
+
+/* Sums the live records into their sites' scratch figures, in all and per
+ * thread (left out without memory for it); under prof_lock. */
 static void gather_live(void)
 {
+	bool per_thread = have_threads = scratch_fit();
 	for (size_t i = 0; i < prof_nbuckets; i++)
 		for (struct prof_site *s = prof_sites[i]; s; s = s->next) {
 			s->cur_samples = 0;
 			s->cur_objs = s->cur_bytes = 0;
+			s->threads = NULL;
 		}
+	if (per_thread && prof_nthreads)
+		ingot_memset(thread_totals, 0, prof_nthreads * sizeof(*thread_totals));
+	size_t used = 0;
 	for (size_t i = 0; i < prof_records_cap; i++) {
 		const struct prof_record *r = &prof_records[i];
 		if (!r->addr)
@@ -125,7 +181,24 @@ static void gather_live(void)
 		r->site->cur_samples++;
 		r->site->cur_objs += w;
 		r->site->cur_bytes += w * (double)r->usable;
+		if (per_thread)
+			count_thread(r->site, r, w, &used);
 	}
+}
+
+/* "  t<n>: " and a line's counts, live figures only. */
+static void out_thread(struct out *o, uint64_t thread, double objs, double bytes)
+{
+	uint64_t n, b;
+	prebias(objs, bytes, &n, &b);
+	if (n == 0 && b == 0)
+		return;
+	out_room(o);
+	line_str(&o->line, "  t");
+	line_u64(&o->line, thread);
+	line_str(&o->line, ": ");
+	out_counts(o, n, b, 0, 0);
+	line_char(&o->line, '\n');
 }
 
 /* Calls fn for every site a dump shows. */
@@ -159,6 +232,8 @@ static void jemalloc_site(struct out *o, const struct prof_site *s, struct count
 	line_str(&o->line, "\n  t*: ");
 	out_counts(o, c.n, c.b, c.an, c.ab);
 	line_char(&o->line, '\n');
+	for (const struct prof_thread_count *t = s->threads; t; t = t->next)
+		out_thread(o, t->thread, t->objs, t->bytes);
 }
 
 static void pprof_site(struct out *o, const struct prof_site *s, struct counts *total)
@@ -182,6 +257,8 @@ static void write_profile(struct out *o, enum prof_format format)
 		line_str(&o->line, "\n  t*: ");
 		out_counts(o, total.n, total.b, total.an, total.ab);
 		line_char(&o->line, '\n');
+		for (uint64_t t = 0; have_threads && t < prof_nthreads; t++)
+			out_thread(o, t, thread_totals[t][0], thread_totals[t][1]);
 		foreach_shown(jemalloc_site, o, NULL);
 	} else {
 		line_str(&o->line, "heap profile: ");
@@ -202,10 +279,20 @@ static void write_profile(struct out *o, enum prof_format format)
 #define PROF_PATH_MAX 512
 #define PROF_KEEP_MAX 32
 
-static uint64_t dump_seq;             /* automatic dumps so far */
-static uint64_t kind_seq[128];        /* per kind letter */
-static char kept[PROF_KEEP_MAX][PROF_PATH_MAX]; /* newest threshold dumps */
+static uint64_t dump_seq;      /* automatic dumps so far */
+static const char kinds[] = {PROF_DUMP_MANUAL, PROF_DUMP_INTERVAL, PROF_DUMP_GDUMP,
+                             PROF_DUMP_FINAL, PROF_DUMP_THRESHOLD};
+static uint64_t kind_seq[sizeof(kinds)]; /* dumps of each kind so far */
+static char (*kept)[PROF_PATH_MAX];      /* newest threshold dumps, a ring */
 static unsigned kept_next;
+
+static uint64_t *seq_of(enum prof_dump_kind kind)
+{
+	unsigned i = 0;
+	while (kinds[i] != (char)kind)
+		i++;
+	return &kind_seq[i];
+}
 
 /* <prefix>.<pid>.<seq>.<kind><vseq>.heap; the final dump has no vseq. */
 static void auto_name(char *path, enum prof_dump_kind kind)
@@ -219,7 +306,7 @@ static void auto_name(char *path, enum prof_dump_kind kind)
 	line_char(&l, '.');
 	line_char(&l, (char)kind);
 	if (kind != PROF_DUMP_FINAL)
-		line_u64(&l, kind_seq[kind]++);
+		line_u64(&l, (*seq_of(kind))++);
 	line_str(&l, ".heap");
 	path[l.len] = '\0';
 }
@@ -230,6 +317,8 @@ static void rotate_threshold(const char *path)
 	unsigned keep = (unsigned)MIN(opt.prof_threshold_keep, PROF_KEEP_MAX);
 	if (keep == 0)
 		return;
+	if (!kept && !(kept = base_alloc(keep * sizeof(*kept))))
+		return; /* no memory: older dumps stay */
 	kept_next %= keep;
 	if (kept[kept_next][0])
 		arch_file_remove(kept[kept_next]);
@@ -244,21 +333,25 @@ int prof_dump(const char *path, enum prof_format format, enum prof_dump_kind kin
 {
 	if (!prof_enabled)
 		return INGOT_EINVAL; /* ctl answers ENOENT before this */
-	static struct out o; /* under prof_lock: no stack for a 4 KiB buffer */
+	static struct out *o; /* under prof_lock; made at the first dump */
 	char name[PROF_PATH_MAX];
 	arch_lock_acquire(&prof_lock);
+	if (!o && !(o = base_alloc(sizeof(*o)))) {
+		arch_lock_release(&prof_lock);
+		return INGOT_ENOMEM;
+	}
 	if (!path) {
 		auto_name(name, kind);
 		path = name;
 	}
-	int err = arch_file_open(path, &o.fd);
+	int err = arch_file_open(path, &o->fd);
 	if (!err) {
-		o.err = 0;
-		o.line = (struct line){o.buf, sizeof(o.buf), 0};
+		o->err = 0;
+		o->line = (struct line){o->buf, sizeof(o->buf), 0};
 		gather_live();
-		write_profile(&o, format);
-		err = o.err;
-		arch_file_close(o.fd);
+		write_profile(o, format);
+		err = o->err;
+		arch_file_close(o->fd);
 		if (kind == PROF_DUMP_THRESHOLD)
 			rotate_threshold(path);
 	}

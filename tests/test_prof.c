@@ -112,15 +112,16 @@ Test(prof, nothing_sampled_without_prof)
 
 Test(prof, every_free_path_drops_the_record)
 {
-	/* At 2^6 nearly every block is sampled: each way of freeing must
-	 * find the record, and realloc too. */
-	boot_with("prof:true,lg_prof_sample:6");
+	/* At 2^0 every block is sampled: each way of freeing must find the
+	 * record, and realloc too. */
+	boot_with("prof:true,lg_prof_sample:0");
 	size_t sizes[] = {16, 200, 3000, 20000, 100000, 3 << 20};
 	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
 		void *a = ingot_malloc(sizes[i]), *b = ingot_malloc(sizes[i]);
 		void *c = ingot_mallocx(sizes[i], MALLOCX_TCACHE_NONE), *d = ingot_malloc(sizes[i]);
 		void *e = ingot_calloc(1, sizes[i]), *f = ingot_aligned_alloc(64, sizes[i]);
-		cr_assert_gt(nlive(), 0);
+		cr_assert_eq(nlive(), 6, "size %zu: %llu of 6 blocks sampled", sizes[i],
+		             (unsigned long long)nlive());
 		ingot_free(a);
 		ingot_free_sized(b, sizes[i]);
 		ingot_dallocx(c, MALLOCX_TCACHE_NONE);
@@ -349,6 +350,41 @@ Test(prof, jemalloc_dump_reads_back)
 	cr_assert_null(strstr(text, "\n@ 0x"), "freed blocks still in the profile");
 	free(text);
 	unlink(path);
+}
+
+static void *thread_site(void *arg)
+{
+	void **blocks = arg;
+	for (int i = 0; i < 2000; i++)
+		blocks[i] = site_big(8 << 10);
+	return NULL;
+}
+
+Test(prof, jemalloc_dump_has_thread_lines)
+{
+	/* jeprof --thread=N reads the t<N> lines: the main thread samples
+	 * first (t0), the worker second (t1); each site lists its thread. */
+	boot_with("prof:true,lg_prof_sample:14");
+	static void *mine[2000], *theirs[2000];
+	for (int i = 0; i < 2000; i++)
+		mine[i] = site_big(8 << 10);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, thread_site, theirs), 0);
+	pthread_join(t, NULL);
+	char path[] = "/tmp/ingot-prof-XXXXXX";
+	close(mkstemp(path));
+	cr_assert_eq(dump_to(path, false), 0);
+	char *text = slurp(path);
+	char *first_site = strstr(text, "\n@ 0x");
+	cr_assert_not_null(first_site);
+	char *t0 = strstr(text, "\n  t0: "), *t1 = strstr(text, "\n  t1: ");
+	cr_assert(t0 && t0 < first_site && t1 && t1 < first_site, "header lacks t0/t1: %.200s", text);
+	cr_assert_not_null(strstr(first_site, "\n  t0: "), "no site of thread 0");
+	cr_assert_not_null(strstr(first_site, "\n  t1: "), "no site of thread 1");
+	free(text);
+	unlink(path);
+	drain(mine, 2000);
+	drain(theirs, 2000);
 }
 
 Test(prof, pprof_dump_reads_back)
