@@ -14,8 +14,7 @@
 # Options (make VAR=value):
 #   PROF_ALLOCATORS   allocators the script runs on (default "jemalloc ingot";
 #                     "jemalloc" alone checks the test itself)
-#   PROF_TESTS        the script's tests (default: its own, "shares default";
-#                     "threads" checks the per-thread lines, which ingot lacks)
+#   PROF_TESTS        the script's tests (default: all, "shares default threads")
 
 PROF_ALLOCATORS ?= jemalloc ingot
 PROF_TESTS      ?=

@@ -27,14 +27,13 @@
 #            automatic files are jeprof.<pid>.0.m0.heap and
 #            jeprof.<pid>.1.m1.heap in the working directory, and no final
 #            file (prof_final is off by default).
-#   threads  (not run by default) the per-thread lines of the threaded format:
-#            jeprof --thread=N, N the first thread of the header, gives the
-#            shares and total of "shares" (one thread allocates everything).
+#   threads  the per-thread lines of the threaded format: jeprof --thread=N,
+#            N the first thread of the header, gives the shares and total of
+#            "shares" (one thread allocates everything).
 # The tolerances are four to six standard deviations of the sampling error
 # measured on jemalloc (0.5 points at 2^16, 2 points at 2^19).
 #
-# Usage: tests/programs/prof_tools.sh [TEST...]   (default: shares default;
-#        also: threads)
+# Usage: tests/programs/prof_tools.sh [TEST...]   (default: shares default threads)
 # Environment:
 #   PROF_SITES        the test program (default build/tests/programs/prof_sites)
 #   PROF_ALLOCATORS   allocators to run on (default "jemalloc ingot")
@@ -193,7 +192,7 @@ test_default() {
 
 # The per-thread view of the threaded format: the program allocates on one
 # thread, so the thread the header lists first (t<N>: after t*:) holds every
-# site. Not in the default set while ingot writes only the t* lines.
+# site.
 test_threads() {
 	local dir=$WORK/$alloc-threads thread
 	mkdir -p "$dir"
@@ -210,7 +209,7 @@ test_threads() {
 }
 
 tests=("$@")
-((${#tests[@]})) || tests=(shares default)
+((${#tests[@]})) || tests=(shares default threads)
 for alloc in $PROF_ALLOCATORS; do
 	lib=$(loaded_lib)
 	echo "prof_tools: $alloc ($lib)"
