@@ -109,7 +109,8 @@ check_header() {
 # of FILE (with OPTION, such as --thread=N) against the truth the program
 # printed in DIR/out.
 check_profile() {
-	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 opts=(${6:-}) what verdict
+	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 opts=() what verdict
+	[[ -z ${6:-} ]] || opts=("$6")
 	what="$tool ${opts[*]:+${opts[*]} }$(basename "$file")"
 	if [[ ! -s $file ]]; then
 		fail "$what: no file"
