@@ -21,7 +21,7 @@ PROF_TESTS      ?=
 PROF_SITES      := build/tests/programs/prof_sites
 # As a user builds a program to profile: frame pointers, debug information,
 # jemalloc's own header and library (not ingot's).
-PROF_SITES_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) -Werror
+PROF_SITES_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -pthread $(WARN) -Werror
 
 .PHONY: test-prof-tools prof-deps
 

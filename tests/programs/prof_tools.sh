@@ -9,8 +9,9 @@
 #
 # Tests, each run on every allocator:
 #   shares   lg_prof_sample:16 (64 KiB; about 6400 samples of 400 MiB live):
-#            jeprof --text gives site_small, site_medium and site_large their
-#            true shares of in-use bytes (50/30/20%) within SHARE_POINTS
+#            jeprof --text gives site_small, site_medium, site_large (main
+#            thread) and site_worker (a second thread) their true shares of
+#            in-use bytes (40/24/16/20%) within SHARE_POINTS
 #            points and a total within TOTAL_PCT% of the truth, in the
 #            prof.dump file and in the prof_final file; site_freed (freed
 #            before the dump) and site_inactive (allocated while prof.active
@@ -27,9 +28,10 @@
 #            automatic files are jeprof.<pid>.0.m0.heap and
 #            jeprof.<pid>.1.m1.heap in the working directory, and no final
 #            file (prof_final is off by default).
-#   threads  the per-thread lines of the threaded format: jeprof --thread=N,
-#            N the first thread of the header, gives the shares and total of
-#            "shares" (one thread allocates everything).
+#   threads  the per-thread lines of the threaded format: the header lists
+#            two threads, and jeprof --thread=N of each shows only that
+#            thread's sites, with their true shares (main 50/30/20%, worker
+#            100%) and total.
 # The tolerances are four to six standard deviations of the sampling error
 # measured on jemalloc (0.5 points at 2^16, 2 points at 2^19).
 #
@@ -50,7 +52,6 @@ SHARE_POINTS=3
 TOTAL_PCT=10
 DEFAULT_SHARE_POINTS=8
 DEFAULT_TOTAL_PCT=15
-SITES="site_small site_medium site_large"
 HIDDEN_SITES="site_freed site_inactive"
 
 for tool in jeprof google-pprof; do
@@ -105,12 +106,13 @@ check_header() {
 	[[ $first =~ $2 ]] || fail "$3: first line '$first' does not match '$2'"
 }
 
-# check_profile TOOL FILE DIR POINTS PCT [OPTION]: the tool's --text report
-# of FILE (with OPTION, such as --thread=N) against the truth the program
-# printed in DIR/out.
+# check_profile TOOL FILE DIR POINTS PCT [THREAD [OPTION]]: the tool's
+# --text report of FILE (with OPTION, such as --thread=N) against the truth
+# the program printed in DIR/out: the sites of THREAD (main or worker; all
+# when empty), the other thread's sites and the hidden ones absent.
 check_profile() {
-	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 opts=() what verdict
-	[[ -z ${6:-} ]] || opts=("$6")
+	local tool=$1 file=$2 dir=$3 points=$4 pct=$5 thread=${6:-} opts=() what verdict
+	[[ -z ${7:-} ]] || opts=("$7")
 	what="$tool ${opts[*]:+${opts[*]} }$(basename "$file")"
 	if [[ ! -s $file ]]; then
 		fail "$what: no file"
@@ -121,25 +123,30 @@ check_profile() {
 		return
 	fi
 	# flat bytes of each site over the report's total, against the truth.
-	verdict=$(awk -v points="$points" -v pct="$pct" -v sites="$SITES" -v hidden="$HIDDEN_SITES" '
-		FNR == NR { if ($1 == "site") { truth[$2] = $3; sum += $3 } next }
+	verdict=$(awk -v points="$points" -v pct="$pct" -v thread="$thread" -v hidden="$HIDDEN_SITES" '
+		FNR == NR {
+			if ($1 != "site") next
+			if (thread == "" || $4 == thread) { truth[$2] = $3; sum += $3; site[++n] = $2 }
+			else absent[$2] = 1
+			next
+		}
 		/^Total( \(t[0-9]+\))?:/ { total = $(NF - 1) }
 		NF >= 6 && $1 ~ /^[0-9]+$/ { flat[$6] += $1; seen[$6] = 1 }
 		END {
 			ok = 1; line = ""
 			if (total <= 0) { print "BAD no Total line"; exit }
-			n = split(sites, s, " ")
 			for (i = 1; i <= n; i++) {
-				share = 100 * flat[s[i]] / total; want = 100 * truth[s[i]] / sum
-				line = line sprintf(" %s %.1f%% (truth %.1f)", s[i], share, want)
+				share = 100 * flat[site[i]] / total; want = 100 * truth[site[i]] / sum
+				line = line sprintf(" %s %.1f%% (truth %.1f)", site[i], share, want)
 				if (share - want > points || want - share > points) ok = 0
 			}
 			err = 100 * (total - sum) / sum
 			line = line sprintf("; total %.1f MiB (truth %.1f, %+.1f%%)", total / 1048576, sum / 1048576, err)
 			if (err > pct || -err > pct) ok = 0
-			n = split(hidden, h, " ")
-			for (i = 1; i <= n; i++)
-				if (h[i] in seen) { line = line "; " h[i] " present"; ok = 0 }
+			split(hidden, h, " ")
+			for (i in h) absent[h[i]] = 1
+			for (s in absent)
+				if (s in seen) { line = line "; " s " present"; ok = 0 }
 			print (ok ? "OK" : "BAD") line
 		}' "$dir/out" "$dir/report")
 	echo "  $what:${verdict#??}"
@@ -191,22 +198,31 @@ test_default() {
 	check_names "$dir" "jeprof.$pid.0.m0.heap" "jeprof.$pid.1.m1.heap"
 }
 
-# The per-thread view of the threaded format: the program allocates on one
-# thread, so the thread the header lists first (t<N>: after t*:) holds every
-# site.
+# The per-thread view of the threaded format: the header lists two threads
+# (t<N>: after t*:), main and the worker; jeprof --thread=N of each shows
+# that thread's sites only, with their shares and total. Which is which is
+# read from the report (the numbering is each allocator's own).
 test_threads() {
-	local dir=$WORK/$alloc-threads thread
+	local dir=$WORK/$alloc-threads threads t label labels=""
 	mkdir -p "$dir"
 	run_sites "$dir" "prof:true,lg_prof_sample:16,prof_prefix:$dir/run" || return
-	thread=$(awk 'NR > 1 && $1 ~ /^t[0-9]+:$/ { print substr($1, 2, length($1) - 2); exit }
+	threads=$(awk 'NR > 1 && $1 ~ /^t[0-9]+:$/ { print substr($1, 2, length($1) - 2) }
 		/^@/ { exit }' "$dir/named.heap")
-	if [[ -z $thread ]]; then
-		fail "prof.dump file: no per-thread line (t<N>: ...) in its header"
+	if [[ $(wc -w <<<"$threads") != 2 ]]; then
+		fail "prof.dump file: header lists threads '${threads//$'\n'/ }', want two (main, worker)"
 		return
 	fi
-	grep -q "^  t$thread: " <(sed -n '/^@/,$p' "$dir/named.heap") ||
-		fail "prof.dump file: no t$thread: line under any stack"
-	check_profile jeprof "$dir/named.heap" "$dir" $SHARE_POINTS $TOTAL_PCT "--thread=$thread"
+	for t in $threads; do
+		grep -q "^  t$t: " <(sed -n '/^@/,$p' "$dir/named.heap") ||
+			fail "prof.dump file: no t$t: line under any stack"
+		label=main
+		jeprof --text --thread="$t" "$PROF_SITES" "$dir/named.heap" 2>/dev/null |
+			grep -qw site_worker && label=worker
+		labels+="$label "
+		check_profile jeprof "$dir/named.heap" "$dir" $SHARE_POINTS $TOTAL_PCT $label "--thread=$t"
+	done
+	[[ $labels == "main worker " || $labels == "worker main " ]] ||
+		fail "threads $threads are '$labels', want one main and one worker"
 }
 
 tests=("$@")
