@@ -149,4 +149,30 @@ void arch_random(void *buf, size_t len)
 	random_fallback(p, len, (uint64_t)getpid());
 }
 
+/* The address range of the loaded object that holds ingot's code: frames
+ * inside it at the top of a backtrace are ingot's own. Left empty when
+ * ingot is linked into the main program, whose own frames share the range. */
+static int find_ingot_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uintptr_t *range = arg, self = (uintptr_t)&arch_backtrace;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type != PT_LOAD || self < lo || self >= hi)
+			continue;
+		if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
+			range[0] = lo;
+			range[1] = hi;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static void text_range_find(uintptr_t range[2])
+{
+	dl_iterate_phdr(find_ingot_text, range);
+}
+
 #include "unix.inc"

@@ -613,6 +613,50 @@ Test(arch, write_err_survives_interrupts_and_short_writes)
 	cr_assert_eq(memcmp(r.buf, msg, ERR_LEN), 0);
 }
 
+/* ---- heap profiles ---------------------------------------------------- */
+
+static __attribute__((noinline)) unsigned backtrace_from_here(uintptr_t *pcs, unsigned max)
+{
+	unsigned n = arch_backtrace(pcs, max);
+	__asm__ volatile("" ::: "memory"); /* no tail call: this frame stays */
+	return n;
+}
+
+Test(arch, backtrace_lists_the_callers)
+{
+	/* Linked into this program, ingot's range is empty: every frame is
+	 * kept, innermost first, and one lies in backtrace_from_here. */
+	uintptr_t pcs[64];
+	unsigned n = backtrace_from_here(pcs, 64);
+	cr_assert_geq(n, 3, "%u frames", n);
+	uintptr_t here = (uintptr_t)&backtrace_from_here;
+	bool found = false;
+	for (unsigned i = 0; i < n; i++)
+		found = found || (pcs[i] > here && pcs[i] < here + 128);
+	cr_assert(found, "no frame returns into backtrace_from_here");
+	cr_assert_eq(backtrace_from_here(pcs, 2), 2, "max is not respected");
+}
+
+Test(arch, maps_and_remove)
+{
+	char path[] = "/tmp/ingot-arch-maps-XXXXXX";
+	close(mkstemp(path));
+	int fd;
+	cr_assert_eq(arch_file_open(path, &fd), 0);
+	cr_assert_eq(arch_file_write_maps(fd), 0);
+	arch_file_close(fd);
+	FILE *f = fopen(path, "r");
+	char line[512];
+	bool exec = false;
+	while (fgets(line, sizeof(line), f))
+		exec = exec || strstr(line, " r-xp ") != NULL;
+	fclose(f);
+	cr_assert(exec, "no executable mapping in the copied map");
+	cr_assert_eq(arch_file_remove(path), 0);
+	cr_assert_neq(access(path, F_OK), 0, "file still there");
+	cr_assert_neq(arch_file_remove(path), 0, "removing a missing file succeeded");
+}
+
 Test(arch, abort_raises_sigabrt, .signal = SIGABRT)
 {
 	arch_abort();
