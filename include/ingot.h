@@ -5,6 +5,7 @@
 #ifndef INGOT_H
 #define INGOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +93,20 @@ struct ingot_hooks {
 	void *ctx;
 };
 int ingot_hooks_set(const struct ingot_hooks *hooks); /* NULL removes them */
+
+/* Heap profiling (README "Heap profiling"), for programs started with
+ * MALLOC_CONF or INGOT_CONF=prof:true. Each is mallctl of the name given and
+ * returns its answer: 0, or jemalloc's error codes (ENOENT when profiling is
+ * off, except that switching it off succeeds; EFAULT when the file cannot be
+ * written).
+ *   ingot_prof_activate     prof.active: starts (true) or stops sampling
+ *   ingot_prof_dump         prof.dump: the heap_v2 profile jeprof reads, to
+ *                           path, or with NULL to <prefix>.<pid>.<seq>.m<mseq>.heap
+ *   ingot_prof_dump_pprof   prof.dump_pprof: the "heap profile:" form that
+ *                           Google's pprof (google-pprof) reads, to path */
+int ingot_prof_activate(bool on);
+int ingot_prof_dump(const char *path);
+int ingot_prof_dump_pprof(const char *path);
 
 /* Bare-metal back end only: hands ingot the one region it may use. Must be
  * called before the first allocation; returns 0 or EINVAL. */

@@ -26,3 +26,20 @@ INGOT_EXPORT void ingot_thread_flush(void)
 	if (tc)
 		tcache_flush(tc);
 }
+
+/* The profiling calls of ingot.h: mallctl with the argument as jemalloc's
+ * users pass it, so that both answer alike. */
+INGOT_EXPORT int ingot_prof_activate(bool on)
+{
+	return ingot_mallctl("prof.active", NULL, NULL, &on, sizeof on);
+}
+
+INGOT_EXPORT int ingot_prof_dump(const char *path)
+{
+	return ingot_mallctl("prof.dump", NULL, NULL, &path, sizeof path);
+}
+
+INGOT_EXPORT int ingot_prof_dump_pprof(const char *path)
+{
+	return ingot_mallctl("prof.dump_pprof", NULL, NULL, &path, sizeof path);
+}

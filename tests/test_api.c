@@ -524,6 +524,96 @@ Test(api, free_aligned_sized_with_the_requested_alignment_and_size)
 	}
 }
 
+/* ---- heap profiling: ingot_prof_* ------------------------------------------ */
+
+static int ctl_write(const char *name, void *value, size_t len)
+{
+	return ingot_mallctl(name, NULL, NULL, value, len);
+}
+
+/* Without prof:true the calls answer as mallctl does, with the codes of
+ * Debian's jemalloc 5.3 (built with profiling, started without prof:true):
+ * prof.active true ENOENT, false 0; prof.dump ENOENT with a path or NULL.
+ * prof.dump_pprof, ingot's own, answers as prof.dump. No file is written. */
+Test(api, prof_calls_without_prof_answer_as_jemalloc)
+{
+	char dir[] = "/tmp/ingot-prof-off-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[sizeof dir + 16];
+	snprintf(path, sizeof path, "%s/x.heap", dir);
+	const char *cpath = path, *none = NULL;
+	bool on = true, off = false;
+
+	cr_assert_eq(ingot_prof_activate(true), ENOENT);
+	cr_assert_eq(ctl_write("prof.active", &on, sizeof on), ENOENT);
+	cr_assert_eq(ingot_prof_activate(false), 0);
+	cr_assert_eq(ctl_write("prof.active", &off, sizeof off), 0);
+	cr_assert_eq(ingot_prof_dump(path), ENOENT);
+	cr_assert_eq(ctl_write("prof.dump", &cpath, sizeof cpath), ENOENT);
+	cr_assert_eq(ingot_prof_dump(NULL), ENOENT);
+	cr_assert_eq(ctl_write("prof.dump", &none, sizeof none), ENOENT);
+	cr_assert_eq(ingot_prof_dump_pprof(path), ENOENT);
+	cr_assert_eq(ctl_write("prof.dump_pprof", &cpath, sizeof cpath), ENOENT);
+	cr_assert_eq(rmdir(dir), 0, "a file was written in %s", dir);
+}
+
+#if API_PREFIXED
+/* The first line of a file, without its newline ("" if unreadable). */
+static void first_line(const char *path, char *line, size_t size)
+{
+	line[0] = '\0';
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	if (fgets(line, (int)size, f) != NULL)
+		line[strcspn(line, "\n")] = '\0';
+	fclose(f);
+}
+
+/* With prof:true (read at ingot's first call: only the prefixed build,
+ * where nothing but the test calls ingot). */
+Test(api, prof_calls_with_prof_on_switch_and_dump)
+{
+	char dir[] = "/tmp/ingot-prof-on-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char conf[sizeof dir + 40], named[sizeof dir + 16], pprof[sizeof dir + 16];
+	char automatic[sizeof dir + 48], line[64];
+	snprintf(conf, sizeof conf, "prof:true,prof_prefix:%s/p", dir);
+	snprintf(named, sizeof named, "%s/x.heap", dir);
+	snprintf(pprof, sizeof pprof, "%s/x.pprof", dir);
+	snprintf(automatic, sizeof automatic, "%s/p.%d.0.m0.heap", dir, (int)getpid());
+	setenv("INGOT_CONF", conf, 1);
+	void *p = ingot_malloc(4 * MiB);
+	bool active = false;
+	size_t len = sizeof active;
+
+	cr_assert_eq(ingot_prof_activate(false), 0);
+	cr_assert_eq(ingot_mallctl("prof.active", &active, &len, NULL, 0), 0);
+	cr_assert(!active, "prof.active still true after ingot_prof_activate(false)");
+	cr_assert_eq(ingot_prof_activate(true), 0);
+	cr_assert_eq(ingot_mallctl("prof.active", &active, &len, NULL, 0), 0);
+	cr_assert(active, "prof.active false after ingot_prof_activate(true)");
+
+	cr_assert_eq(ingot_prof_dump(named), 0);
+	first_line(named, line, sizeof line);
+	cr_assert_eq(strncmp(line, "heap_v2/", 8), 0, "prof.dump file starts '%s'", line);
+	cr_assert_eq(ingot_prof_dump(NULL), 0);
+	first_line(automatic, line, sizeof line);
+	cr_assert_eq(strncmp(line, "heap_v2/", 8), 0, "%s starts '%s'", automatic, line);
+	cr_assert_eq(ingot_prof_dump_pprof(pprof), 0);
+	first_line(pprof, line, sizeof line);
+	cr_assert_eq(strncmp(line, "heap profile:", 13), 0, "pprof file starts '%s'", line);
+	/* jemalloc answers EFAULT when the file cannot be opened. */
+	cr_assert_eq(ingot_prof_dump("/nonexistent-ingot-dir/x.heap"), EFAULT);
+
+	ingot_free(p);
+	cr_assert_eq(unlink(named), 0);
+	cr_assert_eq(unlink(automatic), 0);
+	cr_assert_eq(unlink(pprof), 0);
+	cr_assert_eq(rmdir(dir), 0, "other files were written in %s", dir);
+}
+#endif
+
 /* ---- misuse: one report line, then SIGABRT ---------------------------------- */
 
 static void free_stack_pointer(void *arg)

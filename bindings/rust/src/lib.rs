@@ -20,8 +20,15 @@
 //! Cargo features choose ingot's build profile: `stats` (default: the
 //! counters behind [`stats`]), `hardened` (every hardening: double and
 //! invalid free detection, canaries, guard pages, ...), `debug` (assertions
-//! and junk filling).
+//! and junk filling). The `std` feature (default) adds [`prof`], heap
+//! profiling, whose calls take file paths; without it the crate is `no_std`.
 #![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "std")]
+pub mod prof;
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
@@ -163,5 +170,13 @@ mod ffi {
         pub fn ingot_sdallocx(ptr: *mut c_void, size: usize, flags: i32);
         pub fn ingot_stats_get(out: *mut IngotStats);
         pub fn ingot_check() -> i32;
+        #[cfg(feature = "std")]
+        pub fn ingot_mallctl(
+            name: *const u8,
+            oldp: *mut c_void,
+            oldlenp: *mut usize,
+            newp: *mut c_void,
+            newlen: usize,
+        ) -> i32;
     }
 }

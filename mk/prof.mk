@@ -1,0 +1,39 @@
+# mk/prof.mk — heap profiles read by jemalloc's and Google's tools (issue 14).
+#
+#   make test-prof-tools   tests/programs/prof_tools.sh: tests/programs/prof_sites
+#                          (linked with -ljemalloc) on Debian's jemalloc and on
+#                          lib/libjemalloc.so.2 with MALLOC_CONF=prof:true; Debian's
+#                          jeprof reads its prof.dump files and google-pprof ingot's
+#                          prof.dump_pprof file, and each site's share of in-use
+#                          bytes, the total, the absent sites and the automatic
+#                          file names must match the truth on both
+#   make prof-deps         installs what it needs when missing (Debian): the
+#                          jemalloc headers, library and jeprof (libjemalloc-dev),
+#                          google-pprof (google-perftools)
+#
+# Options (make VAR=value):
+#   PROF_ALLOCATORS   allocators the script runs on (default "jemalloc ingot";
+#                     "jemalloc" alone checks the test itself)
+#   PROF_TESTS        the script's tests (default: all, "shares default threads")
+
+PROF_ALLOCATORS ?= jemalloc ingot
+PROF_TESTS      ?=
+PROF_SITES      := build/tests/programs/prof_sites
+# As a user builds a program to profile: frame pointers, debug information,
+# jemalloc's own header and library (not ingot's).
+PROF_SITES_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -pthread $(WARN) -Werror
+
+.PHONY: test-prof-tools prof-deps
+
+prof-deps:
+	@missing=""; \
+	dpkg -s libjemalloc-dev >/dev/null 2>&1 || missing="$$missing libjemalloc-dev"; \
+	command -v google-pprof >/dev/null || missing="$$missing google-perftools"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+
+$(PROF_SITES): tests/programs/prof_sites.c | prof-deps
+	@mkdir -p $(@D)
+	$(CC) $(PROF_SITES_CFLAGS) -o $@ $< -ljemalloc
+
+test-prof-tools: prof-deps lib/libjemalloc.so.2 $(PROF_SITES)
+	PROF_ALLOCATORS="$(PROF_ALLOCATORS)" PROF_SITES=$(PROF_SITES) tests/programs/prof_tools.sh $(PROF_TESTS)
