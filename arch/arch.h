@@ -24,6 +24,7 @@
 
 #define ARCH_ENOMEM 12
 #define ARCH_EINVAL 22
+#define ARCH_EAGAIN 11
 
 /* What the host can do; filled once by arch_init. */
 struct arch_info {
@@ -127,6 +128,28 @@ void arch_hooks_register(void);
 /* A small number unique to the calling thread among live threads; used to
  * spread threads over arenas. */
 uintptr_t arch_thread_id(void);
+
+/* ---- background threads (the purger, src/background.c) ------------------ */
+
+/* Runs fn(arg) on a new thread of its own, with every signal blocked (a
+ * program's signals never land on it). It is never joined: it ends by
+ * returning from fn. May allocate through ingot (thread stack, TLS), so the
+ * caller must hold no ingot lock. Returns 0, ARCH_EAGAIN when the OS refuses
+ * a thread, or ARCH_EINVAL where the back end has no threads (region.c):
+ * the caller then goes without. */
+int arch_thread_start(void (*fn)(void *), void *arg);
+
+#define ARCH_WAIT_FOREVER UINT64_MAX
+
+/* Sleeps while *word == expected, for at most timeout_ns nanoseconds
+ * (ARCH_WAIT_FOREVER: no limit). May return early or spuriously: callers
+ * look at the word and the clock again. Where there are no threads it
+ * returns at once. */
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+
+/* Wakes every thread sleeping in arch_wait on word (after the caller
+ * changed it). Never allocates; may be called holding ingot's locks. */
+void arch_wake(uint32_t *word);
 
 /* ---- misc --------------------------------------------------------------- */
 

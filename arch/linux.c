@@ -1,7 +1,7 @@
 /*
  * linux.c — the arch back end for Linux (glibc or musl).
  *
- * Memory comes from anonymous mmap; locks sleep on futexes; thread exit is a
+ * Memory comes from anonymous mmap; locks and the purger sleep on futexes; thread exit is a
  * pthread key destructor; fork and process exit hooks are pthread_atfork and
  * an ELF destructor. Nothing here calls malloc (see arch_thread_exit_register
  * for the one place libc may do so on our behalf).
@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -128,6 +129,25 @@ void arch_lock_wait(arch_lock_t *lock)
 void arch_lock_wake(arch_lock_t *lock)
 {
 	syscall(SYS_futex, &lock->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- background threads ----------------------------------------------- */
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	/* FUTEX_WAIT's timeout is relative, on the monotonic clock. */
+	struct timespec ts, *limit = NULL;
+	if (timeout_ns != ARCH_WAIT_FOREVER) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+		limit = &ts;
+	}
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, limit, NULL, 0);
+}
+
+void arch_wake(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 /* ---- random ----------------------------------------------------------- */

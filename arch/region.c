@@ -360,6 +360,29 @@ uintptr_t arch_thread_id(void)
 	return 0;
 }
 
+/* ---- background threads ------------------------------------------------ */
+
+/* Not supported: ingot starts no thread of its own on bare metal (a program
+ * purges with ingot_purge or arena.<i>.purge), and nothing ever waits. */
+int arch_thread_start(void (*fn)(void *), void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return ARCH_EINVAL;
+}
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	(void)word;
+	(void)expected;
+	(void)timeout_ns;
+}
+
+void arch_wake(uint32_t *word)
+{
+	(void)word;
+}
+
 /* ---- misc ------------------------------------------------------------- */
 
 static uint32_t counter_next(void)

@@ -4,8 +4,8 @@
  *
  * Memory comes from VirtualAlloc reservations committed whole; a range is
  * released by releasing its reservation, which VirtualFree can only do whole
- * (can_release_part = false, and arch_map_extend always refuses). Locks sleep
- * with WaitOnAddress; thread exit is a fiber-local storage callback; the seed
+ * (can_release_part = false, and arch_map_extend always refuses). Locks and
+ * the background purger sleep with WaitOnAddress (its thread: CreateThread); thread exit is a fiber-local storage callback; the seed
  * comes from BCryptGenRandom. Windows has no fork, so only the process-exit
  * hook is registered.
  *
@@ -257,6 +257,50 @@ __attribute__((destructor)) static void on_process_exit(void)
 uintptr_t arch_thread_id(void)
 {
 	return (uintptr_t)GetCurrentThreadId();
+}
+
+/* ---- background threads ------------------------------------------------ */
+
+struct thread_start {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static DWORD WINAPI thread_main(void *p)
+{
+	struct thread_start start = *(struct thread_start *)p;
+	__atomic_store_n(&((struct thread_start *)p)->fn, NULL, __ATOMIC_RELEASE);
+	start.fn(start.arg);
+	return 0;
+}
+
+/* Windows has no signals to block; the thread's handle is closed at once
+ * (nobody joins it). */
+int arch_thread_start(void (*fn)(void *), void *arg)
+{
+	struct thread_start start = {fn, arg};
+	HANDLE h = CreateThread(NULL, 0, thread_main, &start, 0, NULL);
+	if (h == NULL)
+		return ARCH_EAGAIN;
+	CloseHandle(h);
+	while (__atomic_load_n(&start.fn, __ATOMIC_ACQUIRE) != NULL)
+		SwitchToThread();
+	return 0;
+}
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	DWORD ms = INFINITE;
+	if (timeout_ns != ARCH_WAIT_FOREVER) {
+		uint64_t rounded = timeout_ns / 1000000u + (timeout_ns % 1000000u != 0);
+		ms = rounded >= INFINITE ? INFINITE - 1 : (DWORD)rounded;
+	}
+	WaitOnAddress((volatile void *)word, &expected, sizeof expected, ms);
+}
+
+void arch_wake(uint32_t *word)
+{
+	WakeByAddressAll((void *)word);
 }
 
 /* ---- misc ------------------------------------------------------------- */

@@ -25,7 +25,7 @@ TEST_LIBS     := -lcriterion -lpthread
 TEST_RUN_ARGS := --jobs 2
 
 # Suites of the internals (each links the prefixed library).
-UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf
+UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf background
 UNIT_BINS     := $(UNIT_SUITES:%=$(TEST_DIR)/test_%) $(TEST_DIR)/test_api_prefixed
 API_BINS      := $(TEST_DIR)/test_api_prefixed $(TEST_DIR)/test_api_override
 TEST_HDRS     := tests/helpers.h $(CORE_HDR)

@@ -13,6 +13,7 @@
 #include "ctl.h"
 
 #include "arch.h"
+#include "background.h"
 #include "boot.h"
 #include "conf.h"
 #include "exports.h"
@@ -73,23 +74,23 @@ static int epoch_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	CTL_READ(io, uint64_t, stats_epoch());
 }
 
-/* ingot purges as pages decay, on allocation events, and has no background
- * thread: the setting is kept and read back, and changes nothing else. */
-static bool background_thread_on;
-static size_t max_background_threads;
-
+/* Writing true starts the background purger, false stops it (waiting
+ * until its thread has ended); EAGAIN where no thread can be started. */
 static int background_thread_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)mib;
 	(void)miblen;
-	bool old = background_thread_on, value;
+	bool old = background_on(), value;
 	int err = ctl_write(io, &value, sizeof(value));
 	if (err)
 		return err;
-	if (io->newp)
-		background_thread_on = value;
+	if (io->newp && background_set(value) != 0)
+		return CTL_EAGAIN;
 	CTL_READ(io, bool, old);
 }
+
+/* ingot runs one purger thread at most; the bound is kept and read back. */
+static size_t max_background_threads;
 
 static int max_background_threads_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
@@ -249,8 +250,8 @@ static void ctl_begin(void)
 	arch_lock_acquire(&ctl_lock);
 	if (!ctl_started) {
 		ctl_started = true;
-		background_thread_on = opt.background_thread;
-		max_background_threads = ingot_arch.ncpus;
+		max_background_threads = opt.max_background_threads ? opt.max_background_threads
+		                                                    : ingot_arch.ncpus;
 		stats_refresh();
 	}
 }

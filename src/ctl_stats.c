@@ -166,6 +166,7 @@ static const struct ctl_node stats_kids[] = {
     CTL_LEAF("mapped", stats_mapped_ctl),
     CTL_LEAF("retained", stats_retained_ctl),
     CTL_NUMBERED("arenas", arenas_index_ok, &arena_i_node),
+    CTL_LINK("background_thread", &ctl_stats_background_node),
 };
 
 const struct ctl_node ctl_stats_node = CTL_INNER("stats", stats_kids);

@@ -3,6 +3,7 @@
  */
 #include "arch.h"
 #include "arena.h"
+#include "background.h"
 #include "base.h"
 #include "boot.h"
 #include "conf.h"
@@ -98,6 +99,7 @@ void ingot_boot(void)
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
+	background_boot(opt.background_thread);
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */
@@ -113,6 +115,7 @@ void ingot_process_exit(void)
 	trace_flush();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
+	background_exit();
 }
 
 /* Fork: every lock, in the order they nest (caches, arenas, page map,
@@ -122,6 +125,7 @@ void ingot_fork_prepare(void)
 	if (!ingot_booted)
 		return;
 	ctl_fork_prepare();
+	background_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
 	pagemap_fork_prepare();
@@ -136,6 +140,7 @@ void ingot_fork_parent(void)
 	pagemap_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
+	background_fork_parent();
 	ctl_fork_parent();
 }
 
@@ -147,6 +152,7 @@ void ingot_fork_child(void)
 	pagemap_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
+	background_fork_child();
 	ctl_fork_child();
 	trace_fork_child();
 }

@@ -68,9 +68,9 @@ static void slab_unmap(struct span *s)
 
 /* ---- free lists ---------------------------------------------------------- */
 
-static void dirty_link(struct pageheap *heap, struct span *s, uint64_t now)
+/* Links s at the dirty list's tail; s->dirty_since_ns is set already. */
+static void dirty_link(struct pageheap *heap, struct span *s)
 {
-	s->dirty_since_ns = now;
 	s->dirty_next = NULL;
 	s->dirty_prev = heap->dirty_tail;
 	if (heap->dirty_tail)
@@ -93,7 +93,7 @@ static void dirty_unlink(struct pageheap *heap, struct span *s)
 	s->dirty_next = s->dirty_prev = NULL;
 }
 
-static void free_insert(struct pageheap *heap, struct span *s, uint64_t now)
+static void free_insert(struct pageheap *heap, struct span *s)
 {
 	s->state = SPAN_FREE;
 	s->sizeclass = 0;
@@ -104,7 +104,7 @@ static void free_insert(struct pageheap *heap, struct span *s, uint64_t now)
 	heap->lists[s->npages] = s;
 	heap->nonempty[s->npages / 64] |= (uint64_t)1 << (s->npages % 64);
 	if (s->ndirty)
-		dirty_link(heap, s, now);
+		dirty_link(heap, s);
 	boundary_set(s, s);
 }
 
@@ -150,7 +150,7 @@ static struct chunk *chunk_record_get(struct pageheap *heap)
 	return c;
 }
 
-static struct span *chunk_add(struct pageheap *heap, uint64_t now)
+static struct span *chunk_add(struct pageheap *heap)
 {
 	struct chunk *c = chunk_record_get(heap);
 	struct span *s = record_get(heap);
@@ -172,7 +172,7 @@ static struct span *chunk_add(struct pageheap *heap, uint64_t now)
 	s->npages = CHUNK_PAGES;
 	s->chunk = c;
 	s->zeroed = true;
-	free_insert(heap, s, now);
+	free_insert(heap, s);
 	return s;
 fail:
 	/* Both records are kept for the next try: a program that runs out of
@@ -199,6 +199,7 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 	rest->npages = s->npages - (uint32_t)npages;
 	rest->chunk = s->chunk;
 	rest->zeroed = s->zeroed;
+	rest->dirty_since_ns = s->dirty_since_ns;
 	/* Dirty pages are not tracked one by one; the count moves with the
 	 * pages in order, so the total stays exact. */
 	rest->ndirty = s->ndirty > npages ? s->ndirty - (uint32_t)npages : 0;
@@ -210,36 +211,51 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 
 /* Takes npages aligned pages out of free span s, giving any head and tail
  * back to the free lists. Returns the taken span or NULL (no records). */
-static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align,
-                              uint64_t now)
+static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align)
 {
 	free_remove(heap, s);
 	size_t head = (ALIGN_UP(s->base, align) - s->base) >> LG_PAGE;
 	if (head) {
 		struct span *rest = span_split(heap, s, head);
 		if (!rest) {
-			free_insert(heap, s, now);
+			free_insert(heap, s);
 			return NULL;
 		}
-		free_insert(heap, s, now);
+		free_insert(heap, s);
 		s = rest;
 	}
 	if (s->npages > npages) {
 		struct span *tail = span_split(heap, s, npages);
 		if (!tail) {
-			free_insert(heap, s, now);
+			free_insert(heap, s);
 			return NULL;
 		}
-		free_insert(heap, tail, now);
+		free_insert(heap, tail);
 	}
 	heap->npages_dirty -= s->ndirty;
 	heap->npages_active += s->npages;
 	return s;
 }
 
+/* The dirty time of a and b merged: their times averaged by dirty pages.
+ * The decay allowance is linear in a page's age, so the merged span is
+ * allowed what the two were (a merge used to restart the clock, so a heap
+ * whose frees kept coalescing never decayed). */
+static uint64_t merged_dirty_since(const struct span *a, const struct span *b)
+{
+	if (b->ndirty == 0)
+		return a->dirty_since_ns;
+	if (a->ndirty == 0)
+		return b->dirty_since_ns;
+	uint64_t base = MIN(a->dirty_since_ns, b->dirty_since_ns);
+	uint64_t weighted = (a->dirty_since_ns - base) * a->ndirty + (b->dirty_since_ns - base) * b->ndirty;
+	return base + weighted / ((uint64_t)a->ndirty + b->ndirty);
+}
+
 /* Grows span first over span next, which directly follows it. */
 static void span_absorb(struct pageheap *heap, struct span *first, struct span *next)
 {
+	first->dirty_since_ns = merged_dirty_since(first, next);
 	first->npages += next->npages;
 	first->ndirty += next->ndirty;
 	first->zeroed = first->zeroed && next->zeroed;
@@ -331,9 +347,40 @@ static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 
 void pageheap_decay(struct pageheap *heap, bool force)
 {
+	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
-	decay_locked(heap, arch_now_ns(), force);
+	heap->now_ns = now; /* frees after a quiet spell get a fresh time */
+	decay_locked(heap, now, force);
 	arch_lock_release(&heap->lock);
+}
+
+/* Dirty pages whose decay time is still running: the allowance falls by
+ * this many pages per decay time. */
+static size_t decaying_pages(struct pageheap *heap, uint64_t now, uint64_t window)
+{
+	size_t pages = 0;
+	for (struct span *s = heap->dirty_head; s; s = s->dirty_next)
+		if (now - MIN(now, s->dirty_since_ns) < window)
+			pages += s->ndirty;
+	return pages;
+}
+
+#define DECAY_STEP_MIN_PAGES 32u /* the purger wakes for no fewer pages */
+
+uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now)
+{
+	uint64_t deadline = UINT64_MAX;
+	arch_lock_acquire(&heap->lock);
+	if (heap->npages_dirty && heap->decay_ms > 0) {
+		uint64_t window = (uint64_t)heap->decay_ms * 1000000u;
+		size_t rate = decaying_pages(heap, now, window);
+		size_t step = MAX(heap->npages_dirty / 8, DECAY_STEP_MIN_PAGES);
+		/* When every page's time is up, the rest goes at once. */
+		uint64_t wait = rate ? MIN(window, window / rate * step) : 0;
+		deadline = MAX(now + wait, heap->next_decay_ns);
+	}
+	arch_lock_release(&heap->lock);
+	return deadline;
 }
 
 size_t pageheap_release_empty(struct pageheap *heap)
@@ -398,12 +445,11 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (need > CHUNK_PAGES)
 		return NULL;
 	arch_lock_acquire(&heap->lock);
-	uint64_t now = heap_now(heap);
 	struct span *s = fit_find(heap, need);
 	if (!s)
-		s = chunk_add(heap, now);
+		s = chunk_add(heap);
 	if (s)
-		s = span_take(heap, s, npages, align, now);
+		s = span_take(heap, s, npages, align);
 	if (s) {
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
@@ -440,8 +486,9 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	heap->npages_dirty += s->npages;
 	s->ndirty = s->npages;
 	s->zeroed = false;
+	s->dirty_since_ns = now;
 	s = coalesce(heap, s);
-	free_insert(heap, s, now);
+	free_insert(heap, s);
 	if (heap->decay_ms == 0)
 		span_purge(heap, s);
 	else
@@ -477,11 +524,10 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
 	bool ok = false, zeroed = false;
 	arch_lock_acquire(&heap->lock);
-	uint64_t now = heap_now(heap);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
 	if (right && right->state == SPAN_FREE && right->npages >= more) {
 		/* Take `more` pages off the front of the right neighbour. */
-		struct span *taken = span_take(heap, right, more, PAGE, now);
+		struct span *taken = span_take(heap, right, more, PAGE);
 		if (taken) {
 			zeroed = taken->zeroed;
 			boundary_set(span, NULL);

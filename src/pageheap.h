@@ -78,7 +78,7 @@ struct pageheap {
 	struct arena *arena;
 	struct span *lists[PAGEHEAP_LISTS];
 	uint64_t nonempty[PAGEHEAP_LISTS / 64 + 1]; /* bit i: lists[i] != NULL */
-	struct span *dirty_head, *dirty_tail;
+	struct span *dirty_head, *dirty_tail; /* about oldest first */
 	struct span *spare_records; /* recycled span records */
 	struct chunk *chunks;       /* every CHUNK_PAGES chunk of this heap */
 	struct chunk *spare_chunks; /* records of chunks given back */
@@ -123,6 +123,12 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 /* Purges dirty pages older than the decay time (all of them with force). */
 void pageheap_decay(struct pageheap *heap, bool force);
 void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms);
+
+/* When pageheap_decay should run next for the background purger: when the
+ * decay allowance will have fallen by an eighth of the dirty pages (at
+ * least a few pages), at most one decay time from now; UINT64_MAX when
+ * nothing is dirty or decay is off (-1; 0 never leaves pages dirty). */
+uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now);
 
 /* Unmaps every chunk that is one free span, for callers the OS refused
  * memory (where address space or memory is scarce, as in one bare-metal
