@@ -30,12 +30,17 @@
 struct arch_info {
 	size_t page_size;       /* granularity of commit/decommit/purge */
 	size_t alloc_granularity; /* alignment reserve() can give cheaply */
-	unsigned ncpus;         /* online CPUs, at least 1 */
+	unsigned ncpus;         /* CPUs the process may use (affinity, and the
+	                         * container's CPU quota where known), at least 1 */
 	bool has_overcommit;    /* reserved memory may be touched without commit */
 	bool can_release_part;  /* release() may free a sub-range of a reservation */
 	bool has_threads;       /* false on single-threaded bare metal */
 	uintptr_t map_base;     /* bare metal: every mapping lies in */
 	size_t map_size;        /* [map_base, map_base + map_size); else 0, 0 */
+	/* The container's memory bounds (Linux: the process's cgroup v2
+	 * memory.high and memory.max), 0 where there is none or it cannot be
+	 * read. */
+	uint64_t memory_high, memory_max;
 };
 
 /* Fills *info. Called once, before any other arch function, possibly

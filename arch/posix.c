@@ -48,6 +48,8 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = true;
 	info->can_release_part = true;
 	info->has_threads = true;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
 }
 
 /* ---- memory ----------------------------------------------------------- */

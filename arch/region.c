@@ -171,6 +171,8 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = false;
 	info->can_release_part = true;
 	info->has_threads = false;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
 	info->map_base = region.base;
 	info->map_size = region.end - region.base;
 }

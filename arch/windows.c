@@ -59,6 +59,8 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = false;  /* memory must be committed before use */
 	info->can_release_part = false; /* VirtualFree releases whole reservations */
 	info->has_threads = true;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
 }
 
 /* ---- memory ----------------------------------------------------------- */

@@ -193,6 +193,8 @@ static void huge_record_put(struct chunk *c)
 #endif
 #define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
 
+static void huge_caches_drop(void);
+
 static void list_unlink(struct chunk **head, struct chunk *c)
 {
 	if (c->prev)
@@ -216,7 +218,7 @@ static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
 	pagemap_unregister(c);
-	arch_unmap((void *)c->base, c->size);
+	osmem_unmap((void *)c->base, c->size);
 	huge_record_put(c);
 }
 
@@ -271,13 +273,16 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		huge_record_put(c);
 		return NULL;
 	}
+	/* Past the soft limit, cached mappings go back before new ones stay. */
+	if (osmem_over_soft())
+		huge_caches_drop();
 	c->base = (uintptr_t)mem;
 	c->size = mapped;
 	c->kind = CHUNK_KIND_HUGE;
 	c->arena = a;
 	c->huge_usable = mapped;
 	if (pagemap_register(c) != 0) {
-		arch_unmap(mem, mapped);
+		osmem_unmap(mem, mapped);
 		huge_record_put(c);
 		return NULL;
 	}
@@ -299,7 +304,7 @@ static bool huge_free(struct chunk *c)
 	arch_lock_acquire(&a->huge_lock);
 	list_unlink(&a->huge_list, c);
 	c->huge_usable = 0; /* a second free now finds a cached mapping */
-	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX;
+	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX && !osmem_over_soft();
 	if (keep) {
 		c->huge_freed_ns = arch_now_ns();
 		list_push(&a->huge_cached, c);
@@ -336,6 +341,17 @@ static void huge_cache_decay(struct arena *a, bool force)
 		struct chunk *next = expired->next;
 		huge_unmap(expired);
 		expired = next;
+	}
+}
+
+/* Unmaps every arena's cached huge mappings. */
+static void huge_caches_drop(void)
+{
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		struct arena *a = arena_get(i);
+		if (a)
+			huge_cache_decay(a, true);
 	}
 }
 
@@ -438,7 +454,7 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		c->size = want;
 		if (pagemap_register(c) != 0) {
 			c->size = old_mapped;
-			arch_unmap((void *)(c->base + old_mapped), want - old_mapped);
+			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped);
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);

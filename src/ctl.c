@@ -1,7 +1,7 @@
 /*
  * ctl.c — mallctl, mallctlnametomib, mallctlbymib and malloc_stats_print;
  * the root of the name tree and its small top-level leaves (version, epoch,
- * background_thread, max_background_threads, config.*).
+ * background_thread, max_background_threads, limit.*, config.*).
  *
  * Call tree:
  *   ingot_mallctl          -> ctl_begin -> walk_name -> leaf handler
@@ -17,6 +17,7 @@
 #include "boot.h"
 #include "conf.h"
 #include "exports.h"
+#include "osmem.h"
 #include "stats.h"
 
 /* ---- the read/write rules -------------------------------------------------- */
@@ -108,6 +109,27 @@ static int max_background_threads_ctl(const size_t *mib, size_t miblen, struct c
 	CTL_READ(io, size_t, old);
 }
 
+/* limit.soft, limit.hard: the memory limits in bytes (0: none), read and
+ * set (options limit_soft and limit_hard). */
+static int limit_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	bool hard = mib[1] == 1; /* position in limit_kids */
+	size_t soft_now = osmem_soft_limit(), hard_now = osmem_hard_limit();
+	size_t old = hard ? hard_now : soft_now, value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp)
+		osmem_set_limits(hard ? soft_now : value, hard ? value : hard_now);
+	CTL_READ(io, size_t, old);
+}
+
+static const struct ctl_node limit_kids[] = {
+    CTL_LEAF("soft", limit_ctl),
+    CTL_LEAF("hard", limit_ctl),
+};
+
 CTL_RO(config_malloc_conf_ctl, const char *, "")
 
 #define CONFIG_FLAG_CTL(name, value) CTL_RO(config_##name##_ctl, bool, value)
@@ -127,6 +149,7 @@ static const struct ctl_node root_kids[] = {
     CTL_LEAF("background_thread", background_thread_ctl),
     CTL_LEAF("max_background_threads", max_background_threads_ctl),
     CTL_INNER("config", config_kids),
+    CTL_INNER("limit", limit_kids),
     CTL_LINK("opt", &ctl_opt_node),
     CTL_LINK("thread", &ctl_thread_node),
     CTL_LINK("tcache", &ctl_tcache_node),

@@ -39,6 +39,18 @@ static void read_options(void)
 	conf_read(sources, names, ARRAY_LEN(sources));
 }
 
+/* The soft limit: the option, or by default the container's (memory.high,
+ * else 90% of memory.max, leaving room below the point where the kernel
+ * kills); -1 none. */
+static size_t soft_limit(int64_t option, const struct arch_info *arch)
+{
+	if (option != 0)
+		return option < 0 ? 0 : (size_t)option;
+	if (arch->memory_high)
+		return (size_t)arch->memory_high;
+	return (size_t)(arch->memory_max / 10 * 9);
+}
+
 static bool name_is(const char *a, const char *b)
 {
 	while (*a && *a == *b)
@@ -100,6 +112,7 @@ void ingot_boot(void)
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
 	background_boot(opt.background_thread);
+	osmem_set_limits(soft_limit(opt.limit_soft, &ingot_arch), opt.limit_hard);
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */

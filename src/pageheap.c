@@ -162,7 +162,7 @@ static struct span *chunk_add(struct pageheap *heap)
 	c->kind = CHUNK_KIND_PAGES;
 	c->arena = heap->arena;
 	if (pagemap_register(c) != 0) {
-		arch_unmap(mem, CHUNK);
+		osmem_unmap(mem, CHUNK);
 		goto fail;
 	}
 	c->next = heap->chunks;
@@ -400,7 +400,7 @@ size_t pageheap_release_empty(struct pageheap *heap)
 		record_put(heap, s);
 		*link = c->next;
 		pagemap_unregister(c);
-		arch_unmap((void *)c->base, CHUNK);
+		osmem_unmap((void *)c->base, CHUNK);
 		c->next = heap->spare_chunks;
 		heap->spare_chunks = c;
 		released++;
@@ -430,10 +430,24 @@ static uint64_t heap_now(struct pageheap *heap)
 
 /* ---- interface ----------------------------------------------------------- */
 
+static struct pageheap *all_heaps; /* pushed once each, never removed */
+
 void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
 {
 	heap->arena = arena;
 	heap->decay_ms = decay_ms;
+	heap->next_heap = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE);
+	while (!__atomic_compare_exchange_n(&all_heaps, &heap->next_heap, heap, true,
+	                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	}
+}
+
+void pageheap_pressure(void)
+{
+	for (struct pageheap *h = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE); h; h = h->next_heap) {
+		pageheap_decay(h, true);
+		pageheap_release_empty(h);
+	}
 }
 
 struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
@@ -446,6 +460,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		return NULL;
 	arch_lock_acquire(&heap->lock);
 	struct span *s = fit_find(heap, need);
+	bool grew = !s;
 	if (!s)
 		s = chunk_add(heap);
 	if (s)
@@ -460,6 +475,10 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 			boundary_set(s, s);
 	}
 	arch_lock_release(&heap->lock);
+	/* A new chunk past the soft limit: what other heaps hold dirty or
+	 * wholly free goes back, so that resident memory stays under it. */
+	if (grew && osmem_over_soft())
+		pageheap_pressure();
 	if (!s)
 		return NULL;
 	if (want_zero && !s->zeroed)
@@ -492,7 +511,7 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	if (heap->decay_ms == 0)
 		span_purge(heap, s);
 	else
-		decay_locked(heap, now, false);
+		decay_locked(heap, now, osmem_over_soft()); /* past the soft limit: all */
 }
 
 void pageheap_free(struct pageheap *heap, struct span *span)

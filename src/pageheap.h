@@ -89,6 +89,7 @@ struct pageheap {
 	/* Counters in pages, under lock. */
 	size_t npages_mapped, npages_active, npages_dirty;
 	uint64_t npurged, npurge_calls;
+	struct pageheap *next_heap; /* every heap, for pageheap_pressure */
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS
@@ -129,6 +130,11 @@ void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms);
  * least a few pages), at most one decay time from now; UINT64_MAX when
  * nothing is dirty or decay is off (-1; 0 never leaves pages dirty). */
 uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now);
+
+/* Past the soft limit (osmem_over_soft): every heap purges all its dirty
+ * pages and unmaps its wholly free chunks. Takes each heap's lock in turn;
+ * the caller may hold a bin lock but no heap lock. */
+void pageheap_pressure(void);
 
 /* Unmaps every chunk that is one free span, for callers the OS refused
  * memory (where address space or memory is scarce, as in one bare-metal

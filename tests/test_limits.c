@@ -1,0 +1,182 @@
+/*
+ * test_limits.c — the memory limits (limit_hard, limit_soft; mallctl
+ * limit.hard, limit.soft): past the hard limit an allocation fails with
+ * ENOMEM while smaller ones still succeed and the heap stays consistent;
+ * with a soft limit a churn over several arenas stays under it, where the
+ * same churn without one goes over.
+ *
+ * Each test runs in a process of its own (Criterion), so each starts with
+ * a fresh heap.
+ */
+#include "helpers.h"
+
+#include <sched.h>
+
+#include "arena.h"
+#include "ingot.h"
+#include "osmem.h"
+#include "pageheap.h"
+
+/* jemalloc's flag encodings (include/jemalloc/jemalloc.h): MALLOCX_ARENA(a)
+ * | MALLOCX_TCACHE_NONE, so that blocks go straight to arena a's heap. */
+#define IN_ARENA(a) ((int)(((unsigned)(a) + 1u) << 20) | (1 << 8))
+
+static void set_limit(const char *name, size_t bytes)
+{
+	cr_assert_eq(ingot_mallctl(name, NULL, NULL, &bytes, sizeof(bytes)), 0, "%s", name);
+}
+
+static size_t get_limit(const char *name)
+{
+	size_t v = 0, len = sizeof(v);
+	cr_assert_eq(ingot_mallctl(name, &v, &len, NULL, 0), 0, "%s", name);
+	return v;
+}
+
+Test(limits, hard_limit_fails_large_requests_and_keeps_small_ones)
+{
+	ingot_free(ingot_malloc(1)); /* boots ingot */
+	size_t hard = osmem_mapped() + 64 * MiB;
+	set_limit("limit.hard", hard);
+	cr_assert_eq(get_limit("limit.hard"), hard);
+
+	errno = 0;
+	void *big = ingot_malloc(opaque_size(256 * MiB));
+	cr_assert_null(big, "a 256 MiB block under a 64 MiB limit");
+	cr_assert_eq(errno, ENOMEM);
+	errno = 0;
+	cr_assert_null(ingot_calloc(1, opaque_size(128 * MiB)));
+	cr_assert_eq(errno, ENOMEM);
+
+	/* Smaller ones succeed until the limit, then fail the same way. */
+	static void *blocks[256];
+	size_t n = 0;
+	while (n < 256 && (blocks[n] = ingot_malloc(1 * MiB)) != NULL)
+		memset(blocks[n++], 0x3c, 1 * MiB);
+	cr_assert_geq(n, 48, "only %zu MiB fit under a 64 MiB limit", n);
+	cr_assert_lt(n, 72, "%zu MiB allocated under a 64 MiB limit", n);
+	cr_assert_leq(osmem_mapped(), hard);
+	void *small = ingot_malloc(64);
+	cr_assert_not_null(small, "a small object must still fit in the heap's slabs");
+	cr_assert_eq(ingot_check(), 0);
+
+	/* Freed memory is reused under the limit; lifting it lifts the bound. */
+	for (size_t i = 0; i < n; i++)
+		ingot_free(blocks[i]);
+	void *again = ingot_malloc(32 * MiB);
+	cr_assert_not_null(again, "freed memory not reused under the hard limit");
+	ingot_free(again);
+	set_limit("limit.hard", 0);
+	big = ingot_malloc(256 * MiB);
+	cr_assert_not_null(big);
+	ingot_free(big);
+	ingot_free(small);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+#define PHASE (48 * MiB)
+#define BLOCK (256 * KiB)
+#define NARENAS 3
+
+/* Allocates PHASE bytes in each of NARENAS fresh arenas in turn, touching
+ * them, and frees them again before the next arena; dirty pages never
+ * decay on their own (-1), as in a program whose decay time is long.
+ * Returns the highest resident size seen above the start. */
+static size_t churn_over_arenas(void)
+{
+	ingot_free(ingot_malloc(1));
+	size_t base = rss_bytes(), top = 0;
+	static void *blocks[PHASE / BLOCK];
+	for (int round = 0; round < 2; round++) {
+		for (unsigned k = 0; k < NARENAS; k++) {
+			static int arena[NARENAS];
+			if (round == 0) {
+				arena[k] = arena_create();
+				cr_assert_geq(arena[k], 0);
+				pageheap_set_decay(&arena_get((unsigned)arena[k])->heap, -1);
+			}
+			for (size_t i = 0; i < PHASE / BLOCK; i++) {
+				blocks[i] = ingot_mallocx(BLOCK, IN_ARENA(arena[k]));
+				cr_assert_not_null(blocks[i]);
+				memset(blocks[i], 0x7e, BLOCK);
+			}
+			size_t rss = rss_bytes();
+			top = MAX(top, rss > base ? rss - base : 0);
+			for (size_t i = 0; i < PHASE / BLOCK; i++)
+				ingot_dallocx(blocks[i], IN_ARENA(arena[k]));
+		}
+	}
+	cr_assert_eq(ingot_check(), 0);
+	return top;
+}
+
+#define SOFT (64 * MiB)
+#define SLACK (8 * MiB)
+
+Test(limits, churn_without_a_soft_limit_goes_over_it)
+{
+	set_limit("limit.soft", 0);
+	size_t top = churn_over_arenas();
+	cr_assert_gt(top, SOFT + SLACK, "the churn rose only %zu MiB: it cannot show the limit",
+	             top >> 20);
+}
+
+Test(limits, soft_limit_keeps_the_churn_under_it)
+{
+	ingot_free(ingot_malloc(1));
+	set_limit("limit.soft", osmem_mapped() + SOFT);
+	size_t top = churn_over_arenas();
+	cr_assert_leq(top, SOFT + SLACK, "RSS rose %zu MiB under a %zu MiB soft limit", top >> 20,
+	              SOFT >> 20);
+}
+
+/* ---- sizing from the CPUs the process may use ------------------------------- */
+
+/* arenas.narenas of a fresh python3 running on lib/libingot.so, started with
+ * the CPU affinity mask of one CPU (only_cpu0) or the test's own. */
+static unsigned child_narenas(bool only_cpu0)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		if (only_cpu0 && sched_setaffinity(0, sizeof(one), &one) != 0)
+			_exit(3);
+		char lib[4096];
+		if (realpath("lib/libingot.so", lib) == NULL)
+			_exit(5);
+		dup2(fds[1], 1);
+		setenv("LD_PRELOAD", lib, 1);
+		execlp("python3", "python3", "-c",
+		       "import ctypes; l = ctypes.CDLL(None); v = ctypes.c_uint(); "
+		       "n = ctypes.c_size_t(4); "
+		       "r = l.mallctl(b'arenas.narenas', ctypes.byref(v), ctypes.byref(n), None, 0); "
+		       "print(v.value if r == 0 else -1)",
+		       (char *)NULL);
+		_exit(4);
+	}
+	close(fds[1]);
+	char buf[32] = {0};
+	ssize_t got = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %d)", status);
+	cr_assert_gt(got, 0);
+	return (unsigned)strtoul(buf, NULL, 10);
+}
+
+Test(sizing, arena_count_follows_the_affinity_mask, .timeout = 20)
+{
+	cr_assert_eq(access("lib/libingot.so", R_OK), 0, "run from the repository root");
+	cpu_set_t own;
+	cr_assert_eq(sched_getaffinity(0, sizeof(own), &own), 0);
+	cr_assert_eq(child_narenas(true), 1, "one CPU allowed, more than one arena");
+	cr_assert_eq(child_narenas(false), (unsigned)CPU_COUNT(&own),
+	             "arenas do not follow the CPUs the process may use");
+}
