@@ -41,6 +41,7 @@ struct arch_info {
 	 * memory.high and memory.max), 0 where there is none or it cannot be
 	 * read. */
 	uint64_t memory_high, memory_max;
+	size_t hugepage_size;   /* transparent huge page size, 0 where none */
 };
 
 /* Fills *info. Called once, before any other arch function, possibly
@@ -72,6 +73,12 @@ void arch_purge(void *addr, size_t size, bool *zeroed);
  * Back ends without protection return ARCH_EINVAL; callers then go on
  * without guards. */
 int arch_protect(void *addr, size_t size, bool accessible);
+
+/* Asks the OS to back a committed range with huge pages (on) or never to
+ * (off): Linux's transparent huge pages, MADV_HUGEPAGE / MADV_NOHUGEPAGE.
+ * Only advice: contents stay. Returns 0, or ARCH_EINVAL where the back end
+ * has no such advice (posix.c, windows.c, region.c); callers go on. */
+int arch_hugepage_advise(void *addr, size_t size, bool on);
 
 /* ---- locks ------------------------------------------------------------- */
 

@@ -126,6 +126,18 @@ static unsigned cgroup_cpus(void)
 	return cpus > 0 && cpus < 1u << 20 ? (unsigned)cpus : 0;
 }
 
+/* The PMD huge page size when the kernel has transparent huge pages. */
+static size_t read_hugepage_size(void)
+{
+	char text[32];
+	uint64_t v = 0;
+	const char *p = text;
+	if (read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", text, sizeof text) &&
+	    parse_u64(&p, &v))
+		return (size_t)v;
+	return 0;
+}
+
 static unsigned count_cpus(void)
 {
 	/* The affinity mask is what this process may run on (containers, taskset);
@@ -152,6 +164,7 @@ void arch_init(struct arch_info *info)
 	info->ncpus = count_cpus();
 	info->memory_high = cgroup_limit("memory.high");
 	info->memory_max = cgroup_limit("memory.max");
+	info->hugepage_size = read_hugepage_size();
 	info->has_overcommit = true;
 	info->can_release_part = true;
 	info->has_threads = true;
@@ -198,6 +211,11 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	 * the next touch maps the zero page. It fails on mlock'ed ranges, which
 	 * then keep their contents. */
 	*zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
+}
+
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	return madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : ARCH_EINVAL;
 }
 
 int arch_protect(void *addr, size_t size, bool accessible)

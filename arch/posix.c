@@ -50,6 +50,7 @@ void arch_init(struct arch_info *info)
 	info->has_threads = true;
 	info->memory_high = 0; /* no container limits known here */
 	info->memory_max = 0;
+	info->hugepage_size = 0;
 }
 
 /* ---- memory ----------------------------------------------------------- */
@@ -98,6 +99,15 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	(void)size;
 #endif
 	*zeroed = false;
+}
+
+/* No huge-page advice here. */
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	(void)addr;
+	(void)size;
+	(void)on;
+	return ARCH_EINVAL;
 }
 
 int arch_protect(void *addr, size_t size, bool accessible)

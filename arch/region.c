@@ -173,6 +173,7 @@ void arch_init(struct arch_info *info)
 	info->has_threads = false;
 	info->memory_high = 0; /* no container limits known here */
 	info->memory_max = 0;
+	info->hugepage_size = 0;
 	info->map_base = region.base;
 	info->map_size = region.end - region.base;
 }
@@ -308,6 +309,15 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	(void)addr;
 	(void)size;
 	*zeroed = false;
+}
+
+/* No huge-page advice here. */
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	(void)addr;
+	(void)size;
+	(void)on;
+	return ARCH_EINVAL;
 }
 
 int arch_protect(void *addr, size_t size, bool accessible)

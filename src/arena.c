@@ -264,10 +264,10 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	void *mem;
 	if (!c)
 		return NULL;
-	int err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+	int err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	if (err) {
 		arenas_reclaim();
-		err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+		err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	}
 	if (err) {
 		huge_record_put(c);

@@ -58,6 +58,29 @@ static bool name_is(const char *a, const char *b)
 	return *a == *b;
 }
 
+/* thp: always, never, or default (the system's setting). */
+static enum osmem_thp heap_thp(const char *value)
+{
+	if (name_is(value, "always"))
+		return OSMEM_THP_ALWAYS;
+	if (name_is(value, "never"))
+		return OSMEM_THP_NEVER;
+	if (!name_is(value, "default"))
+		ingot_warn("invalid thp value (expected always, never or default); using default");
+	return OSMEM_THP_DEFAULT;
+}
+
+/* metadata_thp: always, disabled (the system's setting), or auto (huge
+ * pages for metadata only where the heap has them too: thp:always). */
+static enum osmem_thp metadata_thp(const char *value)
+{
+	if (name_is(value, "always") || (name_is(value, "auto") && name_is(opt.thp, "always")))
+		return OSMEM_THP_ALWAYS;
+	if (!name_is(value, "disabled") && !name_is(value, "auto"))
+		ingot_warn("invalid metadata_thp value (expected disabled, auto or always); using disabled");
+	return OSMEM_THP_DEFAULT;
+}
+
 /* The checks and fills asked for by the build, the profile and the options
  * junk and zero. HARDENED=1 builds always have every check. */
 static unsigned hardening_bits(void)
@@ -113,6 +136,7 @@ void ingot_boot(void)
 	osmem_boot(opt.fault_inject, secret >> 1);
 	background_boot(opt.background_thread);
 	osmem_set_limits(soft_limit(opt.limit_soft, &ingot_arch), opt.limit_hard);
+	osmem_set_thp(heap_thp(opt.thp), metadata_thp(opt.metadata_thp));
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */

@@ -11,6 +11,21 @@ static uint64_t rng_state;
 /* Through __atomic builtins only. */
 size_t osmem_mapped_bytes, osmem_soft_bytes;
 static size_t hard_bytes;
+static enum osmem_thp thp_of[2]; /* by enum osmem_use; set once at start */
+
+void osmem_set_thp(enum osmem_thp heap, enum osmem_thp metadata)
+{
+	thp_of[OSMEM_HEAP] = heap;
+	thp_of[OSMEM_METADATA] = metadata;
+}
+
+/* Gives a new mapping the advice its use asks for (none by default: the
+ * system's setting applies). */
+static void advise(void *addr, size_t size, enum osmem_use use)
+{
+	if (thp_of[use] != OSMEM_THP_DEFAULT)
+		arch_hugepage_advise(addr, size, thp_of[use] == OSMEM_THP_ALWAYS);
+}
 
 void osmem_boot(uint64_t one_in, uint64_t seed)
 {
@@ -50,13 +65,15 @@ static void uncharge(size_t size)
 	__atomic_sub_fetch(&osmem_mapped_bytes, size, __ATOMIC_RELAXED);
 }
 
-int osmem_map(size_t size, size_t align, void **out)
+int osmem_map(size_t size, size_t align, enum osmem_use use, void **out)
 {
 	if (inject() || !charge(size))
 		return ARCH_ENOMEM;
 	int err = arch_map(size, align, out);
 	if (err)
 		uncharge(size);
+	else
+		advise(*out, size, use);
 	return err;
 }
 
@@ -67,6 +84,8 @@ int osmem_map_extend(void *addr, size_t old_size, size_t new_size)
 	int err = arch_map_extend(addr, old_size, new_size);
 	if (err)
 		uncharge(new_size - old_size);
+	else
+		advise((char *)addr + old_size, new_size - old_size, OSMEM_HEAP);
 	return err;
 }
 

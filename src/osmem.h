@@ -8,7 +8,11 @@
  *  - the bytes mapped (chunks, huge blocks, metadata) are counted, and the
  *    memory limits are kept: a request that would take them over the hard
  *    limit fails as if the OS had refused it, and past the soft limit the
- *    layers above purge eagerly (osmem_over_soft).
+ *    layers above purge eagerly (osmem_over_soft);
+ *  - new mappings get the transparent-huge-page advice the options ask for
+ *    (thp for the heap, metadata_thp for metadata). Chunks and huge blocks
+ *    are aligned to CHUNK (4 MiB), so every 2 MiB huge page of them can be
+ *    backed by one.
  */
 #ifndef INGOT_OSMEM_H
 #define INGOT_OSMEM_H
@@ -18,9 +22,17 @@
 /* Sets the failure rate (0: none) and the seed of the random choice. */
 void osmem_boot(uint64_t fail_one_in, uint64_t seed);
 
+/* What a mapping holds: the heap (chunks, huge blocks) or metadata. */
+enum osmem_use { OSMEM_HEAP, OSMEM_METADATA };
+
+/* Huge-page advice for new mappings (options thp, metadata_thp). */
+enum osmem_thp { OSMEM_THP_DEFAULT, OSMEM_THP_ALWAYS, OSMEM_THP_NEVER };
+void osmem_set_thp(enum osmem_thp heap, enum osmem_thp metadata);
+
 /* arch_map and arch_map_extend, or ARCH_ENOMEM when a fault is injected or
- * the hard limit would be crossed. */
-int osmem_map(size_t size, size_t align, void **out);
+ * the hard limit would be crossed. A heap mapping's tail added by
+ * osmem_map_extend gets the heap's advice. */
+int osmem_map(size_t size, size_t align, enum osmem_use use, void **out);
 int osmem_map_extend(void *addr, size_t old_size, size_t new_size);
 
 /* arch_unmap of memory that came from osmem_map or osmem_map_extend. */

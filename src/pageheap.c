@@ -155,7 +155,7 @@ static struct span *chunk_add(struct pageheap *heap)
 	struct chunk *c = chunk_record_get(heap);
 	struct span *s = record_get(heap);
 	void *mem;
-	if (!c || !s || osmem_map(CHUNK, CHUNK, &mem) != 0)
+	if (!c || !s || osmem_map(CHUNK, CHUNK, OSMEM_HEAP, &mem) != 0)
 		goto fail;
 	c->base = (uintptr_t)mem;
 	c->size = CHUNK;

@@ -180,3 +180,62 @@ Test(sizing, arena_count_follows_the_affinity_mask, .timeout = 20)
 	cr_assert_eq(child_narenas(false), (unsigned)CPU_COUNT(&own),
 	             "arenas do not follow the CPUs the process may use");
 }
+
+/* ---- transparent huge pages --------------------------------------------------- */
+
+/* AnonHugePages of the mapping that holds p, in bytes (from /proc/self/smaps). */
+static size_t huge_bytes_at(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	bool inside = false;
+	size_t kb = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (inside && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb * KiB;
+}
+
+static bool system_offers_thp(void)
+{
+	char mode[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = '\0';
+		fclose(f);
+	}
+	return strstr(mode, "[never]") == NULL && mode[0] != '\0';
+}
+
+#define THP_BLOCK (64 * MiB)
+
+Test(thp, always_and_never_reach_the_kernel)
+{
+	if (!system_offers_thp())
+		cr_skip_test("transparent huge pages are off on this system");
+	ingot_free(ingot_malloc(1));
+	osmem_set_thp(OSMEM_THP_ALWAYS, OSMEM_THP_DEFAULT); /* what thp:always sets at start */
+	char *on = ingot_malloc(THP_BLOCK);
+	cr_assert_not_null(on);
+	cr_assert_eq((uintptr_t)on % (2 * MiB), 0, "a huge block not aligned to a huge page");
+	memset(on, 1, THP_BLOCK);
+	size_t huge_on = huge_bytes_at(on);
+	osmem_set_thp(OSMEM_THP_NEVER, OSMEM_THP_DEFAULT);
+	char *off = ingot_malloc(THP_BLOCK);
+	cr_assert_not_null(off);
+	memset(off, 1, THP_BLOCK);
+	size_t huge_off = huge_bytes_at(off);
+	cr_assert_geq(huge_on, 2 * MiB, "thp:always: no huge page in 64 MiB");
+	cr_assert_eq(huge_off, 0, "thp:never: %zu bytes in huge pages", huge_off);
+	ingot_free(on);
+	ingot_free(off);
+}
