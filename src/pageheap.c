@@ -68,7 +68,6 @@ static void slab_unmap(struct span *s)
 
 /* ---- free lists ---------------------------------------------------------- */
 
-/* Links s at the dirty list's tail; s->dirty_since_ns is set already. */
 static void dirty_link(struct pageheap *heap, struct span *s)
 {
 	s->dirty_next = NULL;
@@ -199,7 +198,6 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 	rest->npages = s->npages - (uint32_t)npages;
 	rest->chunk = s->chunk;
 	rest->zeroed = s->zeroed;
-	rest->dirty_since_ns = s->dirty_since_ns;
 	/* Dirty pages are not tracked one by one; the count moves with the
 	 * pages in order, so the total stays exact. */
 	rest->ndirty = s->ndirty > npages ? s->ndirty - (uint32_t)npages : 0;
@@ -237,25 +235,9 @@ static struct span *span_take(struct pageheap *heap, struct span *s, size_t npag
 	return s;
 }
 
-/* The dirty time of a and b merged: their times averaged by dirty pages.
- * The decay allowance is linear in a page's age, so the merged span is
- * allowed what the two were (a merge used to restart the clock, so a heap
- * whose frees kept coalescing never decayed). */
-static uint64_t merged_dirty_since(const struct span *a, const struct span *b)
-{
-	if (b->ndirty == 0)
-		return a->dirty_since_ns;
-	if (a->ndirty == 0)
-		return b->dirty_since_ns;
-	uint64_t base = MIN(a->dirty_since_ns, b->dirty_since_ns);
-	uint64_t weighted = (a->dirty_since_ns - base) * a->ndirty + (b->dirty_since_ns - base) * b->ndirty;
-	return base + weighted / ((uint64_t)a->ndirty + b->ndirty);
-}
-
 /* Grows span first over span next, which directly follows it. */
 static void span_absorb(struct pageheap *heap, struct span *first, struct span *next)
 {
-	first->dirty_since_ns = merged_dirty_since(first, next);
 	first->npages += next->npages;
 	first->ndirty += next->ndirty;
 	first->zeroed = first->zeroed && next->zeroed;
@@ -317,18 +299,57 @@ static void span_purge(struct pageheap *heap, struct span *s)
 	s->zeroed = zeroed;
 }
 
-/* Pages allowed to stay dirty now: each dirty span counts for the part of
- * the decay time it has left, so dirty memory falls linearly to zero over
- * the decay time after it was freed rather than all at once at its end. */
-static size_t decay_allowance(struct pageheap *heap, uint64_t now, uint64_t window)
+/* ---- the backlog ---- */
+
+static uint64_t decay_step_ns(const struct pageheap *heap)
 {
-	size_t allowed = 0;
-	for (struct span *s = heap->dirty_head; s; s = s->dirty_next) {
-		uint64_t age = now > s->dirty_since_ns ? now - s->dirty_since_ns : 0;
-		if (age < window)
-			allowed += (size_t)((s->ndirty * (window - age)) / window);
+	return MAX((uint64_t)heap->decay_ms * 1000000u / DECAY_STEPS, 1u);
+}
+
+/* Moves the backlog on to now's step, forgetting steps older than the
+ * decay time. decay_ms > 0. */
+static void backlog_advance(struct pageheap *heap, uint64_t now)
+{
+	uint64_t epoch = now / decay_step_ns(heap);
+	if (epoch <= heap->decay_epoch)
+		return;
+	uint64_t gap = MIN(epoch - heap->decay_epoch, (uint64_t)DECAY_STEPS);
+	for (uint64_t i = 1; i <= gap; i++)
+		heap->decay_backlog[(heap->decay_epoch + i) % DECAY_STEPS] = 0;
+	heap->decay_epoch = epoch;
+}
+
+static void backlog_add(struct pageheap *heap, uint64_t now, size_t pages)
+{
+	if (heap->decay_ms <= 0)
+		return;
+	backlog_advance(heap, now);
+	uint32_t *slot = &heap->decay_backlog[heap->decay_epoch % DECAY_STEPS];
+	*slot = (uint32_t)MIN((uint64_t)*slot + pages, UINT32_MAX);
+}
+
+/* Pages allowed to stay dirty now: pages freed k steps ago count for the
+ * part of the decay time they have left, (DECAY_STEPS - k) / DECAY_STEPS. */
+static size_t decay_allowance(struct pageheap *heap, uint64_t now)
+{
+	backlog_advance(heap, now);
+	uint64_t allowed = 0;
+	for (unsigned k = 0; k < DECAY_STEPS; k++) {
+		uint32_t pages = heap->decay_backlog[(heap->decay_epoch - k) % DECAY_STEPS];
+		allowed += (uint64_t)pages * (DECAY_STEPS - k) / DECAY_STEPS;
 	}
-	return allowed;
+	return (size_t)allowed;
+}
+
+/* Pages freed within the decay time: the allowance falls by this many per
+ * decay time. */
+static size_t backlog_pages(struct pageheap *heap, uint64_t now)
+{
+	backlog_advance(heap, now);
+	size_t pages = 0;
+	for (unsigned k = 0; k < DECAY_STEPS; k++)
+		pages += heap->decay_backlog[k];
+	return pages;
 }
 
 /* Purges the oldest dirty spans until the allowance is met (or all of
@@ -338,7 +359,7 @@ static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 	if (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns))
 		return;
 	uint64_t window = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
-	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now, window);
+	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now);
 	while (heap->dirty_head && heap->npages_dirty > allowed)
 		span_purge(heap, heap->dirty_head);
 	/* Look again after a fiftieth of the decay time. */
@@ -354,17 +375,6 @@ void pageheap_decay(struct pageheap *heap, bool force)
 	arch_lock_release(&heap->lock);
 }
 
-/* Dirty pages whose decay time is still running: the allowance falls by
- * this many pages per decay time. */
-static size_t decaying_pages(struct pageheap *heap, uint64_t now, uint64_t window)
-{
-	size_t pages = 0;
-	for (struct span *s = heap->dirty_head; s; s = s->dirty_next)
-		if (now - MIN(now, s->dirty_since_ns) < window)
-			pages += s->ndirty;
-	return pages;
-}
-
 #define DECAY_STEP_MIN_PAGES 32u /* the purger wakes for no fewer pages */
 
 uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now)
@@ -373,7 +383,7 @@ uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now)
 	arch_lock_acquire(&heap->lock);
 	if (heap->npages_dirty && heap->decay_ms > 0) {
 		uint64_t window = (uint64_t)heap->decay_ms * 1000000u;
-		size_t rate = decaying_pages(heap, now, window);
+		size_t rate = backlog_pages(heap, now);
 		size_t step = MAX(heap->npages_dirty / 8, DECAY_STEP_MIN_PAGES);
 		/* When every page's time is up, the rest goes at once. */
 		uint64_t wait = rate ? MIN(window, window / rate * step) : 0;
@@ -414,6 +424,8 @@ void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms)
 	arch_lock_acquire(&heap->lock);
 	heap->decay_ms = decay_ms;
 	heap->next_decay_ns = 0;
+	ingot_memset(heap->decay_backlog, 0, sizeof(heap->decay_backlog));
+	heap->decay_epoch = 0;
 	arch_lock_release(&heap->lock);
 }
 
@@ -459,6 +471,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (need > CHUNK_PAGES)
 		return NULL;
 	arch_lock_acquire(&heap->lock);
+	heap_now(heap); /* ticks the heap's clock, which stamps the frees */
 	struct span *s = fit_find(heap, need);
 	bool grew = !s;
 	if (!s)
@@ -505,7 +518,7 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	heap->npages_dirty += s->npages;
 	s->ndirty = s->npages;
 	s->zeroed = false;
-	s->dirty_since_ns = now;
+	backlog_add(heap, now, s->npages);
 	s = coalesce(heap, s);
 	free_insert(heap, s);
 	if (heap->decay_ms == 0)

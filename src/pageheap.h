@@ -53,11 +53,10 @@ struct span {
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
 	struct span *prev;
 	/* FREE spans only. */
-	struct span *dirty_next; /* dirty list, oldest first */
+	struct span *dirty_next; /* dirty list, in the order spans joined it */
 	struct span *dirty_prev;
 	uint32_t ndirty;         /* pages that may be dirty */
 	bool zeroed;             /* every page reads as zero */
-	uint64_t dirty_since_ns; /* when it joined the dirty list */
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
 	/* SLAB spans of hardened heaps: 1 = not held by the program (free in
@@ -72,18 +71,26 @@ INGOT_INLINE size_t span_usable_pages(const struct span *s)
 }
 
 #define PAGEHEAP_LISTS (CHUNK_PAGES + 1) /* list i holds spans of i pages */
+#define DECAY_STEPS 64 /* the decay time in steps, for the backlog */
 
 struct pageheap {
 	arch_lock_t lock;
 	struct arena *arena;
 	struct span *lists[PAGEHEAP_LISTS];
 	uint64_t nonempty[PAGEHEAP_LISTS / 64 + 1]; /* bit i: lists[i] != NULL */
-	struct span *dirty_head, *dirty_tail; /* about oldest first */
+	struct span *dirty_head, *dirty_tail;
 	struct span *spare_records; /* recycled span records */
 	struct chunk *chunks;       /* every CHUNK_PAGES chunk of this heap */
 	struct chunk *spare_chunks; /* records of chunks given back */
 	int64_t decay_ms;
 	uint64_t next_decay_ns;
+	/* Pages freed in each of the last DECAY_STEPS steps of the decay time
+	 * (a ring; decay_epoch is the step of the last entry). The allowance
+	 * counts freed pages by when they were freed, whether they have been
+	 * purged or reused since, so that purging some does not shrink what the
+	 * others may keep: dirty memory falls linearly over the decay time. */
+	uint32_t decay_backlog[DECAY_STEPS];
+	uint64_t decay_epoch;
 	uint64_t now_ns;      /* last clock reading (heap_now) */
 	unsigned clock_calls;
 	/* Counters in pages, under lock. */

@@ -45,6 +45,14 @@ static void set_decay_everywhere(int64_t ms)
 		pageheap_set_decay(&arena_get(i)->heap, ms);
 }
 
+static size_t dirty_pages_of(struct pageheap *h)
+{
+	arch_lock_acquire(&h->lock);
+	size_t pages = h->npages_dirty;
+	arch_lock_release(&h->lock);
+	return pages;
+}
+
 static void set_background(bool on)
 {
 	cr_assert_eq(ingot_mallctl("background_thread", NULL, NULL, &on, sizeof(on)), 0);
@@ -234,16 +242,16 @@ Test(background, stats_print_shows_the_thread)
 
 Test(decay, coalesced_span_keeps_its_pages_age, .timeout = 10)
 {
-	/* A span freed at t0, then its small neighbour at t0 + 900 ms: the
-	 * merged span is mostly 900 ms old, so with a decay time of 1 s nearly
-	 * all of it may go. Restarting the merged span's clock kept all of it
-	 * for another second. Decay is off (-1) while the two are freed, so
-	 * that nothing is purged before the look. */
+	/* A span freed at t0, then its small neighbour at t0 + 900 ms: with a
+	 * decay time of 1 s the older pages may stay for only a tenth of their
+	 * count, so the free of the neighbour purges the merged span. Pages
+	 * that took the age of the last free they merged with stayed dirty for
+	 * another second. */
 	ingot_free(ingot_malloc(1)); /* boots ingot */
 	int idx = arena_create();
 	cr_assert_geq(idx, 0);
 	struct pageheap *h = &arena_get((unsigned)idx)->heap;
-	pageheap_set_decay(h, -1);
+	pageheap_set_decay(h, 1000);
 	size_t big = 256, small = 16; /* pages */
 	struct span *a = pageheap_alloc(h, big, PAGE, false, 0);
 	struct span *b = pageheap_alloc(h, small, PAGE, false, 0);
@@ -252,16 +260,45 @@ Test(decay, coalesced_span_keeps_its_pages_age, .timeout = 10)
 	h->now_ns = arch_now_ns(); /* the heap reads the clock every few calls */
 	arch_lock_release(&h->lock);
 	pageheap_free(h, a);
+	size_t dirty_then = dirty_pages_of(h);
 	sleep_ms(900);
 	arch_lock_acquire(&h->lock);
 	h->now_ns = arch_now_ns();
 	arch_lock_release(&h->lock);
 	pageheap_free(h, b);
-	pageheap_set_decay(h, 1000);
-	pageheap_decay(h, false);
-	arch_lock_acquire(&h->lock);
-	size_t dirty = h->npages_dirty;
-	arch_lock_release(&h->lock);
-	cr_assert_eq(dirty, 0, "%zu of %zu pages still dirty", dirty, big + small);
+	cr_assert_eq(dirty_then, big, "the first free purged at once");
+	cr_assert_eq(dirty_pages_of(h), 0, "%zu of %zu pages still dirty", dirty_pages_of(h),
+	             big + small);
 	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(decay, dirty_memory_falls_linearly_over_the_decay_time, .timeout = 10)
+{
+	/* 64 spans freed at once, then purged in steps: at half the decay time
+	 * about half may stay. Counting only the spans still dirty made each
+	 * step compound the last (a quarter at half time). */
+	ingot_free(ingot_malloc(1));
+	int idx = arena_create();
+	cr_assert_geq(idx, 0);
+	struct pageheap *h = &arena_get((unsigned)idx)->heap;
+	pageheap_set_decay(h, 1000);
+	static struct span *spans[64];
+	for (int i = 0; i < 64; i++) {
+		spans[i] = pageheap_alloc(h, 16, PAGE, false, 0);
+		cr_assert_not_null(spans[i]);
+		/* a busy one-page span between them keeps them apart */
+		cr_assert_not_null(pageheap_alloc(h, 1, PAGE, false, 0));
+	}
+	arch_lock_acquire(&h->lock);
+	h->now_ns = arch_now_ns();
+	arch_lock_release(&h->lock);
+	for (int i = 0; i < 64; i++)
+		pageheap_free(h, spans[i]);
+	for (int step = 1; step <= 5; step++) {
+		sleep_ms(100);
+		pageheap_decay(h, false);
+	}
+	size_t dirty = dirty_pages_of(h);
+	cr_assert(dirty >= 64 * 16 * 35 / 100 && dirty <= 64 * 16 * 55 / 100,
+	          "%zu of %d pages dirty at half the decay time", dirty, 64 * 16);
 }
