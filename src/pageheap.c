@@ -356,7 +356,7 @@ static size_t backlog_pages(struct pageheap *heap, uint64_t now)
  * them with force). */
 static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 {
-	if (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns))
+	if (!heap->dirty_head || (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns)))
 		return;
 	uint64_t window = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
 	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now);
