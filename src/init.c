@@ -136,7 +136,11 @@ void ingot_boot(void)
 	osmem_boot(opt.fault_inject, secret >> 1);
 	background_boot(opt.background_thread);
 	osmem_set_limits(soft_limit(opt.limit_soft, &ingot_arch), opt.limit_hard);
-	osmem_set_thp(heap_thp(opt.thp), metadata_thp(opt.metadata_thp));
+	/* Without huge pages in the kernel the advice would only cost calls. */
+	enum osmem_thp heap = heap_thp(opt.thp), meta = metadata_thp(opt.metadata_thp);
+	if (ingot_arch.hugepage_size == 0)
+		heap = meta = OSMEM_THP_DEFAULT;
+	osmem_set_thp(heap, meta);
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */
