@@ -132,9 +132,9 @@ Test(limits, soft_limit_keeps_the_churn_under_it)
 
 /* ---- sizing from the CPUs the process may use ------------------------------- */
 
-/* arenas.narenas of a fresh python3 running on lib/libingot.so, started with
- * the CPU affinity mask of one CPU (only_cpu0) or the test's own. */
-static unsigned child_narenas(bool only_cpu0)
+/* The number a python3 program prints, run on lib/libingot.so with INGOT_CONF
+ * set to conf, on CPU 0 only (only_cpu0) or on the test's own CPUs. */
+static long python_on_ingot(const char *conf, bool only_cpu0, const char *code)
 {
 	int fds[2];
 	cr_assert_eq(pipe(fds), 0);
@@ -152,12 +152,8 @@ static unsigned child_narenas(bool only_cpu0)
 			_exit(5);
 		dup2(fds[1], 1);
 		setenv("LD_PRELOAD", lib, 1);
-		execlp("python3", "python3", "-c",
-		       "import ctypes; l = ctypes.CDLL(None); v = ctypes.c_uint(); "
-		       "n = ctypes.c_size_t(4); "
-		       "r = l.mallctl(b'arenas.narenas', ctypes.byref(v), ctypes.byref(n), None, 0); "
-		       "print(v.value if r == 0 else -1)",
-		       (char *)NULL);
+		setenv("INGOT_CONF", conf, 1);
+		execlp("python3", "python3", "-c", code, (char *)NULL);
 		_exit(4);
 	}
 	close(fds[1]);
@@ -168,16 +164,21 @@ static unsigned child_narenas(bool only_cpu0)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed (status %d)", status);
 	cr_assert_gt(got, 0);
-	return (unsigned)strtoul(buf, NULL, 10);
+	return strtol(buf, NULL, 10);
 }
+
+static const char narenas_py[] =
+    "import ctypes; l = ctypes.CDLL(None); v = ctypes.c_uint(); n = ctypes.c_size_t(4)\n"
+    "r = l.mallctl(b'arenas.narenas', ctypes.byref(v), ctypes.byref(n), None, 0)\n"
+    "print(v.value if r == 0 else -1)\n";
 
 Test(sizing, arena_count_follows_the_affinity_mask, .timeout = 20)
 {
 	cr_assert_eq(access("lib/libingot.so", R_OK), 0, "run from the repository root");
 	cpu_set_t own;
 	cr_assert_eq(sched_getaffinity(0, sizeof(own), &own), 0);
-	cr_assert_eq(child_narenas(true), 1, "one CPU allowed, more than one arena");
-	cr_assert_eq(child_narenas(false), (unsigned)CPU_COUNT(&own),
+	cr_assert_eq(python_on_ingot("", true, narenas_py), 1, "one CPU allowed, more than one arena");
+	cr_assert_eq(python_on_ingot("", false, narenas_py), CPU_COUNT(&own),
 	             "arenas do not follow the CPUs the process may use");
 }
 
@@ -238,4 +239,28 @@ Test(thp, always_and_never_reach_the_kernel)
 	cr_assert_eq(huge_off, 0, "thp:never: %zu bytes in huge pages", huge_off);
 	ingot_free(on);
 	ingot_free(off);
+}
+
+/* 64 MiB from malloc, written; prints the AnonHugePages (kB) of its mapping. */
+static const char huge_py[] =
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None); libc.malloc.restype = ctypes.c_void_p\n"
+    "p = libc.malloc(64 << 20); ctypes.memset(p, 1, 64 << 20)\n"
+    "inside, huge = False, 0\n"
+    "for line in open('/proc/self/smaps'):\n"
+    "    f = line.split()\n"
+    "    if '-' in f[0] and not f[0].endswith(':'):\n"
+    "        lo, hi = (int(x, 16) for x in f[0].split('-')); inside = lo <= p < hi\n"
+    "    elif inside and f[0] == 'AnonHugePages:':\n"
+    "        huge = int(f[1]); break\n"
+    "print(huge)\n";
+
+Test(thp, the_options_reach_the_kernel, .timeout = 20)
+{
+	if (!system_offers_thp())
+		cr_skip_test("transparent huge pages are off on this system");
+	cr_assert_eq(access("lib/libingot.so", R_OK), 0, "run from the repository root");
+	cr_assert_geq(python_on_ingot("thp:always", false, huge_py), 2048,
+	              "thp:always: no huge page in a 64 MiB block");
+	cr_assert_eq(python_on_ingot("thp:never", false, huge_py), 0);
 }
