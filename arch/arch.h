@@ -24,17 +24,24 @@
 
 #define ARCH_ENOMEM 12
 #define ARCH_EINVAL 22
+#define ARCH_EAGAIN 11
 
 /* What the host can do; filled once by arch_init. */
 struct arch_info {
 	size_t page_size;       /* granularity of commit/decommit/purge */
 	size_t alloc_granularity; /* alignment reserve() can give cheaply */
-	unsigned ncpus;         /* online CPUs, at least 1 */
+	unsigned ncpus;         /* CPUs the process may use (affinity, and the
+	                         * container's CPU quota where known), at least 1 */
 	bool has_overcommit;    /* reserved memory may be touched without commit */
 	bool can_release_part;  /* release() may free a sub-range of a reservation */
 	bool has_threads;       /* false on single-threaded bare metal */
 	uintptr_t map_base;     /* bare metal: every mapping lies in */
 	size_t map_size;        /* [map_base, map_base + map_size); else 0, 0 */
+	/* The container's memory bounds (Linux: the process's cgroup v2
+	 * memory.high and memory.max), 0 where there is none or it cannot be
+	 * read. */
+	uint64_t memory_high, memory_max;
+	size_t hugepage_size;   /* transparent huge page size, 0 where none */
 };
 
 /* Fills *info. Called once, before any other arch function, possibly
@@ -66,6 +73,12 @@ void arch_purge(void *addr, size_t size, bool *zeroed);
  * Back ends without protection return ARCH_EINVAL; callers then go on
  * without guards. */
 int arch_protect(void *addr, size_t size, bool accessible);
+
+/* Asks the OS to back a committed range with huge pages (on) or never to
+ * (off): Linux's transparent huge pages, MADV_HUGEPAGE / MADV_NOHUGEPAGE.
+ * Only advice: contents stay. Returns 0, or ARCH_EINVAL where the back end
+ * has no such advice (posix.c, windows.c, region.c); callers go on. */
+int arch_hugepage_advise(void *addr, size_t size, bool on);
 
 /* ---- locks ------------------------------------------------------------- */
 
@@ -127,6 +140,28 @@ void arch_hooks_register(void);
 /* A small number unique to the calling thread among live threads; used to
  * spread threads over arenas. */
 uintptr_t arch_thread_id(void);
+
+/* ---- background threads (the purger, src/background.c) ------------------ */
+
+/* Runs fn(arg) on a new thread of its own, with every signal blocked (a
+ * program's signals never land on it). It is never joined: it ends by
+ * returning from fn. May allocate through ingot (thread stack, TLS), so the
+ * caller must hold no ingot lock. Returns 0, ARCH_EAGAIN when the OS refuses
+ * a thread, or ARCH_EINVAL where the back end has no threads (region.c):
+ * the caller then goes without. */
+int arch_thread_start(void (*fn)(void *), void *arg);
+
+#define ARCH_WAIT_FOREVER UINT64_MAX
+
+/* Sleeps while *word == expected, for at most timeout_ns nanoseconds
+ * (ARCH_WAIT_FOREVER: no limit). May return early or spuriously: callers
+ * look at the word and the clock again. Where there are no threads it
+ * returns at once. */
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns);
+
+/* Wakes every thread sleeping in arch_wait on word (after the caller
+ * changed it). Never allocates; may be called holding ingot's locks. */
+void arch_wake(uint32_t *word);
 
 /* ---- misc --------------------------------------------------------------- */
 

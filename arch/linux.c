@@ -1,7 +1,7 @@
 /*
  * linux.c — the arch back end for Linux (glibc or musl).
  *
- * Memory comes from anonymous mmap; locks sleep on futexes; thread exit is a
+ * Memory comes from anonymous mmap; locks and the purger sleep on futexes; thread exit is a
  * pthread key destructor; fork and process exit hooks are pthread_atfork and
  * an ELF destructor. Nothing here calls malloc (see arch_thread_exit_register
  * for the one place libc may do so on our behalf).
@@ -16,6 +16,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -39,15 +40,121 @@ static size_t page_size; /* set once by arch_init */
 
 /* ---- info ------------------------------------------------------------- */
 
+/* Reads up to size - 1 bytes of a small file into buf, NUL-terminated;
+ * false when it cannot be read. open/read: nothing that allocates. */
+static bool read_small_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n;
+	do
+		n = read(fd, buf, size - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* A decimal number at *p, advancing p; false when there is none. */
+static bool parse_u64(const char **p, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return true;
+}
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* The file name of the process's cgroup v2 directory joined with name, in
+ * out: "0::/path" in /proc/self/cgroup. False on cgroup v1 or no cgroup. */
+static bool cgroup_file(const char *name, char *out, size_t size)
+{
+	char line[512];
+	if (!read_small_file("/proc/self/cgroup", line, sizeof line))
+		return false;
+	const char *path = strstr(line, "0::");
+	if (path == NULL || (path != line && path[-1] != '\n'))
+		return false;
+	path += 3;
+	size_t len = strcspn(path, "\n");
+	if (strlen(CGROUP_ROOT) + len + 1 + strlen(name) + 1 > size)
+		return false;
+	memcpy(out, CGROUP_ROOT, strlen(CGROUP_ROOT));
+	char *end = out + strlen(CGROUP_ROOT);
+	memcpy(end, path, len);
+	end += len;
+	if (len == 0 || end[-1] != '/')
+		*end++ = '/';
+	memcpy(end, name, strlen(name) + 1);
+	return true;
+}
+
+/* A cgroup v2 limit file (memory.high, memory.max): the number, or 0 for
+ * "max" and when it cannot be read. */
+static uint64_t cgroup_limit(const char *name)
+{
+	char path[600], text[64];
+	uint64_t v = 0;
+	const char *p = text;
+	if (cgroup_file(name, path, sizeof path) && read_small_file(path, text, sizeof text) &&
+	    parse_u64(&p, &v))
+		return v;
+	return 0;
+}
+
+/* The CPU quota of cpu.max ("quota period", or "max period") rounded up
+ * to whole CPUs; 0 when there is none. */
+static unsigned cgroup_cpus(void)
+{
+	char path[600], text[64];
+	uint64_t quota, period;
+	const char *p = text;
+	if (!cgroup_file("cpu.max", path, sizeof path) || !read_small_file(path, text, sizeof text) ||
+	    !parse_u64(&p, &quota) || *p++ != ' ' || !parse_u64(&p, &period) || period == 0)
+		return 0;
+	uint64_t cpus = (quota + period - 1) / period;
+	return cpus > 0 && cpus < 1u << 20 ? (unsigned)cpus : 0;
+}
+
+/* The PMD huge page size when the kernel has transparent huge pages. */
+static size_t read_hugepage_size(void)
+{
+	char text[32];
+	uint64_t v = 0;
+	const char *p = text;
+	if (read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", text, sizeof text) &&
+	    parse_u64(&p, &v))
+		return (size_t)v;
+	return 0;
+}
+
 static unsigned count_cpus(void)
 {
 	/* The affinity mask is what this process may run on (containers, taskset);
-	 * it fails on hosts with more than CPU_SETSIZE CPUs, hence the fallback. */
+	 * it fails on hosts with more than CPU_SETSIZE CPUs, hence the fallback.
+	 * A container's CPU quota bounds it further. */
+	unsigned n = 0;
 	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+		n = (unsigned)CPU_COUNT(&set);
+	} else {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+		n = online > 0 ? (unsigned)online : 1;
+	}
+	unsigned quota = cgroup_cpus();
+	return quota != 0 && quota < n ? quota : n;
 }
 
 void arch_init(struct arch_info *info)
@@ -57,6 +164,9 @@ void arch_init(struct arch_info *info)
 	info->page_size = page_size;
 	info->alloc_granularity = page_size;
 	info->ncpus = count_cpus();
+	info->memory_high = cgroup_limit("memory.high");
+	info->memory_max = cgroup_limit("memory.max");
+	info->hugepage_size = read_hugepage_size();
 	info->has_overcommit = true;
 	info->can_release_part = true;
 	info->has_threads = true;
@@ -105,6 +215,11 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	*zeroed = madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	return madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : ARCH_EINVAL;
+}
+
 int arch_protect(void *addr, size_t size, bool accessible)
 {
 	int prot = accessible ? PROT_READ | PROT_WRITE : PROT_NONE;
@@ -130,6 +245,25 @@ void arch_lock_wait(arch_lock_t *lock)
 void arch_lock_wake(arch_lock_t *lock)
 {
 	syscall(SYS_futex, &lock->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- background threads ----------------------------------------------- */
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	/* FUTEX_WAIT's timeout is relative, on the monotonic clock. */
+	struct timespec ts, *limit = NULL;
+	if (timeout_ns != ARCH_WAIT_FOREVER) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+		limit = &ts;
+	}
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, limit, NULL, 0);
+}
+
+void arch_wake(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 /* ---- random ----------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +49,9 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = true;
 	info->can_release_part = true;
 	info->has_threads = true;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
+	info->hugepage_size = 0;
 }
 
 /* ---- memory ----------------------------------------------------------- */
@@ -98,6 +102,15 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	*zeroed = false;
 }
 
+/* No huge-page advice here. */
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	(void)addr;
+	(void)size;
+	(void)on;
+	return ARCH_EINVAL;
+}
+
 int arch_protect(void *addr, size_t size, bool accessible)
 {
 	int prot = accessible ? PROT_READ | PROT_WRITE : PROT_NONE;
@@ -138,6 +151,40 @@ void arch_lock_wait(arch_lock_t *lock)
 void arch_lock_wake(arch_lock_t *lock)
 {
 	(void)lock; /* waiters poll */
+}
+
+/* ---- background threads ----------------------------------------------- */
+
+/* No portable sleep on an address: one condition variable serves every
+ * word (only the purger sleeps here, so it is never contended). */
+static pthread_mutex_t wait_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER;
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	pthread_mutex_lock(&wait_mutex);
+	if (__atomic_load_n(word, __ATOMIC_ACQUIRE) == expected) {
+		if (timeout_ns == ARCH_WAIT_FOREVER) {
+			pthread_cond_wait(&wait_cond, &wait_mutex);
+		} else {
+			/* pthread_cond_timedwait takes a CLOCK_REALTIME deadline. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000u;
+			ts.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
+			ts.tv_nsec = (long)(ns % 1000000000u);
+			pthread_cond_timedwait(&wait_cond, &wait_mutex, &ts);
+		}
+	}
+	pthread_mutex_unlock(&wait_mutex);
+}
+
+void arch_wake(uint32_t *word)
+{
+	(void)word;
+	pthread_mutex_lock(&wait_mutex);
+	pthread_cond_broadcast(&wait_cond);
+	pthread_mutex_unlock(&wait_mutex);
 }
 
 /* ---- random ----------------------------------------------------------- */

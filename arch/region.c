@@ -171,6 +171,9 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = false;
 	info->can_release_part = true;
 	info->has_threads = false;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
+	info->hugepage_size = 0;
 	info->map_base = region.base;
 	info->map_size = region.end - region.base;
 }
@@ -308,6 +311,15 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	*zeroed = false;
 }
 
+/* No huge-page advice here. */
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	(void)addr;
+	(void)size;
+	(void)on;
+	return ARCH_EINVAL;
+}
+
 int arch_protect(void *addr, size_t size, bool accessible)
 {
 	/* No MMU: callers go on without guard pages. */
@@ -358,6 +370,29 @@ uintptr_t arch_thread_id(void)
 {
 	/* One arena (ncpus = 1): every thread maps to it anyway. */
 	return 0;
+}
+
+/* ---- background threads ------------------------------------------------ */
+
+/* Not supported: ingot starts no thread of its own on bare metal (a program
+ * purges with ingot_purge or arena.<i>.purge), and nothing ever waits. */
+int arch_thread_start(void (*fn)(void *), void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return ARCH_EINVAL;
+}
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	(void)word;
+	(void)expected;
+	(void)timeout_ns;
+}
+
+void arch_wake(uint32_t *word)
+{
+	(void)word;
 }
 
 /* ---- misc ------------------------------------------------------------- */

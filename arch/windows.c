@@ -4,8 +4,8 @@
  *
  * Memory comes from VirtualAlloc reservations committed whole; a range is
  * released by releasing its reservation, which VirtualFree can only do whole
- * (can_release_part = false, and arch_map_extend always refuses). Locks sleep
- * with WaitOnAddress; thread exit is a fiber-local storage callback; the seed
+ * (can_release_part = false, and arch_map_extend always refuses). Locks and
+ * the background purger sleep with WaitOnAddress (its thread: CreateThread); thread exit is a fiber-local storage callback; the seed
  * comes from BCryptGenRandom. Windows has no fork, so only the process-exit
  * hook is registered.
  *
@@ -59,6 +59,9 @@ void arch_init(struct arch_info *info)
 	info->has_overcommit = false;  /* memory must be committed before use */
 	info->can_release_part = false; /* VirtualFree releases whole reservations */
 	info->has_threads = true;
+	info->memory_high = 0; /* no container limits known here */
+	info->memory_max = 0;
+	info->hugepage_size = 0;
 }
 
 /* ---- memory ----------------------------------------------------------- */
@@ -175,6 +178,15 @@ void arch_purge(void *addr, size_t size, bool *zeroed)
 	*zeroed = false;
 }
 
+/* No huge-page advice here. */
+int arch_hugepage_advise(void *addr, size_t size, bool on)
+{
+	(void)addr;
+	(void)size;
+	(void)on;
+	return ARCH_EINVAL;
+}
+
 int arch_protect(void *addr, size_t size, bool accessible)
 {
 	DWORD old;
@@ -257,6 +269,50 @@ __attribute__((destructor)) static void on_process_exit(void)
 uintptr_t arch_thread_id(void)
 {
 	return (uintptr_t)GetCurrentThreadId();
+}
+
+/* ---- background threads ------------------------------------------------ */
+
+struct thread_start {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static DWORD WINAPI thread_main(void *p)
+{
+	struct thread_start start = *(struct thread_start *)p;
+	__atomic_store_n(&((struct thread_start *)p)->fn, NULL, __ATOMIC_RELEASE);
+	start.fn(start.arg);
+	return 0;
+}
+
+/* Windows has no signals to block; the thread's handle is closed at once
+ * (nobody joins it). */
+int arch_thread_start(void (*fn)(void *), void *arg)
+{
+	struct thread_start start = {fn, arg};
+	HANDLE h = CreateThread(NULL, 0, thread_main, &start, 0, NULL);
+	if (h == NULL)
+		return ARCH_EAGAIN;
+	CloseHandle(h);
+	while (__atomic_load_n(&start.fn, __ATOMIC_ACQUIRE) != NULL)
+		SwitchToThread();
+	return 0;
+}
+
+void arch_wait(uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	DWORD ms = INFINITE;
+	if (timeout_ns != ARCH_WAIT_FOREVER) {
+		uint64_t rounded = timeout_ns / 1000000u + (timeout_ns % 1000000u != 0);
+		ms = rounded >= INFINITE ? INFINITE - 1 : (DWORD)rounded;
+	}
+	WaitOnAddress((volatile void *)word, &expected, sizeof expected, ms);
+}
+
+void arch_wake(uint32_t *word)
+{
+	WakeByAddressAll((void *)word);
 }
 
 /* ---- misc ------------------------------------------------------------- */

@@ -29,8 +29,10 @@ test-programs: deps lib/libingot.so
 	tests/programs/preload.sh
 
 # The dependency builds ingot's library even when JEMALLOC_LIB_DIR=system.
+# redis_idle_rss.sh runs redis on ingot's and on Debian's jemalloc in turn.
 test-jemalloc-programs: lib/libjemalloc.so.2
 	JEMALLOC_LIB_DIR=$(JEMALLOC_LIB_DIR) tests/programs/jemalloc_programs.sh
+	tests/programs/redis_idle_rss.sh
 
 test-jemalloc-symbols: lib/libjemalloc.so.2
 	tests/programs/jemalloc_symbols.sh $(JEMALLOC_SYMBOLS_FLAGS) lib/libjemalloc.so.2

@@ -26,7 +26,7 @@ TEST_LIBS     := -lcriterion -lpthread -lm
 TEST_RUN_ARGS := --jobs 2
 
 # Suites of the internals (each links the prefixed library).
-UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof
+UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof background limits
 UNIT_BINS     := $(UNIT_SUITES:%=$(TEST_DIR)/test_%) $(TEST_DIR)/test_api_prefixed
 API_BINS      := $(TEST_DIR)/test_api_prefixed $(TEST_DIR)/test_api_override
 TEST_HDRS     := tests/helpers.h $(CORE_HDR)
@@ -61,6 +61,10 @@ $(UNIT_SUITES:%=$(TEST_DIR)/test_%): $(TEST_DIR)/test_%: tests/test_%.c $(TEST_H
 		lib/libingot-prefixed.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< lib/libingot-prefixed.a $(TEST_LIBS)
+
+# test_limits starts python3 on lib/libingot.so to see the arena count a
+# new process chooses.
+$(TEST_DIR)/test_limits: lib/libingot.so
 
 # -fno-builtin: the compiler must not fold or drop the calls under test
 # (malloc(0) != malloc(0), an unused malloc/free pair).

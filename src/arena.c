@@ -30,6 +30,28 @@ static struct chunk *huge_records;
 
 #define STAT_ADD(field, v) (void)(INGOT_STATS && __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED))
 
+void (*arena_purger_wake)(struct arena *a); /* only through __atomic builtins */
+
+/* The heap's dirty pages, read without its lock: a moment stale at worst. */
+static INGOT_RACY_READ size_t dirty_pages_racy(struct arena *a)
+{
+	return *(volatile size_t *)&a->heap.npages_dirty;
+}
+
+/* After a free into arena a has let go of every lock: wakes the background
+ * purger when the free took the heap past its mark, or (cached) put a huge
+ * mapping in the arena's cache. One load and a branch on the free slow
+ * paths when the purger is off. */
+static void purger_note_free(struct arena *a, bool cached)
+{
+	void (*wake)(struct arena *) = __atomic_load_n(&arena_purger_wake, __ATOMIC_SEQ_CST);
+	if (INGOT_LIKELY(wake == NULL))
+		return;
+	size_t mark = __atomic_load_n(&a->purger_wake_dirty, __ATOMIC_SEQ_CST);
+	if (dirty_pages_racy(a) > mark || (cached && mark != SIZE_MAX))
+		wake(a);
+}
+
 static struct arena *arena_new(unsigned index)
 {
 	struct arena *a = base_alloc(sizeof(struct arena));
@@ -182,6 +204,8 @@ static void huge_record_put(struct chunk *c)
 #endif
 #define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
 
+static void huge_caches_drop(void);
+
 static void list_unlink(struct chunk **head, struct chunk *c)
 {
 	if (c->prev)
@@ -205,7 +229,7 @@ static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
 	pagemap_unregister(c);
-	arch_unmap((void *)c->base, c->size);
+	osmem_unmap((void *)c->base, c->size);
 	huge_record_put(c);
 }
 
@@ -251,22 +275,25 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	void *mem;
 	if (!c)
 		return NULL;
-	int err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+	int err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	if (err) {
 		arenas_reclaim();
-		err = osmem_map(mapped, MAX(align, CHUNK), &mem);
+		err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	}
 	if (err) {
 		huge_record_put(c);
 		return NULL;
 	}
+	/* Past the soft limit, cached mappings go back before new ones stay. */
+	if (osmem_over_soft())
+		huge_caches_drop();
 	c->base = (uintptr_t)mem;
 	c->size = mapped;
 	c->kind = CHUNK_KIND_HUGE;
 	c->arena = a;
 	c->huge_usable = mapped;
 	if (pagemap_register(c) != 0) {
-		arch_unmap(mem, mapped);
+		osmem_unmap(mem, mapped);
 		huge_record_put(c);
 		return NULL;
 	}
@@ -279,7 +306,8 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	return mem;
 }
 
-static void huge_free(struct chunk *c)
+/* Returns true when the mapping was kept in the cache. */
+static bool huge_free(struct chunk *c)
 {
 	struct arena *a = c->arena;
 	size_t usable = c->huge_usable;
@@ -287,7 +315,7 @@ static void huge_free(struct chunk *c)
 	arch_lock_acquire(&a->huge_lock);
 	list_unlink(&a->huge_list, c);
 	c->huge_usable = 0; /* a second free now finds a cached mapping */
-	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX;
+	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX && !osmem_over_soft();
 	if (keep) {
 		c->huge_freed_ns = arch_now_ns();
 		list_push(&a->huge_cached, c);
@@ -298,6 +326,7 @@ static void huge_free(struct chunk *c)
 	STAT_ADD(a->huge_allocated, -usable);
 	if (!keep)
 		huge_unmap(c);
+	return keep;
 }
 
 /* Unmaps cached huge mappings older than the decay time (all with force). */
@@ -326,6 +355,17 @@ static void huge_cache_decay(struct arena *a, bool force)
 	}
 }
 
+/* Unmaps every arena's cached huge mappings. */
+static void huge_caches_drop(void)
+{
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		struct arena *a = arena_get(i);
+		if (a)
+			huge_cache_decay(a, true);
+	}
+}
+
 /* ---- free ----------------------------------------------------------------- */
 
 /* The live large or slab span p belongs to, after checking that p may be
@@ -344,16 +384,8 @@ static struct span *span_for_free(struct chunk *c, const void *p)
 	return s;
 }
 
-void arena_free(struct chunk *c, void *p)
+static void free_in_chunk(struct chunk *c, void *p)
 {
-	if (c->kind == CHUNK_KIND_HUGE) {
-		if (INGOT_UNLIKELY((uintptr_t)p != c->base))
-			ingot_report_invalid_ptr("free", p);
-		if (INGOT_UNLIKELY(c->huge_usable == 0))
-			ingot_report_double_free(p);
-		huge_free(c);
-		return;
-	}
 	struct arena *a = c->arena;
 	struct span *s = span_for_free(c, p);
 	if (s->state == SPAN_SLAB) {
@@ -367,6 +399,21 @@ void arena_free(struct chunk *c, void *p)
 	}
 	large_count_free(a, s);
 	pageheap_free(&a->heap, s);
+}
+
+void arena_free(struct chunk *c, void *p)
+{
+	if (c->kind == CHUNK_KIND_HUGE) {
+		if (INGOT_UNLIKELY((uintptr_t)p != c->base))
+			ingot_report_invalid_ptr("free", p);
+		if (INGOT_UNLIKELY(c->huge_usable == 0))
+			ingot_report_double_free(p);
+		struct arena *a = c->arena; /* c is recycled when unmapped */
+		purger_note_free(a, huge_free(c));
+		return;
+	}
+	free_in_chunk(c, p);
+	purger_note_free(c->arena, false);
 }
 
 void arena_free_batch(unsigned cls, void **objs, unsigned n)
@@ -385,8 +432,10 @@ void arena_free_batch(unsigned cls, void **objs, unsigned n)
 		}
 		bin_free_locked(bin, &c->arena->heap, s, objs[i]);
 	}
-	if (held)
+	if (held) {
 		arch_lock_release(&held->lock);
+		purger_note_free(pagemap_chunk((uintptr_t)objs[n - 1])->arena, false);
+	}
 }
 
 /* ---- sizes and resizing -------------------------------------------------- */
@@ -415,7 +464,7 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		c->size = want;
 		if (pagemap_register(c) != 0) {
 			c->size = old_mapped;
-			arch_unmap((void *)(c->base + old_mapped), want - old_mapped);
+			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped);
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
@@ -440,9 +489,10 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	struct arena *a = c->arena;
 	size_t want = arena_large_usable(size) >> LG_PAGE;
 	size_t have = s->npages;
-	if (want < have)
+	if (want < have) {
 		pageheap_shrink(&a->heap, s, want);
-	else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
+		purger_note_free(a, false);
+	} else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
 		return 0;
 	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
 	if (want != have) { /* as jemalloc counts it: old class freed, new one made */
@@ -460,6 +510,44 @@ void arena_purge(struct arena *a, bool force)
 		bin_release_empty(&a->bins[cls], &a->heap);
 	pageheap_decay(&a->heap, force);
 	huge_cache_decay(a, force);
+}
+
+/* When the oldest cached huge mapping's decay time is up (UINT64_MAX:
+ * none cached, or decay off). */
+static uint64_t huge_cache_deadline(struct arena *a)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	uint64_t deadline = UINT64_MAX;
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c && decay_ms >= 0; c = c->next)
+		deadline = MIN(deadline, c->huge_freed_ns + (uint64_t)decay_ms * 1000000u);
+	arch_lock_release(&a->huge_lock);
+	return deadline;
+}
+
+/* Dirty memory a free may add to a heap the purger has a deadline for
+ * before it wakes the purger to plan again. */
+#define PURGER_WAKE_BYTES ((size_t)4 << 20)
+
+uint64_t arena_background_pass(struct arena *a, uint64_t now, bool *bins_busy)
+{
+	if (a->heap.decay_ms < 0) {
+		__atomic_store_n(&a->purger_wake_dirty, SIZE_MAX, __ATOMIC_SEQ_CST);
+		return UINT64_MAX; /* decay -1: nothing goes back on its own */
+	}
+	/* Any dirt while the pass looks wakes the purger: a free the pass
+	 * misses (the heap lock orders them) then sees this mark. */
+	__atomic_store_n(&a->purger_wake_dirty, 0, __ATOMIC_SEQ_CST);
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		*bins_busy |= bin_trim_idle(&a->bins[cls], &a->heap, &a->idle_marks[cls]);
+	pageheap_decay(&a->heap, false);
+	huge_cache_decay(a, false);
+	uint64_t deadline = pageheap_decay_deadline(&a->heap, now);
+	if (deadline != UINT64_MAX) {
+		size_t planned = dirty_pages_racy(a) + PURGER_WAKE_BYTES / PAGE;
+		__atomic_store_n(&a->purger_wake_dirty, planned, __ATOMIC_SEQ_CST);
+	}
+	return MIN(deadline, huge_cache_deadline(a));
 }
 
 const char *arena_check(struct arena *a)

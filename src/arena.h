@@ -51,6 +51,11 @@ struct arena {
 	uint64_t large_nmalloc, large_ndalloc;
 	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
 	size_t large_allocated, huge_allocated, huge_mapped;
+	/* The background purger's: each bin's nmalloc at its last pass, and
+	 * the dirty pages past which a free wakes it (SIZE_MAX: no wake until
+	 * its next pass; through __atomic builtins). */
+	uint64_t idle_marks[SC_NSMALL + 1];
+	size_t purger_wake_dirty;
 };
 
 extern struct arena *arenas[ARENAS_MAX];
@@ -125,6 +130,21 @@ void arena_reset(struct arena *a);
  * The chunks stay mapped but purged: retained, as jemalloc retains virtual
  * memory. */
 void arena_destroy(struct arena *a);
+
+/* One pass of the background purger over arena a at time now: bins idle
+ * since the last pass give their empty slabs back, then dirty pages and
+ * cached huge mappings decay. Returns when decay needs the next pass
+ * (UINT64_MAX: not before something is freed), and sets *bins_busy when
+ * bins in use keep empty slabs (a later pass may find them idle). Sets the
+ * arena's wake mark: a free that leaves more dirty pages than the pass
+ * planned for (any at all when it left none) calls arena_purger_wake.
+ * Takes only the arena's own locks. */
+uint64_t arena_background_pass(struct arena *a, uint64_t now, bool *bins_busy);
+
+/* Set while the background purger (background.c) is on: called by a free
+ * that passed arena a's wake mark, with no lock held. An upcall across the
+ * layer order, as ingot_boot is. */
+extern void (*arena_purger_wake)(struct arena *a);
 
 const char *arena_check(struct arena *a);
 

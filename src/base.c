@@ -27,7 +27,7 @@ void *base_alloc(size_t size)
 	if (base.end - base.next < size) {
 		size_t block = MAX(BASE_BLOCK, ALIGN_UP(size, PAGE));
 		void *mem;
-		if (osmem_map(block, PAGE, &mem) != 0) {
+		if (osmem_map(block, PAGE, OSMEM_METADATA, &mem) != 0) {
 			arch_lock_release(&base.lock);
 			return NULL;
 		}

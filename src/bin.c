@@ -163,9 +163,10 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 	}
 }
 
-void bin_release_empty(struct bin *bin, struct pageheap *heap)
+/* Under the bin's lock: gives the empty current slab and the empty list
+ * back to the heap. */
+static void release_empty_locked(struct bin *bin, struct pageheap *heap)
 {
-	arch_lock_acquire(&bin->lock);
 	struct span *s = bin->current;
 	if (s && s->nfree == sc_nregs[bin->sizeclass]) {
 		bin->current = NULL;
@@ -178,7 +179,26 @@ void bin_release_empty(struct bin *bin, struct pageheap *heap)
 		bin->nslabs--;
 		pageheap_free(heap, s);
 	}
+}
+
+void bin_release_empty(struct bin *bin, struct pageheap *heap)
+{
+	arch_lock_acquire(&bin->lock);
+	release_empty_locked(bin, heap);
 	arch_lock_release(&bin->lock);
+}
+
+bool bin_trim_idle(struct bin *bin, struct pageheap *heap, uint64_t *mark)
+{
+	arch_lock_acquire(&bin->lock);
+	bool idle = bin->nmalloc == *mark;
+	*mark = bin->nmalloc;
+	if (idle)
+		release_empty_locked(bin, heap);
+	struct span *cur = bin->current;
+	bool kept = bin->empty || (cur && cur->nfree == sc_nregs[bin->sizeclass]);
+	arch_lock_release(&bin->lock);
+	return kept;
 }
 
 static unsigned bitmap_count(const struct span *s)

@@ -47,6 +47,11 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *span, 
 /* Gives the bin's empty current slab back to the heap (purge, reset). */
 void bin_release_empty(struct bin *bin, struct pageheap *heap);
 
+/* For the background purger: when nothing was handed out from the bin
+ * since the last call (*mark holds its count from then), gives its empty
+ * slabs back to the heap. Returns true when it keeps some (still in use). */
+bool bin_trim_idle(struct bin *bin, struct pageheap *heap, uint64_t *mark);
+
 /* Verifies the bin's slabs; returns NULL or the first broken invariant. */
 const char *bin_check(struct bin *bin);
 

@@ -1,7 +1,7 @@
 /*
  * ctl.c — mallctl, mallctlnametomib, mallctlbymib and malloc_stats_print;
  * the root of the name tree and its small top-level leaves (version, epoch,
- * background_thread, max_background_threads, config.*).
+ * background_thread, max_background_threads, limit.*, config.*).
  *
  * Call tree:
  *   ingot_mallctl          -> ctl_begin -> walk_name -> leaf handler
@@ -13,9 +13,11 @@
 #include "ctl.h"
 
 #include "arch.h"
+#include "background.h"
 #include "boot.h"
 #include "conf.h"
 #include "exports.h"
+#include "osmem.h"
 #include "stats.h"
 
 /* ---- the read/write rules -------------------------------------------------- */
@@ -81,23 +83,23 @@ static int epoch_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	CTL_READ(io, uint64_t, stats_epoch());
 }
 
-/* ingot purges as pages decay, on allocation events, and has no background
- * thread: the setting is kept and read back, and changes nothing else. */
-static bool background_thread_on;
-static size_t max_background_threads;
-
+/* Writing true starts the background purger, false stops it (waiting
+ * until its thread has ended); EAGAIN where no thread can be started. */
 static int background_thread_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)mib;
 	(void)miblen;
-	bool old = background_thread_on, value;
+	bool old = background_on(), value;
 	int err = ctl_write(io, &value, sizeof(value));
 	if (err)
 		return err;
-	if (io->newp)
-		background_thread_on = value;
+	if (io->newp && background_set(value) != 0)
+		return CTL_EAGAIN;
 	CTL_READ(io, bool, old);
 }
+
+/* ingot runs one purger thread at most; the bound is kept and read back. */
+static size_t max_background_threads;
 
 static int max_background_threads_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
@@ -114,6 +116,27 @@ static int max_background_threads_ctl(const size_t *mib, size_t miblen, struct c
 	}
 	CTL_READ(io, size_t, old);
 }
+
+/* limit.soft, limit.hard: the memory limits in bytes (0: none), read and
+ * set (options limit_soft and limit_hard). */
+static int limit_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	bool hard = mib[1] == 1; /* position in limit_kids */
+	size_t soft_now = osmem_soft_limit(), hard_now = osmem_hard_limit();
+	size_t old = hard ? hard_now : soft_now, value;
+	int err = ctl_write(io, &value, sizeof(value));
+	if (err)
+		return err;
+	if (io->newp)
+		osmem_set_limits(hard ? soft_now : value, hard ? value : hard_now);
+	CTL_READ(io, size_t, old);
+}
+
+static const struct ctl_node limit_kids[] = {
+    CTL_LEAF("soft", limit_ctl),
+    CTL_LEAF("hard", limit_ctl),
+};
 
 CTL_RO(config_malloc_conf_ctl, const char *, "")
 
@@ -134,6 +157,7 @@ static const struct ctl_node root_kids[] = {
     CTL_LEAF("background_thread", background_thread_ctl),
     CTL_LEAF("max_background_threads", max_background_threads_ctl),
     CTL_INNER("config", config_kids),
+    CTL_INNER("limit", limit_kids),
     CTL_LINK("opt", &ctl_opt_node),
     CTL_LINK("thread", &ctl_thread_node),
     CTL_LINK("tcache", &ctl_tcache_node),
@@ -258,8 +282,8 @@ static void ctl_begin(void)
 	arch_lock_acquire(&ctl_lock);
 	if (!ctl_started) {
 		ctl_started = true;
-		background_thread_on = opt.background_thread;
-		max_background_threads = ingot_arch.ncpus;
+		max_background_threads = opt.max_background_threads ? opt.max_background_threads
+		                                                    : ingot_arch.ncpus;
 		stats_refresh();
 	}
 }

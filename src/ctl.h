@@ -11,7 +11,8 @@
  *
  * The subtrees live with their subsystem: ctl_opt.c (opt.*), ctl_thread.c
  * (thread.*, tcache.*), ctl_arena.c (arena.<i>.*, arenas.*), ctl_stats.c
- * (stats.*); ctl.c holds the root and the entry points.
+ * (stats.*), ctl_background.c (stats.background_thread.*); ctl.c holds the
+ * root and the entry points.
  *
  * Error codes are jemalloc's (its manual, RETURN VALUES):
  *   ENOENT  unknown name, a name that stops at an inner node or goes on past
@@ -147,6 +148,7 @@ extern const struct ctl_node ctl_arenas_node;  /* arenas */
 extern const struct ctl_node ctl_stats_node;   /* stats */
 extern const struct ctl_node ctl_prof_node;    /* prof (ctl_prof.c) */
 extern const struct ctl_node ctl_thread_prof_node; /* thread.prof (ctl_prof.c) */
+extern const struct ctl_node ctl_stats_background_node; /* stats.background_thread */
 
 /* ---- shared state between the subtrees ---- */
 

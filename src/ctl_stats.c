@@ -304,6 +304,7 @@ static const struct ctl_node stats_kids[] = {
     CTL_LEAF("metadata_thp", stats_metadata_thp_ctl),
     CTL_INNER("mutexes", global_mutex_kids),
     CTL_NUMBERED("arenas", arenas_index_ok, &arena_i_node),
+    CTL_LINK("background_thread", &ctl_stats_background_node),
 };
 
 const struct ctl_node ctl_stats_node = CTL_INNER("stats", stats_kids);

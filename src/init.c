@@ -3,6 +3,7 @@
  */
 #include "arch.h"
 #include "arena.h"
+#include "background.h"
 #include "base.h"
 #include "boot.h"
 #include "conf.h"
@@ -39,11 +40,46 @@ static void read_options(void)
 	conf_read(sources, names, ARRAY_LEN(sources));
 }
 
+/* The soft limit: the option, or by default the container's (memory.high,
+ * else 90% of memory.max, leaving room below the point where the kernel
+ * kills); -1 none. */
+static size_t soft_limit(int64_t option, const struct arch_info *arch)
+{
+	if (option != 0)
+		return option < 0 ? 0 : (size_t)option;
+	if (arch->memory_high)
+		return (size_t)arch->memory_high;
+	return (size_t)(arch->memory_max / 10 * 9);
+}
+
 static bool name_is(const char *a, const char *b)
 {
 	while (*a && *a == *b)
 		a++, b++;
 	return *a == *b;
+}
+
+/* thp: always, never, or default (the system's setting). */
+static enum osmem_thp heap_thp(const char *value)
+{
+	if (name_is(value, "always"))
+		return OSMEM_THP_ALWAYS;
+	if (name_is(value, "never"))
+		return OSMEM_THP_NEVER;
+	if (!name_is(value, "default"))
+		ingot_warn("invalid thp value (expected always, never or default); using default");
+	return OSMEM_THP_DEFAULT;
+}
+
+/* metadata_thp: always, disabled (the system's setting), or auto (huge
+ * pages for metadata only where the heap has them too: thp:always). */
+static enum osmem_thp metadata_thp(const char *value)
+{
+	if (name_is(value, "always") || (name_is(value, "auto") && name_is(opt.thp, "always")))
+		return OSMEM_THP_ALWAYS;
+	if (!name_is(value, "disabled") && !name_is(value, "auto"))
+		ingot_warn("invalid metadata_thp value (expected disabled, auto or always); using disabled");
+	return OSMEM_THP_DEFAULT;
 }
 
 /* The checks and fills asked for by the build, the profile and the options
@@ -100,6 +136,13 @@ void ingot_boot(void)
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
+	background_boot(opt.background_thread);
+	osmem_set_limits(soft_limit(opt.limit_soft, &ingot_arch), opt.limit_hard);
+	/* Without huge pages in the kernel the advice would only cost calls. */
+	enum osmem_thp heap = heap_thp(opt.thp), meta = metadata_thp(opt.metadata_thp);
+	if (ingot_arch.hugepage_size == 0)
+		heap = meta = OSMEM_THP_DEFAULT;
+	osmem_set_thp(heap, meta);
 	__atomic_store_n(&ingot_booted, true, __ATOMIC_RELEASE);
 	arch_lock_release(&boot_lock);
 	/* After ingot_booted: registering may allocate (pthread_atfork). */
@@ -116,6 +159,7 @@ void ingot_process_exit(void)
 	prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
+	background_exit();
 }
 
 /* Fork: every lock, in the order they nest (caches, arenas, page map,
@@ -125,6 +169,7 @@ void ingot_fork_prepare(void)
 	if (!ingot_booted)
 		return;
 	ctl_fork_prepare();
+	background_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
 	prof_fork_prepare(); /* held over base allocations; taken inside heap locks */
@@ -141,6 +186,7 @@ void ingot_fork_parent(void)
 	prof_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
+	background_fork_parent();
 	ctl_fork_parent();
 }
 
@@ -153,6 +199,7 @@ void ingot_fork_child(void)
 	prof_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
+	background_fork_child();
 	ctl_fork_child();
 	trace_fork_child();
 }

@@ -68,9 +68,8 @@ static void slab_unmap(struct span *s)
 
 /* ---- free lists ---------------------------------------------------------- */
 
-static void dirty_link(struct pageheap *heap, struct span *s, uint64_t now)
+static void dirty_link(struct pageheap *heap, struct span *s)
 {
-	s->dirty_since_ns = now;
 	s->dirty_next = NULL;
 	s->dirty_prev = heap->dirty_tail;
 	if (heap->dirty_tail)
@@ -93,7 +92,7 @@ static void dirty_unlink(struct pageheap *heap, struct span *s)
 	s->dirty_next = s->dirty_prev = NULL;
 }
 
-static void free_insert(struct pageheap *heap, struct span *s, uint64_t now)
+static void free_insert(struct pageheap *heap, struct span *s)
 {
 	s->state = SPAN_FREE;
 	s->sizeclass = 0;
@@ -104,7 +103,7 @@ static void free_insert(struct pageheap *heap, struct span *s, uint64_t now)
 	heap->lists[s->npages] = s;
 	heap->nonempty[s->npages / 64] |= (uint64_t)1 << (s->npages % 64);
 	if (s->ndirty)
-		dirty_link(heap, s, now);
+		dirty_link(heap, s);
 	boundary_set(s, s);
 }
 
@@ -150,19 +149,19 @@ static struct chunk *chunk_record_get(struct pageheap *heap)
 	return c;
 }
 
-static struct span *chunk_add(struct pageheap *heap, uint64_t now)
+static struct span *chunk_add(struct pageheap *heap)
 {
 	struct chunk *c = chunk_record_get(heap);
 	struct span *s = record_get(heap);
 	void *mem;
-	if (!c || !s || osmem_map(CHUNK, CHUNK, &mem) != 0)
+	if (!c || !s || osmem_map(CHUNK, CHUNK, OSMEM_HEAP, &mem) != 0)
 		goto fail;
 	c->base = (uintptr_t)mem;
 	c->size = CHUNK;
 	c->kind = CHUNK_KIND_PAGES;
 	c->arena = heap->arena;
 	if (pagemap_register(c) != 0) {
-		arch_unmap(mem, CHUNK);
+		osmem_unmap(mem, CHUNK);
 		goto fail;
 	}
 	c->next = heap->chunks;
@@ -172,7 +171,7 @@ static struct span *chunk_add(struct pageheap *heap, uint64_t now)
 	s->npages = CHUNK_PAGES;
 	s->chunk = c;
 	s->zeroed = true;
-	free_insert(heap, s, now);
+	free_insert(heap, s);
 	return s;
 fail:
 	/* Both records are kept for the next try: a program that runs out of
@@ -210,27 +209,26 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 
 /* Takes npages aligned pages out of free span s, giving any head and tail
  * back to the free lists. Returns the taken span or NULL (no records). */
-static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align,
-                              uint64_t now)
+static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align)
 {
 	free_remove(heap, s);
 	size_t head = (ALIGN_UP(s->base, align) - s->base) >> LG_PAGE;
 	if (head) {
 		struct span *rest = span_split(heap, s, head);
 		if (!rest) {
-			free_insert(heap, s, now);
+			free_insert(heap, s);
 			return NULL;
 		}
-		free_insert(heap, s, now);
+		free_insert(heap, s);
 		s = rest;
 	}
 	if (s->npages > npages) {
 		struct span *tail = span_split(heap, s, npages);
 		if (!tail) {
-			free_insert(heap, s, now);
+			free_insert(heap, s);
 			return NULL;
 		}
-		free_insert(heap, tail, now);
+		free_insert(heap, tail);
 	}
 	heap->npages_dirty -= s->ndirty;
 	heap->npages_active += s->npages;
@@ -301,28 +299,67 @@ static void span_purge(struct pageheap *heap, struct span *s)
 	s->zeroed = zeroed;
 }
 
-/* Pages allowed to stay dirty now: each dirty span counts for the part of
- * the decay time it has left, so dirty memory falls linearly to zero over
- * the decay time after it was freed rather than all at once at its end. */
-static size_t decay_allowance(struct pageheap *heap, uint64_t now, uint64_t window)
+/* ---- the backlog ---- */
+
+static uint64_t decay_step_ns(const struct pageheap *heap)
 {
-	size_t allowed = 0;
-	for (struct span *s = heap->dirty_head; s; s = s->dirty_next) {
-		uint64_t age = now > s->dirty_since_ns ? now - s->dirty_since_ns : 0;
-		if (age < window)
-			allowed += (size_t)((s->ndirty * (window - age)) / window);
+	return MAX((uint64_t)heap->decay_ms * 1000000u / DECAY_STEPS, 1u);
+}
+
+/* Moves the backlog on to now's step, forgetting steps older than the
+ * decay time. decay_ms > 0. */
+static void backlog_advance(struct pageheap *heap, uint64_t now)
+{
+	uint64_t epoch = now / decay_step_ns(heap);
+	if (epoch <= heap->decay_epoch)
+		return;
+	uint64_t gap = MIN(epoch - heap->decay_epoch, (uint64_t)DECAY_STEPS);
+	for (uint64_t i = 1; i <= gap; i++)
+		heap->decay_backlog[(heap->decay_epoch + i) % DECAY_STEPS] = 0;
+	heap->decay_epoch = epoch;
+}
+
+static void backlog_add(struct pageheap *heap, uint64_t now, size_t pages)
+{
+	if (heap->decay_ms <= 0)
+		return;
+	backlog_advance(heap, now);
+	uint32_t *slot = &heap->decay_backlog[heap->decay_epoch % DECAY_STEPS];
+	*slot = (uint32_t)MIN((uint64_t)*slot + pages, UINT32_MAX);
+}
+
+/* Pages allowed to stay dirty now: pages freed k steps ago count for the
+ * part of the decay time they have left, (DECAY_STEPS - k) / DECAY_STEPS. */
+static size_t decay_allowance(struct pageheap *heap, uint64_t now)
+{
+	backlog_advance(heap, now);
+	uint64_t allowed = 0;
+	for (unsigned k = 0; k < DECAY_STEPS; k++) {
+		uint32_t pages = heap->decay_backlog[(heap->decay_epoch - k) % DECAY_STEPS];
+		allowed += (uint64_t)pages * (DECAY_STEPS - k) / DECAY_STEPS;
 	}
-	return allowed;
+	return (size_t)allowed;
+}
+
+/* Pages freed within the decay time: the allowance falls by this many per
+ * decay time. */
+static size_t backlog_pages(struct pageheap *heap, uint64_t now)
+{
+	backlog_advance(heap, now);
+	size_t pages = 0;
+	for (unsigned k = 0; k < DECAY_STEPS; k++)
+		pages += heap->decay_backlog[k];
+	return pages;
 }
 
 /* Purges the oldest dirty spans until the allowance is met (or all of
  * them with force). */
 static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 {
-	if (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns))
+	if (!heap->dirty_head || (!force && (heap->decay_ms < 0 || now < heap->next_decay_ns)))
 		return;
 	uint64_t window = heap->decay_ms < 0 ? 0 : (uint64_t)heap->decay_ms * 1000000u;
-	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now, window);
+	size_t allowed = force || window == 0 ? 0 : decay_allowance(heap, now);
 	while (heap->dirty_head && heap->npages_dirty > allowed)
 		span_purge(heap, heap->dirty_head);
 	/* Look again after a fiftieth of the decay time. */
@@ -331,9 +368,29 @@ static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 
 void pageheap_decay(struct pageheap *heap, bool force)
 {
+	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&heap->lock);
-	decay_locked(heap, arch_now_ns(), force);
+	heap->now_ns = now; /* frees after a quiet spell get a fresh time */
+	decay_locked(heap, now, force);
 	arch_lock_release(&heap->lock);
+}
+
+#define DECAY_STEP_MIN_PAGES 32u /* the purger wakes for no fewer pages */
+
+uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now)
+{
+	uint64_t deadline = UINT64_MAX;
+	arch_lock_acquire(&heap->lock);
+	if (heap->npages_dirty && heap->decay_ms > 0) {
+		uint64_t window = (uint64_t)heap->decay_ms * 1000000u;
+		size_t rate = backlog_pages(heap, now);
+		size_t step = MAX(heap->npages_dirty / 8, DECAY_STEP_MIN_PAGES);
+		/* When every page's time is up, the rest goes at once. */
+		uint64_t wait = rate ? MIN(window, window / rate * step) : 0;
+		deadline = MAX(now + wait, heap->next_decay_ns);
+	}
+	arch_lock_release(&heap->lock);
+	return deadline;
 }
 
 size_t pageheap_release_empty(struct pageheap *heap)
@@ -353,7 +410,7 @@ size_t pageheap_release_empty(struct pageheap *heap)
 		record_put(heap, s);
 		*link = c->next;
 		pagemap_unregister(c);
-		arch_unmap((void *)c->base, CHUNK);
+		osmem_unmap((void *)c->base, CHUNK);
 		c->next = heap->spare_chunks;
 		heap->spare_chunks = c;
 		released++;
@@ -367,6 +424,8 @@ void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms)
 	arch_lock_acquire(&heap->lock);
 	heap->decay_ms = decay_ms;
 	heap->next_decay_ns = 0;
+	ingot_memset(heap->decay_backlog, 0, sizeof(heap->decay_backlog));
+	heap->decay_epoch = 0;
 	arch_lock_release(&heap->lock);
 }
 
@@ -383,10 +442,24 @@ static uint64_t heap_now(struct pageheap *heap)
 
 /* ---- interface ----------------------------------------------------------- */
 
+static struct pageheap *all_heaps; /* pushed once each, never removed */
+
 void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
 {
 	heap->arena = arena;
 	heap->decay_ms = decay_ms;
+	heap->next_heap = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE);
+	while (!__atomic_compare_exchange_n(&all_heaps, &heap->next_heap, heap, true,
+	                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+	}
+}
+
+void pageheap_pressure(void)
+{
+	for (struct pageheap *h = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE); h; h = h->next_heap) {
+		pageheap_decay(h, true);
+		pageheap_release_empty(h);
+	}
 }
 
 struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, bool want_zero,
@@ -398,12 +471,13 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (need > CHUNK_PAGES)
 		return NULL;
 	arch_lock_acquire(&heap->lock);
-	uint64_t now = heap_now(heap);
+	heap_now(heap); /* ticks the heap's clock, which stamps the frees */
 	struct span *s = fit_find(heap, need);
+	bool grew = !s;
 	if (!s)
-		s = chunk_add(heap, now);
+		s = chunk_add(heap);
 	if (s)
-		s = span_take(heap, s, npages, align, now);
+		s = span_take(heap, s, npages, align);
 	if (s) {
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
@@ -414,6 +488,10 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 			boundary_set(s, s);
 	}
 	arch_lock_release(&heap->lock);
+	/* A new chunk past the soft limit: what other heaps hold dirty or
+	 * wholly free goes back, so that resident memory stays under it. */
+	if (grew && osmem_over_soft())
+		pageheap_pressure();
 	if (!s)
 		return NULL;
 	if (want_zero && !s->zeroed)
@@ -440,12 +518,13 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	heap->npages_dirty += s->npages;
 	s->ndirty = s->npages;
 	s->zeroed = false;
+	backlog_add(heap, now, s->npages);
 	s = coalesce(heap, s);
-	free_insert(heap, s, now);
+	free_insert(heap, s);
 	if (heap->decay_ms == 0)
 		span_purge(heap, s);
 	else
-		decay_locked(heap, now, false);
+		decay_locked(heap, now, osmem_over_soft()); /* past the soft limit: all */
 }
 
 void pageheap_free(struct pageheap *heap, struct span *span)
@@ -477,11 +556,10 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
 	bool ok = false, zeroed = false;
 	arch_lock_acquire(&heap->lock);
-	uint64_t now = heap_now(heap);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
 	if (right && right->state == SPAN_FREE && right->npages >= more) {
 		/* Take `more` pages off the front of the right neighbour. */
-		struct span *taken = span_take(heap, right, more, PAGE, now);
+		struct span *taken = span_take(heap, right, more, PAGE);
 		if (taken) {
 			zeroed = taken->zeroed;
 			boundary_set(span, NULL);

@@ -53,11 +53,10 @@ struct span {
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
 	struct span *prev;
 	/* FREE spans only. */
-	struct span *dirty_next; /* dirty list, oldest first */
+	struct span *dirty_next; /* dirty list, in the order spans joined it */
 	struct span *dirty_prev;
 	uint32_t ndirty;         /* pages that may be dirty */
 	bool zeroed;             /* every page reads as zero */
-	uint64_t dirty_since_ns; /* when it joined the dirty list */
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
 	/* SLAB spans of hardened heaps: 1 = not held by the program (free in
@@ -72,6 +71,7 @@ INGOT_INLINE size_t span_usable_pages(const struct span *s)
 }
 
 #define PAGEHEAP_LISTS (CHUNK_PAGES + 1) /* list i holds spans of i pages */
+#define DECAY_STEPS 64 /* the decay time in steps, for the backlog */
 
 struct pageheap {
 	arch_lock_t lock;
@@ -84,11 +84,19 @@ struct pageheap {
 	struct chunk *spare_chunks; /* records of chunks given back */
 	int64_t decay_ms;
 	uint64_t next_decay_ns;
+	/* Pages freed in each of the last DECAY_STEPS steps of the decay time
+	 * (a ring; decay_epoch is the step of the last entry). The allowance
+	 * counts freed pages by when they were freed, whether they have been
+	 * purged or reused since, so that purging some does not shrink what the
+	 * others may keep: dirty memory falls linearly over the decay time. */
+	uint32_t decay_backlog[DECAY_STEPS];
+	uint64_t decay_epoch;
 	uint64_t now_ns;      /* last clock reading (heap_now) */
 	unsigned clock_calls;
 	/* Counters in pages, under lock. */
 	size_t npages_mapped, npages_active, npages_dirty;
 	uint64_t npurged, npurge_calls;
+	struct pageheap *next_heap; /* every heap, for pageheap_pressure */
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS
@@ -123,6 +131,17 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 /* Purges dirty pages older than the decay time (all of them with force). */
 void pageheap_decay(struct pageheap *heap, bool force);
 void pageheap_set_decay(struct pageheap *heap, int64_t decay_ms);
+
+/* When pageheap_decay should run next for the background purger: when the
+ * decay allowance will have fallen by an eighth of the dirty pages (at
+ * least a few pages), at most one decay time from now; UINT64_MAX when
+ * nothing is dirty or decay is off (-1; 0 never leaves pages dirty). */
+uint64_t pageheap_decay_deadline(struct pageheap *heap, uint64_t now);
+
+/* Past the soft limit (osmem_over_soft): every heap purges all its dirty
+ * pages and unmaps its wholly free chunks. Takes each heap's lock in turn;
+ * the caller may hold a bin lock but no heap lock. */
+void pageheap_pressure(void);
 
 /* Unmaps every chunk that is one free span, for callers the OS refused
  * memory (where address space or memory is scarce, as in one bare-metal

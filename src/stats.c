@@ -16,6 +16,7 @@
 
 #include "arch.h"
 #include "arena.h"
+#include "background.h"
 #include "base.h"
 #include "conf.h"
 #include "pagemap.h"
@@ -630,6 +631,8 @@ static void print_general(struct out *o, unsigned narenas)
 
 static void print_totals(struct out *o, const struct ingot_stats *g)
 {
+	struct background_stats bg;
+	background_stats_get(&bg);
 	if (o->json) {
 		json_open(o, "stats", '{');
 		json_u64(o, "allocated", g->allocated);
@@ -640,6 +643,11 @@ static void print_totals(struct out *o, const struct ingot_stats *g)
 		json_u64(o, "mapped", g->mapped);
 		json_u64(o, "retained", g->retained);
 		json_u64(o, "zero_reallocs", stats_zero_reallocs());
+		json_open(o, "background_thread", '{');
+		json_u64(o, "num_threads", bg.num_threads);
+		json_u64(o, "num_runs", bg.num_runs);
+		json_u64(o, "run_interval", bg.run_interval_ns);
+		json_close(o, '}');
 		json_close(o, '}');
 		return;
 	}
@@ -656,6 +664,13 @@ static void print_totals(struct out *o, const struct ingot_stats *g)
 	out_str(o, ", retained: ");
 	out_u64(o, g->retained);
 	out_char(o, '\n');
+	out_str(o, "Background threads: ");
+	out_u64(o, bg.num_threads);
+	out_str(o, ", num_runs: ");
+	out_u64(o, bg.num_runs);
+	out_str(o, ", run_interval: ");
+	out_u64(o, bg.run_interval_ns);
+	out_str(o, " ns\n");
 }
 
 static void print_bins_json(struct out *o, const struct arena_stats *s)

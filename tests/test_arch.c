@@ -415,6 +415,45 @@ static void *record_thread_id(void *out)
 	return NULL;
 }
 
+/* ---- background threads ---------------------------------------------- */
+
+static uint32_t started_word;
+static sigset_t started_mask;
+
+static void started_fn(void *arg)
+{
+	pthread_sigmask(SIG_SETMASK, NULL, &started_mask);
+	__atomic_store_n(&started_word, *(uint32_t *)arg, __ATOMIC_RELEASE);
+	arch_wake(&started_word);
+}
+
+Test(arch, thread_start_runs_fn_with_signals_blocked_and_wakes_a_waiter)
+{
+	uint32_t value = 7;
+	cr_assert_eq(arch_thread_start(started_fn, &value), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (__atomic_load_n(&started_word, __ATOMIC_ACQUIRE) == 0)
+		arch_wait(&started_word, 0, 5000000000u);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(started_word, 7);
+	cr_assert_lt(t1.tv_sec - t0.tv_sec, 4, "the wake did not end the wait");
+	cr_assert(sigismember(&started_mask, SIGINT) && sigismember(&started_mask, SIGTERM),
+	          "signals not blocked in the new thread");
+}
+
+Test(arch, wait_returns_after_its_timeout_or_at_once_on_another_value)
+{
+	uint32_t word = 1;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	arch_wait(&word, 1, 50000000u); /* 50 ms */
+	arch_wait(&word, 2, ARCH_WAIT_FOREVER); /* not 2: returns at once */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	cr_assert(ms >= 40 && ms < 2000, "waited %.1f ms for a 50 ms timeout", ms);
+}
+
 Test(arch, thread_ids_are_unique_among_live_threads)
 {
 	uintptr_t ids[ID_THREADS + 1];
