@@ -30,6 +30,7 @@ def sizeloop(mode, lo, hi, iters):
             "--threads", "1", "--iters", str(iters)]
 
 
+PYTHON = "/usr/bin/python3"
 WORKLOADS = [
     ("pair-16-1k", sizeloop("pair", 16, 1024, 400000)),
     ("batch-16-1k", sizeloop("batch", 16, 1024, 200000)),
@@ -38,6 +39,7 @@ WORKLOADS = [
     ("pair-8k-64k", sizeloop("pair", 8192, 65536, 40000)),
     ("frag", [os.path.join(BUILD, "frag"), "--iters", "20000"]),
     ("realloc-str", [os.path.join(BUILD, "realloc"), "--mode", "str", "--iters", "200000"]),
+    ("py-dict", [PYTHON, os.path.join(HERE, "real", "dict.py"), "50000"]),
 ]
 
 
@@ -50,7 +52,7 @@ def jemalloc_path():
 
 
 def instructions(cmd, preload, conf):
-    env = dict(os.environ, LD_PRELOAD=preload)
+    env = dict(os.environ, LD_PRELOAD=preload, PYTHONMALLOC="malloc")
     env.pop("INGOT_CONF", None)
     env.pop("MALLOC_CONF", None)
     if conf:
@@ -78,6 +80,9 @@ def main():
         print("skip: jemalloc (libjemalloc.so.2 not found; package libjemalloc2)")
     rows = []
     for name, cmd in WORKLOADS:
+        if not os.path.exists(cmd[0]):
+            print(f"skip: {name} ({cmd[0]} not found)")
+            continue
         row = [name]
         for alloc, path in allocs:
             off = instructions(cmd, path, "")

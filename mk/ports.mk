@@ -56,14 +56,15 @@ PORT_TEST_CFLAGS := -std=gnu11 -O2 -g $(PORT_TEST_WARN) -Iinclude -Iarch -Itests
 
 # The small-footprint profile: 2 KiB pages, 64 KiB chunks, metadata in
 # 8 KiB blocks, no cache of freed huge mappings, static tables for 4 arenas
-# and 4 explicit caches, and no thread-local storage (one thread of
+# and 4 explicit caches, no heap profiler (no unwinder or files there), and
+# no thread-local storage (one thread of
 # execution; thread caches are off because region.c reports has_threads =
 # false). The page map covers only the region.
 # Measured on a 256 KiB region, 2 KiB pages leave more to the program than
 # 1 KiB (less per-span metadata) or 4 KiB ones (which need 128 KiB chunks).
 SMALL_DEFS := -DINGOT_LG_PAGE=11 -DINGOT_LG_CHUNK=16 -DINGOT_LG_BASE_BLOCK=13 \
               -DINGOT_HUGE_CACHE_MAX=0 -DINGOT_ARENAS_MAX=4 -DINGOT_TCACHES_MAX=4 \
-              -DINGOT_THREAD_LOCAL= -DINGOT_PAGEMAP_RANGE=1
+              -DINGOT_THREAD_LOCAL= -DINGOT_PAGEMAP_RANGE=1 -DINGOT_PROF=0
 SMALL_LG_PAGE := 11
 
 .PHONY: windows test-windows aarch64 test-aarch64 baremetal test-baremetal test-region \

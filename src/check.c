@@ -19,7 +19,7 @@
 static bool window_agrees(uintptr_t p, unsigned cls)
 {
 	int copy = pagemap_window_class(p);
-	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_page_hidden(p));
+	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_has_live() && prof_page_hidden(p));
 }
 
 /* Spans must tile the chunk: each starts where the previous ended, and the

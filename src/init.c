@@ -118,7 +118,8 @@ void ingot_boot(void)
 	arch_init(&ingot_arch);
 	read_options();
 	report_boot(opt.abort, opt.xmalloc);
-	prof_boot();
+	if (INGOT_PROF)
+		prof_boot();
 	unsigned hardening = hardening_bits();
 	uint64_t secret;
 	arch_random(&secret, sizeof(secret));
@@ -156,7 +157,8 @@ void ingot_process_exit(void)
 	if (!ingot_booted)
 		return;
 	trace_flush();
-	prof_exit();
+	if (INGOT_PROF)
+		prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
 	background_exit();
@@ -172,7 +174,8 @@ void ingot_fork_prepare(void)
 	background_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
-	prof_fork_prepare(); /* held over base allocations; taken inside heap locks */
+	if (INGOT_PROF) /* held over base allocations; taken inside heap locks */
+		prof_fork_prepare();
 	pagemap_fork_prepare();
 	base_fork_prepare();
 }
@@ -183,7 +186,8 @@ void ingot_fork_parent(void)
 		return;
 	base_fork_parent();
 	pagemap_fork_parent();
-	prof_fork_parent();
+	if (INGOT_PROF)
+		prof_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
 	background_fork_parent();
@@ -196,7 +200,8 @@ void ingot_fork_child(void)
 		return;
 	base_fork_child();
 	pagemap_fork_child();
-	prof_fork_child();
+	if (INGOT_PROF)
+		prof_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
 	background_fork_child();

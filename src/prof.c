@@ -153,10 +153,8 @@ static double draw_exponential(struct prof_thread *t)
 	return -ln((double)(bits + 1) * (1.0 / 9007199254740992.0));
 }
 
-uint32_t prof_class_countdown(size_t size)
+uint32_t prof_class_draw(size_t size)
 {
-	if (!prof_enabled)
-		return PROF_NO_SAMPLE;
 	/* Allocations until the next sample: 1 + floor(E R / size) is
 	 * geometric with success 1 - e^(-size/R) (see prof.h). */
 	double n = 1 + draw_exponential(thread_state()) * prof_rate / (double)size;

@@ -31,6 +31,13 @@
 
 #include "common.h"
 
+/* Builds without profiling (the small-footprint profile sets 0: bare metal
+ * has no unwinder and no files) keep none of this code: every call below
+ * folds away. */
+#ifndef INGOT_PROF
+#define INGOT_PROF 1
+#endif
+
 #define PROF_DEPTH_MAX 64        /* frames kept per backtrace */
 #define PROF_NO_SAMPLE UINT32_MAX /* a countdown that never ends */
 
@@ -39,9 +46,14 @@
 extern bool prof_enabled;
 extern uint64_t prof_nlive;
 
+INGOT_INLINE bool prof_on(void)
+{
+	return INGOT_PROF && prof_enabled;
+}
+
 INGOT_INLINE bool prof_has_live(void)
 {
-	return __atomic_load_n(&prof_nlive, __ATOMIC_RELAXED) != 0;
+	return INGOT_PROF && __atomic_load_n(&prof_nlive, __ATOMIC_RELAXED) != 0;
 }
 
 /* Reads the options; called once at boot, after conf. */
@@ -50,7 +62,12 @@ void prof_boot(void);
 /* Allocations of a class of size bytes until its next sample: at least 1,
  * PROF_NO_SAMPLE when profiling is off. Draws from the calling thread's
  * generator. */
-uint32_t prof_class_countdown(size_t size);
+uint32_t prof_class_draw(size_t size);
+
+INGOT_INLINE uint32_t prof_class_countdown(size_t size)
+{
+	return prof_on() ? prof_class_draw(size) : PROF_NO_SAMPLE;
+}
 
 /* The countdown of one class ended on block p (usable size): records it
  * when sampling is active for this thread. */
@@ -61,7 +78,7 @@ void prof_sample(void *p, size_t usable);
 void prof_count_big_slow(void *p, size_t usable);
 INGOT_INLINE void prof_count_big(void *p, size_t usable)
 {
-	if (INGOT_UNLIKELY(prof_enabled) && p)
+	if (INGOT_UNLIKELY(prof_on()) && p)
 		prof_count_big_slow(p, usable);
 }
 

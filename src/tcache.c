@@ -417,7 +417,7 @@ void *tcache_event(void *p)
 	info->gc_left -= elapsed;
 	if (info->prof_left != PROF_NO_SAMPLE)
 		info->prof_left -= elapsed;
-	if (info->prof_left == 0) {
+	if (INGOT_PROF && info->prof_left == 0) {
 		prof_sample(p, sc_size[cls]);
 		info->prof_left = prof_class_countdown(sc_size[cls]);
 	}
@@ -650,7 +650,7 @@ void *tcache_alloc_slow(size_t size)
 		tc = tcache_reopen(tc);
 	if (INGOT_UNLIKELY(slow_path_mode())) {
 		void *p = checked_alloc(tc, size);
-		if (INGOT_UNLIKELY(prof_enabled) && p)
+		if (INGOT_UNLIKELY(prof_on()) && p)
 			prof_count_big(p, arena_usable_size(pagemap_chunk((uintptr_t)p), p));
 		return p;
 	}
