@@ -1,5 +1,5 @@
-# harness.sh — the test loop shared by preload.sh and jemalloc_programs.sh,
-# which source it. A script defines test_NAME functions, reports each failed
+# harness.sh — the test loop shared by preload.sh, jemalloc_programs.sh and
+# redis_idle_rss.sh, which source it. A script defines test_NAME functions, reports each failed
 # check with fail TEST MESSAGE, and ends with
 #   run_tests SCRIPT "DEFAULT TESTS" "PASS DETAIL" "$@"
 # which runs the tests named on the command line (or the defaults), prints
@@ -36,4 +36,19 @@ run_tests() { # script, default tests, detail for the PASS line, tests asked for
 		exit 1
 	fi
 	echo "$script: PASS (${tests[*]}$detail)"
+}
+
+# For the scripts that run servers: a scratch folder, $WORK, and the server
+# a test starts, $server_pid (empty while none runs); both go at exit.
+server_scratch() {
+	WORK=$(mktemp -d)
+	server_pid=
+	trap server_scratch_cleanup EXIT
+}
+
+server_scratch_cleanup() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -KILL "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
 }

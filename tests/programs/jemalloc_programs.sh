@@ -64,18 +64,9 @@ fi
 JEMALLOC_SO=$(realpath "${JEMALLOC_SO:-$JEMALLOC_LIB_DIR/libjemalloc.so.2}")
 echo "jemalloc_programs: servers run on $JEMALLOC_SO"
 
-WORK=$(mktemp -d)
-server_pid=
-cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=harness.sh
 . "$(dirname "$0")/harness.sh"
+server_scratch
 
 # A port on 127.0.0.1 free for both TCP and UDP right now.
 free_port() {

@@ -20,18 +20,9 @@ for tool in redis-server redis-cli redis-benchmark python3; do
 done
 [[ -f $ROOT/lib/libjemalloc.so.2 ]] || { echo "redis_idle_rss: lib/libjemalloc.so.2 not found (run make)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-server_pid=
-cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 # shellcheck source=harness.sh
 . "$(dirname "$0")/harness.sh"
+server_scratch
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
