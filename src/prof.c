@@ -244,6 +244,19 @@ static bool page_hide(uintptr_t p)
 	return true;
 }
 
+/* The small class of the page p lies in (0 for large and huge blocks), as
+ * the chunk records it: the window's copy may be hidden. */
+static unsigned class_at(uintptr_t p)
+{
+	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
+}
+
+/* Gives the free fast path page p's class back. */
+static void window_restore(uintptr_t p)
+{
+	__atomic_store_n(pagemap_window_at(p), (uint8_t)class_at(p), __ATOMIC_RELAXED);
+}
+
 static void page_show(uintptr_t p)
 {
 	uintptr_t page = ALIGN_DOWN(p, PAGE);
@@ -252,8 +265,7 @@ static void page_show(uintptr_t p)
 		return;
 	unprobe(hidden_pages, sizeof(struct page_count), hidden_cap, i);
 	hidden_used--;
-	struct chunk *c = pagemap_chunk(p);
-	__atomic_store_n(pagemap_window_at(p), c->class_of[chunk_page_index(p)], __ATOMIC_RELAXED);
+	window_restore(page);
 }
 
 bool prof_page_hidden(uintptr_t p)
@@ -390,11 +402,6 @@ static unsigned dumps_due(double bytes)
 	return due;
 }
 
-static enum prof_format auto_format(void)
-{
-	return opt.prof_format[0] == 'p' ? PROF_FORMAT_PPROF : PROF_FORMAT_JEMALLOC;
-}
-
 static void record(uintptr_t p, size_t usable)
 {
 	struct prof_thread *t = thread_state();
@@ -403,7 +410,7 @@ static void record(uintptr_t p, size_t usable)
 	t->busy = true;
 	uintptr_t pcs[PROF_DEPTH_MAX];
 	unsigned depth = arch_backtrace(pcs, PROF_DEPTH_MAX);
-	bool small = pagemap_chunk(p)->class_of[chunk_page_index(p)] != 0;
+	bool small = class_at(p) != 0;
 	unsigned due = 0;
 	arch_lock_acquire(&prof_lock);
 	struct prof_site *site = site_get(pcs, depth);
@@ -423,11 +430,11 @@ static void record(uintptr_t p, size_t usable)
 	}
 	arch_lock_release(&prof_lock);
 	if (due & 1)
-		prof_dump(NULL, auto_format(), PROF_DUMP_INTERVAL);
+		prof_dump_auto(PROF_DUMP_INTERVAL);
 	if (due & 2)
-		prof_dump(NULL, auto_format(), PROF_DUMP_GDUMP);
+		prof_dump_auto(PROF_DUMP_GDUMP);
 	if (due & 4)
-		prof_dump(NULL, auto_format(), PROF_DUMP_THRESHOLD);
+		prof_dump_auto(PROF_DUMP_THRESHOLD);
 	t->busy = false;
 }
 
@@ -454,7 +461,7 @@ void prof_free(void *p)
 	arch_lock_acquire(&prof_lock);
 	if (records_take((uintptr_t)p, &r)) {
 		live_estimate -= prof_weight(r.usable) * (double)r.usable;
-		if (pagemap_chunk(r.addr)->class_of[chunk_page_index(r.addr)] != 0)
+		if (class_at(r.addr) != 0)
 			page_show(r.addr);
 	}
 	arch_lock_release(&prof_lock);
@@ -526,13 +533,9 @@ void prof_thread_name_set(const char *name)
 void prof_reset(unsigned lg)
 {
 	arch_lock_acquire(&prof_lock);
-	for (size_t i = 0; i < prof_records_cap; i++) {
-		struct prof_record *r = &prof_records[i];
-		if (r->addr && pagemap_chunk(r->addr)->class_of[chunk_page_index(r->addr)] != 0)
-			__atomic_store_n(pagemap_window_at(r->addr),
-			                 pagemap_chunk(r->addr)->class_of[chunk_page_index(r->addr)],
-			                 __ATOMIC_RELAXED);
-	}
+	for (size_t i = 0; i < hidden_cap; i++)
+		if (hidden_pages[i].page)
+			window_restore(hidden_pages[i].page);
 	if (prof_records_cap)
 		ingot_memset(prof_records, 0, prof_records_cap * sizeof(*prof_records));
 	if (hidden_cap)

@@ -144,6 +144,9 @@ enum prof_dump_kind {
  * NULL. Returns 0 or an errno-style code. */
 int prof_dump(const char *path, enum prof_format format, enum prof_dump_kind kind);
 
+/* An automatic dump of kind, in the form opt.prof_format names. */
+int prof_dump_auto(enum prof_dump_kind kind);
+
 /* At exit: the final dump and the leak summary the options ask for. */
 void prof_exit(void);
 

@@ -359,11 +359,16 @@ int prof_dump(const char *path, enum prof_format format, enum prof_dump_kind kin
 	return err;
 }
 
+int prof_dump_auto(enum prof_dump_kind kind)
+{
+	return prof_dump(NULL, opt.prof_format[0] == 'p' ? PROF_FORMAT_PPROF : PROF_FORMAT_JEMALLOC,
+	                 kind);
+}
+
 /* ---- exit ----------------------------------------------------------------------- */
 
-static void leak_line(struct out *o, const struct prof_site *s, struct counts *total)
+static void leak_line(const struct prof_site *s, struct counts *total)
 {
-	(void)o;
 	uint64_t objs = round_u64(s->cur_objs), bytes = round_u64(s->cur_bytes);
 	total->n += objs;
 	total->b += bytes;
@@ -394,7 +399,7 @@ static void leak_report(void)
 	for (size_t i = 0; i < prof_nbuckets; i++)
 		for (struct prof_site *s = prof_sites[i]; s; s = s->next)
 			if (s->cur_samples)
-				leak_line(NULL, s, &total);
+				leak_line(s, &total);
 	arch_lock_release(&prof_lock);
 	if (total.an == 0)
 		return;
@@ -422,8 +427,7 @@ void prof_exit(void)
 	if (!prof_enabled)
 		return;
 	if (opt.prof_final)
-		prof_dump(NULL, opt.prof_format[0] == 'p' ? PROF_FORMAT_PPROF : PROF_FORMAT_JEMALLOC,
-		          PROF_DUMP_FINAL);
+		prof_dump_auto(PROF_DUMP_FINAL);
 	if (opt.prof_leak)
 		leak_report();
 }
