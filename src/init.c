@@ -7,6 +7,7 @@
 #include "base.h"
 #include "boot.h"
 #include "conf.h"
+#include "guard.h"
 #include "ctl.h"
 #include "hardening.h"
 #include "osmem.h"
@@ -134,6 +135,7 @@ void ingot_boot(void)
 		ingot_warn("cannot map memory for the first arenas; aborting");
 		arch_abort();
 	}
+	guard_boot(opt.guard_sample); /* before any cache draws its countdowns */
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
@@ -174,6 +176,7 @@ void ingot_fork_prepare(void)
 	background_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
+	guard_fork_prepare();
 	if (INGOT_PROF) /* held over base allocations; taken inside heap locks */
 		prof_fork_prepare();
 	pagemap_fork_prepare();
@@ -188,6 +191,7 @@ void ingot_fork_parent(void)
 	pagemap_fork_parent();
 	if (INGOT_PROF)
 		prof_fork_parent();
+	guard_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
 	background_fork_parent();
@@ -202,6 +206,7 @@ void ingot_fork_child(void)
 	pagemap_fork_child();
 	if (INGOT_PROF)
 		prof_fork_child();
+	guard_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
 	background_fork_child();
