@@ -12,6 +12,7 @@
  */
 #include "hardening.h"
 
+#include "bin.h"
 #include "report.h"
 #include "sizeclass.h"
 
@@ -39,9 +40,8 @@ static uint64_t canary_value(const void *p)
 /* The slot of p in slab s; reports a pointer that is not an object start. */
 static unsigned slot_of(struct span *s, const void *p, unsigned cls)
 {
-	size_t offset = (uintptr_t)p - s->base;
-	unsigned slot = sizeclass_slot(cls, offset);
-	if (INGOT_UNLIKELY(slot >= sc_nregs[cls] || (size_t)slot * sc_size[cls] != offset))
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
 		ingot_report_invalid_ptr("free", p);
 	return slot;
 }

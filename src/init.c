@@ -161,6 +161,12 @@ void ingot_process_exit(void)
 		prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
+	/* Gives this thread's cached blocks back to their slabs, whose
+	 * bitmaps catch a block cached twice (a double free the free itself
+	 * could not see). Later frees still work: the cache refills. */
+	struct tcache *tc = tcache_thread();
+	if (tc)
+		tcache_flush(tc);
 	background_exit();
 }
 

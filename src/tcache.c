@@ -161,6 +161,14 @@ static void events_start(struct tcache *tc, unsigned cls)
 	events_arm(tc, cls);
 }
 
+/* The alignment every object of small class cls has: the largest power of
+ * two that divides its size, up to a page (slabs start on a page). */
+static uintptr_t class_alignment(unsigned cls)
+{
+	size_t size = sc_size[cls];
+	return MIN(size & (0 - size), (size_t)PAGE);
+}
+
 /* Gives every working bin its stack, each after a NULL sentinel, and its
  * capacity. In slow-path mode the cache works in bins of their own, kept in
  * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
@@ -181,6 +189,7 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		bin->stack = slots + 1;
 		tcache_bin_set_top(bin, bin->stack);
 		bin->limit = bin->stack + class_ncap[cls];
+		bin->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
 		if (cls <= SC_NSMALL)
@@ -449,6 +458,29 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
+/* Checks small pointer p on its way into tc's bin cls (the fast path sent
+ * it here, or there is no fast path for it): it must be the start of an
+ * object, and not one freed already. Only a block with the freed mark can
+ * be free already (tcache.h); it is looked for in the bin and in its
+ * slab's bitmap. A mark the program wrote finds neither, and p goes on. A
+ * block freed already by another thread and still in that thread's cache
+ * is not found here, but when a cache gives it back to its slab. */
+static void check_small_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
+{
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
+		ingot_report_invalid_ptr("free", p);
+	if (INGOT_LIKELY(!tcache_is_marked(p)))
+		return;
+	struct tcache_bin *bin = &tc->cbins[cls];
+	for (void **q = bin->stack; q < bin->top; q++)
+		if (*q == p)
+			ingot_report_double_free(p);
+	if (bin_slot_free(&c->arena->bins[cls], s, slot))
+		ingot_report_double_free(p);
+}
+
 /* Refills tc's empty bin cls with a batch; returns one object, or NULL. */
 static void *bin_refill(struct tcache *tc, unsigned cls)
 {
@@ -478,7 +510,7 @@ static void *bin_refill(struct tcache *tc, unsigned cls)
 static void *alloc_uncached(struct arena *a, size_t size)
 {
 	if (size <= SC_SMALL_MAX)
-		return arena_alloc_small(a, sizeclass_small(size), false);
+		return tcache_unmark(arena_alloc_small(a, sizeclass_small(size), false));
 	size_t usable = arena_large_usable(size);
 	if (usable <= ARENA_LARGE_MAX)
 		return arena_alloc_large(a, usable, PAGE, false);
@@ -661,7 +693,7 @@ void *tcache_alloc_slow(size_t size)
 		if (bin->top != bin->stack) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (bin->limit != bin->stack) {
-			p = bin_refill(tc, cls);
+			p = tcache_unmark(bin_refill(tc, cls));
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return count_cached(tc, p, cls);
@@ -717,13 +749,14 @@ void tcache_free_slow(void *p)
 		arena_free(c, p);
 		return;
 	}
-	if (bin->top[-1] == p)
-		ingot_report_double_free(p);
+	check_small_free(tc, c, p, cls);
 	if (bin->top == bin->limit) {
 		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
-	tcache_free_small(p, cls);
+	tcache_mark_freed(p);
+	tcache_bin_push(bin, p);
+	bin->nfreed++;
 }
 
 /* ---- explicit caches ------------------------------------------------------ */
@@ -778,23 +811,24 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->top != bin->stack)
-		return tcache_bin_pop(bin);
+		return tcache_unmark(tcache_bin_pop(bin));
 	if (bin->limit == bin->stack || arena != tc->arena)
-		return arena_alloc_small(arena, cls, false);
-	return bin_refill(tc, cls);
+		return tcache_unmark(arena_alloc_small(arena, cls, false));
+	return tcache_unmark(bin_refill(tc, cls));
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
+	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (bin->limit == bin->stack) {
-		arena_free(pagemap_lookup((uintptr_t)p), p);
+		arena_free(c, p);
 		return;
 	}
-	if (bin->top[-1] == p)
-		ingot_report_double_free(p);
+	check_small_free(tc, c, p, cls);
 	if (bin->top == bin->limit)
 		bin_make_room(tc, cls);
+	tcache_mark_freed(p);
 	tcache_bin_push(bin, p);
 	bin->nfreed++;
 }

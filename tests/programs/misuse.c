@@ -47,8 +47,19 @@ static void *opaque(void *p)
 /* A program's own memory, never allocated by the heap. */
 static _Alignas(64) unsigned char foreign[4096];
 
-/* After a misuse: n blocks of size, checked for one handed out twice, then
- * freed. */
+/* A block the program still holds after freeing a pointer into it: no new
+ * block may overlap it. */
+static char *held;
+static size_t held_size;
+
+static void hold(char *p, size_t size)
+{
+	held = p;
+	held_size = size;
+}
+
+/* After a misuse: n blocks of size, checked for one handed out twice or
+ * one that overlaps the block held, then freed. */
 static void aftermath(size_t size, size_t n)
 {
 	void **blocks = calloc(n, sizeof(void *));
@@ -62,6 +73,9 @@ static void aftermath(size_t size, size_t n)
 				blocks[i] = NULL; /* do not free it twice ourselves */
 				break;
 			}
+		char *b = blocks[i];
+		if (b && held && b < held + held_size && held < b + size)
+			printf("harm: block %p overlaps the block %p still held\n", (void *)b, (void *)held);
 		if (blocks[i])
 			poke(blocks[i], size < 64 ? size : 64, 0x5a);
 	}
@@ -138,6 +152,7 @@ static void double_free_huge(void)
 static void free_interior_small(void)
 {
 	char *p = malloc(SMALL);
+	hold(p, SMALL);
 	free(opaque(p + 16));
 	aftermath(SMALL, 8);
 }
@@ -145,6 +160,7 @@ static void free_interior_small(void)
 static void free_misaligned_small(void)
 {
 	char *p = malloc(SMALL);
+	hold(p, SMALL);
 	free(opaque(p + 8));
 	aftermath(SMALL, 8);
 }
@@ -152,6 +168,7 @@ static void free_misaligned_small(void)
 static void free_interior_large(void)
 {
 	char *p = malloc(LARGE);
+	hold(p, LARGE);
 	free(opaque(p + 4096));
 	aftermath(LARGE, 4);
 }
@@ -165,6 +182,7 @@ static void free_foreign(void)
 static void realloc_interior(void)
 {
 	char *p = malloc(SMALL);
+	hold(p, SMALL);
 	void *q = realloc(opaque(p + 16), 100);
 	poke(q, 8, 1);
 	aftermath(SMALL, 8);
@@ -181,6 +199,7 @@ static void sdallocx_interior(void)
 {
 	void (*sdallocx)(void *, size_t, int) = (void (*)(void *, size_t, int))jemalloc_fn("sdallocx");
 	char *p = malloc(SMALL);
+	hold(p, SMALL);
 	sdallocx(opaque(p + 16), SMALL, 0);
 	aftermath(SMALL, 8);
 }
