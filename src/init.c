@@ -129,6 +129,8 @@ void ingot_boot(void)
 		arch_abort();
 	}
 	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
+	if (hardening & HARDEN_GUARD_PAGES)
+		harden_guard_faults_catch();
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
 		ingot_warn("cannot map memory for the first arenas; aborting");
