@@ -5,7 +5,7 @@
  *   tcache_event (class countdown ended) -> guard_swap (tcache.c) -> guard_alloc
  *   tcache_alloc_slow (large) -> guard_big_due -> guard_alloc
  *   arena_free / arena_usable_size (CHUNK_KIND_GUARD) -> guard_free / guard_usable_size
- *   fault handler -> guard_fault -> report and abort
+ *   fault handler (init.c) -> guard_pool_fault -> report and abort
  *
  * Slot k covers [pool + k * STRIDE, pool + (k + 1) * STRIDE): its first page
  * is a guard, the others hold one block. The last slot is never used: its
@@ -69,6 +69,8 @@ static uint64_t rng_next(void)
 	return x * 0x2545F4914F6CDD1Dull;
 }
 
+bool guard_enabled(void) { return pool != 0; }
+
 uint32_t guard_countdown(void)
 {
 	if (!pool)
@@ -125,6 +127,14 @@ static unsigned slot_of(uintptr_t p) { return (unsigned)((p - pool) / STRIDE); }
 
 static bool in_pool(uintptr_t p) { return pool && p - pool < POOL_SIZE; }
 
+/* Puts slot k at the ring's tail; pool_lock held. ring_len is also read
+ * without the lock (guard_alloc's early test), hence the atomic store. */
+static void ring_push(unsigned k)
+{
+	ring[(ring_head + ring_len) % GUARD_SLOTS] = (uint16_t)k;
+	__atomic_store_n(&ring_len, ring_len + 1, __ATOMIC_RELAXED);
+}
+
 /* The data pages a block of the slot uses: [*first, *first + *len). */
 static void block_pages(const struct slot *s, uintptr_t *first, size_t *len)
 {
@@ -137,17 +147,23 @@ void *guard_alloc(size_t usable)
 	usable = ALIGN_UP(usable, 16); /* malloc's alignment at the right edge too */
 	if (!pool || usable == 0 || usable > GUARD_MAX_USABLE)
 		return NULL;
+	/* Every slot in use: say so before paying for a backtrace (racy, so
+	 * the test is repeated under the lock). */
+	if (__atomic_load_n(&ring_len, __ATOMIC_RELAXED) == 0) {
+		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
 	uintptr_t pcs[STACK_DEPTH];
 	unsigned depth = arch_backtrace(pcs, STACK_DEPTH);
 	arch_lock_acquire(&pool_lock);
 	if (ring_len == 0) {
-		nfailed++;
+		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
 		arch_lock_release(&pool_lock);
 		return NULL;
 	}
 	unsigned k = ring[ring_head];
 	ring_head = (ring_head + 1) % GUARD_SLOTS;
-	ring_len--;
+	__atomic_store_n(&ring_len, ring_len - 1, __ATOMIC_RELAXED);
 	struct slot *s = &slots[k];
 	uintptr_t data = slot_base(k) + PAGE, end = slot_base(k + 1);
 	/* Against the guard on the left (catches underflows) or the right
@@ -161,8 +177,8 @@ void *guard_alloc(size_t usable)
 	if (ok && !s->zeroed)
 		ingot_memset((void *)first, 0, len);
 	if (!ok) { /* the OS refused: the slot goes back, nothing guarded */
-		ring[(ring_head + ring_len++) % GUARD_SLOTS] = (uint16_t)k;
-		nfailed++;
+		ring_push(k);
+		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
 		arch_lock_release(&pool_lock);
 		return NULL;
 	}
@@ -203,7 +219,7 @@ size_t guard_free(void *ptr)
 	s->free_tid = arch_thread_id();
 	s->free_depth = depth;
 	ingot_memcpy(s->free_pcs, pcs, sizeof(pcs));
-	ring[(ring_head + ring_len++) % GUARD_SLOTS] = (uint16_t)slot_of(p);
+	ring_push(slot_of(p));
 	nlive--;
 	size_t usable = s->usable;
 	arch_lock_release(&pool_lock);
@@ -241,11 +257,15 @@ static void line_stack(struct line *l, const char *what, uintptr_t tid, const ui
 static const char *fault_kind(uintptr_t address, unsigned *k)
 {
 	const struct slot *s = &slots[*k];
-	if (address - slot_base(*k) < PAGE) {
-		/* The slot's guard page: past the end of the block on its left,
-		 * or before the start of its own. */
+	uintptr_t guard = slot_base(*k);
+	if (address - guard < PAGE) {
+		/* The slot's guard page lies between the block on its left (when
+		 * it ends there) and the slot's own (when it starts right after):
+		 * the nearer edge says which was run past. */
 		const struct slot *left = *k ? &slots[*k - 1] : NULL;
-		if (left && left->state != SLOT_UNUSED && left->block + left->usable == slot_base(*k)) {
+		bool left_touches = left && left->state != SLOT_UNUSED && left->block + left->usable == guard;
+		bool own_touches = s->state != SLOT_UNUSED && s->block == guard + PAGE;
+		if (left_touches && (!own_touches || address - guard < PAGE / 2)) {
 			(*k)--;
 			return left->state == SLOT_FREED ? "use after free" : "heap overflow";
 		}
@@ -256,7 +276,7 @@ static const char *fault_kind(uintptr_t address, unsigned *k)
 	return address < s->block ? "heap underflow" : "heap overflow";
 }
 
-void guard_fault(uintptr_t address)
+void guard_pool_fault(uintptr_t address)
 {
 	if (!in_pool(address))
 		return;
@@ -270,7 +290,18 @@ void guard_fault(uintptr_t address)
 	line_str(&l, " at ");
 	line_hex(&l, address);
 	if (s->state != SLOT_UNUSED) {
-		line_str(&l, ", block ");
+		if (address >= s->block + s->usable) {
+			line_str(&l, ", ");
+			line_u64(&l, address - (s->block + s->usable));
+			line_str(&l, " bytes past the end of");
+		} else if (address < s->block) {
+			line_str(&l, ", ");
+			line_u64(&l, s->block - address);
+			line_str(&l, " bytes before");
+		} else {
+			line_str(&l, ", inside");
+		}
+		line_str(&l, " block ");
 		line_hex(&l, s->block);
 		line_str(&l, " of ");
 		line_u64(&l, s->usable);
@@ -292,7 +323,7 @@ void guard_stats_get(struct guard_stats *out)
 {
 	arch_lock_acquire(&pool_lock);
 	out->nsampled = nsampled;
-	out->nfailed = nfailed;
+	out->nfailed = __atomic_load_n(&nfailed, __ATOMIC_RELAXED);
 	out->live = nlive;
 	out->nslots = pool ? GUARD_SLOTS - 1 : 0;
 	arch_lock_release(&pool_lock);

@@ -8,7 +8,7 @@
  * and made inaccessible, and the slot waits until every other free slot has
  * been used. An overflow or underflow across the block's edge, or a use
  * after its free, then faults; the fault handler (arch layer) asks
- * guard_fault whether the address is the pool's and, if so, reports the
+ * guard_pool_fault whether the address is the pool's and, if so, reports the
  * kind of misuse, the block, its size and where it was allocated and freed.
  * A free of a pointer into a slot that is not its live block's start is
  * reported as an invalid or double free.
@@ -38,6 +38,9 @@
 /* Reserves the pool when period (guard_sample) is not 0. */
 void guard_boot(size_t period);
 
+/* Whether the pool exists (guard_sample is on and the host can guard). */
+bool guard_enabled(void);
+
 /* Allocations until the next guarded one of a class: about period, spread
  * at random; GUARD_NEVER when sampling is off. */
 uint32_t guard_countdown(void);
@@ -59,7 +62,7 @@ size_t guard_usable_size(const void *p);
 
 /* Called by the fault handler with the faulting address: when it lies in
  * the pool, reports the misuse (one line) and aborts; otherwise returns. */
-void guard_fault(uintptr_t address);
+void guard_pool_fault(uintptr_t address);
 
 /* Counters for stats and mallctl. */
 struct guard_stats {

@@ -108,6 +108,14 @@ static unsigned hardening_bits(void)
 	return bits;
 }
 
+/* The one fault handler for every guard page ingot makes: the page heaps'
+ * (hardened heaps) and the guard_sample pool's. Returns for any other. */
+static void guard_faults_report(uintptr_t address)
+{
+	guard_pool_fault(address);
+	harden_guard_fault(address);
+}
+
 void ingot_boot(void)
 {
 	arch_lock_acquire(&boot_lock);
@@ -130,14 +138,16 @@ void ingot_boot(void)
 		arch_abort();
 	}
 	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
-	if (hardening & HARDEN_GUARD_PAGES)
-		harden_guard_faults_catch();
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
 		ingot_warn("cannot map memory for the first arenas; aborting");
 		arch_abort();
 	}
 	guard_boot(opt.guard_sample); /* before any cache draws its countdowns */
+	/* Hosts without faults (bare metal) answer ARCH_EINVAL: they cannot
+	 * protect a guard page either, so there is nothing to catch. */
+	if ((hardening & HARDEN_GUARD_PAGES) || guard_enabled())
+		(void)arch_fault_handler_install(guard_faults_report);
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
