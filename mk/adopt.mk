@@ -11,10 +11,17 @@
 #                      exported by both shared libraries (tests/cxx/check_exports.sh)
 #   make test-rust     cargo test --offline of bindings/rust with the default
 #                      features, with none, and with all (target dir build/rust)
+#   make rust-package  the crate as build/rust/package/ingot-X.Y.Z.crate: the
+#                      crate's files and a copy of src/, arch/, include/ and
+#                      tools/gen_sizeclass.c (as csrc/) staged under
+#                      build/rust-stage/ingot, then cargo package --offline
+#   make test-rust-package  unpacks that .crate in a temporary folder outside the
+#                      tree and runs cargo build and cargo test there
+#                      (tests/rust/test_package.sh)
 #   make test-install  install into a temporary prefix, build a C, a jemalloc and
 #                      a C++ program with pkg-config, run them, uninstall
 #                      (tests/install/test_install.sh)
-#   make test-adopt    the three tests; `make test` runs them too
+#   make test-adopt    the tests above; `make test` runs them too
 #   make adopt-deps    installs what they need when it is missing (Debian): g++,
 #                      cargo, pkg-config, man and groff
 #
@@ -38,9 +45,10 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CARGO        ?= cargo
 ADOPT_LIBDIR ?= lib
 
-.PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps
+.PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps \
+        rust-package test-rust-package
 test: test-adopt
-test-adopt: test-cxx test-rust test-install
+test-adopt: test-cxx test-rust test-rust-package test-install
 
 # What these tests need is in tools/debian-packages.txt, installed by make deps.
 adopt-deps: deps
@@ -95,6 +103,29 @@ test-rust: adopt-deps
 	$(RUST_CARGO) test --offline
 	$(RUST_CARGO) test --offline --no-default-features
 	$(RUST_CARGO) test --offline --all-features
+
+# The packaged crate. The crate's files and a copy of the C sources (csrc/)
+# are staged under build/ (ignored by git, so cargo sees no dirty tree and
+# the repository keeps one copy of the sources), and packaged there.
+RUST_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' bindings/rust/Cargo.toml)
+RUST_STAGE   := build/rust-stage/ingot
+RUST_CRATE    = $(RUST_TARGET_DIR)/package/ingot-$(RUST_VERSION).crate
+RUST_PACKAGE_FLAGS ?= --no-verify
+
+rust-package:
+	rm -rf $(RUST_STAGE)
+	mkdir -p $(RUST_STAGE)/csrc/tools
+	cd bindings/rust && cp -R Cargo.toml Cargo.lock README.md build.rs src tests \
+		$(CURDIR)/$(RUST_STAGE)/
+	cp -R src arch include LICENSE $(RUST_STAGE)/csrc/
+	cp tools/gen_sizeclass.c $(RUST_STAGE)/csrc/tools/
+	cd $(RUST_STAGE) && CC="$(CC)" CARGO_TARGET_DIR=$(RUST_TARGET_DIR) \
+		$(CARGO) package --offline $(RUST_PACKAGE_FLAGS)
+	@echo "packaged: $(RUST_CRATE)"
+
+# Unpacks the .crate outside the tree and builds and tests it there.
+test-rust-package: adopt-deps rust-package
+	CARGO="$(CARGO)" CC="$(CC)" tests/rust/test_package.sh $(RUST_CRATE)
 
 # ---- manual page --------------------------------------------------------------------
 
