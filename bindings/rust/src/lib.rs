@@ -27,6 +27,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ctl;
 #[cfg(feature = "std")]
 pub mod prof;
 
@@ -68,23 +69,23 @@ fn align_flags(layout: Layout) -> i32 {
 unsafe impl GlobalAlloc for Ingot {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ffi::ingot_mallocx(layout.size(), align_flags(layout)).cast()
+        sys::ingot_mallocx(layout.size(), align_flags(layout)).cast()
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ffi::ingot_mallocx(layout.size(), align_flags(layout) | MALLOCX_ZERO).cast()
+        sys::ingot_mallocx(layout.size(), align_flags(layout) | MALLOCX_ZERO).cast()
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ffi::ingot_sdallocx(ptr.cast(), layout.size(), align_flags(layout))
+        sys::ingot_sdallocx(ptr.cast(), layout.size(), align_flags(layout))
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // On failure the block stays where it was, as GlobalAlloc requires.
-        ffi::ingot_rallocx(ptr.cast(), new_size, align_flags(layout)).cast()
+        sys::ingot_rallocx(ptr.cast(), new_size, align_flags(layout)).cast()
     }
 }
 
@@ -110,10 +111,10 @@ pub struct Stats {
 
 /// The counters as of the call, over every thread.
 pub fn stats() -> Stats {
-    let mut raw = ffi::IngotStats::default();
+    let mut raw = sys::IngotStats::default();
     // SAFETY: ingot_stats_get fills the struct it is given; any thread may
     // call it at any time.
-    unsafe { ffi::ingot_stats_get(&mut raw) };
+    unsafe { sys::ingot_stats_get(&mut raw) };
     Stats {
         allocated: raw.allocated,
         active: raw.active,
@@ -130,7 +131,7 @@ pub fn stats() -> Stats {
 /// naming the first broken invariant to stderr.
 pub fn check() -> Result<(), HeapCorrupted> {
     // SAFETY: ingot_check only reads the heap, under its locks.
-    if unsafe { ffi::ingot_check() } == 0 {
+    if unsafe { sys::ingot_check() } == 0 {
         Ok(())
     } else {
         Err(HeapCorrupted)
@@ -147,12 +148,15 @@ impl fmt::Display for HeapCorrupted {
     }
 }
 
-/// The C functions of include/ingot.h that this crate calls.
-mod ffi {
+/// The raw C declarations of `include/ingot.h` that the safe API uses
+/// (what an `ingot-sys` crate would hold). Everything here is `unsafe` to
+/// call; [`ctl`] and the rest of the crate wrap it.
+pub mod sys {
     use core::ffi::c_void;
 
+    /// `struct ingot_stats`.
     #[repr(C)]
-    #[derive(Default)]
+    #[derive(Clone, Copy, Debug, Default)]
     pub struct IngotStats {
         pub allocated: usize,
         pub active: usize,
@@ -170,9 +174,21 @@ mod ffi {
         pub fn ingot_sdallocx(ptr: *mut c_void, size: usize, flags: i32);
         pub fn ingot_stats_get(out: *mut IngotStats);
         pub fn ingot_check() -> i32;
-        #[cfg(feature = "std")]
         pub fn ingot_mallctl(
             name: *const u8,
+            oldp: *mut c_void,
+            oldlenp: *mut usize,
+            newp: *mut c_void,
+            newlen: usize,
+        ) -> i32;
+        pub fn ingot_mallctlnametomib(
+            name: *const u8,
+            mibp: *mut usize,
+            miblenp: *mut usize,
+        ) -> i32;
+        pub fn ingot_mallctlbymib(
+            mib: *const usize,
+            miblen: usize,
             oldp: *mut c_void,
             oldlenp: *mut usize,
             newp: *mut c_void,
