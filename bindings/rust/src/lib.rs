@@ -125,6 +125,81 @@ pub fn stats() -> Stats {
     }
 }
 
+/// The checks in force in this process: `"hardened"`, `"debug"` or
+/// `"default"`.
+///
+/// A build with the `hardened` feature is always hardened. Otherwise the
+/// profile is the option `profile` read at start, from (later overriding
+/// earlier) the program's [`malloc_conf!`], `MALLOC_CONF`, then `INGOT_CONF`
+/// (`INGOT_CONF=profile:hardened` switches a built program without a
+/// rebuild); a build with the `debug` feature reads `"debug"` where that
+/// option says `"default"`.
+pub fn profile() -> &'static str {
+    if cfg!(feature = "hardened") {
+        return "hardened";
+    }
+    match ctl::opt::profile::read() {
+        Ok("default") | Err(_) if cfg!(feature = "debug") => "debug",
+        Ok(name) => name,
+        Err(_) => "default",
+    }
+}
+
+/// Sets ingot's options from inside the program, at build time: ingot's
+/// equivalent of jemalloc's `malloc_conf` symbol.
+///
+/// ```
+/// ingot::malloc_conf!("dirty_decay_ms:5000,background_thread:true");
+///
+/// #[global_allocator]
+/// static GLOBAL: ingot::Ingot = ingot::Ingot;
+/// # fn main() {
+/// # if std::env::var_os("INGOT_CONF").is_none() && std::env::var_os("MALLOC_CONF").is_none() {
+/// assert_eq!(ingot::ctl::opt::dirty_decay_ms::read(), Ok(5000));
+/// # }
+/// # }
+/// ```
+///
+/// The string, in jemalloc's syntax (`name:value,name:value`), is read once
+/// at start, before `MALLOC_CONF` and `INGOT_CONF`, which override it (so an
+/// operator can still change a setting without a rebuild). The macro defines
+/// the C symbol `ingot_malloc_conf`, which the linked ingot reads (the
+/// crate's build defines only `ingot_*` names, so jemalloc's `malloc_conf`
+/// name is left to the C library's allocator). Use it once, in the crate of
+/// the final binary (a definition in a library crate can be left out by the
+/// linker, as nothing else refers to it).
+#[macro_export]
+macro_rules! malloc_conf {
+    ($conf:literal) => {
+        #[no_mangle]
+        #[used]
+        #[allow(non_upper_case_globals)]
+        static ingot_malloc_conf: $crate::ConfString =
+            $crate::ConfString::new(concat!($conf, "\0"));
+    };
+}
+
+/// The value behind [`malloc_conf!`]: a pointer to a NUL-terminated string
+/// that lives as long as the program, as C's `const char *`.
+#[repr(transparent)]
+pub struct ConfString(*const u8);
+
+// SAFETY: the pointer leads to a 'static string that nobody writes.
+unsafe impl Sync for ConfString {}
+
+impl ConfString {
+    /// Wraps `conf`, which must end with a NUL byte (checked at compile
+    /// time when used in a static, as malloc_conf! does).
+    pub const fn new(conf: &'static str) -> ConfString {
+        let bytes = conf.as_bytes();
+        assert!(
+            !bytes.is_empty() && bytes[bytes.len() - 1] == 0,
+            "the option string must end with a NUL byte"
+        );
+        ConfString(bytes.as_ptr())
+    }
+}
+
 /// Verifies every invariant of ingot's heap.
 ///
 /// Safe at any moment from any thread. On failure ingot has written one line
