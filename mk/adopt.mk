@@ -103,6 +103,7 @@ test-rust: adopt-deps
 	$(RUST_CARGO) test --offline
 	$(RUST_CARGO) test --offline --no-default-features
 	$(RUST_CARGO) test --offline --all-features
+	$(RUST_CARGO) run --offline --example size_classes | grep -q '^ *total  *[1-9]'
 
 # The packaged crate. The crate's files and a copy of the C sources (csrc/)
 # are staged under build/ (ignored by git, so cargo sees no dirty tree and
@@ -115,7 +116,7 @@ RUST_PACKAGE_FLAGS ?= --no-verify
 rust-package:
 	rm -rf $(RUST_STAGE)
 	mkdir -p $(RUST_STAGE)/csrc/tools
-	cd bindings/rust && cp -R Cargo.toml Cargo.lock README.md build.rs src tests \
+	cd bindings/rust && cp -R Cargo.toml Cargo.lock README.md build.rs src tests examples \
 		$(CURDIR)/$(RUST_STAGE)/
 	cp -R src arch include LICENSE $(RUST_STAGE)/csrc/
 	cp tools/gen_sizeclass.c $(RUST_STAGE)/csrc/tools/

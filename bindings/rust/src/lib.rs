@@ -29,6 +29,8 @@ extern crate std;
 
 pub mod ctl;
 #[cfg(feature = "std")]
+pub mod hooks;
+#[cfg(feature = "std")]
 pub mod prof;
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -241,6 +243,16 @@ pub mod sys {
         pub retained: usize,
     }
 
+    /// `struct ingot_hooks`.
+    #[repr(C)]
+    pub struct IngotHooks {
+        pub on_alloc: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize)>,
+        pub on_free: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, usize)>,
+        pub on_resize:
+            Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, usize, usize)>,
+        pub ctx: *mut c_void,
+    }
+
     // C's int is i32 on every target ingot builds for (core::ffi::c_int
     // needs Rust 1.64; the crate builds with 1.63, Debian 12's).
     extern "C" {
@@ -249,6 +261,7 @@ pub mod sys {
         pub fn ingot_sdallocx(ptr: *mut c_void, size: usize, flags: i32);
         pub fn ingot_stats_get(out: *mut IngotStats);
         pub fn ingot_check() -> i32;
+        pub fn ingot_hooks_set(hooks: *const IngotHooks) -> i32;
         pub fn ingot_mallctl(
             name: *const u8,
             oldp: *mut c_void,

@@ -26,7 +26,13 @@ fn caller_set_options() -> bool {
 
 fn run_child(test: &str, ingot_conf: &str) -> Output {
     Command::new(env::current_exe().unwrap())
-        .args(["--ignored", "--exact", test, "--test-threads=1", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            test,
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env("INGOT_CONF", ingot_conf)
         .env_remove("MALLOC_CONF")
         .env(CHILD, "1")
