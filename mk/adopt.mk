@@ -18,6 +18,10 @@
 #   make test-rust-package  unpacks that .crate in a temporary folder outside the
 #                      tree and runs cargo build and cargo test there
 #                      (tests/rust/test_package.sh)
+#   make test-rust-select  the allocator selection example
+#                      (bindings/rust/examples/select) built with each feature
+#                      set, run, and two features refused at compile time
+#                      (tests/rust/test_select.sh; target dir build/rust-select)
 #   make test-install  install into a temporary prefix, build a C, a jemalloc and
 #                      a C++ program with pkg-config, run them, uninstall
 #                      (tests/install/test_install.sh)
@@ -46,9 +50,9 @@ CARGO        ?= cargo
 ADOPT_LIBDIR ?= lib
 
 .PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps \
-        rust-package test-rust-package
+        rust-package test-rust-package test-rust-select
 test: test-adopt
-test-adopt: test-cxx test-rust test-rust-package test-install
+test-adopt: test-cxx test-rust test-rust-package test-rust-select test-install
 
 # What these tests need is in tools/debian-packages.txt, installed by make deps.
 adopt-deps: deps
@@ -123,6 +127,10 @@ rust-package:
 	cd $(RUST_STAGE) && CC="$(CC)" CARGO_TARGET_DIR=$(RUST_TARGET_DIR) \
 		$(CARGO) package --offline $(RUST_PACKAGE_FLAGS)
 	@echo "packaged: $(RUST_CRATE)"
+
+# The allocator selection example, built with each feature set.
+test-rust-select: adopt-deps
+	CARGO="$(CARGO)" CC="$(CC)" CARGO_TARGET_DIR=$(CURDIR)/build/rust-select tests/rust/test_select.sh
 
 # Unpacks the .crate outside the tree and builds and tests it there.
 test-rust-package: adopt-deps rust-package

@@ -127,6 +127,9 @@ pub fn stats() -> Stats {
     }
 }
 
+/// The crate's version, which is that of the ingot C sources it builds.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The checks in force in this process: `"hardened"`, `"debug"` or
 /// `"default"`.
 ///
