@@ -3,6 +3,9 @@
 #
 #   make install       libraries, headers, ingot.pc and jemalloc.pc, ingot(3)
 #                      into $(DESTDIR)$(PREFIX); PREFIX=/usr/local by default
+#                      and the CMake package lib/cmake/ingot/ingotConfig.cmake
+#                      (+ ingotConfigVersion.cmake): find_package(ingot) gives
+#                      ingot::ingot (libingot.so) and ingot::ingot-static
 #   make uninstall     removes exactly the files install puts there
 #   make man           build/man/ingot.3, generated from man/ingot.3.in and the
 #                      option list src/conf_options.inc (tools/gen_manpage.c)
@@ -25,13 +28,17 @@
 #   make test-install  install into a temporary prefix, build a C, a jemalloc and
 #                      a C++ program with pkg-config, run them, uninstall
 #                      (tests/install/test_install.sh)
+#   make test-cmake    install into a temporary prefix, configure, build and run a
+#                      CMake project that links ingot::ingot and ingot::ingot-static
+#                      (tests/install/test_cmake.sh, tests/install/cmake/)
 #   make test-adopt    the tests above; `make test` runs them too
 #   make adopt-deps    installs what they need when it is missing (Debian): g++,
 #                      cargo, pkg-config, man and groff
 #
 # Options (make VAR=value):
 #   PREFIX (default /usr/local), DESTDIR, LIBDIR (PREFIX/lib), INCLUDEDIR
-#   (PREFIX/include), MANDIR (PREFIX/share/man), PKGCONFIGDIR (LIBDIR/pkgconfig)
+#   (PREFIX/include), MANDIR (PREFIX/share/man), PKGCONFIGDIR (LIBDIR/pkgconfig),
+#   CMAKEDIR (LIBDIR/cmake/ingot)
 #   CXX (default g++), CARGO (default cargo)
 #   ADOPT_LIBDIR  folder of the libraries test-cxx links (default lib)
 #
@@ -46,13 +53,14 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 MANDIR       ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/ingot
 CARGO        ?= cargo
 ADOPT_LIBDIR ?= lib
 
 .PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps \
-        rust-package test-rust-package test-rust-select
+        rust-package test-rust-package test-rust-select test-cmake
 test: test-adopt
-test-adopt: test-cxx test-rust test-rust-package test-rust-select test-install
+test-adopt: test-cxx test-rust test-rust-package test-rust-select test-install test-cmake
 
 # What these tests need is in tools/debian-packages.txt, installed by make deps.
 adopt-deps: deps
@@ -158,7 +166,8 @@ INSTALL_LIBS    := libingot.a libingot-prefixed.a libingot.so libjemalloc.so.2
 INSTALLED_FILES := $(INSTALL_LIBS:%=$(LIBDIR)/%) $(LIBDIR)/libjemalloc.so \
                    $(INCLUDEDIR)/ingot.h $(INCLUDEDIR)/jemalloc/jemalloc.h \
                    $(PKGCONFIGDIR)/ingot.pc $(PKGCONFIGDIR)/jemalloc.pc \
-                   $(MANDIR)/man3/ingot.3
+                   $(MANDIR)/man3/ingot.3 \
+                   $(CMAKEDIR)/ingotConfig.cmake $(CMAKEDIR)/ingotConfigVersion.cmake
 
 # A .pc file for the install paths: ${prefix}-relative where they are under it.
 adopt_pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
@@ -170,9 +179,17 @@ define adopt_install_pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/$(1)
 endef
 
+# The CMake package: absolute paths, as in the .pc files.
+define adopt_install_cmake
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(ADOPT_VERSION)|' \
+	    cmake/$(1).in > $(DESTDIR)$(CMAKEDIR)/$(1).tmp
+	mv $(DESTDIR)$(CMAKEDIR)/$(1).tmp $(DESTDIR)$(CMAKEDIR)/$(1)
+	chmod 644 $(DESTDIR)$(CMAKEDIR)/$(1)
+endef
+
 install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/jemalloc \
-		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(CMAKEDIR)
 	install -m 644 lib/libingot.a lib/libingot-prefixed.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 lib/libingot.so lib/libjemalloc.so.2 $(DESTDIR)$(LIBDIR)/
 	ln -sf libjemalloc.so.2 $(DESTDIR)$(LIBDIR)/libjemalloc.so
@@ -181,6 +198,8 @@ install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	$(call adopt_install_pc,ingot.pc)
 	$(call adopt_install_pc,jemalloc.pc)
 	install -m 644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man3/
+	$(call adopt_install_cmake,ingotConfig.cmake)
+	$(call adopt_install_cmake,ingotConfigVersion.cmake)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
@@ -195,3 +214,6 @@ install-list:
 INSTALL_TEST_MAKE = $(MAKE)
 test-install: adopt-deps $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_install.sh
+
+test-cmake: adopt-deps $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
+	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_cmake.sh
