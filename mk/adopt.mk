@@ -120,9 +120,9 @@ test-rust: adopt-deps
 # The packaged crate. The crate's files and a copy of the C sources (csrc/)
 # are staged under build/ (ignored by git, so cargo sees no dirty tree and
 # the repository keeps one copy of the sources), and packaged there.
-RUST_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' bindings/rust/Cargo.toml)
+RUST_CRATE_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' bindings/rust/Cargo.toml)
 RUST_STAGE   := build/rust-stage/ingot
-RUST_CRATE    = $(RUST_TARGET_DIR)/package/ingot-$(RUST_VERSION).crate
+RUST_CRATE    = $(RUST_TARGET_DIR)/package/ingot-$(RUST_CRATE_VERSION).crate
 RUST_PACKAGE_FLAGS ?= --no-verify
 
 rust-package:

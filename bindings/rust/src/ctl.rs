@@ -473,7 +473,7 @@ macro_rules! ro_str {
 
 ro_str!(
     /// `version`: the jemalloc version ingot answers as
-    /// ("5.3.0-0-g<commit>"), for programs that check it.
+    /// (`"5.3.0-0-g<commit>"`), for programs that check it.
     version, "version"
 );
 
@@ -586,7 +586,7 @@ pub mod arenas {
     }
 }
 
-/// `arena.<i>.*`: one arena, or with [`ALL`] every arena.
+/// `arena.<i>.*`: one arena, or with [`arena::ALL`] every arena.
 pub mod arena {
     use super::{raw, Mib, Result};
 

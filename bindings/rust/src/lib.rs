@@ -17,11 +17,18 @@
 //! }
 //! ```
 //!
+//! Beside the allocator: [`ctl`], typed reads and writes of ingot's
+//! `mallctl` names (statistics, purging, decay, per-thread counters, the
+//! background thread, profiling; raw names and MIBs); [`malloc_conf!`],
+//! options compiled into the program; [`profile`], the checks live in this
+//! process; [`stats`] and [`check`]; and [`sys`], the raw C declarations.
+//!
 //! Cargo features choose ingot's build profile: `stats` (default: the
 //! counters behind [`stats`]), `hardened` (every hardening: double and
 //! invalid free detection, canaries, guard pages, ...), `debug` (assertions
-//! and junk filling). The `std` feature (default) adds [`prof`], heap
-//! profiling, whose calls take file paths; without it the crate is `no_std`.
+//! and junk filling). The `std` feature (default) adds `prof`, heap
+//! profiling, whose calls take file paths, and `hooks`, allocation callbacks
+//! for profilers; without it the crate is `no_std`.
 #![no_std]
 
 #[cfg(feature = "std")]
