@@ -55,11 +55,7 @@ void *alloc_big(size_t usable, size_t align, bool zero)
 {
 	ingot_ensure_booted();
 	struct arena *a = tcache_thread_arena();
-	void *p;
-	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
-		p = arena_alloc_large(a, usable, align, zero);
-	else
-		p = arena_alloc_huge(a, usable, align, zero);
+	void *p = arena_alloc_big(a, usable, align, zero);
 	if (p) {
 		tcache_account(usable, 0);
 		prof_count_big(p, usable);

@@ -170,6 +170,16 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	return (void *)s->base;
 }
 
+/* ---- large or huge ------------------------------------------------------- */
+
+void *arena_alloc_big(struct arena *a, size_t usable, size_t align, bool zero)
+{
+	/* An alignment above PAGE may need align more bytes of a chunk. */
+	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
+		return arena_alloc_large(a, usable, align, zero);
+	return arena_alloc_huge(a, usable, align, zero);
+}
+
 /* ---- huge ----------------------------------------------------------------- */
 
 static struct chunk *huge_record_get(void)

@@ -91,6 +91,11 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero);
 void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero);
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero);
 
+/* A block of usable bytes (from arena_large_usable, or page-rounded for
+ * alignments above PAGE) aligned to align (at least PAGE): large when it
+ * fits a page run, huge otherwise. The one place that decides. */
+void *arena_alloc_big(struct arena *a, size_t usable, size_t align, bool zero);
+
 /* Frees any block given its chunk record; the caller has checked that p is
  * inside c. Small objects go straight to their bin. */
 void arena_free(struct chunk *c, void *p);

@@ -42,7 +42,7 @@ static struct tcache *flags_tcache(int flags)
 {
 	/* Hardened heaps check, and hooks report, every object on its way in
 	 * and out, which the cache paths below do not: they go to the arena. */
-	if (ingot_hardening || __atomic_load_n(&hooks_on, __ATOMIC_RELAXED))
+	if (tcache_checked_mode())
 		return NULL;
 	unsigned t = flag_tcache(flags);
 	if (t == TCACHE_AUTO)
@@ -76,9 +76,7 @@ static void *xalloc_unreported(size_t size, int flags)
 	if (usable > SC_SMALL_MAX || align > PAGE) {
 		if (flag_arena(flags) == 0)
 			return alloc_big(usable, MAX(align, PAGE), zero);
-		void *p = usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK
-		              ? arena_alloc_large(arena, usable, MAX(align, PAGE), zero)
-		              : arena_alloc_huge(arena, usable, MAX(align, PAGE), zero);
+		void *p = arena_alloc_big(arena, usable, MAX(align, PAGE), zero);
 		prof_count_big(p, usable);
 		return p;
 	}

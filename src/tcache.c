@@ -139,7 +139,7 @@ static void slots_put(void **slots)
  * each cache compares it with its own on its slow paths and reopens. */
 static unsigned mode_epoch;
 
-static bool slow_path_mode(void)
+bool tcache_checked_mode(void)
 {
 	return ingot_hardening || __atomic_load_n(&hooks_on, __ATOMIC_RELAXED);
 }
@@ -170,7 +170,7 @@ static void tcache_layout(struct tcache *tc, void **slots)
 	tc->slots = slots;
 	tc->cbins = tc->bins;
 	tc->mode_epoch = __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE);
-	if (slow_path_mode()) {
+	if (tcache_checked_mode()) {
 		tc->cbins = (struct tcache_bin *)slots;
 		ingot_memset(tc->cbins, 0, CBINS_BYTES);
 		slots += CBINS_BYTES / sizeof(void *);
@@ -449,6 +449,40 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
+/* Reports p freed twice when tc's bin cls holds it already: a small bin
+ * checks its newest object (the commonest double free, free(p); free(p)),
+ * a large one all of its few objects (a large block freed twice still
+ * looks live to its page heap). */
+static void bin_check_double_free(struct tcache_bin *bin, unsigned cls, void *p)
+{
+	if (cls <= SC_NSMALL) {
+		if (bin->top[-1] == p)
+			ingot_report_double_free(p);
+		return;
+	}
+	for (void **q = bin->stack; q < bin->top; q++)
+		if (*q == p)
+			ingot_report_double_free(p);
+}
+
+/* Puts freed p in tc's bin cls: checks it was not freed twice, makes room
+ * when the bin is full, pushes. False, having done nothing, when the class
+ * has no room in tc (capacity 0): the caller frees p another way. Counts
+ * nothing: each caller says why p came. */
+static bool bin_put(struct tcache *tc, unsigned cls, void *p)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
+	if (bin->limit == bin->stack)
+		return false;
+	bin_check_double_free(bin, cls, p);
+	if (bin->top == bin->limit) {
+		bin_make_room(tc, cls);
+		gc_tick(tc);
+	}
+	tcache_bin_push(bin, p);
+	return true;
+}
+
 /* Refills tc's empty bin cls with a batch; returns one object, or NULL. */
 static void *bin_refill(struct tcache *tc, unsigned cls)
 {
@@ -479,10 +513,7 @@ static void *alloc_uncached(struct arena *a, size_t size)
 {
 	if (size <= SC_SMALL_MAX)
 		return arena_alloc_small(a, sizeclass_small(size), false);
-	size_t usable = arena_large_usable(size);
-	if (usable <= ARENA_LARGE_MAX)
-		return arena_alloc_large(a, usable, PAGE, false);
-	return arena_alloc_huge(a, size, PAGE, false);
+	return arena_alloc_big(a, arena_large_usable(size), PAGE, false);
 }
 
 /* ---- hardened paths ----------------------------------------------------- */
@@ -583,17 +614,10 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		cls = c->class_of[chunk_page_index((uintptr_t)p)];
 		tc->info[cls].nin++;
 	}
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->limit == bin->stack) {
+	if (!bin_put(tc, cls, p)) {
 		tc->info[cls].nout++;
 		arena_free_batch(cls, &p, 1);
-		return;
 	}
-	if (bin->top == bin->limit) {
-		bin_make_room(tc, cls);
-		gc_tick(tc);
-	}
-	tcache_bin_push(bin, p);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -623,18 +647,9 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (usable <= SC_SMALL_MAX || usable > sc_size[SC_NCACHED])
 		return false;
 	unsigned cls = sizeclass_of(usable);
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (sc_size[cls] != usable || bin->limit == bin->stack)
+	if (sc_size[cls] != usable || !bin_put(tc, cls, p))
 		return false; /* page-rounded aligned blocks are not class sizes */
-	/* A large block freed twice would still look live: look for it among
-	 * the few cached ones. */
-	for (void **q = bin->stack; q < bin->top; q++)
-		if (*q == p)
-			ingot_report_double_free(p);
-	if (bin->top == bin->limit)
-		bin_make_room(tc, cls);
-	tcache_bin_push(bin, p);
-	bin->nfreed++;
+	tc->cbins[cls].nfreed++;
 	return true;
 }
 
@@ -648,7 +663,7 @@ void *tcache_alloc_slow(size_t size)
 	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
-	if (INGOT_UNLIKELY(slow_path_mode())) {
+	if (INGOT_UNLIKELY(tcache_checked_mode())) {
 		void *p = checked_alloc(tc, size);
 		if (INGOT_UNLIKELY(prof_on()) && p)
 			prof_count_big(p, arena_usable_size(pagemap_chunk((uintptr_t)p), p));
@@ -707,23 +722,16 @@ void tcache_free_slow(void *p)
 		tcache_account(0, usable);
 		return;
 	}
-	if (INGOT_UNLIKELY(slow_path_mode())) {
+	if (INGOT_UNLIKELY(tcache_checked_mode())) {
 		checked_free(tc, c, p, cls);
 		return;
 	}
-	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
-	if (!bin || bin->limit == bin->stack) {
-		tcache_account(0, sc_size[cls]);
-		arena_free(c, p);
+	if (tc && bin_put(tc, cls, p)) {
+		tc->cbins[cls].nfreed++;
 		return;
 	}
-	if (bin->top[-1] == p)
-		ingot_report_double_free(p);
-	if (bin->top == bin->limit) {
-		bin_make_room(tc, cls);
-		gc_tick(tc);
-	}
-	tcache_free_small(p, cls);
+	tcache_account(0, sc_size[cls]);
+	arena_free(c, p);
 }
 
 /* ---- explicit caches ------------------------------------------------------ */
@@ -786,17 +794,10 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->limit == bin->stack) {
+	if (bin_put(tc, cls, p))
+		tc->cbins[cls].nfreed++;
+	else
 		arena_free(pagemap_lookup((uintptr_t)p), p);
-		return;
-	}
-	if (bin->top[-1] == p)
-		ingot_report_double_free(p);
-	if (bin->top == bin->limit)
-		bin_make_room(tc, cls);
-	tcache_bin_push(bin, p);
-	bin->nfreed++;
 }
 
 /* ---- accounting, verification, fork -------------------------------------- */

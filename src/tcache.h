@@ -185,6 +185,11 @@ void tcache_set_thread_arena(struct arena *a);
  * in the right mode, the caller's at once, others on their next slow path. */
 void tcache_mode_changed(void);
 
+/* True while caches run checked: hardened heaps and installed hooks need
+ * to see every call, so every call takes the slow paths (the one place
+ * that decides it). */
+bool tcache_checked_mode(void);
+
 /* Turns the calling thread's cache on or off (thread.tcache.enabled). */
 void tcache_set_enabled(bool enabled);
 bool tcache_enabled(void);
