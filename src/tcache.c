@@ -76,7 +76,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
 		class_ncap_max[cls] = class_ncap[cls];
-		if (cls <= SC_NSMALL && class_ncap[cls] && TCACHE_GROW_BYTES)
+		if (cls <= SC_NSMALL && class_ncap[cls])
 			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
 			                                              TCACHE_CLASS_BYTES_GROWN / size));
 		slots_total += class_ncap_max[cls] + 1u;
