@@ -179,6 +179,14 @@ static void events_start(struct tcache *tc, unsigned cls)
 	events_arm(tc, cls);
 }
 
+/* The alignment every object of small class cls has: the largest power of
+ * two that divides its size, up to a page (slabs start on a page). */
+static uintptr_t class_alignment(unsigned cls)
+{
+	size_t size = sc_size[cls];
+	return MIN(size & (0 - size), (size_t)PAGE);
+}
+
 /* Gives every working bin its stack, each after a NULL sentinel, and its
  * capacity. In slow-path mode the cache works in bins of their own, kept in
  * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
@@ -203,6 +211,7 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		bin->stack = slots + 1;
 		tcache_bin_set_top(bin, bin->stack);
 		bin->limit = bin->stack + class_ncap[cls];
+		bin->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
 		tc->info[cls].missed = false;
@@ -506,14 +515,43 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
-/* Reports p freed twice when tc's bin cls holds it already: a small bin
- * checks its newest object (the commonest double free, free(p); free(p)),
- * a large one all of its few objects (a large block freed twice still
- * looks live to its page heap). */
-static void bin_check_double_free(struct tcache_bin *bin, unsigned cls, void *p)
+/* Checks small pointer p on its way into tc's bin cls in a default heap
+ * (the fast path sent it here, or there is no fast path for it): it must
+ * be the start of an object, and not one freed already. Only a block with
+ * the freed mark can be free already (tcache.h); it is looked for in the
+ * bin and in its slab's bitmap. A mark the program wrote finds neither,
+ * and p goes on. A block freed already by another thread and still in that
+ * thread's cache is not found here, but when a cache gives it back to its
+ * slab. */
+static void check_small_free(struct tcache *tc, unsigned cls, void *p)
 {
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
+		ingot_report_invalid_ptr("free", p);
+	if (INGOT_LIKELY(!tcache_is_marked(p)))
+		return;
+	struct tcache_bin *bin = &tc->cbins[cls];
+	for (void **q = bin->stack; q < bin->top; q++)
+		if (*q == p)
+			ingot_report_double_free(p);
+	if (bin_slot_free(&c->arena->bins[cls], s, slot))
+		ingot_report_double_free(p);
+}
+
+/* Reports p freed twice when tc's bin cls holds it already (or, in a
+ * default heap, when its slab does): a small bin of a checked heap, whose
+ * frees were checked already, looks at its newest object, a large one at
+ * all of its few objects (a large block freed twice still looks live to
+ * its page heap). */
+static void bin_check_double_free(struct tcache *tc, unsigned cls, void *p)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
 	if (cls <= SC_NSMALL) {
-		if (bin->top[-1] == p)
+		if (!tcache_checked_mode())
+			check_small_free(tc, cls, p);
+		else if (bin->top[-1] == p)
 			ingot_report_double_free(p);
 		return;
 	}
@@ -523,19 +561,22 @@ static void bin_check_double_free(struct tcache_bin *bin, unsigned cls, void *p)
 }
 
 /* Puts freed p in tc's bin cls: checks it was not freed twice, makes room
- * when the bin is full, pushes. False, having done nothing, when the class
- * has no room in tc (capacity 0): the caller frees p another way. Counts
- * nothing: each caller says why p came. */
+ * when the bin is full, pushes (a small block of a default heap with the
+ * freed mark). False, having done nothing, when the class has no room in
+ * tc (capacity 0): the caller frees p another way. Counts nothing: each
+ * caller says why p came. */
 static bool bin_put(struct tcache *tc, unsigned cls, void *p)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->limit == bin->stack)
 		return false;
-	bin_check_double_free(bin, cls, p);
+	bin_check_double_free(tc, cls, p);
 	if (bin->top == bin->limit && !bin_grow(tc, cls)) {
 		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
+	if (cls <= SC_NSMALL && !tcache_checked_mode())
+		tcache_mark_freed(p);
 	tcache_bin_push(bin, p);
 	return true;
 }
@@ -570,7 +611,7 @@ static void *bin_refill(struct tcache *tc, unsigned cls)
 static void *alloc_uncached(struct arena *a, size_t size)
 {
 	if (size <= SC_SMALL_MAX)
-		return arena_alloc_small(a, sizeclass_small(size), false);
+		return tcache_unmark(arena_alloc_small(a, sizeclass_small(size), false));
 	return arena_alloc_big(a, arena_large_usable(size), PAGE, false);
 }
 
@@ -734,7 +775,7 @@ void *tcache_alloc_slow(size_t size)
 		if (bin->top != bin->stack) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (bin->limit != bin->stack) {
-			p = bin_refill(tc, cls);
+			p = tcache_unmark(bin_refill(tc, cls));
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return count_cached(tc, p, cls);
@@ -844,10 +885,10 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->top != bin->stack)
-		return tcache_bin_pop(bin);
+		return tcache_unmark(tcache_bin_pop(bin));
 	if (bin->limit == bin->stack || arena != tc->arena)
-		return arena_alloc_small(arena, cls, false);
-	return bin_refill(tc, cls);
+		return tcache_unmark(arena_alloc_small(arena, cls, false));
+	return tcache_unmark(bin_refill(tc, cls));
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
@@ -879,6 +920,72 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 	return total;
 }
 
+/* Whether the n objects of a stack are all different: a hash set at most
+ * twice the largest (grown) capacity, on the checker's stack (was a pairwise
+ * comparison, which made a full cache's check cost 512^2 / 2 loads). */
+static bool objects_distinct(void *const *objects, unsigned n)
+{
+	uintptr_t seen[2 * MAX(TCACHE_NCAP_MAX, TCACHE_NCAP_GROWN)];
+	unsigned lg = 1;
+	while ((1u << lg) < 2 * n)
+		lg++;
+	if ((1u << lg) > ARRAY_LEN(seen))
+		return false; /* more than any capacity: not a cache we made */
+	unsigned mask = (1u << lg) - 1;
+	ingot_memset(seen, 0, ((size_t)mask + 1) * sizeof(seen[0]));
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t p = (uintptr_t)objects[i];
+		unsigned h = (unsigned)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> (64 - lg));
+		while (seen[h] && seen[h] != p)
+			h = (h + 1) & mask;
+		if (seen[h] == p)
+			return false;
+		seen[h] = p;
+	}
+	return true;
+}
+
+static const char *large_objects_check(const struct tcache_bin *bin, unsigned cls)
+{
+	for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
+		uintptr_t p = (uintptr_t)bin->stack[i];
+		if (arena_usable_size(pagemap_chunk(p), (void *)p) != sc_size[cls])
+			return "thread cache holds a large block of the wrong size";
+	}
+	return NULL;
+}
+
+/* Each object of a small bin sits in a slab of its class that counts it as
+ * handed out. The home bin's lock is held across objects of one home (most
+ * of them: taking it per object was most of a check's cost). */
+static const char *small_objects_check(const struct tcache_bin *bin, unsigned cls)
+{
+	const char *err = NULL;
+	struct bin *locked = NULL;
+	for (unsigned i = 0; i < tcache_bin_ncached(bin) && !err; i++) {
+		uintptr_t p = (uintptr_t)bin->stack[i];
+		struct chunk *c = pagemap_chunk(p);
+		if (c->class_of[chunk_page_index(p)] != cls) {
+			err = "thread cache holds an object of the wrong class";
+			break;
+		}
+		struct bin *home = &c->arena->bins[cls];
+		if (home != locked) {
+			if (locked)
+				arch_lock_release(&locked->lock);
+			arch_lock_acquire(&home->lock);
+			locked = home;
+		}
+		struct span *s = span_of_addr(c, p);
+		unsigned slot = sizeclass_slot(cls, p - s->base);
+		if ((s->free_bits[slot / 64] >> (slot % 64)) & 1)
+			err = "thread cache holds an object its slab thinks is free";
+	}
+	if (locked)
+		arch_lock_release(&locked->lock);
+	return err;
+}
+
 /* Checks the calling thread's own cache only: other threads' stacks change
  * without locks. Every cached object must sit in a live slab of its class. */
 static const char *tcache_check(struct tcache *tc)
@@ -895,28 +1002,12 @@ static const char *tcache_check(struct tcache *tc)
 		grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];
 		if (bin->limit != bin->stack && bin->hot != bin->top[-1])
 			return "thread cache bin's copy of its newest object is out of step";
-		for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
-			uintptr_t p = (uintptr_t)bin->stack[i];
-			struct chunk *c = pagemap_chunk(p);
-			for (unsigned j = 0; j < i; j++)
-				if (bin->stack[j] == (void *)p)
-					return "thread cache holds the same object twice";
-			if (cls > SC_NSMALL) {
-				if (arena_usable_size(c, (void *)p) != sc_size[cls])
-					return "thread cache holds a large block of the wrong size";
-				continue;
-			}
-			if (c->class_of[chunk_page_index(p)] != cls)
-				return "thread cache holds an object of the wrong class";
-			struct span *s = span_of_addr(c, p);
-			struct bin *home = &c->arena->bins[cls];
-			unsigned slot = sizeclass_slot(cls, p - s->base);
-			arch_lock_acquire(&home->lock);
-			bool slab_says_free = (s->free_bits[slot / 64] >> (slot % 64)) & 1;
-			arch_lock_release(&home->lock);
-			if (slab_says_free)
-				return "thread cache holds an object its slab thinks is free";
-		}
+		if (!objects_distinct(bin->stack, tcache_bin_ncached(bin)))
+			return "thread cache holds the same object twice";
+		const char *err = cls > SC_NSMALL ? large_objects_check(bin, cls)
+		                                  : small_objects_check(bin, cls);
+		if (err)
+			return err;
 	}
 	if (grown != tc->grown_bytes || grown > TCACHE_GROW_BYTES)
 		return "thread cache's total growth is out of step with its bins";

@@ -134,6 +134,28 @@ static void *refill_takes_a_batch_thread(void *arg)
 	return NULL;
 }
 
+/* A program may store the freed mark itself: such a block takes the slow
+ * path's look (bin and slab), which finds it live, and is freed as any
+ * other; the blocks come back, each once. */
+Test(tcache, a_block_that_holds_the_freed_mark_is_freed_normally)
+{
+	enum { N = 600 };
+	static void *blocks[N];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			blocks[i] = ingot_malloc(48);
+			cr_assert_not_null(blocks[i]);
+			*(uintptr_t *)blocks[i] = TCACHE_FREED_MARK;
+		}
+		for (int i = 0; i < N; i++)
+			for (int j = i + 1; j < N && j < i + 64; j++)
+				cr_assert_neq(blocks[i], blocks[j], "a block handed out twice");
+		for (int i = 0; i < N; i++)
+			ingot_free(blocks[i]);
+	}
+	cr_assert_null(ingot_check());
+}
+
 Test(tcache, a_miss_refills_a_batch_from_the_bin)
 {
 	skip_if_uncached();
@@ -767,5 +789,26 @@ Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
 	cr_assert_null(tcache_explicit_get(index), "a destroyed index still names a cache");
 	cr_assert_not(tcache_explicit_destroy(index), "destroyed twice");
 	cr_assert_eq(bin_live(&arena->bins[cls]), live0, "objects stayed out after destroy");
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(tcache, check_finds_an_object_cached_twice)
+{
+	/* The check must find the one duplicate among a bin of 200. */
+	enum { N = 200 };
+	void *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = ingot_malloc(16);
+	for (int i = 0; i < N; i++)
+		ingot_free(p[i]);
+	struct tcache *tc = tcache_thread();
+	cr_assert_not_null(tc);
+	unsigned cls = sizeclass_small(16);
+	struct tcache_bin *bin = &tc->cbins[cls];
+	cr_assert_geq(tcache_bin_ncached(bin), N / 2);
+	cr_assert_eq(ingot_check(), 0);
+	tcache_bin_push(bin, bin->stack[3]); /* the 4th oldest again, on top */
+	cr_assert_neq(ingot_check(), 0, "a cache holding an object twice passed the check");
+	tcache_bin_pop(bin);
 	cr_assert_eq(ingot_check(), 0);
 }
