@@ -64,6 +64,14 @@ void arch_unmap(void *addr, size_t size);
  * as zero, or ARCH_ENOMEM when the address space after it is taken. */
 int arch_map_extend(void *addr, size_t old_size, size_t new_size);
 
+/* Moves the mapping [addr, addr+old_size) (from arch_map), pages and all,
+ * to a fresh range of new_size bytes (new_size > old_size) aligned to align,
+ * whose tail reads as zero: a block grows without faulting its pages in
+ * again. Returns 0 and *out (addr is then unmapped); ARCH_ENOMEM, or
+ * ARCH_EINVAL where the back end cannot move pages (posix.c, windows.c,
+ * region.c), with the old mapping untouched. */
+int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out);
+
 /* Gives the physical pages of a committed range back to the OS but keeps
  * the range usable: the next touch reads zero (*zeroed = true) or the old
  * contents (*zeroed = false, e.g. MADV_FREE or no-op back ends). */

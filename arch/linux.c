@@ -207,6 +207,21 @@ int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 	return 0;
 }
 
+int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
+{
+	/* An aligned range first, then mremap moves the pages over it. */
+	void *dest;
+	if (arch_map(new_size, align, &dest) != 0)
+		return ARCH_ENOMEM;
+	void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	if (p == MAP_FAILED) {
+		arch_unmap(dest, new_size);
+		return ARCH_ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
 void arch_purge(void *addr, size_t size, bool *zeroed)
 {
 	/* On private anonymous memory MADV_DONTNEED drops the pages at once and

@@ -70,6 +70,17 @@ void arch_unmap(void *addr, size_t size)
 		posix_madvise(addr, size, POSIX_MADV_DONTNEED);
 }
 
+int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
+{
+	/* Not supported: POSIX has no way to move pages to another address. */
+	(void)addr;
+	(void)old_size;
+	(void)new_size;
+	(void)align;
+	(void)out;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	char *tail = (char *)addr + old_size;

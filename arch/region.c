@@ -275,6 +275,17 @@ void arch_unmap(void *addr, size_t size)
 	arch_lock_release(&region.lock);
 }
 
+int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
+{
+	/* Not supported: the region has no second mapping of its pages to move them with. */
+	(void)addr;
+	(void)old_size;
+	(void)new_size;
+	(void)align;
+	(void)out;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	/* Only when the free range right after the mapping is big enough. */

@@ -157,6 +157,17 @@ void arch_unmap(void *addr, size_t size)
 		VirtualFree(base, 0, MEM_RELEASE);
 }
 
+int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
+{
+	/* Not supported: VirtualAlloc has no way to move pages to another address. */
+	(void)addr;
+	(void)old_size;
+	(void)new_size;
+	(void)align;
+	(void)out;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	/* A reservation cannot grow, and a second one after it could not be

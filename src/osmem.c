@@ -89,6 +89,18 @@ int osmem_map_extend(void *addr, size_t old_size, size_t new_size)
 	return err;
 }
 
+int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
+{
+	if (inject() || !charge(new_size - old_size))
+		return ARCH_ENOMEM;
+	int err = arch_map_move(addr, old_size, new_size, align, out);
+	if (err)
+		uncharge(new_size - old_size);
+	else
+		advise(*out, new_size, OSMEM_HEAP);
+	return err;
+}
+
 void osmem_unmap(void *addr, size_t size)
 {
 	arch_unmap(addr, size);

@@ -34,6 +34,8 @@ void osmem_set_thp(enum osmem_thp heap, enum osmem_thp metadata);
  * osmem_map_extend gets the heap's advice. */
 int osmem_map(size_t size, size_t align, enum osmem_use use, void **out);
 int osmem_map_extend(void *addr, size_t old_size, size_t new_size);
+/* arch_map_move under the limits: a heap mapping grown by moving it. */
+int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out);
 
 /* arch_unmap of memory that came from osmem_map or osmem_map_extend. */
 void osmem_unmap(void *addr, size_t size);

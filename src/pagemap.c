@@ -63,6 +63,7 @@ static void window_boot(const struct arch_info *info)
 	}
 	pagemap.class_first = first;
 	pagemap.class_bias = (uintptr_t)table - first;
+	pagemap.class_table = table;
 	__atomic_store_n(&pagemap.class_npages, npages, __ATOMIC_RELEASE);
 }
 

@@ -28,6 +28,17 @@
 #define TCACHE_NCAP_MIN 8u
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
+/* Growth: a small class whose bin runs empty and then full again (a burst
+ * of one size bigger than the bin) doubles its capacity, up to
+ * TCACHE_CLASS_BYTES_GROWN of objects or TCACHE_NCAP_GROWN of them; what
+ * every class of a cache has grown by stays under TCACHE_GROW_BYTES. A
+ * class the garbage pass finds idle halves back towards its base. */
+#ifndef INGOT_TCACHE_GROW_BYTES
+#define INGOT_TCACHE_GROW_BYTES ((size_t)512 << 10)
+#endif
+#define TCACHE_GROW_BYTES INGOT_TCACHE_GROW_BYTES
+#define TCACHE_CLASS_BYTES_GROWN (256u << 10)
+#define TCACHE_NCAP_GROWN 2048u
 #define TCACHE_GC_EVENTS 64u      /* slow-path events between GC passes */
 #define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 
@@ -39,7 +50,8 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 /* Room for the working bins of a hardened cache (see tcache_layout). */
 #define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NCACHED + 1), sizeof(void *))
 
-static uint16_t class_ncap[SC_NCACHED + 1];
+static uint16_t class_ncap[SC_NCACHED + 1];     /* base capacity */
+static uint16_t class_ncap_max[SC_NCACHED + 1]; /* grown capacity, and stack room */
 static size_t slots_total;  /* stack slots per cache, sentinels included */
 static size_t max_cached_size; /* largest class with room in a cache */
 static unsigned ncached_classes; /* classes with room, 1..that class */
@@ -64,7 +76,11 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		else
 			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
-		slots_total += class_ncap[cls] + 1u;
+		class_ncap_max[cls] = class_ncap[cls];
+		if (cls <= SC_NSMALL && class_ncap[cls])
+			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
+			                                              TCACHE_CLASS_BYTES_GROWN / size));
+		slots_total += class_ncap_max[cls] + 1u;
 		if (class_ncap[cls]) {
 			max_cached_size = size;
 			ncached_classes = cls;
@@ -79,10 +95,12 @@ unsigned tcache_nclasses(void) { return ncached_classes; }
 
 size_t tcache_capacity_bytes(void)
 {
-	size_t total = 0;
-	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
+	size_t total = 0, growth = 0;
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		total += (size_t)class_ncap[cls] * sc_size[cls];
-	return total;
+		growth += (size_t)(class_ncap_max[cls] - class_ncap[cls]) * sc_size[cls];
+	}
+	return total + MIN(growth, TCACHE_GROW_BYTES);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -185,18 +203,23 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		ingot_memset(tc->cbins, 0, CBINS_BYTES);
 		slots += CBINS_BYTES / sizeof(void *);
 	}
+	tc->grown_bytes = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
-		slots[0] = NULL;
+		/* Fresh slots memory reads as zero: leaving its pages untouched
+		 * keeps the room for growth out of memory until a bin grows. */
+		if (slots[0] != NULL)
+			slots[0] = NULL;
 		bin->stack = slots + 1;
 		tcache_bin_set_top(bin, bin->stack);
 		bin->limit = bin->stack + class_ncap[cls];
 		bin->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
+		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
-		slots += class_ncap[cls] + 1u;
+		slots += class_ncap_max[cls] + 1u;
 	}
 	tc->quarantine = slots;
 	tc->quarantine_next = 0;
@@ -395,8 +418,37 @@ void tcache_flush(struct tcache *tc)
 		bin_flush(tc, cls, tcache_bin_ncached(&tc->cbins[cls]));
 }
 
+/* Sets the capacity of tc's bin cls (small, holding at most ncap objects)
+ * and keeps the cache's total of growth in step. */
+static void bin_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
+	tc->grown_bytes += (size_t)ncap * sc_size[cls];
+	tc->grown_bytes -= (size_t)tcache_bin_ncap(bin) * sc_size[cls];
+	bin->limit = bin->stack + ncap;
+}
+
+/* A full bin that ran empty since it was last full sees a burst bigger
+ * than itself: it doubles, within its class's and the cache's bounds,
+ * rather than flush. True when it made room so. */
+static bool bin_grow(struct tcache *tc, unsigned cls)
+{
+	struct tcache_bin_info *info = &tc->info[cls];
+	bool missed = info->missed;
+	info->missed = false;
+	unsigned ncap = tcache_bin_ncap(&tc->cbins[cls]);
+	if (!missed || ncap >= class_ncap_max[cls])
+		return false;
+	size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / sc_size[cls];
+	unsigned grown = (unsigned)MIN(MIN(2u * ncap, (unsigned)class_ncap_max[cls]), ncap + room);
+	if (grown == ncap)
+		return false;
+	bin_set_capacity(tc, cls, grown);
+	return true;
+}
+
 /* A bin that handed nothing out since the last pass gives half its objects
- * back, and fills less next time. */
+ * back, fills less next time, and halves a grown capacity. */
 static void gc_pass(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
@@ -406,6 +458,11 @@ static void gc_pass(struct tcache *tc)
 		if ((uint16_t)tcache_bin_nalloc(bin, info) == info->gc_mark && ncached) {
 			bin_flush(tc, cls, (ncached + 1u) / 2);
 			info->nfill = (uint16_t)MAX(1, info->nfill / 2);
+			unsigned ncap = MAX(class_ncap[cls], tcache_bin_ncap(bin) / 2u);
+			if (ncap < tcache_bin_ncap(bin)) {
+				bin_flush(tc, cls, tcache_bin_ncached(bin) - MIN(ncap, tcache_bin_ncached(bin)));
+				bin_set_capacity(tc, cls, ncap);
+			}
 		}
 		info->gc_mark = (uint16_t)tcache_bin_nalloc(bin, info);
 	}
@@ -536,7 +593,7 @@ static bool bin_put(struct tcache *tc, unsigned cls, void *p)
 	if (bin->limit == bin->stack)
 		return false;
 	bin_check_double_free(tc, cls, p);
-	if (bin->top == bin->limit) {
+	if (bin->top == bin->limit && !bin_grow(tc, cls)) {
 		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
@@ -565,6 +622,7 @@ static void *bin_refill(struct tcache *tc, unsigned cls)
 		harden_shuffle(bin->stack, got, &tc->rng);
 	tcache_bin_set_top(bin, bin->stack + got - 1);
 	info->nin += got;
+	info->missed = true;
 	info->nfill = (uint16_t)MIN(MAX(tcache_bin_ncap(bin) / 2u, 1u), info->nfill * 2u);
 	gc_tick(tc);
 	return bin->stack[got - 1];
@@ -893,11 +951,11 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 }
 
 /* Whether the n objects of a stack are all different: a hash set at most
- * twice the largest capacity, on the checker's stack (was a pairwise
+ * twice the largest (grown) capacity, on the checker's stack (was a pairwise
  * comparison, which made a full cache's check cost 512^2 / 2 loads). */
 static bool objects_distinct(void *const *objects, unsigned n)
 {
-	uintptr_t seen[2 * TCACHE_NCAP_MAX];
+	uintptr_t seen[2 * MAX(TCACHE_NCAP_MAX, TCACHE_NCAP_GROWN)];
 	unsigned lg = 1;
 	while ((1u << lg) < 2 * n)
 		lg++;
@@ -962,11 +1020,16 @@ static const char *small_objects_check(const struct tcache_bin *bin, unsigned cl
  * without locks. Every cached object must sit in a live slab of its class. */
 static const char *tcache_check(struct tcache *tc)
 {
+	size_t grown = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_bin *bin = &tc->cbins[cls];
 		if (bin->top < bin->stack || bin->top > bin->limit ||
 		    (bin->limit != bin->stack && bin->stack[-1] != NULL))
 			return "thread cache bin over its capacity or sentinel overwritten";
+		unsigned ncap = tcache_bin_ncap(bin);
+		if (ncap < class_ncap[cls] || ncap > class_ncap_max[cls])
+			return "thread cache bin's capacity outside its class's bounds";
+		grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];
 		if (bin->limit != bin->stack && bin->hot != bin->top[-1])
 			return "thread cache bin's copy of its newest object is out of step";
 		if (!objects_distinct(bin->stack, tcache_bin_ncached(bin)))
@@ -976,6 +1039,8 @@ static const char *tcache_check(struct tcache *tc)
 		if (err)
 			return err;
 	}
+	if (grown != tc->grown_bytes || grown > TCACHE_GROW_BYTES)
+		return "thread cache's total growth is out of step with its bins";
 	return NULL;
 }
 

@@ -9,7 +9,9 @@
  * go in the slow paths and one at a time to their page heap), so an object
  * freed by another thread goes home at the flush. Batch sizes adapt: a bin
  * that misses often fills more, one that sits unused is trimmed by a garbage
- * pass every TCACHE_GC_EVENTS slow-path events. A thread's cache is flushed
+ * pass every TCACHE_GC_EVENTS slow-path events. Capacities adapt too: a
+ * small class whose bin runs empty and then full again (a burst bigger than
+ * the bin) doubles within bounds in bytes, and halves back when idle. A thread's cache is flushed
  * when it exits, and its record is reused by the next new thread.
  */
 #ifndef INGOT_TCACHE_H
@@ -109,6 +111,7 @@ struct tcache_bin_info {
 	uint64_t nin, nout;
 	uint16_t nfill;   /* objects to take on the next miss */
 	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
+	bool missed;      /* refilled since the bin was last full (bin_grow) */
 	/* The bin's events: events_left counts down from events_armed, the
 	 * nearer of the next garbage pass (gc_left allocations away), the
 	 * next profile sample (prof_left; PROF_NO_SAMPLE when off) and the next
@@ -150,6 +153,8 @@ struct tcache {
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the bins */
+	size_t grown_bytes;              /* bins' capacity beyond their base, in
+	                                  * bytes (at most TCACHE_GROW_BYTES) */
 	uint32_t gc_countdown;           /* slow-path events until the next GC */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */

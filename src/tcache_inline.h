@@ -58,10 +58,21 @@ INGOT_FAST tcache_tls_bin *tcache_bin_of(size_t cls)
 	return bin;
 }
 
+/* The calling thread's bin for a small request of size: its byte offset
+ * comes from a table, which spares the shift of the class. */
+INGOT_FAST tcache_tls_bin *tcache_bin_for(size_t size)
+{
+	_Static_assert(sizeof(struct tcache_bin) == 64, "sc_small_bin_offset assumes 64-byte bins");
+	char TCACHE_TLS_SEG *bins = (char TCACHE_TLS_SEG *)TCACHE_TLS.cache.bins;
+	tcache_tls_bin *bin = (tcache_tls_bin *)(bins + sc_small_bin_offset[(size + SC_QUANTUM - 1) >> 4]);
+	__asm__("" : "+r"(bin));
+	return bin;
+}
+
 INGOT_FAST void *tcache_malloc(size_t size)
 {
 	if (INGOT_LIKELY(size <= SC_SMALL_MAX)) {
-		tcache_tls_bin *bin = tcache_bin_of(sizeclass_small(size));
+		tcache_tls_bin *bin = tcache_bin_for(size);
 		void *p = bin->hot;
 		if (INGOT_LIKELY(p != NULL)) {
 			void **top = bin->top - 1;

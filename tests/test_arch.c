@@ -244,6 +244,34 @@ Test(arch, map_extend_fails_when_a_later_page_is_taken)
 	arch_unmap(p + 3 * ps, ps);
 }
 
+/* linux.c moves the pages to an aligned range, whose tail reads zero, and
+ * the old range is gone; posix.c cannot move pages and leaves it as it was. */
+Test(arch, map_move_keeps_the_pages_and_aligns_the_new_range)
+{
+	size_t ps = info.page_size, align = 64 * ps;
+	unsigned char *p = map_or_fail(3 * ps, ps);
+	memset(p, 7, 3 * ps);
+	void *out = NULL;
+	int err = arch_map_move(p, 3 * ps, 8 * ps, align, &out);
+	if (TEST_ARCH_POSIX) {
+		cr_assert_eq(err, ARCH_EINVAL);
+		cr_assert_null(out);
+		cr_assert_eq(p[3 * ps - 1], 7, "a refused move changed the mapping");
+		arch_unmap(p, 3 * ps);
+		return;
+	}
+	cr_assert_eq(err, 0);
+	unsigned char *q = out;
+	cr_assert_eq((uintptr_t)q % align, 0, "moved range %p not aligned to %zu", (void *)q, align);
+	for (size_t i = 0; i < 3 * ps; i++)
+		cr_assert_eq(q[i], 7, "byte %zu of the moved pages lost", i);
+	cr_assert(all_zero(q + 3 * ps, 5 * ps), "the grown tail is not zero");
+	cr_assert_not(is_mapped(p, ps), "the old range is still mapped");
+	memset(q + 3 * ps, 8, 5 * ps);
+	arch_unmap(q, 8 * ps);
+	cr_assert_not(is_mapped(q, ps));
+}
+
 Test(arch, purge_returns_memory_and_keeps_the_range_usable)
 {
 	size_t size = 64 * MiB;

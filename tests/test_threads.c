@@ -329,3 +329,51 @@ Test(threads, producer_consumer_stays_bounded, .timeout = 120)
 	cr_assert_lt(st.resident, 128 * MiB, "resident %zu bytes at the end", st.resident);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* Threads that replace huge blocks of changing sizes share one arena's
+ * cache of huge mappings, which hands a freed mapping to the next block
+ * (grown by moving its pages, or with the pages past the block kept): no
+ * block is handed to two threads at once or loses what was written. */
+enum { HUGE_THREADS = 3, HUGE_LIVE = 2 };
+
+static void *huge_replacer(void *arg)
+{
+	uint64_t rng = (uint64_t)(uintptr_t)arg * 7919 + 1;
+	char *live[HUGE_LIVE] = {0};
+	size_t size[HUGE_LIVE] = {0};
+	char tag[HUGE_LIVE] = {0};
+	for (int step = 0; step < SCALE(64); step++) {
+		unsigned i = (unsigned)rng_below(&rng, HUGE_LIVE);
+		size_t n = 5 * MiB + rng_below(&rng, 8 * MiB);
+		char *p = ingot_malloc(n);
+		THREAD_CHECK(p != NULL, "malloc(%zu) failed", n);
+		char t = (char)(rng_below(&rng, 250) + 1);
+		for (size_t off = 0; off < n; off += 4096)
+			p[off] = t;
+		p[n - 1] = t;
+		if (live[i]) {
+			for (size_t off = 0; off < size[i]; off += 4096)
+				THREAD_CHECK(live[i][off] == tag[i], "a live huge block changed under its owner");
+			THREAD_CHECK(live[i][size[i] - 1] == tag[i], "a live huge block's last byte changed");
+			ingot_free(live[i]);
+		}
+		live[i] = p;
+		size[i] = n;
+		tag[i] = t;
+	}
+	for (unsigned i = 0; i < HUGE_LIVE; i++)
+		ingot_free(live[i]);
+	return NULL;
+}
+
+Test(threads, huge_blocks_replaced_by_several_threads, .timeout = 120)
+{
+	setenv("INGOT_CONF", "narenas:1,dirty_decay_ms:10000", 1);
+	pthread_t t[HUGE_THREADS];
+	for (uintptr_t i = 0; i < HUGE_THREADS; i++)
+		t[i] = start_thread(huge_replacer, (void *)(i + 1));
+	for (unsigned i = 0; i < HUGE_THREADS; i++)
+		join_thread(t[i]);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}

@@ -119,5 +119,20 @@ int main(int argc, char **argv)
 			printf(q % 16 == 15 ? "," : "");
 	}
 	printf("\n};\n");
+
+	/* The same classes times 64, the size of a thread cache's bin
+	 * (tcache.h): the bin's byte offset, so malloc's fast path needs no
+	 * shift. */
+	printf("\n/* Byte offset of a small request's thread-cache bin: class * 64. */\n");
+	printf("static const uint16_t sc_small_bin_offset[(SC_SMALL_MAX >> 4) + 1] = {");
+	cls = 1;
+	for (unsigned q = 0; q <= SMALL_MAX / QUANTUM; q++) {
+		while (sizes[cls] < q * QUANTUM)
+			cls++;
+		printf("%s%u", q % 16 == 0 ? "\n\t" : ",", cls * 64);
+		if (q < SMALL_MAX / QUANTUM)
+			printf(q % 16 == 15 ? "," : "");
+	}
+	printf("\n};\n");
 	return 0;
 }
