@@ -22,9 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARCH_ENOMEM 12
-#define ARCH_EINVAL 22
+/* The errno values ingot returns and sets, Linux's numbers (jemalloc's
+ * mallctl answers and the C/POSIX errors); arch_set_errno maps them where
+ * a host numbers them otherwise. The only set: src/ uses these too. */
+#define ARCH_EPERM 1
+#define ARCH_ENOENT 2
 #define ARCH_EAGAIN 11
+#define ARCH_ENOMEM 12
+#define ARCH_EFAULT 14
+#define ARCH_EINVAL 22
 
 /* What the host can do; filled once by arch_init. */
 struct arch_info {

@@ -72,7 +72,7 @@ int arenas_boot(unsigned count, int64_t decay_ms)
 	for (unsigned i = 0; i < narenas_auto; i++) {
 		arenas[i] = arena_new(i);
 		if (!arenas[i])
-			return INGOT_ENOMEM;
+			return ARCH_ENOMEM;
 	}
 	narenas_total = narenas_auto;
 	return 0;

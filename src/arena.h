@@ -62,7 +62,7 @@ extern struct arena *arenas[ARENAS_MAX];
 extern unsigned narenas_total;        /* arenas created so far */
 extern unsigned narenas_auto;          /* arenas threads are spread over */
 
-/* Creates the automatic arenas. Returns 0 or INGOT_ENOMEM. */
+/* Creates the automatic arenas. Returns 0 or ARCH_ENOMEM. */
 int arenas_boot(unsigned count, int64_t decay_ms);
 
 /* Creates one more arena; returns its index, or -1 when out of memory or

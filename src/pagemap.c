@@ -75,7 +75,7 @@ int pagemap_boot(const struct arch_info *info)
 	}
 	void *table;
 	if (arch_map(ALIGN_UP(n * sizeof(uintptr_t), info->page_size), info->page_size, &table) != 0)
-		return INGOT_ENOMEM;
+		return ARCH_ENOMEM;
 	pagemap.slots = table;
 	pagemap.first_slot = first;
 	table_page = info->page_size;
@@ -117,7 +117,7 @@ int pagemap_register(struct chunk *c)
 {
 	uintptr_t first = slot_index(c->base), last = slot_index(c->base + c->size - 1);
 	if (first == pagemap.nslots || last == pagemap.nslots || c->base + c->size < c->base)
-		return INGOT_ENOMEM; /* outside the addresses the map covers */
+		return ARCH_ENOMEM; /* outside the addresses the map covers */
 	arch_lock_acquire(&used_lock);
 	used_lo = MIN(used_lo, first);
 	used_hi = MAX(used_hi, last + 1);

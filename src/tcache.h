@@ -171,7 +171,7 @@ void tcache_flush(struct tcache *tc);
 #define INGOT_TCACHES_MAX 4096
 #endif
 #define TCACHES_MAX INGOT_TCACHES_MAX
-int tcache_explicit_create(unsigned *index); /* 0, or INGOT_ENOMEM / EAGAIN */
+int tcache_explicit_create(unsigned *index); /* 0, ARCH_ENOMEM or ARCH_EAGAIN */
 struct tcache *tcache_explicit_get(unsigned index); /* NULL when unknown */
 bool tcache_explicit_destroy(unsigned index);       /* false when unknown */
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls);
