@@ -42,7 +42,8 @@ ADOPT_LIBDIR ?= lib
 test: test-adopt
 test-adopt: test-cxx test-rust test-install
 
-# What these tests need is in tools/debian-packages.txt, installed by make deps.
+# What these tests need is in tools/debian-packages.txt, installed by make
+# deps (these targets do not run it).
 adopt-deps: deps
 
 # ---- C++ operator new / delete ------------------------------------------------
@@ -65,12 +66,9 @@ CXX_TEST_LIBS  := -lcriterion -lpthread -ldl
 CXX_TEST_BINS  := $(CXX_TEST_DIR)/test_new_ingot $(CXX_TEST_DIR)/test_new_jemalloc \
                   $(CXX_TEST_DIR)/test_new_static
 
-test-cxx: deps adopt-deps $(CXX_TEST_BINS) $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
+test-cxx: $(CXX_TEST_BINS) $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
 	tests/cxx/check_exports.sh $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
-	@failed=""; for t in $(CXX_TEST_BINS); do \
-		echo "==== $$t"; $$t --jobs 2 || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+	$(call run_suites,$(CXX_TEST_BINS),)
 
 # TEST_OPERATORS_IN: the object the operators must resolve to ("" = the program).
 $(CXX_TEST_DIR)/test_new_ingot: tests/cxx/test_new.cc include/ingot.h $(ADOPT_LIBDIR)/libingot.so
@@ -91,7 +89,7 @@ $(CXX_TEST_DIR)/test_new_static: tests/cxx/test_new.cc include/ingot.h $(ADOPT_L
 RUST_TARGET_DIR := $(CURDIR)/build/rust
 RUST_CARGO      := cd bindings/rust && CC="$(CC)" CARGO_TARGET_DIR=$(RUST_TARGET_DIR) $(CARGO)
 
-test-rust: adopt-deps
+test-rust:
 	$(RUST_CARGO) test --offline
 	$(RUST_CARGO) test --offline --no-default-features
 	$(RUST_CARGO) test --offline --all-features
@@ -153,5 +151,5 @@ install-list:
 # Through a variable of its own: a recipe that names $(MAKE) would run even
 # under make -n.
 INSTALL_TEST_MAKE = $(MAKE)
-test-install: adopt-deps $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
+test-install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_install.sh

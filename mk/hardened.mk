@@ -34,7 +34,7 @@ build/tests/test_hardened_profile: tests/test_hardened.c tests/helpers.h $(DEF_L
 	$(CC) $(HARD_CFLAGS) -fno-builtin -DPROFILE_AT_START=1 -o $@ $< $(DEF_LIB) -lcriterion -lpthread
 
 test-hardened: $(HARD_TESTS)
-	@for t in $(HARD_TESTS); do echo "==== $$t"; $$t --jobs 2 || exit 1; done
+	$(call run_suites,$(HARD_TESTS),)
 
 # Run-time options (INGOT_CONF read at start), against the default build.
 build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
@@ -43,7 +43,7 @@ build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
 
 .PHONY: test-options
 test-options: build/tests/test_options
-	build/tests/test_options --jobs 2
+	$(call run_suites,build/tests/test_options,)
 
 # Out of memory: injected faults and RLIMIT_AS (tests/test_faults.c).
 build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
@@ -52,7 +52,7 @@ build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
 
 .PHONY: test-faults
 test-faults: build/tests/test_faults
-	build/tests/test_faults --jobs 2
+	$(call run_suites,build/tests/test_faults,)
 
 # Allocation hooks (tests/test_hooks.c), on the standard names.
 build/tests/test_hooks: tests/test_hooks.c tests/helpers.h lib/libingot.a
@@ -61,4 +61,4 @@ build/tests/test_hooks: tests/test_hooks.c tests/helpers.h lib/libingot.a
 
 .PHONY: test-hooks
 test-hooks: build/tests/test_hooks
-	build/tests/test_hooks --jobs 2
+	$(call run_suites,build/tests/test_hooks,)
