@@ -49,12 +49,8 @@
 #define INGOT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define INGOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define INGOT_INLINE static inline __attribute__((always_inline))
-#define INGOT_NOINLINE __attribute__((noinline))
-#define INGOT_COLD __attribute__((cold))
-#define INGOT_FAST INGOT_INLINE            /* on the allocation fast path */
-#define INGOT_SLOW INGOT_NOINLINE INGOT_COLD /* off it, called on a miss */
+#define INGOT_FAST INGOT_INLINE /* on the allocation fast path */
 #define INGOT_EXPORT __attribute__((visibility("default")))
-#define INGOT_UNUSED __attribute__((unused))
 /* For reads of other threads' counters that are approximate by design. */
 #define INGOT_RACY_READ __attribute__((no_sanitize_thread))
 

@@ -94,6 +94,7 @@ static void dirty_unlink(struct pageheap *heap, struct span *s)
 
 static void free_insert(struct pageheap *heap, struct span *s)
 {
+	ingot_assert(s->npages >= 1 && s->npages <= CHUNK_PAGES);
 	s->state = SPAN_FREE;
 	s->sizeclass = 0;
 	s->prev = NULL;
@@ -109,6 +110,7 @@ static void free_insert(struct pageheap *heap, struct span *s)
 
 static void free_remove(struct pageheap *heap, struct span *s)
 {
+	ingot_assert(s->state == SPAN_FREE);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -479,6 +481,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (s)
 		s = span_take(heap, s, npages, align);
 	if (s) {
+		ingot_assert(s->npages == npages); /* free -> in use */
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
 		s->guarded = guards;
@@ -507,6 +510,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 
 static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 {
+	ingot_assert(s->state == SPAN_SLAB || s->state == SPAN_LARGE); /* in use -> free */
+	ingot_assert(heap->npages_active >= s->npages);
 	if (s->guarded == 2)
 		arch_protect((void *)guard_page(s), PAGE, true);
 	s->guarded = 0;

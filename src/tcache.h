@@ -60,6 +60,7 @@ INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
 /* The newest object of a bin that holds one. */
 INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
 {
+	ingot_assert(bin->top > bin->stack && bin->hot == bin->top[-1]);
 	void *p = bin->hot;
 	tcache_bin_set_top(bin, bin->top - 1);
 	return p;
@@ -68,6 +69,7 @@ INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
 /* Puts p on a bin that has room (no count: the caller says why it came). */
 INGOT_INLINE void tcache_bin_push(struct tcache_bin *bin, void *p)
 {
+	ingot_assert(bin->top >= bin->stack && bin->top < bin->limit);
 	*bin->top = p;
 	tcache_bin_set_top(bin, bin->top + 1);
 }
