@@ -269,6 +269,48 @@ static struct span *coalesce(struct pageheap *heap, struct span *s)
 	return s;
 }
 
+/* ---- spare chunks ------------------------------------------------------ */
+
+/* A free that leaves a whole chunk free gives it back at once, whatever
+ * the decay time allows, when the heap already keeps spare_max whole
+ * chunks dirty (as jemalloc purges a coalesced extent past its
+ * oversize_threshold): a program that frees most of its heap hands it back
+ * as the frees return. A program that frees a batch and allocates it
+ * again would fault every page back in; when an allocation takes clean
+ * pages after such a purge, spare_max doubles, and it halves again after
+ * a decay time without that. Decay -1 (never purge) keeps them all. */
+#define SPARE_MAX_LIMIT 4096u /* chunks */
+
+static bool chunk_spare_over(const struct pageheap *heap, const struct span *s)
+{
+	if (heap->decay_ms <= 0 || s->npages != CHUNK_PAGES || !s->ndirty)
+		return false;
+	unsigned kept = 0;
+	for (const struct span *o = heap->lists[CHUNK_PAGES]; o; o = o->next)
+		if (o != s && o->ndirty && ++kept >= heap->spare_max)
+			return true;
+	return false;
+}
+
+/* s, about to be handed out, has clean pages: if whole chunks were given
+ * back early since the last time, they were needed. */
+static void spare_note_take(struct pageheap *heap, const struct span *s, uint64_t now)
+{
+	if (heap->spare_purged && s->ndirty < s->npages) {
+		heap->spare_max = MIN(heap->spare_max * 2, SPARE_MAX_LIMIT);
+		heap->spare_purged = false;
+		heap->spare_since_ns = now;
+	}
+}
+
+static void spare_calm(struct pageheap *heap, uint64_t now, uint64_t window)
+{
+	if (heap->spare_max > 1 && now - heap->spare_since_ns > window) {
+		heap->spare_max /= 2;
+		heap->spare_since_ns = now;
+	}
+}
+
 /* ---- purge and decay ----------------------------------------------------- */
 
 static size_t os_page = PAGE;
@@ -366,6 +408,7 @@ static void decay_locked(struct pageheap *heap, uint64_t now, bool force)
 		span_purge(heap, heap->dirty_head);
 	/* Look again after a fiftieth of the decay time. */
 	heap->next_decay_ns = now + window / 50;
+	spare_calm(heap, now, window);
 }
 
 void pageheap_decay(struct pageheap *heap, bool force)
@@ -450,6 +493,7 @@ void pageheap_init(struct pageheap *heap, struct arena *arena, int64_t decay_ms)
 {
 	heap->arena = arena;
 	heap->decay_ms = decay_ms;
+	heap->spare_max = 1;
 	heap->next_heap = __atomic_load_n(&all_heaps, __ATOMIC_ACQUIRE);
 	while (!__atomic_compare_exchange_n(&all_heaps, &heap->next_heap, heap, true,
 	                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -482,6 +526,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		s = span_take(heap, s, npages, align);
 	if (s) {
 		ingot_assert(s->npages == npages); /* free -> in use */
+		spare_note_take(heap, s, heap->now_ns);
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
 		s->guarded = guards;
@@ -526,8 +571,12 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	backlog_add(heap, now, s->npages);
 	s = coalesce(heap, s);
 	free_insert(heap, s);
-	if (heap->decay_ms == 0)
+	if (chunk_spare_over(heap, s)) {
 		span_purge(heap, s);
+		heap->spare_purged = true;
+	} else if (heap->decay_ms == 0) {
+		span_purge(heap, s);
+	}
 	else
 		decay_locked(heap, now, osmem_over_soft()); /* past the soft limit: all */
 }

@@ -92,6 +92,11 @@ struct pageheap {
 	uint32_t decay_backlog[DECAY_STEPS];
 	uint64_t decay_epoch;
 	uint64_t now_ns;      /* last clock reading (heap_now) */
+	/* Whole free chunks kept dirty past the decay allowance's reach, and
+	 * whether one was given back early since the last miss (pageheap.c). */
+	unsigned spare_max;
+	bool spare_purged;
+	uint64_t spare_since_ns;
 	unsigned clock_calls;
 	/* Counters in pages, under lock. */
 	size_t npages_mapped, npages_active, npages_dirty;
