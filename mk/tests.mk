@@ -1,7 +1,8 @@
 # mk/tests.mk — Criterion suites of the core (tests/test_*.c but test_arch.c
 # and test_jemalloc_header.c, which have their own mk files).
 #
-#   make test         everything: unit suites, arch, header, programs, TSan, UBSan,
+#   make test         everything: the layer check (make check-layers), unit suites,
+#                     arch, header, programs, TSan, UBSan,
 #                     heap profiles read by jeprof and google-pprof (mk/prof.mk)
 #   make test-quick   the unit suites only
 #   make test-unit    builds build/tests/test_<suite> and runs each
@@ -42,7 +43,7 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools
+test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools
 test-quick: test-unit
 
 # What make test needs, installed only when missing (Debian; as root): every

@@ -239,7 +239,7 @@ static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
 	pagemap_unregister(c);
-	osmem_unmap((void *)c->base, c->size);
+	osmem_unmap((void *)c->base, c->size, OSMEM_HEAP);
 	huge_record_put(c);
 }
 
@@ -303,7 +303,7 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	c->arena = a;
 	c->huge_usable = mapped;
 	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, mapped);
+		osmem_unmap(mem, mapped, OSMEM_HEAP);
 		huge_record_put(c);
 		return NULL;
 	}
@@ -474,7 +474,7 @@ static size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		c->size = want;
 		if (pagemap_register(c) != 0) {
 			c->size = old_mapped;
-			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped);
+			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped, OSMEM_HEAP);
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
@@ -617,6 +617,12 @@ void arena_set_default_decay(int64_t decay_ms)
 	__atomic_store_n(&default_decay_ms, decay_ms, __ATOMIC_RELAXED);
 }
 
+/* pageheap_free_all's report of each large span it frees. */
+static void large_counted_free(void *arena, const struct span *s)
+{
+	large_count_free(arena, s);
+}
+
 void arena_reset(struct arena *a)
 {
 	for (;;) {
@@ -628,54 +634,44 @@ void arena_reset(struct arena *a)
 		huge_free(c);
 	}
 	/* The bins forget their slabs; the pages go back with the rest below. */
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct bin *bin = &a->bins[cls];
-		arch_lock_acquire(&bin->lock);
-		bin->current = NULL;
-		bin->nonfull = NULL;
-		bin->empty = NULL;
-		bin->nempty = 0;
-		bin->ndalloc += bin->nregs_live;
-		bin->nregs_live = 0;
-		bin->nslabs = 0;
-		arch_lock_release(&bin->lock);
-	}
-	/* Every slab and large span of every chunk. Freeing coalesces with
-	 * free neighbours, so a walk may land inside a free span (page map
-	 * entry NULL): it steps page by page to that span's last page, whose
-	 * entry leads past it. */
-	for (struct chunk *c = a->heap.chunks; c; c = c->next) {
-		size_t i = 0;
-		while (i < CHUNK_PAGES) {
-			struct span *s = c->span_of[i];
-			if (!s) {
-				i++;
-				continue;
-			}
-			size_t next = chunk_page_index(s->base) + s->npages;
-			if (s->state == SPAN_LARGE) {
-				large_count_free(a, s);
-				pageheap_free(&a->heap, s);
-			} else if (s->state == SPAN_SLAB) {
-				pageheap_free(&a->heap, s);
-			}
-			i = next;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		bin_forget_slabs(&a->bins[cls]);
+	pageheap_free_all(&a->heap, large_counted_free, a);
+}
+
+bool arena_destroyed(unsigned index)
+{
+	struct arena *a = index < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE) ? arena_get(index) : NULL;
+	return a && __atomic_load_n(&a->destroyed, __ATOMIC_ACQUIRE);
+}
+
+void arena_set_destroyed(struct arena *a)
+{
+	__atomic_store_n(&a->destroyed, true, __ATOMIC_RELEASE);
+}
+
+int arena_revive(void)
+{
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		struct arena *a = arena_get(i);
+		bool destroyed = true; /* two creates never revive one arena */
+		if (a && __atomic_compare_exchange_n(&a->destroyed, &destroyed, false, false,
+		                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&a->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
+			pageheap_set_decay(&a->heap, arena_default_decay());
+			return (int)i;
 		}
 	}
+	return -1;
 }
 
 void arena_destroy(struct arena *a)
 {
 	arena_purge(a, true);
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct bin *bin = &a->bins[cls];
-		arch_lock_acquire(&bin->lock);
-		bin->nmalloc = bin->ndalloc = bin->nfills = bin->nflushes = bin->nslabs_made = 0;
-		arch_lock_release(&bin->lock);
-	}
-	arch_lock_acquire(&a->heap.lock);
-	a->heap.npurged = a->heap.npurge_calls = 0;
-	arch_lock_release(&a->heap.lock);
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		bin_clear_counters(&a->bins[cls]);
+	pageheap_clear_counters(&a->heap);
 	__atomic_store_n(&a->large_nmalloc, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->large_ndalloc, 0, __ATOMIC_RELAXED);
 	for (unsigned j = 0; j < SC_NLARGE; j++) {

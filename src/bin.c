@@ -176,6 +176,26 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 	}
 }
 
+void bin_forget_slabs(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	bin->current = NULL;
+	bin->nonfull = NULL;
+	bin->empty = NULL;
+	bin->nempty = 0;
+	bin->ndalloc += bin->nregs_live;
+	bin->nregs_live = 0;
+	bin->nslabs = 0;
+	arch_lock_release(&bin->lock);
+}
+
+void bin_clear_counters(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	bin->nmalloc = bin->ndalloc = bin->nfills = bin->nflushes = bin->nslabs_made = 0;
+	arch_lock_release(&bin->lock);
+}
+
 /* Under the bin's lock: gives the empty current slab and the empty list
  * back to the heap. */
 static void release_empty_locked(struct bin *bin, struct pageheap *heap)

@@ -52,6 +52,12 @@ void bin_release_empty(struct bin *bin, struct pageheap *heap);
  * slabs back to the heap. Returns true when it keeps some (still in use). */
 bool bin_trim_idle(struct bin *bin, struct pageheap *heap, uint64_t *mark);
 
+/* For arena.<i>.reset: the bin forgets every slab (their pages go back
+ * through pageheap_free_all) and counts the objects it had out as freed.
+ * For arena.<i>.destroy: clears the bin's cumulative counters. */
+void bin_forget_slabs(struct bin *bin);
+void bin_clear_counters(struct bin *bin);
+
 /* Verifies the bin's slabs; returns NULL or the first broken invariant. */
 const char *bin_check(struct bin *bin);
 

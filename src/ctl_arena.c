@@ -70,7 +70,7 @@ static bool arena_index_ok(const size_t *mib, size_t depth)
 /* The live arena of index i, or NULL (out of range, destroyed, ALL...). */
 static struct arena *live_arena(size_t i)
 {
-	if (i >= narenas_now() || stats_arena_destroyed((unsigned)i))
+	if (i >= narenas_now() || arena_destroyed((unsigned)i))
 		return NULL;
 	return arena_get((unsigned)i);
 }
@@ -370,21 +370,11 @@ static int arenas_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 		return err;
 	if (hooks)
 		return ARCH_EFAULT;
-	int index = -1;
-	unsigned n = narenas_now();
-	for (unsigned i = narenas_auto; i < n && index < 0; i++)
-		if (stats_arena_destroyed(i))
-			index = (int)i;
-	if (index >= 0) {
-		struct arena *revived = __atomic_load_n(&arenas[index], __ATOMIC_ACQUIRE);
-		stats_arena_revive((unsigned)index);
-		__atomic_store_n(&revived->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
-		pageheap_set_decay(&revived->heap, arena_default_decay());
-	} else {
+	int index = arena_revive();
+	if (index < 0)
 		index = arena_create();
-		if (index < 0)
-			return ARCH_EAGAIN;
-	}
+	if (index < 0)
+		return ARCH_EAGAIN;
 	muzzy_ms[index] = arenas_muzzy_default();
 	muzzy_set[index] = true;
 	CTL_READ(io, unsigned, (unsigned)index);

@@ -31,7 +31,7 @@ static int thread_arena_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 		struct arena *a = index < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE)
 		                      ? arena_get(index)
 		                      : NULL;
-		if (!a || stats_arena_destroyed(index))
+		if (!a || arena_destroyed(index))
 			return ARCH_EFAULT;
 		tcache_set_thread_arena(a);
 	}

@@ -163,7 +163,7 @@ static struct span *chunk_add(struct pageheap *heap)
 	c->kind = CHUNK_KIND_PAGES;
 	c->arena = heap->arena;
 	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, CHUNK);
+		osmem_unmap(mem, CHUNK, OSMEM_HEAP);
 		goto fail;
 	}
 	c->next = heap->chunks;
@@ -455,7 +455,7 @@ size_t pageheap_release_empty(struct pageheap *heap)
 		record_put(heap, s);
 		*link = c->next;
 		pagemap_unregister(c);
-		osmem_unmap((void *)c->base, CHUNK);
+		osmem_unmap((void *)c->base, CHUNK, OSMEM_HEAP);
 		c->next = heap->spare_chunks;
 		heap->spare_chunks = c;
 		released++;
@@ -586,6 +586,37 @@ void pageheap_free(struct pageheap *heap, struct span *span)
 	arch_lock_acquire(&heap->lock);
 	uint64_t now = heap_now(heap);
 	free_locked(heap, span, now);
+	arch_lock_release(&heap->lock);
+}
+
+/* Freeing coalesces with free neighbours, so the walk may land inside a
+ * free span (page map entry NULL): it steps page by page to that span's
+ * last page, whose entry leads past it. */
+void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, const struct span *s),
+                       void *ctx)
+{
+	for (struct chunk *c = heap->chunks; c; c = c->next) {
+		size_t i = 0;
+		while (i < CHUNK_PAGES) {
+			struct span *s = c->span_of[i];
+			if (!s) {
+				i++;
+				continue;
+			}
+			size_t next = chunk_page_index(s->base) + s->npages;
+			if (s->state == SPAN_LARGE)
+				large_freed(ctx, s);
+			if (s->state == SPAN_LARGE || s->state == SPAN_SLAB)
+				pageheap_free(heap, s);
+			i = next;
+		}
+	}
+}
+
+void pageheap_clear_counters(struct pageheap *heap)
+{
+	arch_lock_acquire(&heap->lock);
+	heap->npurged = heap->npurge_calls = 0;
 	arch_lock_release(&heap->lock);
 }
 

@@ -125,6 +125,15 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 /* Gives a SLAB or LARGE span back; it is coalesced and becomes dirty. */
 void pageheap_free(struct pageheap *heap, struct span *span);
 
+/* Frees every SLAB and LARGE span of the heap (arena.<i>.reset), calling
+ * large_freed(ctx, s) before each LARGE one goes. The bins must have
+ * forgotten their slabs first. */
+void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, const struct span *s),
+                       void *ctx);
+
+/* Clears the purge counters (arena.<i>.destroy). */
+void pageheap_clear_counters(struct pageheap *heap);
+
 /* Splits a LARGE span in place, keeping its first npages pages and freeing
  * the rest. */
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);

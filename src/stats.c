@@ -208,7 +208,7 @@ void stats_extents(unsigned index, unsigned j, struct extent_stats *out)
 	ingot_memset(out, 0, sizeof(*out));
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++)
-		if ((index == STATS_ALL || index == i) && !stats_arena_destroyed(i))
+		if ((index == STATS_ALL || index == i) && !arena_destroyed(i))
 			arena_extents(arenas[i], j, out);
 }
 
@@ -236,10 +236,9 @@ static struct {
 	bool live[ARENAS_MAX];                 /* existed and not destroyed at refresh */
 } snap;
 
-/* Destroyed arenas: their counters, and which indices are destroyed now. */
+/* Destroyed arenas' counters (which arenas are destroyed: arena.h). */
 static struct arena_stats destroyed_totals;
 static bool any_destroyed;
-static bool destroyed[ARENAS_MAX];
 
 void stats_refresh(void)
 {
@@ -259,7 +258,7 @@ void stats_refresh(void)
 		ingot_memset(s, 0, sizeof(*s));
 		arena_gather(arenas[i], s);
 		arena_stats_add(&everything, s);
-		snap.live[i] = !destroyed[i];
+		snap.live[i] = !arena_destroyed(i);
 		if (snap.live[i])
 			arena_stats_add(&snap.merged, s);
 	}
@@ -328,24 +327,8 @@ void stats_arena_retire(struct arena *a)
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
 		s.bins[cls].curregs = s.bins[cls].curslabs = s.bins[cls].nonfull_slabs = 0;
 	arena_stats_add(&destroyed_totals, &s);
-	destroyed[a->index] = true;
+	arena_set_destroyed(a);
 	any_destroyed = true;
-	arch_lock_release(&stats_lock);
-}
-
-bool stats_arena_destroyed(unsigned index)
-{
-	arch_lock_acquire(&stats_lock);
-	bool d = index < ARENAS_MAX && destroyed[index];
-	arch_lock_release(&stats_lock);
-	return d;
-}
-
-void stats_arena_revive(unsigned index)
-{
-	arch_lock_acquire(&stats_lock);
-	if (index < ARENAS_MAX)
-		destroyed[index] = false;
 	arch_lock_release(&stats_lock);
 }
 
