@@ -234,4 +234,17 @@ int arch_file_write_maps(int fd);
  * the back end has no files). */
 int arch_file_remove(const char *path);
 
+/* ---- faults (guard pages) -------------------------------------------------- */
+
+/* Makes the process's invalid memory accesses (Unix: SIGSEGV and SIGBUS;
+ * Windows: access violations) call handler(address) first, on the faulting
+ * thread. handler may report and abort; when it returns, the fault was not
+ * ingot's and goes on as if ingot had installed nothing: to the handler the
+ * program had installed before (called as the system would call it), else
+ * to the system's default action (the process ends). A handler the program
+ * installs later replaces this one, as the system defines. Returns 0, or
+ * ARCH_EINVAL where the host has no such faults (bare metal). handler must
+ * be async-signal-safe: no locks, no allocation. */
+int arch_fault_handler_install(void (*handler)(uintptr_t address));
+
 #endif

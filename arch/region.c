@@ -484,6 +484,14 @@ int arch_file_remove(const char *path)
 	return ARCH_EINVAL;
 }
 
+/* No memory protection on bare metal: guard pages are never made
+ * inaccessible, and nothing faults. */
+int arch_fault_handler_install(void (*handler)(uintptr_t address))
+{
+	(void)handler;
+	return ARCH_EINVAL;
+}
+
 /* No unwinder and no files on bare metal: heap profiles are unavailable. */
 unsigned arch_backtrace(uintptr_t *pcs, unsigned max)
 {

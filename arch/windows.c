@@ -495,6 +495,28 @@ int arch_file_remove(const char *path)
 	return DeleteFileA(path) ? 0 : ARCH_EINVAL;
 }
 
+/* ---- faults ------------------------------------------------------------- */
+
+static void (*fault_handler)(uintptr_t address);
+
+/* A vectored handler sees an access violation first; answering
+ * EXCEPTION_CONTINUE_SEARCH passes it on to the handlers after it (the
+ * program's own, then the default), as if ingot were not there. */
+static LONG CALLBACK on_fault(EXCEPTION_POINTERS *info)
+{
+	EXCEPTION_RECORD *rec = info->ExceptionRecord;
+	if (rec->ExceptionCode == EXCEPTION_ACCESS_VIOLATION && rec->NumberParameters >= 2)
+		fault_handler((uintptr_t)rec->ExceptionInformation[1]);
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+int arch_fault_handler_install(void (*handler)(uintptr_t address))
+{
+	if (__atomic_exchange_n(&fault_handler, handler, __ATOMIC_ACQ_REL) == NULL)
+		AddVectoredExceptionHandler(1, on_fault);
+	return 0;
+}
+
 /* ---- heap profiles ------------------------------------------------------ */
 
 /* Frames of ingot's own code stay in: telling them apart would need the

@@ -11,6 +11,10 @@
 #   make test-header             include/jemalloc/jemalloc.h against the jemalloc 5.3
 #                                manual (Criterion, build/tests/programs/)
 #   make test-header-compat      the same header against Debian's libjemalloc-dev header
+#   make test-misuse             each heap misuse of tests/programs/misuse.c in a child
+#                                process on ingot (default and profile:hardened), glibc,
+#                                Debian's jemalloc, mimalloc and tcmalloc: prints README's
+#                                Misuse table, fails if ingot misses a kind it must stop
 #
 # Options (make VAR=value):
 #   JEMALLOC_LIB_DIR        folder of the libjemalloc.so.2 the servers run on
@@ -23,7 +27,8 @@ JEMALLOC_LIB_DIR       ?= lib
 JEMALLOC_SYMBOLS_FLAGS ?=
 HEADER_TEST_CFLAGS     := -std=c11 -O2 -g $(WARN) -Werror -Iinclude
 
-.PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat
+.PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat \
+	test-misuse
 
 test-programs: lib/libingot.so
 	tests/programs/preload.sh
@@ -46,3 +51,11 @@ test-header-compat: lib/libjemalloc.so.2
 build/tests/programs/test_jemalloc_header: tests/test_jemalloc_header.c include/jemalloc/jemalloc.h
 	@mkdir -p $(@D)
 	$(CC) $(HEADER_TEST_CFLAGS) -o $@ tests/test_jemalloc_header.c -lcriterion
+
+# -fno-builtin: the compiler must keep every misused call.
+build/tests/programs/misuse: tests/programs/misuse.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g $(WARN) -Werror -fno-builtin -o $@ $<
+
+test-misuse: build/tests/programs/misuse lib/libingot.so
+	tests/programs/misuse.sh build/tests/programs/misuse --check

@@ -3,7 +3,8 @@
 #
 #   make test         everything: the layer check (make check-layers), unit suites,
 #                     arch, header, programs, TSan, UBSan,
-#                     heap profiles read by jeprof and google-pprof (mk/prof.mk)
+#                     heap profiles read by jeprof and google-pprof (mk/prof.mk),
+#                     the misuse table (mk/programs.mk)
 #   make test-quick   the unit suites only
 #   make test-unit    builds build/tests/test_<suite> and runs each
 #   make test-tsan    threads, tcache and fork suites on a ThreadSanitizer build
@@ -43,7 +44,7 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools
+test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
 test-quick: test-unit
 
 # What make test needs, installed only when missing (Debian; as root): every

@@ -105,7 +105,7 @@ void alloc_free_checked_size(void *p, size_t size, size_t align, const char *fun
 	if (INGOT_UNLIKELY(!c))
 		ingot_report_foreign_ptr(func, p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
-	size_t usable = cls ? harden_small_usable(cls) : arena_usable_size(c, p);
+	size_t usable = arena_usable_size(c, p);
 	if (INGOT_UNLIKELY(usable == 0))
 		ingot_report_invalid_ptr(func, p);
 	if (INGOT_UNLIKELY(alloc_usable_for(size, align) != usable))
@@ -264,11 +264,9 @@ INGOT_EXPORT void *ingot_pvalloc(size_t size)
 
 INGOT_EXPORT size_t ingot_malloc_usable_size(void *ptr)
 {
-	/* Programs such as redis ask on every malloc and free: small blocks
-	 * answer from the page map's class byte, as free does. */
-	unsigned cls = pagemap_class((uintptr_t)ptr);
-	if (INGOT_LIKELY(cls != 0))
-		return harden_small_usable(cls);
+	/* Checked in full, small blocks too (an interior pointer is reported):
+	 * a page-map lookup, the span and one multiplication more than the
+	 * class byte alone. */
 	return ptr ? alloc_usable_checked(ptr, "malloc_usable_size") : 0;
 }
 

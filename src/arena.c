@@ -256,9 +256,10 @@ size_t arena_usable_size(struct chunk *c, const void *p)
 	if (c->kind == CHUNK_KIND_HUGE)
 		return (uintptr_t)p == c->base ? c->huge_usable : 0;
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
-	if (cls)
-		return harden_small_usable(cls);
 	struct span *s = span_of_addr(c, (uintptr_t)p);
+	unsigned slot;
+	if (cls)
+		return slab_slot_of(s, cls, p, &slot) ? harden_small_usable(cls) : 0;
 	if (!s || s->state != SPAN_LARGE || s->base != (uintptr_t)p)
 		return 0;
 	return span_usable_pages(s) << LG_PAGE;

@@ -106,7 +106,8 @@ void arena_free(struct chunk *c, void *p);
 void arena_free_batch(unsigned cls, void **objs, unsigned n);
 
 /* Usable size of live block p in chunk c, or 0 when p is not the start of a
- * live large or huge block (small objects are not checked). */
+ * live large or huge block or of an object of a slab (whether a small
+ * object is live is not checked). */
 size_t arena_usable_size(struct chunk *c, const void *p);
 
 /* Resizes a large or huge block in place; returns its new usable size, or 0

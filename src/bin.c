@@ -137,12 +137,19 @@ unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, uns
 	return got;
 }
 
+bool bin_slot_free(struct bin *bin, const struct span *s, unsigned slot)
+{
+	arch_lock_acquire(&bin->lock);
+	bool is_free = (s->free_bits[slot / 64] >> (slot % 64)) & 1;
+	arch_lock_release(&bin->lock);
+	return is_free;
+}
+
 void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, void *p)
 {
 	unsigned cls = bin->sizeclass;
-	size_t offset = (uintptr_t)p - s->base;
-	unsigned slot = sizeclass_slot(cls, offset);
-	if (INGOT_UNLIKELY(slot >= sc_nregs[cls] || (size_t)slot * sc_size[cls] != offset))
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
 		ingot_report_invalid_ptr("free", p);
 	uint64_t mask = (uint64_t)1 << (slot % 64);
 	if (INGOT_UNLIKELY(s->free_bits[slot / 64] & mask))

@@ -39,9 +39,8 @@ static uint64_t canary_value(const void *p)
 /* The slot of p in slab s; reports a pointer that is not an object start. */
 static unsigned slot_of(struct span *s, const void *p, unsigned cls)
 {
-	size_t offset = (uintptr_t)p - s->base;
-	unsigned slot = sizeclass_slot(cls, offset);
-	if (INGOT_UNLIKELY(slot >= sc_nregs[cls] || (size_t)slot * sc_size[cls] != offset))
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
 		ingot_report_invalid_ptr("free", p);
 	return slot;
 }
@@ -124,4 +123,46 @@ void harden_large_take(void *p, size_t size)
 		ingot_memset(p, 0, size);
 	else if (ingot_hardening & HARDEN_JUNK_ALLOC)
 		ingot_memset(p, 0xa5, size);
+}
+
+/* The live block whose first byte is at p (a large block or a slab's first
+ * object), or NULL; its usable size in *usable. */
+static const void *block_at(uintptr_t p, size_t *usable)
+{
+	struct chunk *c = pagemap_lookup(p);
+	struct span *s = c && c->kind == CHUNK_KIND_PAGES ? span_of_addr(c, p) : NULL;
+	if (!s || s->base != p || (s->state != SPAN_SLAB && s->state != SPAN_LARGE))
+		return NULL;
+	*usable = s->state == SPAN_SLAB ? harden_small_usable(s->sizeclass)
+	                                : span_usable_pages(s) << LG_PAGE;
+	return (const void *)p;
+}
+
+/* A fault on a guard page: the block before it ran over its end (an
+ * access in the page's first half), or the block after it under its start
+ * (the second half, when a block starts right after the page). */
+static void guard_fault(uintptr_t address)
+{
+	struct span *s = pageheap_guard_span(address);
+	if (!s)
+		return;
+	uintptr_t guard = s->base + (span_usable_pages(s) << LG_PAGE);
+	size_t usable;
+	const void *after = block_at(guard + PAGE, &usable);
+	if (after && address - guard >= PAGE / 2)
+		ingot_report_guard_fault((const void *)address, after, usable, true);
+	uintptr_t block = s->base;
+	usable = span_usable_pages(s) << LG_PAGE;
+	if (s->state == SPAN_SLAB) {
+		usable = harden_small_usable(s->sizeclass);
+		block = s->base + (size_t)(sc_nregs[s->sizeclass] - 1) * sc_size[s->sizeclass];
+	}
+	ingot_report_guard_fault((const void *)address, (const void *)block, usable, false);
+}
+
+void harden_guard_faults_catch(void)
+{
+	/* Hosts without faults (bare metal) answer ARCH_EINVAL: they cannot
+	 * protect a guard page either, so there is nothing to catch. */
+	(void)arch_fault_handler_install(guard_fault);
 }

@@ -64,4 +64,8 @@ void harden_shuffle(void **objs, unsigned n, uint64_t *rng);
 /* Junk or zero a large block being handed out or given back. */
 void harden_large_take(void *p, size_t size);
 
+/* With guard pages: makes a fault on one a one-line report (arch's fault
+ * handler); other faults go on as before. */
+void harden_guard_faults_catch(void);
+
 #endif

@@ -122,6 +122,8 @@ void ingot_boot(void)
 		arch_abort();
 	}
 	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
+	if (hardening & HARDEN_GUARD_PAGES)
+		harden_guard_faults_catch();
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
 		ingot_warn("cannot map memory for the first arenas; aborting");
@@ -154,6 +156,12 @@ void ingot_process_exit(void)
 		prof_exit();
 	if (opt.stats_print)
 		stats_print(NULL, NULL, opt.stats_print_opts);
+	/* Gives this thread's cached blocks back to their slabs, whose
+	 * bitmaps catch a block cached twice (a double free the free itself
+	 * could not see). Later frees still work: the cache refills. */
+	struct tcache *tc = tcache_thread();
+	if (tc)
+		tcache_flush(tc);
 	background_exit();
 }
 

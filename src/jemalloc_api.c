@@ -86,7 +86,7 @@ static void *xalloc_unreported(size_t size, int flags)
 	 * object, so the block always comes from the arena asked for. */
 	if (flag_arena(flags) != 0)
 		tc = NULL;
-	void *p = tc ? tcache_alloc_from(tc, arena, cls) : arena_alloc_small(arena, cls, false);
+	void *p = tc ? tcache_alloc_from(tc, arena, cls) : tcache_unmark(arena_alloc_small(arena, cls, false));
 	prof_count_big(p, usable);
 	if (p && zero)
 		ingot_memset(p, 0, usable);

@@ -58,6 +58,24 @@ static uintptr_t guard_page(const struct span *s)
 	return s->base + ((size_t)(s->npages - 1) << LG_PAGE);
 }
 
+struct span *pageheap_guard_span(uintptr_t p)
+{
+	struct chunk *c = pagemap_lookup(p);
+	if (!c || c->kind != CHUNK_KIND_PAGES)
+		return NULL;
+	size_t page = chunk_page_index(p);
+	/* The nearest page at or before p's that a span starts at (pages
+	 * inside a large block have none). */
+	for (size_t i = page + 1; i-- > 0;) {
+		struct span *s = c->span_of[i];
+		if (!s)
+			continue;
+		bool live = s->state == SPAN_SLAB || s->state == SPAN_LARGE;
+		return live && s->guarded == 2 && guard_page(s) >> LG_PAGE == p >> LG_PAGE ? s : NULL;
+	}
+	return NULL;
+}
+
 static void slab_unmap(struct span *s)
 {
 	size_t first = chunk_page_index(s->base);

@@ -175,6 +175,21 @@ void ingot_report_use_after_free(const void *ptr)
 	fatal("write after free in block", ptr, NULL);
 }
 
+void ingot_report_guard_fault(const void *address, const void *block, size_t usable,
+                              bool underflow)
+{
+	uintptr_t at = (uintptr_t)address, start = (uintptr_t)block;
+	LINE(l, 160);
+	line_str(&l, underflow ? "on a guard page, " : "on a guard page, at offset ");
+	line_u64(&l, underflow ? start - at : at - (start + usable));
+	line_str(&l, underflow ? " bytes before block " : " after the end of block ");
+	line_hex(&l, start);
+	line_str(&l, " (");
+	line_u64(&l, usable);
+	line_str(&l, " bytes)");
+	fatal(underflow ? "heap underflow: access to" : "heap overflow: access to", address, l.buf);
+}
+
 void ingot_report_out_of_memory(const char *func, size_t size)
 {
 	LINE(l, 96);

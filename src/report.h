@@ -16,6 +16,10 @@ _Noreturn void ingot_report_size_mismatch(const void *ptr, size_t given, size_t 
 _Noreturn void ingot_report_corrupt_meta(const void *where, const char *what);
 _Noreturn void ingot_report_overflow(const void *ptr);
 _Noreturn void ingot_report_use_after_free(const void *ptr);
+/* An access to address, on a guard page: past the end of block (usable
+ * bytes), or before its start (underflow). */
+_Noreturn void ingot_report_guard_fault(const void *address, const void *block, size_t usable,
+                                        bool underflow);
 _Noreturn void ingot_report_out_of_memory(const char *func, size_t size);
 
 /* A small line builder on the caller's stack, for reports, warnings and

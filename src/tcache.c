@@ -161,6 +161,14 @@ static void events_start(struct tcache *tc, unsigned cls)
 	events_arm(tc, cls);
 }
 
+/* The alignment every object of small class cls has: the largest power of
+ * two that divides its size, up to a page (slabs start on a page). */
+static uintptr_t class_alignment(unsigned cls)
+{
+	size_t size = sc_size[cls];
+	return MIN(size & (0 - size), (size_t)PAGE);
+}
+
 /* Gives every working bin its stack, each after a NULL sentinel, and its
  * capacity. In slow-path mode the cache works in bins of their own, kept in
  * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
@@ -181,6 +189,7 @@ static void tcache_layout(struct tcache *tc, void **slots)
 		bin->stack = slots + 1;
 		tcache_bin_set_top(bin, bin->stack);
 		bin->limit = bin->stack + class_ncap[cls];
+		bin->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
 		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
 		if (cls <= SC_NSMALL)
@@ -449,14 +458,43 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
-/* Reports p freed twice when tc's bin cls holds it already: a small bin
- * checks its newest object (the commonest double free, free(p); free(p)),
- * a large one all of its few objects (a large block freed twice still
- * looks live to its page heap). */
-static void bin_check_double_free(struct tcache_bin *bin, unsigned cls, void *p)
+/* Checks small pointer p on its way into tc's bin cls in a default heap
+ * (the fast path sent it here, or there is no fast path for it): it must
+ * be the start of an object, and not one freed already. Only a block with
+ * the freed mark can be free already (tcache.h); it is looked for in the
+ * bin and in its slab's bitmap. A mark the program wrote finds neither,
+ * and p goes on. A block freed already by another thread and still in that
+ * thread's cache is not found here, but when a cache gives it back to its
+ * slab. */
+static void check_small_free(struct tcache *tc, unsigned cls, void *p)
 {
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	struct span *s = span_of_addr(c, (uintptr_t)p);
+	unsigned slot;
+	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
+		ingot_report_invalid_ptr("free", p);
+	if (INGOT_LIKELY(!tcache_is_marked(p)))
+		return;
+	struct tcache_bin *bin = &tc->cbins[cls];
+	for (void **q = bin->stack; q < bin->top; q++)
+		if (*q == p)
+			ingot_report_double_free(p);
+	if (bin_slot_free(&c->arena->bins[cls], s, slot))
+		ingot_report_double_free(p);
+}
+
+/* Reports p freed twice when tc's bin cls holds it already (or, in a
+ * default heap, when its slab does): a small bin of a checked heap, whose
+ * frees were checked already, looks at its newest object, a large one at
+ * all of its few objects (a large block freed twice still looks live to
+ * its page heap). */
+static void bin_check_double_free(struct tcache *tc, unsigned cls, void *p)
+{
+	struct tcache_bin *bin = &tc->cbins[cls];
 	if (cls <= SC_NSMALL) {
-		if (bin->top[-1] == p)
+		if (!tcache_checked_mode())
+			check_small_free(tc, cls, p);
+		else if (bin->top[-1] == p)
 			ingot_report_double_free(p);
 		return;
 	}
@@ -466,19 +504,22 @@ static void bin_check_double_free(struct tcache_bin *bin, unsigned cls, void *p)
 }
 
 /* Puts freed p in tc's bin cls: checks it was not freed twice, makes room
- * when the bin is full, pushes. False, having done nothing, when the class
- * has no room in tc (capacity 0): the caller frees p another way. Counts
- * nothing: each caller says why p came. */
+ * when the bin is full, pushes (a small block of a default heap with the
+ * freed mark). False, having done nothing, when the class has no room in
+ * tc (capacity 0): the caller frees p another way. Counts nothing: each
+ * caller says why p came. */
 static bool bin_put(struct tcache *tc, unsigned cls, void *p)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->limit == bin->stack)
 		return false;
-	bin_check_double_free(bin, cls, p);
+	bin_check_double_free(tc, cls, p);
 	if (bin->top == bin->limit) {
 		bin_make_room(tc, cls);
 		gc_tick(tc);
 	}
+	if (cls <= SC_NSMALL && !tcache_checked_mode())
+		tcache_mark_freed(p);
 	tcache_bin_push(bin, p);
 	return true;
 }
@@ -512,7 +553,7 @@ static void *bin_refill(struct tcache *tc, unsigned cls)
 static void *alloc_uncached(struct arena *a, size_t size)
 {
 	if (size <= SC_SMALL_MAX)
-		return arena_alloc_small(a, sizeclass_small(size), false);
+		return tcache_unmark(arena_alloc_small(a, sizeclass_small(size), false));
 	return arena_alloc_big(a, arena_large_usable(size), PAGE, false);
 }
 
@@ -676,7 +717,7 @@ void *tcache_alloc_slow(size_t size)
 		if (bin->top != bin->stack) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (bin->limit != bin->stack) {
-			p = bin_refill(tc, cls);
+			p = tcache_unmark(bin_refill(tc, cls));
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return count_cached(tc, p, cls);
@@ -786,10 +827,10 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_bin *bin = &tc->cbins[cls];
 	if (bin->top != bin->stack)
-		return tcache_bin_pop(bin);
+		return tcache_unmark(tcache_bin_pop(bin));
 	if (bin->limit == bin->stack || arena != tc->arena)
-		return arena_alloc_small(arena, cls, false);
-	return bin_refill(tc, cls);
+		return tcache_unmark(arena_alloc_small(arena, cls, false));
+	return tcache_unmark(bin_refill(tc, cls));
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)

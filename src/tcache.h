@@ -41,6 +41,15 @@
  * which costs the fast path nothing beyond the decrement it always did.
  * A bin takes 64 bytes, a cache line: its address is the class shifted,
  * one instruction.
+ *
+ * Misuse the free fast path catches (tcache_inline.h): a pointer with any
+ * bit of misaligned set (the class's objects are all aligned to the largest
+ * power of two that divides their size, up to a page), and a block that
+ * carries TCACHE_FREED_MARK, which every free into a cache writes in the
+ * block's first word and every malloc clears: both go to the slow path,
+ * which checks the pointer in full and looks for the block in the bin and
+ * in its slab's bitmap (a double free, however late), so that a block is
+ * never cached twice by one thread.
  */
 struct __attribute__((aligned(64))) tcache_bin {
 	void *hot;
@@ -49,7 +58,31 @@ struct __attribute__((aligned(64))) tcache_bin {
 	void **limit;
 	uint64_t nfreed;
 	uint32_t events_left;
+	uintptr_t misaligned; /* address bits no object of the class has */
 };
+
+/* The freed-block mark: a value no valid pointer has on the targets ingot
+ * runs on (x86-64 and aarch64 user space), and one that x86-64 compares
+ * and stores as a 32-bit immediate. A block a program wrote it into only
+ * costs its free the slow path's look. */
+#define TCACHE_FREED_MARK ((uintptr_t)(intptr_t)(int32_t)0xa110c8edu)
+
+typedef uintptr_t __attribute__((may_alias)) tcache_word;
+
+INGOT_INLINE bool tcache_is_marked(const void *p)
+{
+	return *(const tcache_word *)p == TCACHE_FREED_MARK;
+}
+
+INGOT_INLINE void tcache_mark_freed(void *p) { *(tcache_word *)p = TCACHE_FREED_MARK; }
+
+/* A small block leaves the caches for the program: its mark goes. */
+INGOT_INLINE void *tcache_unmark(void *p)
+{
+	if (p)
+		*(tcache_word *)p = 0;
+	return p;
+}
 
 INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
 {

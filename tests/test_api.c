@@ -692,6 +692,89 @@ static void double_free_huge(void *arg)
 	API(free)(opaque_ptr(p));
 }
 
+/* Frees pointers 8 bytes into a 48-byte block, 16 into a 64-byte one and 32
+ * into a 128-byte one: none has the alignment of its class's objects. */
+static void free_misaligned_small_pointer(void *arg)
+{
+	size_t size = *(size_t *)arg;
+	char *p = API(malloc)(size);
+	API(free)(opaque_ptr(p + (size == 48 ? 8 : size / 4)));
+}
+
+/* A pointer 16 bytes into a 48-byte block has the class's alignment: it
+ * passes the free fast path, and the cache's check finds it when the cache
+ * gives it back to its slab, here at the normal exit of the process. */
+static void free_inside_small_block_then_exit(void *arg)
+{
+	(void)arg;
+	char *p = API(malloc)(48);
+	API(free)(opaque_ptr(p + 16));
+	exit(0);
+}
+
+static void double_free_small_under_others(void *arg)
+{
+	(void)arg;
+	void *p = API(malloc)(48), *q = API(malloc)(48);
+	API(free)(p);
+	API(free)(q);
+	API(free)(opaque_ptr(p)); /* the mark sends it to the bin's check */
+	_exit(0);                 /* no flush: the free itself must see it */
+}
+
+/* The first free is long gone to the slab (thousands of frees of the
+ * class since) when the second comes. Its neighbour stays live, so that
+ * the slab does too (a pointer into a slab given back is no block at all:
+ * "invalid pointer"). */
+static void double_free_small_late(void *arg)
+{
+	(void)arg;
+	enum { N = 5000 };
+	static void *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = API(malloc)(48);
+	for (int i = 0; i < N; i++)
+		if (i != N / 2 + 1)
+			API(free)(blocks[i]);
+	API(free)(opaque_ptr(blocks[N / 2]));
+	_exit(0);
+}
+
+static void *free_in_thread(void *p)
+{
+	API(free)(p);
+	return NULL;
+}
+
+/* Two threads free one block: each cache holds it once, so neither free
+ * can see the other's. The second cache to give it back to the slab finds
+ * it free there: the thread's own exit, then the process's. */
+static void double_free_small_across_threads(void *arg)
+{
+	(void)arg;
+	void *p = API(malloc)(48);
+	pthread_t t;
+	pthread_create(&t, NULL, free_in_thread, p);
+	pthread_join(t, NULL);
+	API(free)(opaque_ptr(p));
+	exit(0);
+}
+
+static void realloc_inside_small_block(void *arg)
+{
+	(void)arg;
+	char *p = API(malloc)(48);
+	void *volatile sink = API(realloc)(opaque_ptr(p + 16), 100);
+	(void)sink;
+}
+
+static void usable_size_inside_small_block(void *arg)
+{
+	(void)arg;
+	char *p = API(malloc)(48);
+	API(malloc_usable_size)(opaque_ptr(p + 16));
+}
+
 static void realloc_zero_then_free(void *arg)
 {
 	(void)arg;
@@ -766,6 +849,49 @@ Test(api_misuse, free_inside_a_small_block_is_caught_by_the_bin)
 {
 	assert_aborts_with(free_inside_small_block_then_flush, NULL, "invalid pointer",
 	                   "free(small + 16), flush");
+}
+
+Test(api_misuse, free_of_a_misaligned_small_pointer_on_the_call)
+{
+	size_t sizes[] = {48, 64, 128};
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++)
+		assert_aborts_with(free_misaligned_small_pointer, &sizes[i], "invalid pointer",
+		                   "free(small + misaligned offset)");
+}
+
+Test(api_misuse, free_inside_a_small_block_is_caught_at_exit)
+{
+	assert_aborts_with(free_inside_small_block_then_exit, NULL, "invalid pointer",
+	                   "free(small + 16), exit");
+}
+
+Test(api_misuse, double_free_of_a_small_block_under_others_on_the_call)
+{
+	assert_aborts_with(double_free_small_under_others, NULL, "double free",
+	                   "free(p); free(q); free(p)");
+}
+
+Test(api_misuse, late_double_free_of_a_small_block_on_the_call)
+{
+	assert_aborts_with(double_free_small_late, NULL, "double free",
+	                   "free(p), 5000 frees, free(p)");
+}
+
+Test(api_misuse, double_free_from_two_threads_is_caught_at_exit)
+{
+	assert_aborts_with(double_free_small_across_threads, NULL, "double free",
+	                   "free(p) in a thread, free(p), exit");
+}
+
+Test(api_misuse, realloc_inside_a_small_block)
+{
+	assert_aborts_with(realloc_inside_small_block, NULL, "invalid pointer", "realloc(small + 16)");
+}
+
+Test(api_misuse, malloc_usable_size_inside_a_small_block)
+{
+	assert_aborts_with(usable_size_inside_small_block, NULL, "invalid pointer",
+	                   "malloc_usable_size(small + 16)");
 }
 
 Test(api_misuse, double_free_of_a_small_block_in_a_row)

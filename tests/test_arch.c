@@ -693,6 +693,68 @@ Test(arch, maps_and_remove)
 	cr_assert_neq(arch_file_remove(path), 0, "removing a missing file succeeded");
 }
 
+/* ---- faults ------------------------------------------------------------- */
+
+static volatile uintptr_t fault_seen;
+
+static void fault_record(uintptr_t address)
+{
+	fault_seen = address;
+}
+
+static char *inaccessible_page(void)
+{
+	char *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(page, MAP_FAILED);
+	return page;
+}
+
+static char *volatile expected_fault; /* volatile: stored before the faulting write */
+
+/* The program's own handler, installed before arch's: it must run after
+ * arch's handler has seen the address, with the fault's details. */
+static void program_handler(int sig, siginfo_t *si, void *context)
+{
+	(void)context;
+	bool ok = sig == SIGSEGV && si->si_addr == expected_fault &&
+	          fault_seen == (uintptr_t)expected_fault;
+	_exit(ok ? 42 : 43);
+}
+
+Test(arch, a_fault_goes_to_the_handler_then_to_the_programs, .exit_code = 42)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = program_handler;
+	sa.sa_flags = SA_SIGINFO;
+	cr_assert_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	cr_assert_eq(arch_fault_handler_install(fault_record), 0);
+	expected_fault = inaccessible_page() + 100;
+	*(volatile char *)expected_fault = 1;
+	cr_assert_fail("the write to an inaccessible page went on");
+}
+
+/* With no handler of the program's, a fault the handler leaves alone
+ * ends the process as the system's default action does. */
+Test(arch, a_fault_the_handler_leaves_ends_the_process, .signal = SIGSEGV)
+{
+	cr_assert_eq(arch_fault_handler_install(fault_record), 0);
+	*(volatile char *)(inaccessible_page() + 8) = 1;
+}
+
+static void fault_abort(uintptr_t address)
+{
+	(void)address;
+	arch_write_err("reported\n", 9);
+	arch_abort();
+}
+
+Test(arch, a_handler_may_report_and_abort, .signal = SIGABRT)
+{
+	cr_assert_eq(arch_fault_handler_install(fault_abort), 0);
+	*(volatile char *)(inaccessible_page() + 8) = 1;
+}
+
 Test(arch, abort_raises_sigabrt, .signal = SIGABRT)
 {
 	arch_abort();

@@ -432,6 +432,12 @@ Test(region_arch, map_unmap_extend)
 	arch_unmap(whole, avail);
 }
 
+/* Bare metal has no memory protection, so no fault to catch. */
+Test(region_arch, has_no_fault_handler)
+{
+	cr_assert_eq(arch_fault_handler_install(NULL), ARCH_EINVAL);
+}
+
 Test(region_arch, unmap_of_a_free_range_aborts, .signal = SIGABRT)
 {
 	struct arch_info info;

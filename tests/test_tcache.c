@@ -134,6 +134,28 @@ static void *refill_takes_a_batch_thread(void *arg)
 	return NULL;
 }
 
+/* A program may store the freed mark itself: such a block takes the slow
+ * path's look (bin and slab), which finds it live, and is freed as any
+ * other; the blocks come back, each once. */
+Test(tcache, a_block_that_holds_the_freed_mark_is_freed_normally)
+{
+	enum { N = 600 };
+	static void *blocks[N];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			blocks[i] = ingot_malloc(48);
+			cr_assert_not_null(blocks[i]);
+			*(uintptr_t *)blocks[i] = TCACHE_FREED_MARK;
+		}
+		for (int i = 0; i < N; i++)
+			for (int j = i + 1; j < N && j < i + 64; j++)
+				cr_assert_neq(blocks[i], blocks[j], "a block handed out twice");
+		for (int i = 0; i < N; i++)
+			ingot_free(blocks[i]);
+	}
+	cr_assert_null(ingot_check());
+}
+
 Test(tcache, a_miss_refills_a_batch_from_the_bin)
 {
 	skip_if_uncached();

@@ -388,6 +388,41 @@ Test(dallocx, misuse_aborts)
 	cr_assert(!r.exited && r.status == SIGABRT, "double dallocx: %s", r.err);
 }
 
+static void sdallocx_misaligned(void *arg)
+{
+	(void)arg;
+	char *p = JE(mallocx)(48, 0);
+	JE(sdallocx)(opaque_ptr(p + 8), 48, 0);
+}
+
+static void sdallocx_inside_with_a_cache(void *arg)
+{
+	int flags = *(int *)arg;
+	char *p = JE(mallocx)(48, 0);
+	JE(sdallocx)(opaque_ptr(p + 16), 48, flags);
+}
+
+static void sallocx_inside(void *arg)
+{
+	(void)arg;
+	char *p = JE(mallocx)(48, 0);
+	volatile size_t usable = JE(sallocx)(opaque_ptr(p + 16), 0); /* pure: kept by the use */
+	(void)usable;
+}
+
+/* Pointers into small blocks: a misaligned one on sdallocx's fast path, an
+ * interior one on its checked paths (any flag but an alignment), and
+ * sallocx, which always checks in full. */
+Test(sdallocx, pointers_inside_small_blocks_abort)
+{
+	assert_aborts_with(sdallocx_misaligned, NULL, "invalid pointer", "sdallocx(small + 8)");
+	int flags[] = {MALLOCX_TCACHE_NONE, MALLOCX_ZERO};
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+		assert_aborts_with(sdallocx_inside_with_a_cache, &flags[i], "invalid pointer",
+		                   "sdallocx(small + 16, flags)");
+	assert_aborts_with(sallocx_inside, NULL, "invalid pointer", "sallocx(small + 16)");
+}
+
 Test(dallocx, every_flag_combination)
 {
 	unsigned a = arena_new_explicit(), tc;
