@@ -36,15 +36,6 @@ struct bin {
 
 void bin_init(struct bin *bin, unsigned sizeclass);
 
-/* Whether p is the start of an object of slab s (of class cls); if so,
- * *slot is its index. Interior and misaligned pointers answer false. */
-INGOT_INLINE bool slab_slot_of(const struct span *s, unsigned cls, const void *p, unsigned *slot)
-{
-	size_t offset = (uintptr_t)p - s->base;
-	*slot = sizeclass_slot(cls, offset);
-	return *slot < sc_nregs[cls] && (size_t)*slot * sc_size[cls] == offset;
-}
-
 /* Whether object slot of slab s sits free in the slab (given back by a
  * cache already); takes the bin's lock. */
 bool bin_slot_free(struct bin *bin, const struct span *s, unsigned slot);

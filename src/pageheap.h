@@ -174,6 +174,15 @@ INGOT_INLINE struct span *span_of_addr(struct chunk *c, uintptr_t p)
 	return c->span_of[chunk_page_index(p)];
 }
 
+/* Whether p is the start of an object of slab s (of class cls); if so,
+ * *slot is its index. Interior and misaligned pointers answer false. */
+INGOT_INLINE bool slab_slot_of(const struct span *s, unsigned cls, const void *p, unsigned *slot)
+{
+	size_t offset = (uintptr_t)p - s->base;
+	*slot = sizeclass_slot(cls, offset);
+	return *slot < sc_nregs[cls] && (size_t)*slot * sc_size[cls] == offset;
+}
+
 /* Verifies the heap's invariants; returns NULL or a description of the
  * first broken one. Takes the lock. */
 const char *pageheap_check(struct pageheap *heap);
