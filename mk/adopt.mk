@@ -3,6 +3,9 @@
 #
 #   make install       libraries, headers, ingot.pc and jemalloc.pc, ingot(3)
 #                      into $(DESTDIR)$(PREFIX); PREFIX=/usr/local by default
+#                      and the CMake package lib/cmake/ingot/ingotConfig.cmake
+#                      (+ ingotConfigVersion.cmake): find_package(ingot) gives
+#                      ingot::ingot (libingot.so) and ingot::ingot-static
 #   make uninstall     removes exactly the files install puts there
 #   make man           build/man/ingot.3, generated from man/ingot.3.in and the
 #                      option list src/conf_options.inc (tools/gen_manpage.c)
@@ -11,16 +14,31 @@
 #                      exported by both shared libraries (tests/cxx/check_exports.sh)
 #   make test-rust     cargo test --offline of bindings/rust with the default
 #                      features, with none, and with all (target dir build/rust)
+#   make rust-package  the crate as build/rust/package/ingot-X.Y.Z.crate: the
+#                      crate's files and a copy of src/, arch/, include/ and
+#                      tools/gen_sizeclass.c (as csrc/) staged under
+#                      build/rust-stage/ingot, then cargo package --offline
+#   make test-rust-package  unpacks that .crate in a temporary folder outside the
+#                      tree and runs cargo build and cargo test there
+#                      (tests/rust/test_package.sh)
+#   make test-rust-select  the allocator selection example
+#                      (bindings/rust/examples/select) built with each feature
+#                      set, run, and two features refused at compile time
+#                      (tests/rust/test_select.sh; target dir build/rust-select)
 #   make test-install  install into a temporary prefix, build a C, a jemalloc and
 #                      a C++ program with pkg-config, run them, uninstall
 #                      (tests/install/test_install.sh)
-#   make test-adopt    the three tests; `make test` runs them too
+#   make test-cmake    install into a temporary prefix, configure, build and run a
+#                      CMake project that links ingot::ingot and ingot::ingot-static
+#                      (tests/install/test_cmake.sh, tests/install/cmake/)
+#   make test-adopt    the tests above; `make test` runs them too
 #   make adopt-deps    installs what they need when it is missing (Debian): g++,
 #                      cargo, pkg-config, man and groff
 #
 # Options (make VAR=value):
 #   PREFIX (default /usr/local), DESTDIR, LIBDIR (PREFIX/lib), INCLUDEDIR
-#   (PREFIX/include), MANDIR (PREFIX/share/man), PKGCONFIGDIR (LIBDIR/pkgconfig)
+#   (PREFIX/include), MANDIR (PREFIX/share/man), PKGCONFIGDIR (LIBDIR/pkgconfig),
+#   CMAKEDIR (LIBDIR/cmake/ingot)
 #   CXX (default g++), CARGO (default cargo)
 #   ADOPT_LIBDIR  folder of the libraries test-cxx links (default lib)
 #
@@ -35,12 +53,14 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 MANDIR       ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/ingot
 CARGO        ?= cargo
 ADOPT_LIBDIR ?= lib
 
-.PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps
+.PHONY: install uninstall man test-adopt test-cxx test-rust test-install adopt-deps \
+        rust-package test-rust-package test-rust-select test-cmake
 test: test-adopt
-test-adopt: test-cxx test-rust test-install
+test-adopt: test-cxx test-rust test-rust-package test-rust-select test-install test-cmake
 
 # What these tests need is in tools/debian-packages.txt, installed by make
 # deps (these targets do not run it).
@@ -93,6 +113,34 @@ test-rust:
 	$(RUST_CARGO) test --offline
 	$(RUST_CARGO) test --offline --no-default-features
 	$(RUST_CARGO) test --offline --all-features
+	$(RUST_CARGO) run --offline --example size_classes | grep -q '^ *total  *[1-9]'
+
+# The packaged crate. The crate's files and a copy of the C sources (csrc/)
+# are staged under build/ (ignored by git, so cargo sees no dirty tree and
+# the repository keeps one copy of the sources), and packaged there.
+RUST_CRATE_VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' bindings/rust/Cargo.toml)
+RUST_STAGE   := build/rust-stage/ingot
+RUST_CRATE    = $(RUST_TARGET_DIR)/package/ingot-$(RUST_CRATE_VERSION).crate
+RUST_PACKAGE_FLAGS ?= --no-verify
+
+rust-package:
+	rm -rf $(RUST_STAGE)
+	mkdir -p $(RUST_STAGE)/csrc/tools
+	cd bindings/rust && cp -R Cargo.toml Cargo.lock README.md build.rs src tests examples \
+		$(CURDIR)/$(RUST_STAGE)/
+	cp -R src arch include LICENSE $(RUST_STAGE)/csrc/
+	cp tools/gen_sizeclass.c $(RUST_STAGE)/csrc/tools/
+	cd $(RUST_STAGE) && CC="$(CC)" CARGO_TARGET_DIR=$(RUST_TARGET_DIR) \
+		$(CARGO) package --offline $(RUST_PACKAGE_FLAGS)
+	@echo "packaged: $(RUST_CRATE)"
+
+# The allocator selection example, built with each feature set.
+test-rust-select:
+	CARGO="$(CARGO)" CC="$(CC)" CARGO_TARGET_DIR=$(CURDIR)/build/rust-select tests/rust/test_select.sh
+
+# Unpacks the .crate outside the tree and builds and tests it there.
+test-rust-package: rust-package
+	CARGO="$(CARGO)" CC="$(CC)" tests/rust/test_package.sh $(RUST_CRATE)
 
 # ---- manual page --------------------------------------------------------------------
 
@@ -116,7 +164,8 @@ INSTALL_LIBS    := libingot.a libingot-prefixed.a libingot.so libjemalloc.so.2
 INSTALLED_FILES := $(INSTALL_LIBS:%=$(LIBDIR)/%) $(LIBDIR)/libjemalloc.so \
                    $(INCLUDEDIR)/ingot.h $(INCLUDEDIR)/jemalloc/jemalloc.h \
                    $(PKGCONFIGDIR)/ingot.pc $(PKGCONFIGDIR)/jemalloc.pc \
-                   $(MANDIR)/man3/ingot.3
+                   $(MANDIR)/man3/ingot.3 \
+                   $(CMAKEDIR)/ingotConfig.cmake $(CMAKEDIR)/ingotConfigVersion.cmake
 
 # A .pc file for the install paths: ${prefix}-relative where they are under it.
 adopt_pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
@@ -128,9 +177,17 @@ define adopt_install_pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/$(1)
 endef
 
+# The CMake package: absolute paths, as in the .pc files.
+define adopt_install_cmake
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(ADOPT_VERSION)|' \
+	    cmake/$(1).in > $(DESTDIR)$(CMAKEDIR)/$(1).tmp
+	mv $(DESTDIR)$(CMAKEDIR)/$(1).tmp $(DESTDIR)$(CMAKEDIR)/$(1)
+	chmod 644 $(DESTDIR)$(CMAKEDIR)/$(1)
+endef
+
 install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/jemalloc \
-		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(CMAKEDIR)
 	install -m 644 lib/libingot.a lib/libingot-prefixed.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 lib/libingot.so lib/libjemalloc.so.2 $(DESTDIR)$(LIBDIR)/
 	ln -sf libjemalloc.so.2 $(DESTDIR)$(LIBDIR)/libjemalloc.so
@@ -139,6 +196,8 @@ install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	$(call adopt_install_pc,ingot.pc)
 	$(call adopt_install_pc,jemalloc.pc)
 	install -m 644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man3/
+	$(call adopt_install_cmake,ingotConfig.cmake)
+	$(call adopt_install_cmake,ingotConfigVersion.cmake)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
@@ -153,3 +212,6 @@ install-list:
 INSTALL_TEST_MAKE = $(MAKE)
 test-install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_install.sh
+
+test-cmake: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
+	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_cmake.sh

@@ -5,6 +5,7 @@
 #                        against the default build with profile:hardened chosen
 #                        at start through INGOT_CONF
 #   make test-options    tests/test_options.c (options read from INGOT_CONF)
+#   make test-guarded    the API, thread and fork suites under guard_sample:1
 #   make test-faults     tests/test_faults.c (injected faults, RLIMIT_AS)
 HARD_VARIANT := $(ARCH)-d0-s1-h1-p$(LG_PAGE)
 HARD_LIB     := build/$(HARD_VARIANT)/libingot-prefixed.a
@@ -44,6 +45,19 @@ build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
 .PHONY: test-options
 test-options: build/tests/test_options
 	$(call run_suites,build/tests/test_options,)
+
+# The API suites with every allocation guarded while the pool has room
+# (guard_sample:1), the thread and fork suites with one in 8 (every one
+# makes their stress loops a pair of system calls per allocation): no check
+# may fire on a valid program.
+GUARDED_API     := build/tests/test_api_prefixed build/tests/test_api_override
+GUARDED_THREADS := build/tests/test_threads build/tests/test_fork
+.PHONY: test-guarded
+test-guarded: $(GUARDED_API) $(GUARDED_THREADS)
+	@TEST_FILTER='$(F)' INGOT_CONF=guard_sample:1 MALLOC_CONF=guard_sample:1 $(RUN_SUITES) $(GUARDED_API); \
+	api=$$?; \
+	TEST_FILTER='$(F)' INGOT_CONF=guard_sample:8 MALLOC_CONF=guard_sample:8 $(RUN_SUITES) $(GUARDED_THREADS) \
+		&& exit $$api
 
 # Out of memory: injected faults and RLIMIT_AS (tests/test_faults.c).
 build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)

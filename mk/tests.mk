@@ -37,14 +37,14 @@ TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 TEST_LIBS     := -lcriterion -lpthread -lm
 
 # Suites of the internals (each links the prefixed library).
-UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof background limits
+UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof background limits guard
 UNIT_BINS     := $(UNIT_SUITES:%=$(TEST_DIR)/test_%) $(TEST_DIR)/test_api_prefixed
 API_BINS      := $(TEST_DIR)/test_api_prefixed $(TEST_DIR)/test_api_override
 TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
+test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-guarded test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
 test-quick: test-unit
 
 # What make test needs, installed only when missing (Debian; as root): every

@@ -14,6 +14,7 @@
 
 #include "arch.h"
 #include "osmem.h"
+#include "guard.h"
 #include "base.h"
 #include "hardening.h"
 #include "report.h"
@@ -214,6 +215,10 @@ static void free_in_chunk(struct chunk *c, void *p)
 
 void arena_free(struct chunk *c, void *p)
 {
+	if (c->kind == CHUNK_KIND_GUARD) {
+		guard_free(p);
+		return;
+	}
 	if (c->kind == CHUNK_KIND_HUGE) {
 		if (INGOT_UNLIKELY((uintptr_t)p != c->base))
 			ingot_report_invalid_ptr("free", p);
@@ -255,6 +260,8 @@ size_t arena_usable_size(struct chunk *c, const void *p)
 {
 	if (c->kind == CHUNK_KIND_HUGE)
 		return (uintptr_t)p == c->base ? c->huge_usable : 0;
+	if (c->kind == CHUNK_KIND_GUARD)
+		return guard_usable_size(p);
 	unsigned cls = c->class_of[chunk_page_index((uintptr_t)p)];
 	struct span *s = span_of_addr(c, (uintptr_t)p);
 	unsigned slot;
@@ -269,6 +276,8 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 {
 	if (c->kind == CHUNK_KIND_HUGE)
 		return size > ARENA_LARGE_MAX ? huge_resize(c, size, zero) : 0;
+	if (c->kind == CHUNK_KIND_GUARD) /* in place only within the block */
+		return size <= guard_usable_size(p) ? guard_usable_size(p) : 0;
 	struct span *s = span_of_addr(c, (uintptr_t)p);
 	if (size <= SC_SMALL_MAX || size > ARENA_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
 		return 0;

@@ -10,6 +10,7 @@
 #include "ingot.h"
 #include "arena.h"
 #include "boot.h"
+#include "guard.h"
 #include "prof.h"
 #include "report.h"
 #include "tcache.h"
@@ -126,6 +127,8 @@ INGOT_EXPORT int ingot_check(void)
 		pagemap_foreach(slot_check, &err);
 	if (!err)
 		err = tcache_check_all();
+	if (!err)
+		err = guard_check();
 	if (!err)
 		return 0;
 	char buf[160];

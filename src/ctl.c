@@ -17,6 +17,7 @@
 #include "boot.h"
 #include "conf.h"
 #include "exports.h"
+#include "guard.h"
 #include "osmem.h"
 #include "stats.h"
 
@@ -138,6 +139,34 @@ static const struct ctl_node limit_kids[] = {
     CTL_LEAF("hard", limit_ctl),
 };
 
+/* guard.sampled, guard.failed (uint64_t), guard.live, guard.slots
+ * (size_t): the guarded-allocation pool's counters (guard_sample). */
+static int guard_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
+{
+	(void)miblen;
+	if (io->newp)
+		return ARCH_EPERM;
+	struct guard_stats st;
+	guard_stats_get(&st);
+	switch (mib[1]) { /* position in guard_kids */
+	case 0:
+		CTL_READ(io, uint64_t, st.nsampled);
+	case 1:
+		CTL_READ(io, uint64_t, st.nfailed);
+	case 2:
+		CTL_READ(io, size_t, st.live);
+	default:
+		CTL_READ(io, size_t, st.nslots);
+	}
+}
+
+static const struct ctl_node guard_kids[] = {
+    CTL_LEAF("sampled", guard_ctl),
+    CTL_LEAF("failed", guard_ctl),
+    CTL_LEAF("live", guard_ctl),
+    CTL_LEAF("slots", guard_ctl),
+};
+
 CTL_RO(config_malloc_conf_ctl, const char *, "")
 
 #define CONFIG_FLAG_CTL(name, value) CTL_RO(config_##name##_ctl, bool, value)
@@ -158,6 +187,7 @@ static const struct ctl_node root_kids[] = {
     CTL_LEAF("max_background_threads", max_background_threads_ctl),
     CTL_INNER("config", config_kids),
     CTL_INNER("limit", limit_kids),
+    CTL_INNER("guard", guard_kids),
     CTL_LINK("opt", &ctl_opt_node),
     CTL_LINK("thread", &ctl_thread_node),
     CTL_LINK("tcache", &ctl_tcache_node),

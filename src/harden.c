@@ -141,7 +141,7 @@ static const void *block_at(uintptr_t p, size_t *usable)
 /* A fault on a guard page: the block before it ran over its end (an
  * access in the page's first half), or the block after it under its start
  * (the second half, when a block starts right after the page). */
-static void guard_fault(uintptr_t address)
+void harden_guard_fault(uintptr_t address)
 {
 	struct span *s = pageheap_guard_span(address);
 	if (!s)
@@ -158,11 +158,4 @@ static void guard_fault(uintptr_t address)
 		block = s->base + (size_t)(sc_nregs[s->sizeclass] - 1) * sc_size[s->sizeclass];
 	}
 	ingot_report_guard_fault((const void *)address, (const void *)block, usable, false);
-}
-
-void harden_guard_faults_catch(void)
-{
-	/* Hosts without faults (bare metal) answer ARCH_EINVAL: they cannot
-	 * protect a guard page either, so there is nothing to catch. */
-	(void)arch_fault_handler_install(guard_fault);
 }

@@ -64,8 +64,9 @@ void harden_shuffle(void **objs, unsigned n, uint64_t *rng);
 /* Junk or zero a large block being handed out or given back. */
 void harden_large_take(void *p, size_t size);
 
-/* With guard pages: makes a fault on one a one-line report (arch's fault
- * handler); other faults go on as before. */
-void harden_guard_faults_catch(void);
+/* Called by the fault handler (init.c) with the faulting address: a fault
+ * on a guard page of the page heaps is reported in one line (abort); any
+ * other returns. */
+void harden_guard_fault(uintptr_t address);
 
 #endif

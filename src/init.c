@@ -7,6 +7,7 @@
 #include "base.h"
 #include "boot.h"
 #include "conf.h"
+#include "guard.h"
 #include "ctl.h"
 #include "hardening.h"
 #include "osmem.h"
@@ -100,6 +101,14 @@ static unsigned hardening_bits(void)
 	return bits;
 }
 
+/* The one fault handler for every guard page ingot makes: the page heaps'
+ * (hardened heaps) and the guard_sample pool's. Returns for any other. */
+static void guard_faults_report(uintptr_t address)
+{
+	guard_pool_fault(address);
+	harden_guard_fault(address);
+}
+
 void ingot_boot(void)
 {
 	arch_lock_acquire(&boot_lock);
@@ -122,13 +131,16 @@ void ingot_boot(void)
 		arch_abort();
 	}
 	pageheap_boot(ingot_arch.page_size, (hardening & HARDEN_GUARD_PAGES) != 0);
-	if (hardening & HARDEN_GUARD_PAGES)
-		harden_guard_faults_catch();
 	unsigned narenas = opt.narenas ? (unsigned)MIN(opt.narenas, ARENAS_MAX - 1) : ingot_arch.ncpus;
 	if (arenas_boot(narenas, opt.dirty_decay_ms) != 0) {
 		ingot_warn("cannot map memory for the first arenas; aborting");
 		arch_abort();
 	}
+	guard_boot(opt.guard_sample); /* before any cache draws its countdowns */
+	/* Hosts without faults (bare metal) answer ARCH_EINVAL: they cannot
+	 * protect a guard page either, so there is nothing to catch. */
+	if ((hardening & HARDEN_GUARD_PAGES) || guard_enabled())
+		(void)arch_fault_handler_install(guard_faults_report);
 	tcache_boot(opt.tcache_max, opt.tcache && ingot_arch.has_threads);
 	/* Faults are injected from here on: start-up itself must not fail. */
 	osmem_boot(opt.fault_inject, secret >> 1);
@@ -175,6 +187,7 @@ void ingot_fork_prepare(void)
 	background_fork_prepare();
 	tcache_fork_prepare();
 	arenas_fork_prepare();
+	guard_fork_prepare();
 	if (INGOT_PROF) /* held over base allocations; taken inside heap locks */
 		prof_fork_prepare();
 	pagemap_fork_prepare();
@@ -189,6 +202,7 @@ void ingot_fork_parent(void)
 	pagemap_fork_parent();
 	if (INGOT_PROF)
 		prof_fork_parent();
+	guard_fork_parent();
 	arenas_fork_parent();
 	tcache_fork_parent();
 	background_fork_parent();
@@ -203,6 +217,7 @@ void ingot_fork_child(void)
 	pagemap_fork_child();
 	if (INGOT_PROF)
 		prof_fork_child();
+	guard_fork_child();
 	arenas_fork_child();
 	tcache_fork_child();
 	background_fork_child();

@@ -18,6 +18,7 @@ struct arena;
 enum chunk_kind {
 	CHUNK_KIND_PAGES = 1, /* carved into spans by an arena's page heap */
 	CHUNK_KIND_HUGE = 2, /* one huge block in a mapping of its own */
+	CHUNK_KIND_GUARD = 3, /* the guard_sample pool (guard.c) */
 };
 
 /*
@@ -28,7 +29,8 @@ enum chunk_kind {
  *  - CHUNK_KIND_PAGES: span_of[i] is the span holding page i for the first page
  *    of every span and for every page of a slab and the last page of a free
  *    span; NULL for pages no live span starts at (interior of large blocks).
- *  - CHUNK_KIND_HUGE: class_of is all zero and span_of is not allocated.
+ *  - CHUNK_KIND_HUGE and CHUNK_KIND_GUARD: class_of is all zero and span_of
+ *    is not allocated.
  */
 struct chunk {
 	uint8_t class_of[CHUNK_PAGES]; /* first: the free fast path reads it */

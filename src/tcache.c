@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "base.h"
 #include "boot.h"
+#include "guard.h"
 #include "hardening.h"
 #include "hooks.h"
 #include "prof.h"
@@ -150,7 +151,7 @@ bool tcache_checked_mode(void)
 static void events_arm(struct tcache *tc, unsigned cls)
 {
 	struct tcache_bin_info *info = &tc->info[cls];
-	info->events_armed = MIN(info->gc_left, info->prof_left);
+	info->events_armed = MIN(MIN(info->gc_left, info->prof_left), info->guard_left);
 	tc->bins[cls].events_left = info->events_armed;
 }
 
@@ -158,6 +159,7 @@ static void events_start(struct tcache *tc, unsigned cls)
 {
 	tc->info[cls].gc_left = TCACHE_EVENT_ALLOCS;
 	tc->info[cls].prof_left = prof_class_countdown(sc_size[cls]);
+	tc->info[cls].guard_left = tcache_checked_mode() ? GUARD_NEVER : guard_countdown();
 	events_arm(tc, cls);
 }
 
@@ -417,6 +419,20 @@ static unsigned class_of_object(void *p)
 	return pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)];
 }
 
+/* p, just handed out from tc's bin cls, goes back in, and a guarded block
+ * of the class is handed out instead (when the pool has a slot free). p's
+ * return counts as an object put in (nin), so the class's count of
+ * allocations still includes this one. */
+static void *guard_swap(struct tcache *tc, unsigned cls, void *p)
+{
+	void *g = guard_alloc(sc_size[cls]);
+	if (!g)
+		return p;
+	tcache_bin_push(&tc->cbins[cls], p);
+	tc->info[cls].nin++;
+	return g;
+}
+
 void *tcache_event(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
@@ -426,6 +442,12 @@ void *tcache_event(void *p)
 	info->gc_left -= elapsed;
 	if (info->prof_left != PROF_NO_SAMPLE)
 		info->prof_left -= elapsed;
+	if (info->guard_left != GUARD_NEVER)
+		info->guard_left -= elapsed;
+	if (info->guard_left == 0) {
+		info->guard_left = guard_countdown();
+		p = guard_swap(tc, cls, p);
+	}
 	if (INGOT_PROF && info->prof_left == 0) {
 		prof_sample(p, sc_size[cls]);
 		info->prof_left = prof_class_countdown(sc_size[cls]);
@@ -711,6 +733,10 @@ void *tcache_alloc_slow(size_t size)
 		return p;
 	}
 	void *p;
+	if (size > SC_SMALL_MAX && guard_big_due(size) && (p = guard_alloc(arena_large_usable(size)))) {
+		tcache_account(guard_usable_size(p), 0);
+		return p;
+	}
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
 		struct tcache_bin *bin = &tc->cbins[cls];
@@ -753,6 +779,10 @@ void tcache_free_slow(void *p)
 	struct tcache *tc = tcache_get();
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
+	if (c->kind == CHUNK_KIND_GUARD) {
+		tcache_account(0, guard_free(p));
+		return;
+	}
 	if (cls == 0) {
 		size_t usable = arena_usable_size(c, p);
 		if (usable)

@@ -112,9 +112,10 @@ struct tcache_bin_info {
 	uint16_t nfill;   /* objects to take on the next miss */
 	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
 	/* The bin's events: events_left counts down from events_armed, the
-	 * nearer of the next garbage pass (gc_left allocations away) and the
-	 * next profile sample (prof_left; PROF_NO_SAMPLE when off). */
-	uint32_t events_armed, gc_left, prof_left;
+	 * nearer of the next garbage pass (gc_left allocations away), the
+	 * next profile sample (prof_left; PROF_NO_SAMPLE when off) and the next
+	 * guarded allocation (guard_left; GUARD_NEVER when off). */
+	uint32_t events_armed, gc_left, prof_left, guard_left;
 };
 
 INGOT_INLINE unsigned tcache_bin_ncached(const struct tcache_bin *bin)

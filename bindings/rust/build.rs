@@ -1,5 +1,10 @@
 //! build.rs — compiles ingot's C sources into `OUT_DIR/libingot.a` and links it.
 //!
+//! The sources are those of `csrc/` when it exists (a packaged crate: `make
+//! rust-package` copies `src/`, `arch/`, `include/` and
+//! `tools/gen_sizeclass.c` there before `cargo package`), else those of the
+//! ingot tree the crate sits in (`../..`). The repository keeps one copy.
+//!
 //! Mirrors the top-level Makefile (read it for the meaning of each flag), with
 //! no crate from a registry: the C compiler is run through std::process.
 //!
@@ -30,7 +35,12 @@ use std::process::{Child, Command};
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let root = manifest.join("../..");
+    let carried = manifest.join("csrc");
+    let root = if carried.join("src").is_dir() {
+        carried
+    } else {
+        manifest.join("../..")
+    };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
 
     for dir in ["src", "arch", "include", "tools/gen_sizeclass.c"] {

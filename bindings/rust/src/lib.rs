@@ -17,16 +17,26 @@
 //! }
 //! ```
 //!
+//! Beside the allocator: [`ctl`], typed reads and writes of ingot's
+//! `mallctl` names (statistics, purging, decay, per-thread counters, the
+//! background thread, profiling; raw names and MIBs); [`malloc_conf!`],
+//! options compiled into the program; [`profile`], the checks live in this
+//! process; [`stats`] and [`check`]; and [`sys`], the raw C declarations.
+//!
 //! Cargo features choose ingot's build profile: `stats` (default: the
 //! counters behind [`stats`]), `hardened` (every hardening: double and
 //! invalid free detection, canaries, guard pages, ...), `debug` (assertions
-//! and junk filling). The `std` feature (default) adds [`prof`], heap
-//! profiling, whose calls take file paths; without it the crate is `no_std`.
+//! and junk filling). The `std` feature (default) adds `prof`, heap
+//! profiling, whose calls take file paths, and `hooks`, allocation callbacks
+//! for profilers; without it the crate is `no_std`.
 #![no_std]
 
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ctl;
+#[cfg(feature = "std")]
+pub mod hooks;
 #[cfg(feature = "std")]
 pub mod prof;
 
@@ -68,23 +78,23 @@ fn align_flags(layout: Layout) -> i32 {
 unsafe impl GlobalAlloc for Ingot {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ffi::ingot_mallocx(layout.size(), align_flags(layout)).cast()
+        sys::ingot_mallocx(layout.size(), align_flags(layout)).cast()
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ffi::ingot_mallocx(layout.size(), align_flags(layout) | MALLOCX_ZERO).cast()
+        sys::ingot_mallocx(layout.size(), align_flags(layout) | MALLOCX_ZERO).cast()
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ffi::ingot_sdallocx(ptr.cast(), layout.size(), align_flags(layout))
+        sys::ingot_sdallocx(ptr.cast(), layout.size(), align_flags(layout))
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // On failure the block stays where it was, as GlobalAlloc requires.
-        ffi::ingot_rallocx(ptr.cast(), new_size, align_flags(layout)).cast()
+        sys::ingot_rallocx(ptr.cast(), new_size, align_flags(layout)).cast()
     }
 }
 
@@ -110,10 +120,10 @@ pub struct Stats {
 
 /// The counters as of the call, over every thread.
 pub fn stats() -> Stats {
-    let mut raw = ffi::IngotStats::default();
+    let mut raw = sys::IngotStats::default();
     // SAFETY: ingot_stats_get fills the struct it is given; any thread may
     // call it at any time.
-    unsafe { ffi::ingot_stats_get(&mut raw) };
+    unsafe { sys::ingot_stats_get(&mut raw) };
     Stats {
         allocated: raw.allocated,
         active: raw.active,
@@ -124,13 +134,91 @@ pub fn stats() -> Stats {
     }
 }
 
+/// The crate's version, which is that of the ingot C sources it builds.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The checks in force in this process: `"hardened"`, `"debug"` or
+/// `"default"`.
+///
+/// A build with the `hardened` feature is always hardened. Otherwise the
+/// profile is the option `profile` read at start, from (later overriding
+/// earlier) the program's [`malloc_conf!`], `MALLOC_CONF`, then `INGOT_CONF`
+/// (`INGOT_CONF=profile:hardened` switches a built program without a
+/// rebuild); a build with the `debug` feature reads `"debug"` where that
+/// option says `"default"`.
+pub fn profile() -> &'static str {
+    if cfg!(feature = "hardened") {
+        return "hardened";
+    }
+    match ctl::opt::profile::read() {
+        Ok("default") | Err(_) if cfg!(feature = "debug") => "debug",
+        Ok(name) => name,
+        Err(_) => "default",
+    }
+}
+
+/// Sets ingot's options from inside the program, at build time: ingot's
+/// equivalent of jemalloc's `malloc_conf` symbol.
+///
+/// ```
+/// ingot::malloc_conf!("dirty_decay_ms:5000,background_thread:true");
+///
+/// #[global_allocator]
+/// static GLOBAL: ingot::Ingot = ingot::Ingot;
+/// # fn main() {
+/// # if std::env::var_os("INGOT_CONF").is_none() && std::env::var_os("MALLOC_CONF").is_none() {
+/// assert_eq!(ingot::ctl::opt::dirty_decay_ms::read(), Ok(5000));
+/// # }
+/// # }
+/// ```
+///
+/// The string, in jemalloc's syntax (`name:value,name:value`), is read once
+/// at start, before `MALLOC_CONF` and `INGOT_CONF`, which override it (so an
+/// operator can still change a setting without a rebuild). The macro defines
+/// the C symbol `ingot_malloc_conf`, which the linked ingot reads (the
+/// crate's build defines only `ingot_*` names, so jemalloc's `malloc_conf`
+/// name is left to the C library's allocator). Use it once, in the crate of
+/// the final binary (a definition in a library crate can be left out by the
+/// linker, as nothing else refers to it).
+#[macro_export]
+macro_rules! malloc_conf {
+    ($conf:literal) => {
+        #[no_mangle]
+        #[used]
+        #[allow(non_upper_case_globals)]
+        static ingot_malloc_conf: $crate::ConfString =
+            $crate::ConfString::new(concat!($conf, "\0"));
+    };
+}
+
+/// The value behind [`malloc_conf!`]: a pointer to a NUL-terminated string
+/// that lives as long as the program, as C's `const char *`.
+#[repr(transparent)]
+pub struct ConfString(*const u8);
+
+// SAFETY: the pointer leads to a 'static string that nobody writes.
+unsafe impl Sync for ConfString {}
+
+impl ConfString {
+    /// Wraps `conf`, which must end with a NUL byte (checked at compile
+    /// time when used in a static, as malloc_conf! does).
+    pub const fn new(conf: &'static str) -> ConfString {
+        let bytes = conf.as_bytes();
+        assert!(
+            !bytes.is_empty() && bytes[bytes.len() - 1] == 0,
+            "the option string must end with a NUL byte"
+        );
+        ConfString(bytes.as_ptr())
+    }
+}
+
 /// Verifies every invariant of ingot's heap.
 ///
 /// Safe at any moment from any thread. On failure ingot has written one line
 /// naming the first broken invariant to stderr.
 pub fn check() -> Result<(), HeapCorrupted> {
     // SAFETY: ingot_check only reads the heap, under its locks.
-    if unsafe { ffi::ingot_check() } == 0 {
+    if unsafe { sys::ingot_check() } == 0 {
         Ok(())
     } else {
         Err(HeapCorrupted)
@@ -147,12 +235,15 @@ impl fmt::Display for HeapCorrupted {
     }
 }
 
-/// The C functions of include/ingot.h that this crate calls.
-mod ffi {
+/// The raw C declarations of `include/ingot.h` that the safe API uses
+/// (what an `ingot-sys` crate would hold). Everything here is `unsafe` to
+/// call; [`ctl`] and the rest of the crate wrap it.
+pub mod sys {
     use core::ffi::c_void;
 
+    /// `struct ingot_stats`.
     #[repr(C)]
-    #[derive(Default)]
+    #[derive(Clone, Copy, Debug, Default)]
     pub struct IngotStats {
         pub allocated: usize,
         pub active: usize,
@@ -160,6 +251,16 @@ mod ffi {
         pub resident: usize,
         pub mapped: usize,
         pub retained: usize,
+    }
+
+    /// `struct ingot_hooks`.
+    #[repr(C)]
+    pub struct IngotHooks {
+        pub on_alloc: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, usize, usize)>,
+        pub on_free: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, usize)>,
+        pub on_resize:
+            Option<unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, usize, usize)>,
+        pub ctx: *mut c_void,
     }
 
     // C's int is i32 on every target ingot builds for (core::ffi::c_int
@@ -170,9 +271,22 @@ mod ffi {
         pub fn ingot_sdallocx(ptr: *mut c_void, size: usize, flags: i32);
         pub fn ingot_stats_get(out: *mut IngotStats);
         pub fn ingot_check() -> i32;
-        #[cfg(feature = "std")]
+        pub fn ingot_hooks_set(hooks: *const IngotHooks) -> i32;
         pub fn ingot_mallctl(
             name: *const u8,
+            oldp: *mut c_void,
+            oldlenp: *mut usize,
+            newp: *mut c_void,
+            newlen: usize,
+        ) -> i32;
+        pub fn ingot_mallctlnametomib(
+            name: *const u8,
+            mibp: *mut usize,
+            miblenp: *mut usize,
+        ) -> i32;
+        pub fn ingot_mallctlbymib(
+            mib: *const usize,
+            miblen: usize,
             oldp: *mut c_void,
             oldlenp: *mut usize,
             newp: *mut c_void,

@@ -16,78 +16,33 @@
 //! Each call is ingot's `mallctl` of the jemalloc name it names, and fails
 //! with the error code `mallctl` returns (see [`Error`]).
 
-use core::ffi::c_void;
-use core::fmt;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// A failed profiling call: the error code ingot's `mallctl` returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error(i32);
+use crate::ctl::raw;
 
-/// The error codes of the profiling calls (the same on Linux, the BSDs and
-/// macOS).
-impl Error {
-    /// Profiling is not enabled: the program was not started with
-    /// `prof:true` (switching it off still succeeds).
-    pub const ENOENT: i32 = 2;
-    /// The profile file could not be written.
-    pub const EFAULT: i32 = 14;
-    /// An invalid argument, such as a path that holds a NUL byte.
-    pub const EINVAL: i32 = 22;
-
-    /// The error code (an `errno` value), as `mallctl` returned it.
-    pub fn code(self) -> i32 {
-        self.0
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Error::ENOENT => f.write_str("heap profiling is not enabled (start with prof:true)"),
-            Error::EFAULT => f.write_str("the heap profile could not be written"),
-            Error::EINVAL => f.write_str("invalid argument to a heap profiling call"),
-            code => write!(f, "heap profiling call failed (error {code})"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// Writes `value` to the mallctl name `name` (NUL-terminated).
-fn write<T>(name: &[u8], value: &mut T) -> Result<(), Error> {
-    debug_assert_eq!(name.last(), Some(&0));
-    // SAFETY: name is NUL-terminated; value points at a T that lives across
-    // the call, and its size is the length given.
-    let code = unsafe {
-        crate::ffi::ingot_mallctl(
-            name.as_ptr(),
-            core::ptr::null_mut(),
-            core::ptr::null_mut(),
-            (value as *mut T).cast::<c_void>(),
-            core::mem::size_of::<T>(),
-        )
-    };
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Error(code))
-    }
-}
+/// A failed profiling call: [`crate::ctl::Error`], whose `code()` is the
+/// error code ingot's `mallctl` returned (`Error::ENOENT` without
+/// `prof:true`, `Error::EFAULT` for a file that cannot be written,
+/// `Error::EINVAL` for a path holding a NUL byte).
+pub use crate::ctl::Error;
 
 /// Writes a path to a mallctl name that takes a `const char *` (null: the
 /// automatic name).
-fn write_path(name: &[u8], path: Option<&Path>) -> Result<(), Error> {
+fn write_path(name: &str, path: Option<&Path>) -> Result<(), Error> {
     let path = match path {
-        Some(p) => Some(CString::new(p.as_os_str().as_bytes()).map_err(|_| Error(Error::EINVAL))?),
+        Some(p) => Some(
+            CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::from_code(Error::EINVAL))?,
+        ),
         None => None,
     };
-    let mut ptr: *const u8 = path
+    let ptr: *const u8 = path
         .as_ref()
         .map_or(core::ptr::null(), |p| p.as_ptr().cast());
-    write(name, &mut ptr)
+    // SAFETY: the names take a const char * (null: the automatic name),
+    // read during the call; the CString outlives it.
+    unsafe { raw::write(name, ptr) }
 }
 
 /// Starts (`true`) or stops (`false`) sampling: `prof.active`.
@@ -95,8 +50,7 @@ fn write_path(name: &[u8], path: Option<&Path>) -> Result<(), Error> {
 /// Fails with [`Error::ENOENT`] when the program was not started with
 /// `prof:true`, except that stopping always succeeds.
 pub fn activate(on: bool) -> Result<(), Error> {
-    let mut on = on;
-    write(b"prof.active\0", &mut on)
+    crate::ctl::prof::active::write(on)
 }
 
 /// Writes the heap profile in jemalloc's `heap_v2` form, which `jeprof`
@@ -106,12 +60,12 @@ pub fn activate(on: bool) -> Result<(), Error> {
 /// Fails with [`Error::ENOENT`] without `prof:true`, [`Error::EFAULT`] when
 /// the file cannot be written, [`Error::EINVAL`] for a path with a NUL byte.
 pub fn dump(path: Option<&Path>) -> Result<(), Error> {
-    write_path(b"prof.dump\0", path)
+    write_path("prof.dump", path)
 }
 
 /// Writes the heap profile in the legacy `heap profile:` text form that
 /// Google's pprof (Debian's `google-pprof`) reads, to `path`
 /// (`prof.dump_pprof`, an ingot extension). Fails as [`dump`] does.
 pub fn dump_pprof(path: &Path) -> Result<(), Error> {
-    write_path(b"prof.dump_pprof\0", Some(path))
+    write_path("prof.dump_pprof", Some(path))
 }

@@ -122,5 +122,38 @@ fn child_with_prof_on() {
         prof::dump(Some(unwritable)).unwrap_err().code(),
         Error::EFAULT
     );
+
+    // The same names through ingot::ctl.
+    use ingot::ctl;
+    assert_eq!(ctl::opt::prof::read(), Ok(true));
+    assert_eq!(
+        ctl::prof::lg_sample::read(),
+        ctl::opt::lg_prof_sample::read()
+    );
+    assert_eq!(ctl::prof::active::update(false), Ok(true));
+    assert_eq!(ctl::prof::active::mib().unwrap().read(), Ok(false));
+    ctl::prof::active::write(true).unwrap();
+    assert_eq!(ctl::prof::thread_active_init::read(), Ok(true));
+    assert_eq!(ctl::prof::gdump::update(true), Ok(false));
+    ctl::prof::gdump::write(false).unwrap();
+    assert_eq!(ctl::prof::interval::read(), Ok(0));
+    ctl::prof::reset(16).unwrap();
+    assert_eq!(ctl::prof::lg_sample::read(), Ok(16));
+    assert_eq!(ctl::prof::reset(63).unwrap_err().code(), Error::EINVAL);
+    let automatic_dumps = || {
+        fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("p.")
+            })
+            .count()
+    };
+    let dumps = automatic_dumps();
+    ctl::prof::dump().unwrap();
+    assert_eq!(automatic_dumps(), dumps + 1);
     drop(blocks);
 }
