@@ -113,6 +113,12 @@ check-freestanding:
 		|| (echo "src/ tests for an OS" && false)
 	@echo "src/ is freestanding"
 
+# No file of src/ includes the header of a layer above its own (the order
+# is the table in src/README.md).
+.PHONY: check-layers
+check-layers:
+	@python3 tools/check-layers.py
+
 clean:
 	rm -rf build lib
 

@@ -22,18 +22,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARCH_ENOMEM 12
-#define ARCH_EINVAL 22
+/* The errno values ingot returns and sets, Linux's numbers (jemalloc's
+ * mallctl answers and the C/POSIX errors); arch_set_errno maps them where
+ * a host numbers them otherwise. The only set: src/ uses these too. */
+#define ARCH_EPERM 1
+#define ARCH_ENOENT 2
 #define ARCH_EAGAIN 11
+#define ARCH_ENOMEM 12
+#define ARCH_EFAULT 14
+#define ARCH_EINVAL 22
 
 /* What the host can do; filled once by arch_init. */
 struct arch_info {
 	size_t page_size;       /* granularity of commit/decommit/purge */
-	size_t alloc_granularity; /* alignment reserve() can give cheaply */
 	unsigned ncpus;         /* CPUs the process may use (affinity, and the
 	                         * container's CPU quota where known), at least 1 */
-	bool has_overcommit;    /* reserved memory may be touched without commit */
-	bool can_release_part;  /* release() may free a sub-range of a reservation */
 	bool has_threads;       /* false on single-threaded bare metal */
 	uintptr_t map_base;     /* bare metal: every mapping lies in */
 	size_t map_size;        /* [map_base, map_base + map_size); else 0, 0 */
@@ -55,8 +58,10 @@ void arch_init(struct arch_info *info);
  * On failure returns ARCH_ENOMEM and leaves *out untouched. */
 int arch_map(size_t size, size_t align, void **out);
 
-/* Releases a range obtained from arch_map, or (when can_release_part) a
- * page-aligned sub-range of one. The range must not be used afterwards. */
+/* Releases a range obtained from arch_map, or the page-aligned tail that
+ * arch_map_extend added to one (the only part of a mapping the core ever
+ * releases alone: back ends that cannot release part, Windows, refuse to
+ * extend). The range must not be used afterwards. */
 void arch_unmap(void *addr, size_t size);
 
 /* Tries to make the mapping [addr, addr+old_size) span new_size bytes

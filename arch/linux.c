@@ -162,13 +162,10 @@ void arch_init(struct arch_info *info)
 	long ps = sysconf(_SC_PAGESIZE); /* read from the aux vector: safe before libc init */
 	page_size = ps > 0 ? (size_t)ps : 4096;
 	info->page_size = page_size;
-	info->alloc_granularity = page_size;
 	info->ncpus = count_cpus();
 	info->memory_high = cgroup_limit("memory.high");
 	info->memory_max = cgroup_limit("memory.max");
 	info->hugepage_size = read_hugepage_size();
-	info->has_overcommit = true;
-	info->can_release_part = true;
 	info->has_threads = true;
 }
 

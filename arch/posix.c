@@ -39,15 +39,11 @@ void arch_init(struct arch_info *info)
 	long ps = sysconf(_SC_PAGESIZE);
 	page_size = ps > 0 ? (size_t)ps : 4096;
 	info->page_size = page_size;
-	info->alloc_granularity = page_size;
 	long n = -1;
 #ifdef _SC_NPROCESSORS_ONLN /* not POSIX, but every Unix we target has it */
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 #endif
 	info->ncpus = n > 0 ? (unsigned)n : 1;
-	/* Anonymous mappings get pages on first touch on every common Unix. */
-	info->has_overcommit = true;
-	info->can_release_part = true;
 	info->has_threads = true;
 	info->memory_high = 0; /* no container limits known here */
 	info->memory_max = 0;

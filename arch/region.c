@@ -166,10 +166,7 @@ void arch_init(struct arch_info *info)
 	if (region.base == region.end)
 		report("ingot: no region: call ingot_region_init or define __ingot_heap_start/end\n");
 	info->page_size = REGION_PAGE;
-	info->alloc_granularity = REGION_PAGE;
 	info->ncpus = 1;
-	info->has_overcommit = false;
-	info->can_release_part = true;
 	info->has_threads = false;
 	info->memory_high = 0; /* no container limits known here */
 	info->memory_max = 0;

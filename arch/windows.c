@@ -4,7 +4,7 @@
  *
  * Memory comes from VirtualAlloc reservations committed whole; a range is
  * released by releasing its reservation, which VirtualFree can only do whole
- * (can_release_part = false, and arch_map_extend always refuses). Locks and
+ * (so arch_map_extend always refuses: the core then never releases part). Locks and
  * the background purger sleep with WaitOnAddress (its thread: CreateThread); thread exit is a fiber-local storage callback; the seed
  * comes from BCryptGenRandom. Windows has no fork, so only the process-exit
  * hook is registered.
@@ -54,10 +54,7 @@ void arch_init(struct arch_info *info)
 	page_size = si.dwPageSize ? si.dwPageSize : 4096;
 	granularity = si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
 	info->page_size = page_size;
-	info->alloc_granularity = granularity;
 	info->ncpus = count_cpus(&si);
-	info->has_overcommit = false;  /* memory must be committed before use */
-	info->can_release_part = false; /* VirtualFree releases whole reservations */
 	info->has_threads = true;
 	info->memory_high = 0; /* no container limits known here */
 	info->memory_max = 0;

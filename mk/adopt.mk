@@ -62,7 +62,8 @@ ADOPT_LIBDIR ?= lib
 test: test-adopt
 test-adopt: test-cxx test-rust test-rust-package test-rust-select test-install test-cmake
 
-# What these tests need is in tools/debian-packages.txt, installed by make deps.
+# What these tests need is in tools/debian-packages.txt, installed by make
+# deps (these targets do not run it).
 adopt-deps: deps
 
 # ---- C++ operator new / delete ------------------------------------------------
@@ -85,12 +86,9 @@ CXX_TEST_LIBS  := -lcriterion -lpthread -ldl
 CXX_TEST_BINS  := $(CXX_TEST_DIR)/test_new_ingot $(CXX_TEST_DIR)/test_new_jemalloc \
                   $(CXX_TEST_DIR)/test_new_static
 
-test-cxx: deps adopt-deps $(CXX_TEST_BINS) $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
+test-cxx: $(CXX_TEST_BINS) $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
 	tests/cxx/check_exports.sh $(ADOPT_LIBDIR)/libingot.so $(ADOPT_LIBDIR)/libjemalloc.so.2
-	@failed=""; for t in $(CXX_TEST_BINS); do \
-		echo "==== $$t"; $$t --jobs 2 || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+	$(call run_suites,$(CXX_TEST_BINS),)
 
 # TEST_OPERATORS_IN: the object the operators must resolve to ("" = the program).
 $(CXX_TEST_DIR)/test_new_ingot: tests/cxx/test_new.cc include/ingot.h $(ADOPT_LIBDIR)/libingot.so
@@ -111,7 +109,7 @@ $(CXX_TEST_DIR)/test_new_static: tests/cxx/test_new.cc include/ingot.h $(ADOPT_L
 RUST_TARGET_DIR := $(CURDIR)/build/rust
 RUST_CARGO      := cd bindings/rust && CC="$(CC)" CARGO_TARGET_DIR=$(RUST_TARGET_DIR) $(CARGO)
 
-test-rust: adopt-deps
+test-rust:
 	$(RUST_CARGO) test --offline
 	$(RUST_CARGO) test --offline --no-default-features
 	$(RUST_CARGO) test --offline --all-features
@@ -137,11 +135,11 @@ rust-package:
 	@echo "packaged: $(RUST_CRATE)"
 
 # The allocator selection example, built with each feature set.
-test-rust-select: adopt-deps
+test-rust-select:
 	CARGO="$(CARGO)" CC="$(CC)" CARGO_TARGET_DIR=$(CURDIR)/build/rust-select tests/rust/test_select.sh
 
 # Unpacks the .crate outside the tree and builds and tests it there.
-test-rust-package: adopt-deps rust-package
+test-rust-package: rust-package
 	CARGO="$(CARGO)" CC="$(CC)" tests/rust/test_package.sh $(RUST_CRATE)
 
 # ---- manual page --------------------------------------------------------------------
@@ -212,8 +210,8 @@ install-list:
 # Through a variable of its own: a recipe that names $(MAKE) would run even
 # under make -n.
 INSTALL_TEST_MAKE = $(MAKE)
-test-install: adopt-deps $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
+test-install: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_install.sh
 
-test-cmake: adopt-deps $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
+test-cmake: $(INSTALL_LIBS:%=lib/%) $(MAN_PAGE)
 	MAKE="$(INSTALL_TEST_MAKE)" tests/install/test_cmake.sh

@@ -12,8 +12,7 @@ ARCH_TEST_LIBS   := -lcriterion -lpthread
 
 .PHONY: test-arch
 test-arch: build/tests/test_arch build/tests/test_arch_posix
-	build/tests/test_arch
-	build/tests/test_arch_posix
+	$(call run_suites,build/tests/test_arch build/tests/test_arch_posix,)
 
 build/tests/test_arch: tests/test_arch.c arch/linux.c $(ARCH_HDR)
 	@mkdir -p $(@D)

@@ -35,7 +35,7 @@ build/tests/test_hardened_profile: tests/test_hardened.c tests/helpers.h $(DEF_L
 	$(CC) $(HARD_CFLAGS) -fno-builtin -DPROFILE_AT_START=1 -o $@ $< $(DEF_LIB) -lcriterion -lpthread
 
 test-hardened: $(HARD_TESTS)
-	@for t in $(HARD_TESTS); do echo "==== $$t"; $$t --jobs 2 || exit 1; done
+	$(call run_suites,$(HARD_TESTS),)
 
 # Run-time options (INGOT_CONF read at start), against the default build.
 build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
@@ -44,7 +44,7 @@ build/tests/test_options: tests/test_options.c tests/helpers.h $(DEF_LIB)
 
 .PHONY: test-options
 test-options: build/tests/test_options
-	build/tests/test_options --jobs 2
+	$(call run_suites,build/tests/test_options,)
 
 # The API suites with every allocation guarded while the pool has room
 # (guard_sample:1), the thread and fork suites with one in 8 (every one
@@ -54,11 +54,10 @@ GUARDED_API     := build/tests/test_api_prefixed build/tests/test_api_override
 GUARDED_THREADS := build/tests/test_threads build/tests/test_fork
 .PHONY: test-guarded
 test-guarded: $(GUARDED_API) $(GUARDED_THREADS)
-	@failed=""; for t in $(GUARDED_API) $(GUARDED_THREADS); do \
-		n=1; case " $(GUARDED_THREADS) " in *" $$t "*) n=8;; esac; \
-		echo "==== $$t (guard_sample:$$n)"; \
-		INGOT_CONF=guard_sample:$$n MALLOC_CONF=guard_sample:$$n $$t --jobs 2 || failed="$$failed $$t"; \
-	done; [ -z "$$failed" ] || { echo "FAILED:$$failed"; exit 1; }
+	@TEST_FILTER='$(F)' INGOT_CONF=guard_sample:1 MALLOC_CONF=guard_sample:1 $(RUN_SUITES) $(GUARDED_API); \
+	api=$$?; \
+	TEST_FILTER='$(F)' INGOT_CONF=guard_sample:8 MALLOC_CONF=guard_sample:8 $(RUN_SUITES) $(GUARDED_THREADS) \
+		&& exit $$api
 
 # Out of memory: injected faults and RLIMIT_AS (tests/test_faults.c).
 build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
@@ -67,7 +66,7 @@ build/tests/test_faults: tests/test_faults.c tests/helpers.h $(DEF_LIB)
 
 .PHONY: test-faults
 test-faults: build/tests/test_faults
-	build/tests/test_faults --jobs 2
+	$(call run_suites,build/tests/test_faults,)
 
 # Allocation hooks (tests/test_hooks.c), on the standard names.
 build/tests/test_hooks: tests/test_hooks.c tests/helpers.h lib/libingot.a
@@ -76,4 +75,4 @@ build/tests/test_hooks: tests/test_hooks.c tests/helpers.h lib/libingot.a
 
 .PHONY: test-hooks
 test-hooks: build/tests/test_hooks
-	build/tests/test_hooks --jobs 2
+	$(call run_suites,build/tests/test_hooks,)

@@ -28,11 +28,7 @@ REDIS_ROUNDS   ?= 3
 .PHONY: test-jemalloc bench-redis
 
 test-jemalloc: $(JE_BINS) lib/libjemalloc.so.2
-	@failed=""; for t in $(JE_BINS) tests/programs/ctl_compat.sh; do \
-		echo "==== $$t"; \
-		case $$t in *.sh) $$t ;; *) $$t --jobs 2 ;; esac || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+	$(call run_suites,$(JE_BINS) tests/programs/ctl_compat.sh,)
 
 $(JE_SUITES:%=$(JE_TEST_DIR)/test_%): $(JE_TEST_DIR)/test_%: tests/test_%.c $(JE_TEST_HDRS) \
 		lib/libingot-prefixed.a

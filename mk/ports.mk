@@ -210,7 +210,7 @@ build/region/test_region: tests/test_region.c build/region/libingot.a
 		build/region/libingot.a -lcriterion
 
 test-region: build/region/test_region
-	build/region/test_region
+	$(call run_suites,build/region/test_region,)
 
 # ---- the portable programs on the host -------------------------------------------------
 

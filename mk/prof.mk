@@ -7,9 +7,9 @@
 #                          prof.dump_pprof file, and each site's share of in-use
 #                          bytes, the total, the absent sites and the automatic
 #                          file names must match the truth on both
-#   make prof-deps         installs what it needs when missing (Debian): the
-#                          jemalloc headers, library and jeprof (libjemalloc-dev),
-#                          google-pprof (google-perftools)
+#   make prof-deps         make deps: installs what it needs when missing (Debian):
+#                          the jemalloc headers, library and jeprof
+#                          (libjemalloc-dev), google-pprof (google-perftools)
 #
 # Options (make VAR=value):
 #   PROF_ALLOCATORS   allocators the script runs on (default "jemalloc ingot";
@@ -25,15 +25,12 @@ PROF_SITES_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -pthr
 
 .PHONY: test-prof-tools prof-deps
 
-prof-deps:
-	@missing=""; \
-	dpkg -s libjemalloc-dev >/dev/null 2>&1 || missing="$$missing libjemalloc-dev"; \
-	command -v google-pprof >/dev/null || missing="$$missing google-perftools"; \
-	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+# Both are in tools/debian-packages.txt: make deps installs them.
+prof-deps: deps
 
-$(PROF_SITES): tests/programs/prof_sites.c | prof-deps
+$(PROF_SITES): tests/programs/prof_sites.c
 	@mkdir -p $(@D)
 	$(CC) $(PROF_SITES_CFLAGS) -o $@ $< -ljemalloc
 
-test-prof-tools: prof-deps lib/libjemalloc.so.2 $(PROF_SITES)
+test-prof-tools: lib/libjemalloc.so.2 $(PROF_SITES)
 	PROF_ALLOCATORS="$(PROF_ALLOCATORS)" PROF_SITES=$(PROF_SITES) tests/programs/prof_tools.sh $(PROF_TESTS)

@@ -30,7 +30,7 @@ HEADER_TEST_CFLAGS     := -std=c11 -O2 -g $(WARN) -Werror -Iinclude
 .PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat \
 	test-misuse
 
-test-programs: deps lib/libingot.so
+test-programs: lib/libingot.so
 	tests/programs/preload.sh
 
 # The dependency builds ingot's library even when JEMALLOC_LIB_DIR=system.
@@ -43,7 +43,7 @@ test-jemalloc-symbols: lib/libjemalloc.so.2
 	tests/programs/jemalloc_symbols.sh $(JEMALLOC_SYMBOLS_FLAGS) lib/libjemalloc.so.2
 
 test-header: build/tests/programs/test_jemalloc_header
-	build/tests/programs/test_jemalloc_header
+	$(call run_suites,build/tests/programs/test_jemalloc_header,)
 
 test-header-compat: lib/libjemalloc.so.2
 	tests/programs/header_compat.sh

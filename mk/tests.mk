@@ -1,14 +1,25 @@
 # mk/tests.mk — Criterion suites of the core (tests/test_*.c but test_arch.c
 # and test_jemalloc_header.c, which have their own mk files).
 #
-#   make test         everything: unit suites, arch, header, programs, TSan, UBSan,
+#   make test         everything: the layer check (make check-layers), unit suites,
+#                     arch, header, programs, TSan, UBSan,
 #                     heap profiles read by jeprof and google-pprof (mk/prof.mk),
 #                     the misuse table (mk/programs.mk)
 #   make test-quick   the unit suites only
 #   make test-unit    builds build/tests/test_<suite> and runs each
 #   make test-tsan    threads, tcache and fork suites on a ThreadSanitizer build
 #   make test-ubsan   every unit suite on an UndefinedBehaviorSanitizer build
-#   make deps         installs Criterion when it is missing (Debian)
+#   make test-one T=<suite> [F=<filter>]
+#                     builds and runs one suite, build/tests/test_<suite> (any
+#                     suite of any mk file: tcache, mallctl, hardened, arch, ...),
+#                     only its tests matching Criterion's --filter pattern F
+#                     (suite/test, * wildcards); tests/README.md lists them all
+#   make deps         installs every package of tools/debian-packages.txt that is
+#                     missing (Debian; as root). No test target runs it: the
+#                     tests expect what it installs (.ci/run installs the same).
+#
+# Every suite runs through tools/run-suites.sh, the one runner loop: it runs
+# every suite even when one fails, then fails naming those that did.
 #
 # Unit suites link lib/libingot-prefixed.a, which exports only the ingot_*
 # names: the suites reach internal functions and records directly (static
@@ -24,7 +35,6 @@ TEST_DIR      := build/tests
 TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
                  $(DEFS) -DINGOT_OVERRIDE=0 -Isrc -Iinclude -Iarch -I$(GEN)
 TEST_LIBS     := -lcriterion -lpthread -lm
-TEST_RUN_ARGS := --jobs 2
 
 # Suites of the internals (each links the prefixed library).
 UNIT_SUITES   := sizeclass pagemap pageheap threads tcache fork decay conf prof background limits guard
@@ -34,11 +44,12 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-guarded test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
+test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-guarded test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
 test-quick: test-unit
 
 # What make test needs, installed only when missing (Debian; as root): every
-# package of tools/debian-packages.txt, the list .ci/run installs too.
+# package of tools/debian-packages.txt, the list .ci/run installs too. Run it
+# yourself: no test target depends on it.
 DEB_PACKAGES := $(shell grep -v '^\#' tools/debian-packages.txt)
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -46,17 +57,24 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 
-# Runs every suite even when one fails, then fails if any did.
+# The one runner loop (tools/run-suites.sh): $(1) the suites, $(2) variables
+# of their environment. F, when given, is the Criterion filter of every suite.
+RUN_SUITES := tools/run-suites.sh
 define run_suites
-	@failed=""; for t in $(1); do \
-		echo "==== $$t"; \
-		$(2) $$t $(TEST_RUN_ARGS) || failed="$$failed $$t"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
+	@TEST_FILTER='$(F)' $(2) $(RUN_SUITES) $(1)
 endef
 
-test-unit: deps $(UNIT_BINS) $(TEST_DIR)/test_api_override
+test-unit: $(UNIT_BINS) $(TEST_DIR)/test_api_override
 	$(call run_suites,$(UNIT_BINS) $(TEST_DIR)/test_api_override,)
+
+# One suite by its binary's name, build/tests/test_$(T) (or T a binary's
+# path, for the few built elsewhere), made by whichever mk file has its rule.
+TEST_ONE := $(if $(findstring /,$(T)),$(T),$(TEST_DIR)/test_$(T))
+.PHONY: test-one
+test-one:
+	@if [ -z "$(T)" ]; then echo "usage: make test-one T=<suite> [F=<filter>] (see tests/README.md)"; exit 2; fi
+	@$(MAKE) --no-print-directory $(TEST_ONE)
+	$(call run_suites,$(TEST_ONE),)
 
 $(UNIT_SUITES:%=$(TEST_DIR)/test_%): $(TEST_DIR)/test_%: tests/test_%.c $(TEST_HDRS) \
 		lib/libingot-prefixed.a
@@ -118,8 +136,8 @@ TSAN_SUITES := threads tcache fork
 TSAN_BINS   := $(TSAN_SUITES:%=build/tsan/test_%)
 UBSAN_BINS  := $(UNIT_SUITES:%=build/ubsan/test_%) build/ubsan/test_api_prefixed
 
-test-tsan: deps $(TSAN_BINS)
+test-tsan: $(TSAN_BINS)
 	$(call run_suites,$(TSAN_BINS),TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)")
 
-test-ubsan: deps $(UBSAN_BINS)
+test-ubsan: $(UBSAN_BINS)
 	$(call run_suites,$(UBSAN_BINS),UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1")

@@ -35,6 +35,5 @@ build/tests/test_trace: tests/test_trace.c tests/helpers.h
 	$(CC) $(TRACE_CFLAGS) -DTRACE_CHILD='"$(CURDIR)/build/tests/trace_child"' -o $@ $< \
 		-lcriterion -lpthread
 
-test-trace: deps build/tests/test_trace build/tests/trace_child lib/libingot.so
-	build/tests/test_trace --jobs 2
-	tests/programs/trace.sh
+test-trace: build/tests/test_trace build/tests/trace_child lib/libingot.so
+	$(call run_suites,build/tests/test_trace tests/programs/trace.sh,)

@@ -1,14 +1,16 @@
 /*
- * arena.c — arenas, and the blocks too big for slabs.
+ * arena.c — arenas, and the blocks too big for slabs: large ones here,
+ * huge ones and their cache in huge.c.
  *
  * Call tree:
  *   arena_alloc_small -> bin_alloc_batch
  *   arena_alloc_large -> pageheap_alloc
- *   arena_alloc_huge  -> osmem_map -> pagemap_register
- *   arena_free        -> bin_free_locked | pageheap_free | huge_free
+ *   arena_alloc_huge  (huge.c)
+ *   arena_free        -> bin_free_locked | pageheap_free | huge_free (huge.c)
  *   arena_free_batch  -> bin_free_locked (one lock per run of same-bin objects)
  */
 #include "arena.h"
+#include "huge.h"
 
 #include "arch.h"
 #include "osmem.h"
@@ -25,11 +27,6 @@ static unsigned next_auto; /* round-robin cursor for arena_choose */
 static arch_lock_t create_lock = ARCH_LOCK_INIT;
 static int64_t default_decay_ms;
 
-/* Recycled huge records, under huge_records_lock. */
-static arch_lock_t huge_records_lock = ARCH_LOCK_INIT;
-static struct chunk *huge_records;
-
-#define STAT_ADD(field, v) (void)(INGOT_STATS && __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED))
 
 void (*arena_purger_wake)(struct arena *a); /* only through __atomic builtins */
 
@@ -73,7 +70,7 @@ int arenas_boot(unsigned count, int64_t decay_ms)
 	for (unsigned i = 0; i < narenas_auto; i++) {
 		arenas[i] = arena_new(i);
 		if (!arenas[i])
-			return INGOT_ENOMEM;
+			return ARCH_ENOMEM;
 	}
 	narenas_total = narenas_auto;
 	return 0;
@@ -107,7 +104,7 @@ struct arena *arena_choose(void)
  * back to the OS (arena_purge), then its wholly free chunks. Where memory
  * is scarce (one bare-metal region) this is what lets memory freed as one
  * size serve another. */
-static void arenas_reclaim(void)
+void arenas_reclaim(void)
 {
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
 	for (unsigned i = 0; i < n; i++) {
@@ -179,249 +176,6 @@ void *arena_alloc_big(struct arena *a, size_t usable, size_t align, bool zero)
 	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
 		return arena_alloc_large(a, usable, align, zero);
 	return arena_alloc_huge(a, usable, align, zero);
-}
-
-/* ---- huge ----------------------------------------------------------------- */
-
-static struct chunk *huge_record_get(void)
-{
-	arch_lock_acquire(&huge_records_lock);
-	struct chunk *c = huge_records;
-	if (c)
-		huge_records = c->next;
-	arch_lock_release(&huge_records_lock);
-	if (c) {
-		ingot_memset(c, 0, HUGE_RECORD_SIZE);
-		return c;
-	}
-	return base_alloc(HUGE_RECORD_SIZE);
-}
-
-static void huge_record_put(struct chunk *c)
-{
-	c->kind = 0;
-	arch_lock_acquire(&huge_records_lock);
-	c->next = huge_records;
-	huge_records = c;
-	arch_lock_release(&huge_records_lock);
-}
-
-/* Freed huge mappings are kept (still mapped and registered, marked by
- * huge_usable == 0) so that a program that frees and allocates big buffers
- * again does not pay for mapping and page faults each time. The cache is
- * bounded in bytes and emptied by decay like dirty pages. */
-#ifndef INGOT_HUGE_CACHE_MAX
-#define INGOT_HUGE_CACHE_MAX ((size_t)128 << 20)
-#endif
-#define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
-
-static void huge_caches_drop(void);
-
-static void list_unlink(struct chunk **head, struct chunk *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-}
-
-static void list_push(struct chunk **head, struct chunk *c)
-{
-	c->prev = NULL;
-	c->next = *head;
-	if (c->next)
-		c->next->prev = c;
-	*head = c;
-}
-
-static void huge_unmap(struct chunk *c)
-{
-	STAT_ADD(c->arena->huge_mapped, -c->size);
-	pagemap_unregister(c);
-	osmem_unmap((void *)c->base, c->size);
-	huge_record_put(c);
-}
-
-/* The cached mapping closest in size to mapped bytes (one aligned to align
- * when it is big enough), taken out of the cache; NULL when there is none.
- * One smaller than mapped is grown by huge_grow_by_move. Of one bigger,
- * the pages past mapped stay up to as many as the block has
- * (HUGE_SLACK_MAX): they hold no data but are faulted in already, so a
- * realloc that grows into them, or the next block that reuses the mapping
- * at a larger size, costs no page fault; pages beyond that go back to the
- * OS (the block keeps the address space, not the memory). On the
- * large-buffers workload (20 blocks of 5-25 MiB, 200 steps, mappings grown
- * by moving) giving back every page past the block made 203 thousand page
- * faults and a peak RSS of 419 MiB, keeping as many as half the block 203
- * thousand and 419 MiB, as many as the block 172 thousand and 446 MiB,
- * keeping all 125 thousand and 503 MiB (tcmalloc 126 thousand, 505 MiB),
- * but a small block could then hold a big mapping's pages for its life. */
-#define HUGE_SLACK_MAX(mapped) (mapped)
-static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t align)
-{
-	struct chunk *found = NULL;
-	size_t best = SIZE_MAX;
-	arch_lock_acquire(&a->huge_lock);
-	for (struct chunk *c = a->huge_cached; c; c = c->next) {
-		if (c->size >= mapped && (c->base & (align - 1)))
-			continue;
-		size_t distance = c->size >= mapped ? c->size - mapped : mapped - c->size;
-		if (distance < best) {
-			best = distance;
-			found = c;
-		}
-	}
-	if (found) {
-		list_unlink(&a->huge_cached, found);
-		a->huge_cached_bytes -= found->size;
-	}
-	arch_lock_release(&a->huge_lock);
-	size_t keep = mapped + HUGE_SLACK_MAX(mapped);
-	if (found && found->size > keep)
-		pageheap_purge_range(found->base + keep, found->base + found->size);
-	return found;
-}
-
-/* Grows cached mapping c, taken out of the cache and smaller than mapped,
- * to mapped bytes aligned to align by moving its pages to a new range
- * (arch_map_move): only the new tail faults in. False when that cannot be
- * done; c is then unmapped. The page map forgets the old range before the
- * move, so no other thread's mapping there can be registered first. */
-static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
-{
-	void *mem;
-	size_t old = c->size;
-	pagemap_unregister(c);
-	if (osmem_map_move((void *)c->base, old, mapped, align, &mem) != 0) {
-		STAT_ADD(c->arena->huge_mapped, -old);
-		osmem_unmap((void *)c->base, old);
-		huge_record_put(c);
-		return false;
-	}
-	c->base = (uintptr_t)mem;
-	c->size = mapped;
-	if (pagemap_register(c) != 0) {
-		STAT_ADD(c->arena->huge_mapped, -old);
-		osmem_unmap(mem, mapped);
-		huge_record_put(c);
-		return false;
-	}
-	STAT_ADD(c->arena->huge_mapped, mapped - old);
-	return true;
-}
-
-void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
-{
-	size_t mapped = ALIGN_UP(size, PAGE);
-	/* Fresh mappings read as zero: zeroed requests skip the cache. */
-	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
-	if (reused && reused->size < mapped && !huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
-		reused = NULL;
-	if (reused) {
-		reused->huge_usable = mapped;
-		arch_lock_acquire(&a->huge_lock);
-		list_push(&a->huge_list, reused);
-		arch_lock_release(&a->huge_lock);
-		STAT_ADD(a->large_nmalloc, 1);
-		STAT_ADD(a->huge_allocated, mapped);
-		harden_large_take((void *)reused->base, mapped);
-		return (void *)reused->base;
-	}
-	struct chunk *c = huge_record_get();
-	void *mem;
-	if (!c)
-		return NULL;
-	int err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
-	if (err) {
-		arenas_reclaim();
-		err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
-	}
-	if (err) {
-		huge_record_put(c);
-		return NULL;
-	}
-	/* Past the soft limit, cached mappings go back before new ones stay. */
-	if (osmem_over_soft())
-		huge_caches_drop();
-	c->base = (uintptr_t)mem;
-	c->size = mapped;
-	c->kind = CHUNK_KIND_HUGE;
-	c->arena = a;
-	c->huge_usable = mapped;
-	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, mapped);
-		huge_record_put(c);
-		return NULL;
-	}
-	arch_lock_acquire(&a->huge_lock);
-	list_push(&a->huge_list, c);
-	arch_lock_release(&a->huge_lock);
-	STAT_ADD(a->large_nmalloc, 1);
-	STAT_ADD(a->huge_allocated, mapped);
-	STAT_ADD(a->huge_mapped, mapped);
-	return mem;
-}
-
-/* Returns true when the mapping was kept in the cache. */
-static bool huge_free(struct chunk *c)
-{
-	struct arena *a = c->arena;
-	size_t usable = c->huge_usable;
-	bool keep = a->heap.decay_ms != 0 && !ingot_hardening;
-	arch_lock_acquire(&a->huge_lock);
-	list_unlink(&a->huge_list, c);
-	c->huge_usable = 0; /* a second free now finds a cached mapping */
-	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX && !osmem_over_soft();
-	if (keep) {
-		c->huge_freed_ns = arch_now_ns();
-		list_push(&a->huge_cached, c);
-		a->huge_cached_bytes += c->size;
-	}
-	arch_lock_release(&a->huge_lock);
-	STAT_ADD(a->large_ndalloc, 1);
-	STAT_ADD(a->huge_allocated, -usable);
-	if (!keep)
-		huge_unmap(c);
-	return keep;
-}
-
-/* Unmaps cached huge mappings older than the decay time (all with force). */
-static void huge_cache_decay(struct arena *a, bool force)
-{
-	int64_t decay_ms = a->heap.decay_ms;
-	uint64_t now = arch_now_ns();
-	struct chunk *expired = NULL;
-	arch_lock_acquire(&a->huge_lock);
-	struct chunk *c = a->huge_cached;
-	while (c) {
-		struct chunk *next = c->next;
-		if (force || (decay_ms >= 0 && now - c->huge_freed_ns >= (uint64_t)decay_ms * 1000000u)) {
-			list_unlink(&a->huge_cached, c);
-			a->huge_cached_bytes -= c->size;
-			c->next = expired;
-			expired = c;
-		}
-		c = next;
-	}
-	arch_lock_release(&a->huge_lock);
-	while (expired) {
-		struct chunk *next = expired->next;
-		huge_unmap(expired);
-		expired = next;
-	}
-}
-
-/* Unmaps every arena's cached huge mappings. */
-static void huge_caches_drop(void)
-{
-	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
-	for (unsigned i = 0; i < n; i++) {
-		struct arena *a = arena_get(i);
-		if (a)
-			huge_cache_decay(a, true);
-	}
 }
 
 /* ---- free ----------------------------------------------------------------- */
@@ -518,32 +272,6 @@ size_t arena_usable_size(struct chunk *c, const void *p)
 	return span_usable_pages(s) << LG_PAGE;
 }
 
-static size_t huge_resize(struct chunk *c, size_t size, bool zero)
-{
-	size_t want = ALIGN_UP(size, PAGE);
-	size_t old = c->huge_usable;
-	if (want > c->size) {
-		if (osmem_map_extend((void *)c->base, c->size, want) != 0)
-			return 0;
-		size_t old_mapped = c->size;
-		c->size = want;
-		if (pagemap_register(c) != 0) {
-			c->size = old_mapped;
-			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped);
-			return 0;
-		}
-		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
-	}
-	if (want < old) {
-		pageheap_purge_range(c->base + want, c->base + old);
-	} else if (zero && want > old) {
-		ingot_memset((void *)(c->base + old), 0, want - old);
-	}
-	c->huge_usable = want;
-	STAT_ADD(c->arena->huge_allocated, want - old);
-	return want;
-}
-
 size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 {
 	if (c->kind == CHUNK_KIND_HUGE)
@@ -577,19 +305,6 @@ void arena_purge(struct arena *a, bool force)
 		bin_release_empty(&a->bins[cls], &a->heap);
 	pageheap_decay(&a->heap, force);
 	huge_cache_decay(a, force);
-}
-
-/* When the oldest cached huge mapping's decay time is up (UINT64_MAX:
- * none cached, or decay off). */
-static uint64_t huge_cache_deadline(struct arena *a)
-{
-	int64_t decay_ms = a->heap.decay_ms;
-	uint64_t deadline = UINT64_MAX;
-	arch_lock_acquire(&a->huge_lock);
-	for (struct chunk *c = a->huge_cached; c && decay_ms >= 0; c = c->next)
-		deadline = MIN(deadline, c->huge_freed_ns + (uint64_t)decay_ms * 1000000u);
-	arch_lock_release(&a->huge_lock);
-	return deadline;
 }
 
 /* Dirty memory a free may add to a heap the purger has a deadline for
@@ -639,13 +354,13 @@ void arenas_fork_prepare(void)
 		pageheap_fork_prepare(&a->heap);
 		arch_lock_acquire(&a->huge_lock);
 	}
-	arch_lock_acquire(&huge_records_lock);
+	huge_records_fork_prepare();
 }
 
 static void arenas_fork_release(bool child)
 {
 	void (*release)(arch_lock_t *) = child ? arch_lock_reset : arch_lock_release;
-	release(&huge_records_lock);
+	huge_records_fork_release(child);
 	for (unsigned i = 0; i < narenas_total; i++) {
 		struct arena *a = arenas[i];
 		release(&a->huge_lock);
@@ -674,65 +389,54 @@ void arena_set_default_decay(int64_t decay_ms)
 	__atomic_store_n(&default_decay_ms, decay_ms, __ATOMIC_RELAXED);
 }
 
+/* pageheap_free_all's report of each large span it frees. */
+static void large_counted_free(void *arena, const struct span *s)
+{
+	large_count_free(arena, s);
+}
+
 void arena_reset(struct arena *a)
 {
-	for (;;) {
-		arch_lock_acquire(&a->huge_lock);
-		struct chunk *c = a->huge_list;
-		arch_lock_release(&a->huge_lock);
-		if (!c)
-			break;
-		huge_free(c);
-	}
+	huge_free_all(a);
 	/* The bins forget their slabs; the pages go back with the rest below. */
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct bin *bin = &a->bins[cls];
-		arch_lock_acquire(&bin->lock);
-		bin->current = NULL;
-		bin->nonfull = NULL;
-		bin->empty = NULL;
-		bin->nempty = 0;
-		bin->ndalloc += bin->nregs_live;
-		bin->nregs_live = 0;
-		bin->nslabs = 0;
-		arch_lock_release(&bin->lock);
-	}
-	/* Every slab and large span of every chunk. Freeing coalesces with
-	 * free neighbours, so a walk may land inside a free span (page map
-	 * entry NULL): it steps page by page to that span's last page, whose
-	 * entry leads past it. */
-	for (struct chunk *c = a->heap.chunks; c; c = c->next) {
-		size_t i = 0;
-		while (i < CHUNK_PAGES) {
-			struct span *s = c->span_of[i];
-			if (!s) {
-				i++;
-				continue;
-			}
-			size_t next = chunk_page_index(s->base) + s->npages;
-			if (s->state == SPAN_LARGE) {
-				large_count_free(a, s);
-				pageheap_free(&a->heap, s);
-			} else if (s->state == SPAN_SLAB) {
-				pageheap_free(&a->heap, s);
-			}
-			i = next;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		bin_forget_slabs(&a->bins[cls]);
+	pageheap_free_all(&a->heap, large_counted_free, a);
+}
+
+bool arena_destroyed(unsigned index)
+{
+	struct arena *a = index < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE) ? arena_get(index) : NULL;
+	return a && __atomic_load_n(&a->destroyed, __ATOMIC_ACQUIRE);
+}
+
+void arena_set_destroyed(struct arena *a)
+{
+	__atomic_store_n(&a->destroyed, true, __ATOMIC_RELEASE);
+}
+
+int arena_revive(void)
+{
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = narenas_auto; i < n; i++) {
+		struct arena *a = arena_get(i);
+		bool destroyed = true; /* two creates never revive one arena */
+		if (a && __atomic_compare_exchange_n(&a->destroyed, &destroyed, false, false,
+		                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&a->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
+			pageheap_set_decay(&a->heap, arena_default_decay());
+			return (int)i;
 		}
 	}
+	return -1;
 }
 
 void arena_destroy(struct arena *a)
 {
 	arena_purge(a, true);
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct bin *bin = &a->bins[cls];
-		arch_lock_acquire(&bin->lock);
-		bin->nmalloc = bin->ndalloc = bin->nfills = bin->nflushes = bin->nslabs_made = 0;
-		arch_lock_release(&bin->lock);
-	}
-	arch_lock_acquire(&a->heap.lock);
-	a->heap.npurged = a->heap.npurge_calls = 0;
-	arch_lock_release(&a->heap.lock);
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		bin_clear_counters(&a->bins[cls]);
+	pageheap_clear_counters(&a->heap);
 	__atomic_store_n(&a->large_nmalloc, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->large_ndalloc, 0, __ATOMIC_RELAXED);
 	for (unsigned j = 0; j < SC_NLARGE; j++) {

@@ -37,6 +37,7 @@ struct arena {
 	unsigned index;
 	unsigned nthreads;          /* threads whose cache points here */
 	uint64_t created_ns;        /* arch_now_ns() when made or remade, atomic */
+	bool destroyed;             /* by arena.<i>.destroy, until reused; atomic */
 	struct bin bins[SC_NSMALL + 1];
 	struct pageheap heap;
 	/* Huge blocks, under huge_lock: live ones, and freed mappings kept for
@@ -62,7 +63,7 @@ extern struct arena *arenas[ARENAS_MAX];
 extern unsigned narenas_total;        /* arenas created so far */
 extern unsigned narenas_auto;          /* arenas threads are spread over */
 
-/* Creates the automatic arenas. Returns 0 or INGOT_ENOMEM. */
+/* Creates the automatic arenas. Returns 0 or ARCH_ENOMEM. */
 int arenas_boot(unsigned count, int64_t decay_ms);
 
 /* Creates one more arena; returns its index, or -1 when out of memory or
@@ -136,6 +137,14 @@ void arena_reset(struct arena *a);
  * The chunks stay mapped but purged: retained, as jemalloc retains virtual
  * memory. */
 void arena_destroy(struct arena *a);
+
+/* Destroyed state (arena.<i>.destroy marks an arena; arenas.create reuses
+ * the lowest destroyed index first). arena_destroyed is false for indices
+ * that name no arena. arena_revive returns the index of a destroyed arena
+ * made live again (its clock and decay time restarted), or -1 when none. */
+bool arena_destroyed(unsigned index);
+void arena_set_destroyed(struct arena *a);
+int arena_revive(void);
 
 /* One pass of the background purger over arena a at time now: bins idle
  * since the last pass give their empty slabs back, then dirty pages and

@@ -13,6 +13,15 @@
 #include "report.h"
 #include "sizeclass.h"
 
+/* Free objects by the bitmap (ingot_check and expensive assertions). */
+static unsigned bitmap_count(const struct span *s)
+{
+	unsigned n = 0;
+	for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(s->free_bits[w]);
+	return n;
+}
+
 static void slab_init(struct span *s, unsigned cls)
 {
 	unsigned nregs = sc_nregs[cls];
@@ -86,7 +95,9 @@ static unsigned slab_pop(struct span *s, size_t size, void **out, unsigned n)
 		}
 		s->free_bits[w] = bits;
 	}
+	ingot_assert(got <= s->nfree);
 	s->nfree = (uint16_t)(s->nfree - got);
+	ingot_assert_expensive(bitmap_count(s) == s->nfree);
 	return got;
 }
 
@@ -145,6 +156,8 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 		ingot_report_double_free(p);
 	s->free_bits[slot / 64] |= mask;
 	s->nfree++;
+	ingot_assert(s->nfree <= sc_nregs[cls]);
+	ingot_assert_expensive(bitmap_count(s) == s->nfree);
 	bin->ndalloc++;
 	bin->nregs_live--;
 	if (s == bin->current)
@@ -168,6 +181,26 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 			pageheap_free(heap, s);
 		}
 	}
+}
+
+void bin_forget_slabs(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	bin->current = NULL;
+	bin->nonfull = NULL;
+	bin->empty = NULL;
+	bin->nempty = 0;
+	bin->ndalloc += bin->nregs_live;
+	bin->nregs_live = 0;
+	bin->nslabs = 0;
+	arch_lock_release(&bin->lock);
+}
+
+void bin_clear_counters(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	bin->nmalloc = bin->ndalloc = bin->nfills = bin->nflushes = bin->nslabs_made = 0;
+	arch_lock_release(&bin->lock);
 }
 
 /* Under the bin's lock: gives the empty current slab and the empty list
@@ -206,14 +239,6 @@ bool bin_trim_idle(struct bin *bin, struct pageheap *heap, uint64_t *mark)
 	bool kept = bin->empty || (cur && cur->nfree == sc_nregs[bin->sizeclass]);
 	arch_lock_release(&bin->lock);
 	return kept;
-}
-
-static unsigned bitmap_count(const struct span *s)
-{
-	unsigned n = 0;
-	for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
-		n += (unsigned)__builtin_popcountll(s->free_bits[w]);
-	return n;
 }
 
 static const char *slab_check(struct bin *bin, struct span *s)

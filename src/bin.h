@@ -36,15 +36,6 @@ struct bin {
 
 void bin_init(struct bin *bin, unsigned sizeclass);
 
-/* Whether p is the start of an object of slab s (of class cls); if so,
- * *slot is its index. Interior and misaligned pointers answer false. */
-INGOT_INLINE bool slab_slot_of(const struct span *s, unsigned cls, const void *p, unsigned *slot)
-{
-	size_t offset = (uintptr_t)p - s->base;
-	*slot = sizeclass_slot(cls, offset);
-	return *slot < sc_nregs[cls] && (size_t)*slot * sc_size[cls] == offset;
-}
-
 /* Whether object slot of slab s sits free in the slab (given back by a
  * cache already); takes the bin's lock. */
 bool bin_slot_free(struct bin *bin, const struct span *s, unsigned slot);
@@ -64,6 +55,12 @@ void bin_release_empty(struct bin *bin, struct pageheap *heap);
  * since the last call (*mark holds its count from then), gives its empty
  * slabs back to the heap. Returns true when it keeps some (still in use). */
 bool bin_trim_idle(struct bin *bin, struct pageheap *heap, uint64_t *mark);
+
+/* For arena.<i>.reset: the bin forgets every slab (their pages go back
+ * through pageheap_free_all) and counts the objects it had out as freed.
+ * For arena.<i>.destroy: clears the bin's cumulative counters. */
+void bin_forget_slabs(struct bin *bin);
+void bin_clear_counters(struct bin *bin);
 
 /* Verifies the bin's slabs; returns NULL or the first broken invariant. */
 const char *bin_check(struct bin *bin);

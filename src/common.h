@@ -49,12 +49,8 @@
 #define INGOT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define INGOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define INGOT_INLINE static inline __attribute__((always_inline))
-#define INGOT_NOINLINE __attribute__((noinline))
-#define INGOT_COLD __attribute__((cold))
-#define INGOT_FAST INGOT_INLINE            /* on the allocation fast path */
-#define INGOT_SLOW INGOT_NOINLINE INGOT_COLD /* off it, called on a miss */
+#define INGOT_FAST INGOT_INLINE /* on the allocation fast path */
 #define INGOT_EXPORT __attribute__((visibility("default")))
-#define INGOT_UNUSED __attribute__((unused))
 /* For reads of other threads' counters that are approximate by design. */
 #define INGOT_RACY_READ __attribute__((no_sanitize_thread))
 
@@ -79,9 +75,6 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-#define INGOT_ENOMEM 12
-#define INGOT_EINVAL 22
-
 /* Internal invariants, by cost. The condition is compiled in every build and
  * removed by the optimiser when the level is off. A failure never allocates. */
 _Noreturn void ingot_assert_fail(const char *file, int line, const char *cond);
@@ -98,6 +91,19 @@ _Noreturn void ingot_assert_fail(const char *file, int line, const char *cond);
 #define ingot_memset __builtin_memset
 #define ingot_memcpy __builtin_memcpy
 #define ingot_memmove __builtin_memmove
+
+/* True when a — its first alen characters, or fewer up to a NUL (alen
+ * SIZE_MAX for a whole string) — spells NUL-terminated b exactly. The one
+ * string compare of src/ (option names and values, mallctl names). */
+INGOT_INLINE bool ingot_str_eq(const char *a, size_t alen, const char *b)
+{
+	size_t i = 0;
+	for (; i < alen && a[i] != '\0'; i++)
+		if (b[i] != a[i])
+			return false;
+	return b[i] == '\0';
+}
+#define ingot_str_is(a, b) ingot_str_eq((a), SIZE_MAX, (b)) /* whole strings */
 
 INGOT_INLINE unsigned lg_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 INGOT_INLINE unsigned lg_ceil(size_t x) { return x <= 1 ? 0 : lg_floor(x - 1) + 1; }

@@ -26,15 +26,6 @@ static void conf_defaults(void)
 #undef OPT
 }
 
-static bool str_eq(const char *a, size_t alen, const char *b)
-{
-	size_t i = 0;
-	for (; i < alen; i++)
-		if (b[i] != a[i])
-			return false;
-	return b[i] == '\0';
-}
-
 static bool parse_u64(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -55,9 +46,9 @@ static bool set_value(const struct conf_desc *d, const char *v, size_t vlen)
 	uint64_t u;
 	switch (d->kind) {
 	case CONF_BOOL:
-		if (str_eq(v, vlen, "true"))
+		if (ingot_str_eq(v, vlen, "true"))
 			*(bool *)d->value = true;
-		else if (str_eq(v, vlen, "false"))
+		else if (ingot_str_eq(v, vlen, "false"))
 			*(bool *)d->value = false;
 		else
 			return false;
@@ -113,7 +104,7 @@ static bool apply_pair(const char *pair, size_t len, const char *source)
 		return false;
 	}
 	for (size_t i = 0; i < conf_ndescs; i++) {
-		if (!str_eq(pair, colon, conf_descs[i].name))
+		if (!ingot_str_eq(pair, colon, conf_descs[i].name))
 			continue;
 		if (set_value(&conf_descs[i], pair + colon + 1, len - colon - 1))
 			return true;

@@ -31,7 +31,7 @@ int ctl_read(struct ctl_io *io, const void *value, size_t size)
 		size_t n = MIN(*io->oldlenp, size);
 		ingot_memcpy(io->oldp, value, n);
 		*io->oldlenp = n;
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	}
 	ingot_memcpy(io->oldp, value, size);
 	return 0;
@@ -42,7 +42,7 @@ int ctl_write(struct ctl_io *io, void *value, size_t size)
 	if (io->newp == NULL)
 		return 0;
 	if (io->newlen != size)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	ingot_memcpy(value, io->newp, size);
 	return 0;
 }
@@ -52,7 +52,7 @@ int ctl_verify_read(struct ctl_io *io, size_t size)
 	if (io->oldp == NULL || io->oldlenp == NULL || *io->oldlenp != size) {
 		if (io->oldlenp != NULL)
 			*io->oldlenp = 0;
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	}
 	return 0;
 }
@@ -62,7 +62,7 @@ int ctl_compiled_out(const size_t *mib, size_t miblen, struct ctl_io *io)
 	(void)mib;
 	(void)miblen;
 	(void)io;
-	return CTL_ENOENT;
+	return ARCH_ENOENT;
 }
 
 /* ---- top-level leaves ------------------------------------------------------- */
@@ -95,7 +95,7 @@ static int background_thread_ctl(const size_t *mib, size_t miblen, struct ctl_io
 	if (err)
 		return err;
 	if (io->newp && background_set(value) != 0)
-		return CTL_EAGAIN;
+		return ARCH_EAGAIN;
 	CTL_READ(io, bool, old);
 }
 
@@ -112,7 +112,7 @@ static int max_background_threads_ctl(const size_t *mib, size_t miblen, struct c
 		return err;
 	if (io->newp) {
 		if (value == 0 || value > ingot_arch.ncpus)
-			return CTL_EINVAL;
+			return ARCH_EINVAL;
 		max_background_threads = value;
 	}
 	CTL_READ(io, size_t, old);
@@ -145,7 +145,7 @@ static int guard_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
 	(void)miblen;
 	if (io->newp)
-		return CTL_EPERM;
+		return ARCH_EPERM;
 	struct guard_stats st;
 	guard_stats_get(&st);
 	switch (mib[1]) { /* position in guard_kids */
@@ -201,14 +201,6 @@ static const struct ctl_node root = CTL_INNER("", root_kids);
 
 /* ---- the walks ----------------------------------------------------------------- */
 
-static bool name_eq(const char *a, size_t alen, const char *b)
-{
-	for (size_t i = 0; i < alen; i++)
-		if (b[i] != a[i])
-			return false;
-	return b[alen] == '\0';
-}
-
 /* A decimal component, all digits; false when empty or too large. */
 static bool parse_index(const char *s, size_t len, size_t *out)
 {
@@ -255,23 +247,23 @@ static int walk_name(const char *name, size_t *mib, size_t *depth, const struct 
 			end++;
 		size_t len = (size_t)(end - p);
 		if (node->handler || len == 0)
-			return CTL_ENOENT;
+			return ARCH_ENOENT;
 		if (node->index_ok) {
 			if (!parse_index(p, len, &mib[d]))
-				return CTL_ENOENT;
+				return ARCH_ENOENT;
 		} else {
 			size_t k = 0;
-			while (k < node->nkids && !name_eq(p, len, node->kids[k].name))
+			while (k < node->nkids && !ingot_str_eq(p, len, node->kids[k].name))
 				k++;
 			mib[d] = k;
 		}
 		node = child(node, mib, d);
 		if (!node)
-			return CTL_ENOENT;
+			return ARCH_ENOENT;
 		d++;
 		if (*end == '\0') {
 			if (!node->handler)
-				return CTL_ENOENT; /* the name stops at an inner node */
+				return ARCH_ENOENT; /* the name stops at an inner node */
 			*leaf = node;
 			break;
 		}
@@ -288,13 +280,13 @@ static int walk_mib(const size_t *mib, size_t miblen, const struct ctl_node **le
 	const struct ctl_node *node = &root;
 	for (size_t d = 0; d < miblen; d++) {
 		if (node->handler)
-			return CTL_ENOENT;
+			return ARCH_ENOENT;
 		node = child(node, mib, d);
 		if (!node)
-			return CTL_ENOENT;
+			return ARCH_ENOENT;
 	}
 	if (!node->handler)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	*leaf = node;
 	return 0;
 }
@@ -324,14 +316,14 @@ INGOT_EXPORT int ingot_mallctl(const char *name, void *oldp, size_t *oldlenp, vo
                                size_t newlen)
 {
 	if (name == NULL)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	size_t mib[CTL_MAX_DEPTH], depth = CTL_MAX_DEPTH;
 	const struct ctl_node *leaf;
 	struct ctl_io io = {oldp, oldlenp, newp, newlen};
 	ctl_begin();
 	int err = walk_name(name, mib, &depth, &leaf);
 	if (!err && !leaf)
-		err = CTL_ENOENT; /* deeper than any leaf */
+		err = ARCH_ENOENT; /* deeper than any leaf */
 	if (!err)
 		err = leaf->handler(mib, depth, &io);
 	ctl_end();
@@ -341,7 +333,7 @@ INGOT_EXPORT int ingot_mallctl(const char *name, void *oldp, size_t *oldlenp, vo
 INGOT_EXPORT int ingot_mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp)
 {
 	if (name == NULL || mibp == NULL || miblenp == NULL)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	const struct ctl_node *leaf;
 	size_t depth = *miblenp;
 	ctl_begin();
@@ -356,7 +348,7 @@ INGOT_EXPORT int ingot_mallctlbymib(const size_t *mib, size_t miblen, void *oldp
                                     void *newp, size_t newlen)
 {
 	if (mib == NULL || miblen == 0 || miblen > CTL_MAX_DEPTH)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	const struct ctl_node *leaf;
 	struct ctl_io io = {oldp, oldlenp, newp, newlen};
 	ctl_begin();

@@ -30,14 +30,8 @@
 #ifndef INGOT_CTL_H
 #define INGOT_CTL_H
 
+#include "arch.h"
 #include "common.h"
-
-#define CTL_EPERM 1
-#define CTL_ENOENT 2
-#define CTL_EAGAIN 11
-#define CTL_ENOMEM 12
-#define CTL_EFAULT 14
-#define CTL_EINVAL 22
 
 #define CTL_ARENAS_ALL 4096u       /* MALLCTL_ARENAS_ALL */
 #define CTL_ARENAS_DESTROYED 4097u /* MALLCTL_ARENAS_DESTROYED */
@@ -82,20 +76,20 @@ struct ctl_node {
 /* A read-only leaf: any new value is EPERM. */
 INGOT_INLINE int ctl_readonly(const struct ctl_io *io)
 {
-	return io->newp != NULL || io->newlen != 0 ? CTL_EPERM : 0;
+	return io->newp != NULL || io->newlen != 0 ? ARCH_EPERM : 0;
 }
 
 /* A write-only leaf: asking for the old value is EPERM. */
 INGOT_INLINE int ctl_writeonly(const struct ctl_io *io)
 {
-	return io->oldp != NULL || io->oldlenp != NULL ? CTL_EPERM : 0;
+	return io->oldp != NULL || io->oldlenp != NULL ? ARCH_EPERM : 0;
 }
 
 /* An action (void): neither old nor new value allowed. */
 INGOT_INLINE int ctl_neither(const struct ctl_io *io)
 {
 	return io->oldp != NULL || io->oldlenp != NULL || io->newp != NULL || io->newlen != 0
-	           ? CTL_EPERM
+	           ? ARCH_EPERM
 	           : 0;
 }
 

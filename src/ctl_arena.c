@@ -33,7 +33,7 @@ static int decay_rw(struct ctl_io *io, int64_t old, void (*apply)(void *target, 
 		return err;
 	if (io->newp) {
 		if (!decay_ms_valid(value))
-			return CTL_EFAULT;
+			return ARCH_EFAULT;
 		apply(target, value);
 	}
 	CTL_READ(io, ptrdiff_t, (ptrdiff_t)old);
@@ -70,7 +70,7 @@ static bool arena_index_ok(const size_t *mib, size_t depth)
 /* The live arena of index i, or NULL (out of range, destroyed, ALL...). */
 static struct arena *live_arena(size_t i)
 {
-	if (i >= narenas_now() || stats_arena_destroyed((unsigned)i))
+	if (i >= narenas_now() || arena_destroyed((unsigned)i))
 		return NULL;
 	return arena_get((unsigned)i);
 }
@@ -103,7 +103,7 @@ static int arena_purge_common(const size_t *mib, struct ctl_io *io, bool force)
 		return 0;
 	}
 	if (i == CTL_ARENAS_DESTROYED)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	struct arena *a = live_arena(i);
 	if (a)
 		arena_purge(a, force);
@@ -137,7 +137,7 @@ static int arena_reset_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 		return err;
 	struct arena *a = explicit_arena(mib[1]);
 	if (!a)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	/* The caller must flush every cache that holds objects of the arena;
 	 * its own is flushed here, which costs little and saves a class of
 	 * mistakes. */
@@ -159,7 +159,7 @@ static int arena_destroy_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 		return err;
 	struct arena *a = explicit_arena(mib[1]);
 	if (!a || __atomic_load_n(&a->nthreads, __ATOMIC_RELAXED) != 0)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	struct tcache *tc = tcache_thread();
 	if (tc)
 		tcache_flush(tc);
@@ -193,7 +193,7 @@ static int arena_dirty_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io
 	(void)miblen;
 	struct arena *a = live_arena(mib[1]);
 	if (!a)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	return decay_rw(io, __atomic_load_n(&a->heap.decay_ms, __ATOMIC_RELAXED), set_arena_dirty, a);
 }
 
@@ -202,7 +202,7 @@ static int arena_muzzy_decay_ctl(const size_t *mib, size_t miblen, struct ctl_io
 	(void)miblen;
 	struct arena *a = live_arena(mib[1]);
 	if (!a)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	return decay_rw(io, ctl_arena_muzzy_ms(a->index), set_arena_muzzy, a);
 }
 
@@ -230,13 +230,13 @@ static int arena_dss_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 		return err;
 	if (dss && !str_is(dss, CTL_DSS_DISABLED) && !str_is(dss, "primary") &&
 	    !str_is(dss, "secondary"))
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	size_t i = mib[1];
 	bool all = i == CTL_ARENAS_ALL || i == narenas_now();
 	if (!all && !live_arena(i))
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	if (dss && !str_is(dss, CTL_DSS_DISABLED))
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	CTL_READ(io, const char *, CTL_DSS_DISABLED);
 }
 
@@ -253,7 +253,7 @@ static int arena_retain_grow_limit_ctl(const size_t *mib, size_t miblen, struct 
 	(void)miblen;
 	struct arena *a = live_arena(mib[1]);
 	if (!a)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	size_t *limit = &retain_grow_limit[a->index];
 	size_t old = *limit ? *limit : RETAIN_GROW_DEFAULT, value;
 	int err = ctl_write(io, &value, sizeof(value));
@@ -261,7 +261,7 @@ static int arena_retain_grow_limit_ctl(const size_t *mib, size_t miblen, struct 
 		return err;
 	if (io->newp) {
 		if (value < PAGE)
-			return CTL_EFAULT;
+			return ARCH_EFAULT;
 		*limit = MIN(value, RETAIN_GROW_DEFAULT) & ~(PAGE - 1);
 	}
 	CTL_READ(io, size_t, old);
@@ -369,22 +369,12 @@ static int arenas_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 	if (err)
 		return err;
 	if (hooks)
-		return CTL_EFAULT;
-	int index = -1;
-	unsigned n = narenas_now();
-	for (unsigned i = narenas_auto; i < n && index < 0; i++)
-		if (stats_arena_destroyed(i))
-			index = (int)i;
-	if (index >= 0) {
-		struct arena *revived = __atomic_load_n(&arenas[index], __ATOMIC_ACQUIRE);
-		stats_arena_revive((unsigned)index);
-		__atomic_store_n(&revived->created_ns, arch_now_ns(), __ATOMIC_RELAXED);
-		pageheap_set_decay(&revived->heap, arena_default_decay());
-	} else {
+		return ARCH_EFAULT;
+	int index = arena_revive();
+	if (index < 0)
 		index = arena_create();
-		if (index < 0)
-			return CTL_EAGAIN;
-	}
+	if (index < 0)
+		return ARCH_EAGAIN;
 	muzzy_ms[index] = arenas_muzzy_default();
 	muzzy_set[index] = true;
 	CTL_READ(io, unsigned, (unsigned)index);
@@ -401,7 +391,7 @@ static int arenas_lookup_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 		return err;
 	struct chunk *c = ptr ? pagemap_lookup((uintptr_t)ptr) : NULL;
 	if (!c)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	CTL_READ(io, unsigned, c->arena->index);
 }
 

@@ -47,7 +47,7 @@ static int opt_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	case CONF_STR:
 		CTL_READ(io, const char *, (const char *)d->value);
 	}
-	return CTL_ENOENT;
+	return ARCH_ENOENT;
 }
 
 /* Large blocks get no random offset within their first page. */

@@ -20,7 +20,7 @@ static int bool_leaf(struct ctl_io *io, bool (*get)(void), void (*set)(bool), bo
 		return err;
 	if (io->newp) {
 		if (!prof_enabled && !(false_ok && !value))
-			return CTL_ENOENT;
+			return ARCH_ENOENT;
 		if (prof_enabled)
 			set(value);
 	}
@@ -45,7 +45,7 @@ BOOL_CTL(thread_prof_active_ctl, prof_thread_active_get, prof_thread_active_set,
 static int dump_leaf(struct ctl_io *io, enum prof_format format)
 {
 	if (!prof_enabled)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	int err = ctl_writeonly(io);
 	if (err)
 		return err;
@@ -53,7 +53,7 @@ static int dump_leaf(struct ctl_io *io, enum prof_format format)
 	err = ctl_write(io, &path, sizeof(path));
 	if (err)
 		return err;
-	return prof_dump(path, format, PROF_DUMP_MANUAL) ? CTL_EFAULT : 0;
+	return prof_dump(path, format, PROF_DUMP_MANUAL) ? ARCH_EFAULT : 0;
 }
 
 static int prof_dump_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
@@ -76,7 +76,7 @@ static int prof_prefix_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	(void)mib;
 	(void)miblen;
 	if (!prof_enabled)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	int err = ctl_writeonly(io);
 	const char *prefix = NULL;
 	if (!err)
@@ -84,12 +84,12 @@ static int prof_prefix_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	if (err)
 		return err;
 	if (!prefix)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	size_t len = 0;
 	while (prefix[len])
 		len++;
 	if (len >= CONF_STR_MAX)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	ingot_memcpy(opt.prof_prefix, prefix, len + 1);
 	return 0;
 }
@@ -100,7 +100,7 @@ static int prof_reset_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	(void)mib;
 	(void)miblen;
 	if (!prof_enabled)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	int err = ctl_writeonly(io);
 	size_t lg = prof_lg_sample();
 	if (!err)
@@ -108,7 +108,7 @@ static int prof_reset_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	if (err)
 		return err;
 	if (lg >= 63)
-		return CTL_EINVAL;
+		return ARCH_EINVAL;
 	prof_reset((unsigned)lg);
 	return 0;
 }
@@ -124,18 +124,18 @@ static int thread_prof_name_ctl(const size_t *mib, size_t miblen, struct ctl_io 
 	(void)mib;
 	(void)miblen;
 	if (!prof_enabled)
-		return CTL_ENOENT;
+		return ARCH_ENOENT;
 	if (io->oldp && io->oldlenp && (io->newp || io->newlen))
-		return CTL_EPERM;
+		return ARCH_EPERM;
 	const char *name = NULL;
 	int err = ctl_write(io, &name, sizeof(name));
 	if (err || !io->newp)
 		return err ? err : ctl_read(io, &(const char *){prof_thread_name()}, sizeof(name));
 	if (!name)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	for (const char *c = name; *c; c++)
 		if (*c < ' ' || *c > '~')
-			return CTL_EFAULT;
+			return ARCH_EFAULT;
 	prof_thread_name_set(name);
 	return 0;
 }

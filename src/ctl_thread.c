@@ -31,8 +31,8 @@ static int thread_arena_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 		struct arena *a = index < __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE)
 		                      ? arena_get(index)
 		                      : NULL;
-		if (!a || stats_arena_destroyed(index))
-			return CTL_EFAULT;
+		if (!a || arena_destroyed(index))
+			return ARCH_EFAULT;
 		tcache_set_thread_arena(a);
 	}
 	CTL_READ(io, unsigned, old);
@@ -83,7 +83,7 @@ static int thread_tcache_flush_ctl(const size_t *mib, size_t miblen, struct ctl_
 	(void)mib;
 	(void)miblen;
 	if (!tcache_enabled())
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	int err = ctl_neither(io);
 	if (err)
 		return err;
@@ -149,7 +149,7 @@ static int tcache_create_ctl(const size_t *mib, size_t miblen, struct ctl_io *io
 		return err;
 	unsigned index;
 	if (tcache_explicit_create(&index) != 0)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	CTL_READ(io, unsigned, index);
 }
 
@@ -161,7 +161,7 @@ static int tcache_written(struct ctl_io *io, unsigned *index)
 	if (!err)
 		err = ctl_write(io, index, sizeof(*index));
 	if (!err && io->newp == NULL)
-		err = CTL_EFAULT;
+		err = ARCH_EFAULT;
 	return err;
 }
 
@@ -175,7 +175,7 @@ static int tcache_flush_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 		return err;
 	struct tcache *tc = tcache_explicit_get(index);
 	if (!tc)
-		return CTL_EFAULT;
+		return ARCH_EFAULT;
 	tcache_flush(tc);
 	return 0;
 }
@@ -188,7 +188,7 @@ static int tcache_destroy_ctl(const size_t *mib, size_t miblen, struct ctl_io *i
 	int err = tcache_written(io, &index);
 	if (err)
 		return err;
-	return tcache_explicit_destroy(index) ? 0 : CTL_EFAULT;
+	return tcache_explicit_destroy(index) ? 0 : ARCH_EFAULT;
 }
 
 static const struct ctl_node tcache_kids[] = {

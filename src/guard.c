@@ -103,14 +103,14 @@ void guard_boot(size_t every)
 	if (!c || !slots || osmem_map(POOL_SIZE, CHUNK, OSMEM_METADATA, &mem) != 0)
 		return;
 	if (arch_protect(mem, POOL_SIZE, false) != 0) {
-		osmem_unmap(mem, POOL_SIZE);
+		osmem_unmap(mem, POOL_SIZE, OSMEM_METADATA);
 		return;
 	}
 	c->base = (uintptr_t)mem;
 	c->size = POOL_SIZE;
 	c->kind = CHUNK_KIND_GUARD;
 	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, POOL_SIZE);
+		osmem_unmap(mem, POOL_SIZE, OSMEM_METADATA);
 		return;
 	}
 	for (unsigned k = 0; k + 1 < GUARD_SLOTS; k++) {

@@ -12,7 +12,6 @@
  */
 #include "hardening.h"
 
-#include "bin.h"
 #include "report.h"
 #include "sizeclass.h"
 

@@ -4,8 +4,6 @@
 #include "hooks.h"
 
 #include "arch.h"
-#include "boot.h"
-#include "tcache.h"
 
 bool hooks_on;
 INGOT_THREAD_LOCAL unsigned hooks_mute;
@@ -13,9 +11,8 @@ INGOT_THREAD_LOCAL unsigned hooks_mute;
 static struct ingot_hooks installed;
 static arch_lock_t install_lock = ARCH_LOCK_INIT;
 
-INGOT_EXPORT int ingot_hooks_set(const struct ingot_hooks *hooks)
+void hooks_install(const struct ingot_hooks *hooks)
 {
-	ingot_ensure_booted();
 	arch_lock_acquire(&install_lock);
 	/* Callbacks are read without the lock: switch reporting off while the
 	 * record changes, so no reader sees half of an update. */
@@ -24,8 +21,6 @@ INGOT_EXPORT int ingot_hooks_set(const struct ingot_hooks *hooks)
 		installed = *hooks;
 	__atomic_store_n(&hooks_on, hooks != NULL, __ATOMIC_SEQ_CST);
 	arch_lock_release(&install_lock);
-	tcache_mode_changed();
-	return 0;
 }
 
 void hooks_alloc(void *ptr, size_t requested, size_t usable)

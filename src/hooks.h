@@ -14,6 +14,10 @@
 #include "common.h"
 #include "ingot.h"
 
+/* Installs hooks (NULL: none). The caller (ingot_hooks_set) then tells the
+ * thread caches, which must see every call while hooks are on. */
+void hooks_install(const struct ingot_hooks *hooks);
+
 extern bool hooks_on;                  /* read with relaxed atomics */
 extern INGOT_THREAD_LOCAL unsigned hooks_mute; /* > 0: this thread reports nothing */
 

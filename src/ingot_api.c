@@ -3,8 +3,19 @@
  */
 #include "arena.h"
 #include "boot.h"
+#include "hooks.h"
 #include "stats.h"
 #include "tcache.h"
+
+/* Installing or removing hooks changes what the caches must see: they
+ * reopen in the mode now in force (tcache_checked_mode). */
+INGOT_EXPORT int ingot_hooks_set(const struct ingot_hooks *hooks)
+{
+	ingot_ensure_booted();
+	hooks_install(hooks);
+	tcache_mode_changed();
+	return 0;
+}
 
 INGOT_EXPORT void ingot_stats_get(struct ingot_stats *out)
 {

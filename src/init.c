@@ -53,21 +53,14 @@ static size_t soft_limit(int64_t option, const struct arch_info *arch)
 	return (size_t)(arch->memory_max / 10 * 9);
 }
 
-static bool name_is(const char *a, const char *b)
-{
-	while (*a && *a == *b)
-		a++, b++;
-	return *a == *b;
-}
-
 /* thp: always, never, or default (the system's setting). */
 static enum osmem_thp heap_thp(const char *value)
 {
-	if (name_is(value, "always"))
+	if (ingot_str_is(value, "always"))
 		return OSMEM_THP_ALWAYS;
-	if (name_is(value, "never"))
+	if (ingot_str_is(value, "never"))
 		return OSMEM_THP_NEVER;
-	if (!name_is(value, "default"))
+	if (!ingot_str_is(value, "default"))
 		ingot_warn("invalid thp value (expected always, never or default); using default");
 	return OSMEM_THP_DEFAULT;
 }
@@ -76,9 +69,9 @@ static enum osmem_thp heap_thp(const char *value)
  * pages for metadata only where the heap has them too: thp:always). */
 static enum osmem_thp metadata_thp(const char *value)
 {
-	if (name_is(value, "always") || (name_is(value, "auto") && name_is(opt.thp, "always")))
+	if (ingot_str_is(value, "always") || (ingot_str_is(value, "auto") && ingot_str_is(opt.thp, "always")))
 		return OSMEM_THP_ALWAYS;
-	if (!name_is(value, "disabled") && !name_is(value, "auto"))
+	if (!ingot_str_is(value, "disabled") && !ingot_str_is(value, "auto"))
 		ingot_warn("invalid metadata_thp value (expected disabled, auto or always); using disabled");
 	return OSMEM_THP_DEFAULT;
 }
@@ -90,18 +83,18 @@ static unsigned hardening_bits(void)
 	unsigned bits = INGOT_HARDENED ? HARDEN_ALL_CHECKS : 0;
 	if (INGOT_DEBUG)
 		bits |= HARDEN_DEBUG;
-	if (name_is(opt.profile, "hardened"))
+	if (ingot_str_is(opt.profile, "hardened"))
 		bits |= HARDEN_ALL_CHECKS;
-	else if (name_is(opt.profile, "debug"))
+	else if (ingot_str_is(opt.profile, "debug"))
 		bits |= HARDEN_DEBUG;
-	else if (!name_is(opt.profile, "default"))
+	else if (!ingot_str_is(opt.profile, "default"))
 		ingot_warn("unknown profile (expected default, hardened or debug); using default");
-	if (name_is(opt.junk, "true") || name_is(opt.junk, "alloc"))
+	if (ingot_str_is(opt.junk, "true") || ingot_str_is(opt.junk, "alloc"))
 		bits |= HARDEN_JUNK_ALLOC;
-	if (name_is(opt.junk, "true") || name_is(opt.junk, "free"))
+	if (ingot_str_is(opt.junk, "true") || ingot_str_is(opt.junk, "free"))
 		bits |= HARDEN_JUNK_FREE;
-	if (!name_is(opt.junk, "true") && !name_is(opt.junk, "false") &&
-	    !name_is(opt.junk, "alloc") && !name_is(opt.junk, "free"))
+	if (!ingot_str_is(opt.junk, "true") && !ingot_str_is(opt.junk, "false") &&
+	    !ingot_str_is(opt.junk, "alloc") && !ingot_str_is(opt.junk, "free"))
 		ingot_warn("invalid junk value (expected true, false, alloc or free); ignored");
 	if (opt.zero)
 		bits |= HARDEN_ZERO_ALLOC;

@@ -1,5 +1,6 @@
 /*
- * osmem.c — the fault-injecting, counting, limited front of arch_map.
+ * osmem.c — the fault-injecting, counting, limited front of arch_map: the
+ * one place src/ maps and unmaps memory.
  */
 #include "osmem.h"
 
@@ -11,7 +12,7 @@ static uint64_t rng_state;
 /* Through __atomic builtins only. */
 size_t osmem_mapped_bytes, osmem_soft_bytes;
 static size_t hard_bytes;
-static enum osmem_thp thp_of[2]; /* by enum osmem_use; set once at start */
+static enum osmem_thp thp_of[3]; /* by enum osmem_use; set once at start */
 
 void osmem_set_thp(enum osmem_thp heap, enum osmem_thp metadata)
 {
@@ -67,6 +68,8 @@ static void uncharge(size_t size)
 
 int osmem_map(size_t size, size_t align, enum osmem_use use, void **out)
 {
+	if (use == OSMEM_TABLES)
+		return arch_map(size, align, out);
 	if (inject() || !charge(size))
 		return ARCH_ENOMEM;
 	int err = arch_map(size, align, out);
@@ -101,10 +104,11 @@ int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, v
 	return err;
 }
 
-void osmem_unmap(void *addr, size_t size)
+void osmem_unmap(void *addr, size_t size, enum osmem_use use)
 {
 	arch_unmap(addr, size);
-	uncharge(size);
+	if (use != OSMEM_TABLES)
+		uncharge(size);
 }
 
 size_t osmem_mapped(void) { return __atomic_load_n(&osmem_mapped_bytes, __ATOMIC_RELAXED); }

@@ -1,6 +1,7 @@
 /*
  * osmem.h — every request for new address space goes through here, on its
- * way to arch_map / arch_map_extend, and every release of it back:
+ * way to arch_map / arch_map_extend, and every release of it back (no other
+ * file of src/ calls arch_map or arch_unmap):
  *  - faults can be injected: with the option fault_inject:N, one request in
  *    N (at random) fails as if the OS had no memory. Tests use it to check
  *    that out-of-memory paths return NULL with ENOMEM and leave the heap
@@ -22,8 +23,12 @@
 /* Sets the failure rate (0: none) and the seed of the random choice. */
 void osmem_boot(uint64_t fail_one_in, uint64_t seed);
 
-/* What a mapping holds: the heap (chunks, huge blocks) or metadata. */
-enum osmem_use { OSMEM_HEAP, OSMEM_METADATA };
+/* What a mapping holds: the heap (chunks, huge blocks), metadata, or
+ * tables: the page map's chunk table and class window and the trace
+ * buffer, address space mapped once that the program's memory does not
+ * grow. Tables are neither counted against the limits nor failed by fault
+ * injection, and get no advice. */
+enum osmem_use { OSMEM_HEAP, OSMEM_METADATA, OSMEM_TABLES };
 
 /* Huge-page advice for new mappings (options thp, metadata_thp). */
 enum osmem_thp { OSMEM_THP_DEFAULT, OSMEM_THP_ALWAYS, OSMEM_THP_NEVER };
@@ -37,8 +42,9 @@ int osmem_map_extend(void *addr, size_t old_size, size_t new_size);
 /* arch_map_move under the limits: a heap mapping grown by moving it. */
 int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out);
 
-/* arch_unmap of memory that came from osmem_map or osmem_map_extend. */
-void osmem_unmap(void *addr, size_t size);
+/* arch_unmap of memory that came from osmem_map or osmem_map_extend with
+ * the same use. */
+void osmem_unmap(void *addr, size_t size, enum osmem_use use);
 
 /* Bytes mapped now. */
 size_t osmem_mapped(void);

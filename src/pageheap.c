@@ -112,6 +112,7 @@ static void dirty_unlink(struct pageheap *heap, struct span *s)
 
 static void free_insert(struct pageheap *heap, struct span *s)
 {
+	ingot_assert(s->npages >= 1 && s->npages <= CHUNK_PAGES);
 	s->state = SPAN_FREE;
 	s->sizeclass = 0;
 	s->prev = NULL;
@@ -127,6 +128,7 @@ static void free_insert(struct pageheap *heap, struct span *s)
 
 static void free_remove(struct pageheap *heap, struct span *s)
 {
+	ingot_assert(s->state == SPAN_FREE);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -179,7 +181,7 @@ static struct span *chunk_add(struct pageheap *heap)
 	c->kind = CHUNK_KIND_PAGES;
 	c->arena = heap->arena;
 	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, CHUNK);
+		osmem_unmap(mem, CHUNK, OSMEM_HEAP);
 		goto fail;
 	}
 	c->next = heap->chunks;
@@ -471,7 +473,7 @@ size_t pageheap_release_empty(struct pageheap *heap)
 		record_put(heap, s);
 		*link = c->next;
 		pagemap_unregister(c);
-		osmem_unmap((void *)c->base, CHUNK);
+		osmem_unmap((void *)c->base, CHUNK, OSMEM_HEAP);
 		c->next = heap->spare_chunks;
 		heap->spare_chunks = c;
 		released++;
@@ -541,6 +543,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	if (s)
 		s = span_take(heap, s, npages, align);
 	if (s) {
+		ingot_assert(s->npages == npages); /* free -> in use */
 		spare_note_take(heap, s, heap->now_ns);
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
@@ -570,6 +573,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 
 static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 {
+	ingot_assert(s->state == SPAN_SLAB || s->state == SPAN_LARGE); /* in use -> free */
+	ingot_assert(heap->npages_active >= s->npages);
 	if (s->guarded == 2)
 		arch_protect((void *)guard_page(s), PAGE, true);
 	s->guarded = 0;
@@ -599,6 +604,37 @@ void pageheap_free(struct pageheap *heap, struct span *span)
 	arch_lock_acquire(&heap->lock);
 	uint64_t now = heap_now(heap);
 	free_locked(heap, span, now);
+	arch_lock_release(&heap->lock);
+}
+
+/* Freeing coalesces with free neighbours, so the walk may land inside a
+ * free span (page map entry NULL): it steps page by page to that span's
+ * last page, whose entry leads past it. */
+void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, const struct span *s),
+                       void *ctx)
+{
+	for (struct chunk *c = heap->chunks; c; c = c->next) {
+		size_t i = 0;
+		while (i < CHUNK_PAGES) {
+			struct span *s = c->span_of[i];
+			if (!s) {
+				i++;
+				continue;
+			}
+			size_t next = chunk_page_index(s->base) + s->npages;
+			if (s->state == SPAN_LARGE)
+				large_freed(ctx, s);
+			if (s->state == SPAN_LARGE || s->state == SPAN_SLAB)
+				pageheap_free(heap, s);
+			i = next;
+		}
+	}
+}
+
+void pageheap_clear_counters(struct pageheap *heap)
+{
+	arch_lock_acquire(&heap->lock);
+	heap->npurged = heap->npurge_calls = 0;
 	arch_lock_release(&heap->lock);
 }
 

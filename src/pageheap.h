@@ -130,6 +130,15 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 /* Gives a SLAB or LARGE span back; it is coalesced and becomes dirty. */
 void pageheap_free(struct pageheap *heap, struct span *span);
 
+/* Frees every SLAB and LARGE span of the heap (arena.<i>.reset), calling
+ * large_freed(ctx, s) before each LARGE one goes. The bins must have
+ * forgotten their slabs first. */
+void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, const struct span *s),
+                       void *ctx);
+
+/* Clears the purge counters (arena.<i>.destroy). */
+void pageheap_clear_counters(struct pageheap *heap);
+
 /* Splits a LARGE span in place, keeping its first npages pages and freeing
  * the rest. */
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);
@@ -163,6 +172,15 @@ size_t pageheap_release_empty(struct pageheap *heap);
 INGOT_INLINE struct span *span_of_addr(struct chunk *c, uintptr_t p)
 {
 	return c->span_of[chunk_page_index(p)];
+}
+
+/* Whether p is the start of an object of slab s (of class cls); if so,
+ * *slot is its index. Interior and misaligned pointers answer false. */
+INGOT_INLINE bool slab_slot_of(const struct span *s, unsigned cls, const void *p, unsigned *slot)
+{
+	size_t offset = (uintptr_t)p - s->base;
+	*slot = sizeclass_slot(cls, offset);
+	return *slot < sc_nregs[cls] && (size_t)*slot * sc_size[cls] == offset;
 }
 
 /* Verifies the heap's invariants; returns NULL or a description of the

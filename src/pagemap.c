@@ -4,6 +4,7 @@
 #include "pagemap.h"
 
 #include "arch.h"
+#include "osmem.h"
 
 struct pagemap pagemap;
 static size_t table_page; /* the OS page the table was mapped in */
@@ -29,13 +30,13 @@ static void used_range(uintptr_t *lo, uintptr_t *hi)
 static bool window_map(size_t bytes, size_t page, void **out)
 {
 	void *room;
-	if (arch_map(bytes, page, out) != 0)
+	if (osmem_map(bytes, page, OSMEM_TABLES, out) != 0)
 		return false;
-	if (arch_map(bytes, page, &room) == 0) {
-		arch_unmap(room, bytes);
+	if (osmem_map(bytes, page, OSMEM_TABLES, &room) == 0) {
+		osmem_unmap(room, bytes, OSMEM_TABLES);
 		return true;
 	}
-	arch_unmap(*out, bytes);
+	osmem_unmap(*out, bytes, OSMEM_TABLES);
 	return false;
 }
 
@@ -75,8 +76,9 @@ int pagemap_boot(const struct arch_info *info)
 		n = ((info->map_base + info->map_size + CHUNK_MASK) >> LG_CHUNK) - first;
 	}
 	void *table;
-	if (arch_map(ALIGN_UP(n * sizeof(uintptr_t), info->page_size), info->page_size, &table) != 0)
-		return INGOT_ENOMEM;
+	if (osmem_map(ALIGN_UP(n * sizeof(uintptr_t), info->page_size), info->page_size, OSMEM_TABLES,
+	              &table) != 0)
+		return ARCH_ENOMEM;
 	pagemap.slots = table;
 	pagemap.first_slot = first;
 	table_page = info->page_size;
@@ -118,7 +120,7 @@ int pagemap_register(struct chunk *c)
 {
 	uintptr_t first = slot_index(c->base), last = slot_index(c->base + c->size - 1);
 	if (first == pagemap.nslots || last == pagemap.nslots || c->base + c->size < c->base)
-		return INGOT_ENOMEM; /* outside the addresses the map covers */
+		return ARCH_ENOMEM; /* outside the addresses the map covers */
 	arch_lock_acquire(&used_lock);
 	used_lo = MIN(used_lo, first);
 	used_hi = MAX(used_hi, last + 1);

@@ -170,12 +170,12 @@ void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls);
  * (ingot_check compares it with class_of). */
 int pagemap_window_class(uintptr_t p);
 
-/* Maps the table for the addresses info allows; 0 or INGOT_ENOMEM. */
+/* Maps the table for the addresses info allows; 0 or ARCH_ENOMEM. */
 struct arch_info;
 int pagemap_boot(const struct arch_info *info);
 
 /* Maps every slot of [c->base, c->base + c->size) to c. Returns 0 or
- * INGOT_ENOMEM (the range lies outside the map; nothing was changed). */
+ * ARCH_ENOMEM (the range lies outside the map; nothing was changed). */
 int pagemap_register(struct chunk *c);
 
 /* Maps the slots of [c->base, c->base + c->size) to nothing. */

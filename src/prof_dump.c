@@ -332,13 +332,13 @@ static void rotate_threshold(const char *path)
 int prof_dump(const char *path, enum prof_format format, enum prof_dump_kind kind)
 {
 	if (!prof_enabled)
-		return INGOT_EINVAL; /* ctl answers ENOENT before this */
+		return ARCH_EINVAL; /* ctl answers ENOENT before this */
 	static struct out *o; /* under prof_lock; made at the first dump */
 	char name[PROF_PATH_MAX];
 	arch_lock_acquire(&prof_lock);
 	if (!o && !(o = base_alloc(sizeof(*o)))) {
 		arch_lock_release(&prof_lock);
-		return INGOT_ENOMEM;
+		return ARCH_ENOMEM;
 	}
 	if (!path) {
 		auto_name(name, kind);

@@ -77,12 +77,11 @@ unsigned stats_snapshot_narenas(void);
 
 /* ---- destroyed arenas (arena.<i>.destroy) ------------------------------ */
 
-/* Adds arena a's cumulative counters to the destroyed totals and marks its
- * index destroyed. Call after arena_reset and before clearing its counters. */
+/* Adds arena a's cumulative counters to the destroyed totals and marks it
+ * destroyed (arena_set_destroyed), both under the statistics lock, so that
+ * a snapshot counts it either live or destroyed. Call after arena_reset and
+ * before clearing its counters (arena_destroy). */
 void stats_arena_retire(struct arena *a);
-bool stats_arena_destroyed(unsigned index);
-/* The index is in use again (arenas.create reused it). */
-void stats_arena_revive(unsigned index);
 
 /* ---- free memory by size (stats.arenas.<i>.extents.<j>) ---------------- */
 

@@ -872,7 +872,7 @@ int tcache_explicit_create(unsigned *index)
 	ingot_ensure_booted();
 	struct tcache *tc = base_alloc(sizeof(struct tcache));
 	if (!tc || !tcache_open(tc, true))
-		return INGOT_ENOMEM;
+		return ARCH_ENOMEM;
 	arch_lock_acquire(&list_lock);
 	unsigned i = 0;
 	while (i < TCACHES_MAX && explicit_caches[i])
@@ -882,7 +882,7 @@ int tcache_explicit_create(unsigned *index)
 	arch_lock_release(&list_lock);
 	if (i == TCACHES_MAX) {
 		tcache_close(tc);
-		return 11; /* EAGAIN: every index is taken */
+		return ARCH_EAGAIN; /* every index is taken */
 	}
 	*index = i;
 	return 0;

@@ -95,6 +95,7 @@ INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
 /* The newest object of a bin that holds one. */
 INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
 {
+	ingot_assert(bin->top > bin->stack && bin->hot == bin->top[-1]);
 	void *p = bin->hot;
 	tcache_bin_set_top(bin, bin->top - 1);
 	return p;
@@ -103,6 +104,7 @@ INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
 /* Puts p on a bin that has room (no count: the caller says why it came). */
 INGOT_INLINE void tcache_bin_push(struct tcache_bin *bin, void *p)
 {
+	ingot_assert(bin->top >= bin->stack && bin->top < bin->limit);
 	*bin->top = p;
 	tcache_bin_set_top(bin, bin->top + 1);
 }
@@ -210,7 +212,7 @@ void tcache_flush(struct tcache *tc);
 #define INGOT_TCACHES_MAX 4096
 #endif
 #define TCACHES_MAX INGOT_TCACHES_MAX
-int tcache_explicit_create(unsigned *index); /* 0, or INGOT_ENOMEM / EAGAIN */
+int tcache_explicit_create(unsigned *index); /* 0, ARCH_ENOMEM or ARCH_EAGAIN */
 struct tcache *tcache_explicit_get(unsigned index); /* NULL when unknown */
 bool tcache_explicit_destroy(unsigned index);       /* false when unknown */
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls);

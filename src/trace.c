@@ -8,6 +8,7 @@
 #include "arch.h"
 #include "boot.h"
 #include "conf.h"
+#include "osmem.h"
 #include "ingot.h"
 #include "report.h"
 
@@ -123,7 +124,8 @@ void trace_boot(void)
 	/* The buffer is mapped, not static: programs that do not trace (and
 	 * bare metal, which has no files) keep the 64 KiB. */
 	void *buf;
-	if (arch_map(ALIGN_UP(TRACE_BUF_SIZE, ingot_arch.page_size), ingot_arch.page_size, &buf) != 0) {
+	if (osmem_map(ALIGN_UP(TRACE_BUF_SIZE, ingot_arch.page_size), ingot_arch.page_size, OSMEM_TABLES,
+	              &buf) != 0) {
 		arch_file_close(fd);
 		ingot_warn("no memory for the trace buffer (option trace); not tracing");
 		return;

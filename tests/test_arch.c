@@ -136,12 +136,9 @@ Test(arch, info_is_sane)
 {
 	cr_assert(is_pow2(info.page_size));
 	cr_assert_eq(info.page_size, (size_t)sysconf(_SC_PAGESIZE));
-	cr_assert(is_pow2(info.alloc_granularity));
-	cr_assert_geq(info.alloc_granularity, info.page_size);
 	cr_assert_geq(info.ncpus, 1u);
 	cr_assert_leq(info.ncpus, (unsigned)sysconf(_SC_NPROCESSORS_CONF));
 	cr_assert(info.has_threads);
-	cr_assert(info.can_release_part); /* mmap back ends can always unmap part */
 }
 
 /* ---- memory ----------------------------------------------------------- */
