@@ -118,6 +118,22 @@ void harden_shuffle(void **objs, unsigned n, uint64_t *rng)
 	}
 }
 
+void harden_large_give(void *p, size_t size)
+{
+	if (ingot_hardening & HARDEN_ZERO_ON_FREE)
+		ingot_memset(p, 0, size);
+	else if (ingot_hardening & HARDEN_JUNK_FREE)
+		ingot_memset(p, 0x5a, size);
+}
+
+void harden_large_reuse(void *p, size_t size)
+{
+	if ((ingot_hardening & HARDEN_ZERO_ON_FREE) &&
+	    INGOT_UNLIKELY(!all_zero(p, MIN(size, UAF_CHECK_BYTES))))
+		ingot_report_use_after_free(p);
+	harden_large_take(p, size);
+}
+
 void harden_large_take(void *p, size_t size)
 {
 	if (ingot_hardening & HARDEN_ZERO_ALLOC)
@@ -139,13 +155,19 @@ static const void *block_at(uintptr_t p, size_t *usable)
 	return (const void *)p;
 }
 
-/* A fault on a guard page: the block before it ran over its end (an
- * access in the page's first half), or the block after it under its start
- * (the second half, when a block starts right after the page). */
+/* A fault on ingot's pages. On a guard page: the block before it ran over
+ * its end (an access in the page's first half), or the block after it
+ * under its start (the second half, when a block starts right after the
+ * page). On freed pages (kept inaccessible): a use after free. */
 static void guard_fault(uintptr_t address)
 {
-	struct span *s = pageheap_guard_span(address);
+	struct span *s = pageheap_span_covering(address);
 	if (!s)
+		return;
+	if (s->state == SPAN_FREE)
+		ingot_report_freed_page_access((const void *)address, (const void *)s->base,
+		                               (size_t)s->npages << LG_PAGE);
+	if (!pageheap_on_guard(s, address))
 		return;
 	uintptr_t guard = s->base + (span_usable_pages(s) << LG_PAGE);
 	size_t usable;

@@ -61,8 +61,16 @@ void harden_give(struct span *s, void *p, unsigned cls);
 /* Shuffles n objects (random slot order); rng is a per-cache state. */
 void harden_shuffle(void **objs, unsigned n, uint64_t *rng);
 
-/* Junk or zero a large block being handed out or given back. */
+/* Junk or zero a large block being handed out. */
 void harden_large_take(void *p, size_t size);
+
+/* A large block the thread cache keeps when freed (give: zeroed or junked
+ * as small blocks are) and hands out again (reuse: with zero on free, its
+ * head must still be zero, else a write after free is reported; then as
+ * take). Large blocks that go back to the page heap are made inaccessible
+ * there instead (pageheap.c). */
+void harden_large_give(void *p, size_t size);
+void harden_large_reuse(void *p, size_t size);
 
 /* With guard pages: makes a fault on one a one-line report (arch's fault
  * handler); other faults go on as before. */

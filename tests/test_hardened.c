@@ -216,6 +216,40 @@ Test(hardened, underflow_into_the_guard_page_is_reported)
 	                   "a write 16 bytes before a large block, on the guard page");
 }
 
+/* A 64 KiB block stays in the thread cache when freed: zeroed there, and
+ * checked when handed out again. */
+static void write_after_free_of_a_cached_large_block(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(64 << 10);
+	ingot_free(p);
+	((volatile char *)p)[100] = 1;
+	for (int i = 0; i < 4; i++)
+		ingot_malloc(64 << 10);
+}
+
+Test(hardened, write_after_free_of_a_large_block_is_caught_on_reuse)
+{
+	assert_aborts_with(write_after_free_of_a_cached_large_block, NULL, "write after free",
+	                   "a write into a freed 64 KiB block, then mallocs of its size");
+}
+
+/* A 1 MiB block goes back to the page heap, whose freed pages a guarded
+ * heap keeps inaccessible. */
+static void read_after_free_of_a_large_block(void *arg)
+{
+	(void)arg;
+	volatile char *p = ingot_malloc(1 << 20);
+	ingot_free((void *)p);
+	(void)p[5000];
+}
+
+Test(hardened, access_to_a_freed_large_block_is_reported)
+{
+	assert_aborts_with(read_after_free_of_a_large_block, NULL, "use after free: access to",
+	                   "a read of a freed 1 MiB block");
+}
+
 /* A fault that is not on a guard page is the program's own: it ends the
  * process as it would without ingot, with nothing said. */
 static void touch_protected_page(void *arg)
