@@ -170,6 +170,12 @@ void ingot_report_overflow(const void *ptr)
 	fatal("heap overflow (canary overwritten) after block", ptr, NULL);
 }
 
+void ingot_report_underflow(const void *ptr)
+{
+	fatal("heap underflow (the canary before it overwritten) of block", ptr,
+	      "(or an overflow of the block before it)");
+}
+
 void ingot_report_use_after_free(const void *ptr)
 {
 	fatal("write after free in block", ptr, NULL);

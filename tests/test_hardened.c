@@ -41,6 +41,31 @@ Test(hardened, overflow_past_small_block_is_caught_on_free)
 	assert_aborts_with(overflow_by_one, NULL, "heap overflow", "overflow");
 }
 
+/* Writes the 8 bytes just before a block whose neighbour below is live,
+ * then frees it. */
+static void underflow_by_eight(void *arg)
+{
+	(void)arg;
+	enum { N = 200 };
+	char *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = ingot_malloc(40);
+	size_t stride = ingot_malloc_usable_size(blocks[0]) + 8; /* the canary after each */
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (blocks[j] == blocks[i] + stride) {
+				memset(blocks[j] - 8, 0x41, 8);
+				ingot_free(blocks[j]);
+				_exit(0);
+			}
+	_exit(3); /* no two blocks side by side */
+}
+
+Test(hardened, underflow_of_a_small_block_is_caught_on_free)
+{
+	assert_aborts_with(underflow_by_eight, NULL, "heap underflow", "underflow");
+}
+
 static void writes_exactly_usable(void *arg)
 {
 	(void)arg;
