@@ -182,7 +182,18 @@ static void pattern_fill(unsigned char *p, uint64_t seed, size_t from, size_t to
 static size_t pattern_find_bad(const unsigned char *p, uint64_t seed, size_t from, size_t to)
 {
 	for (size_t a = from, b; run_next(&a, &b, to); a = b) {
-		for (size_t i = a; i < b; i++)
+		size_t i = a;
+		for (; i < b && (i & 7); i++)
+			if (p[i] != pattern_byte(seed, i))
+				return i;
+		/* Whole words at once; the byte loop below names the first bad one. */
+		for (; i + 8 <= b; i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w != (seed ^ ((uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ull)))
+				break;
+		}
+		for (; i < b; i++)
 			if (p[i] != pattern_byte(seed, i))
 				return i;
 	}
@@ -192,7 +203,17 @@ static size_t pattern_find_bad(const unsigned char *p, uint64_t seed, size_t fro
 static size_t zero_find_bad(const unsigned char *p, size_t from, size_t to)
 {
 	for (size_t a = from, b; run_next(&a, &b, to); a = b) {
-		for (size_t i = a; i < b; i++)
+		size_t i = a;
+		for (; i < b && (i & 7); i++)
+			if (p[i])
+				return i;
+		for (; i + 8 <= b; i += 8) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			if (w)
+				break;
+		}
+		for (; i < b; i++)
 			if (p[i])
 				return i;
 	}

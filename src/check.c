@@ -22,6 +22,30 @@ static bool window_agrees(uintptr_t p, unsigned cls)
 	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_has_live() && prof_page_hidden(p));
 }
 
+/* The class window agrees with classes[0..npages) (all 0 when classes is
+ * NULL) for the pages from base on. Where the whole range is inside the
+ * window, its bytes are read in a row and only a mismatch takes the full
+ * per-page test (a hidden profile sample); was the full test on every
+ * page, a third of what a check cost. */
+static bool window_range_agrees(uintptr_t base, const uint8_t *classes, size_t npages)
+{
+	uintptr_t last = base + ((npages - 1) << LG_PAGE);
+	if (!pagemap_in_window(base) || !pagemap_in_window(last)) {
+		for (size_t j = 0; j < npages; j++)
+			if (!window_agrees(base + (j << LG_PAGE), classes ? classes[j] : 0))
+				return false;
+		return true;
+	}
+	const uint8_t *copy = pagemap_window_at(base);
+	for (size_t j = 0; j < npages; j++) {
+		unsigned cls = classes ? classes[j] : 0;
+		if (__atomic_load_n(&copy[j], __ATOMIC_RELAXED) != cls &&
+		    !window_agrees(base + (j << LG_PAGE), cls))
+			return false;
+	}
+	return true;
+}
+
 /* Spans must tile the chunk: each starts where the previous ended, and the
  * page map knows each span's pages. Caller holds the heap's lock. */
 static const char *chunk_check(struct chunk *c, struct arena *a)
@@ -39,13 +63,13 @@ static const char *chunk_check(struct chunk *c, struct arena *a)
 			bool slab = s->state == SPAN_SLAB && j < i + span_usable_pages(s);
 			if (c->class_of[j] != (slab ? s->sizeclass : 0))
 				return "page class byte disagrees with its span";
-			if (!window_agrees(c->base + (j << LG_PAGE), c->class_of[j]))
-				return "class window disagrees with the chunk's class byte";
 			if (s->state == SPAN_SLAB && c->span_of[j] != s)
 				return "slab page not mapped to its slab";
 		}
 		i += s->npages;
 	}
+	if (!window_range_agrees(c->base, c->class_of, CHUNK_PAGES))
+		return "class window disagrees with the chunk's class byte";
 	return NULL;
 }
 
@@ -65,9 +89,8 @@ static const char *huge_check(struct arena *a)
 			for (uintptr_t s = c->base; s < c->base + c->size && !err; s += CHUNK)
 				if (pagemap_chunk(s) != c)
 					err = "page map does not lead to a huge block";
-		for (uintptr_t p = c->base; p < c->base + c->size && !err; p += PAGE)
-			if (!window_agrees(p, 0))
-				err = "class window gives a huge block's page a small class";
+		if (!err && !window_range_agrees(c->base, NULL, c->size >> LG_PAGE))
+			err = "class window gives a huge block's page a small class";
 	}
 	arch_lock_release(&a->huge_lock);
 	return err;

@@ -865,6 +865,72 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 	return total;
 }
 
+/* Whether the n objects of a stack are all different: a hash set at most
+ * twice the largest capacity, on the checker's stack (was a pairwise
+ * comparison, which made a full cache's check cost 512^2 / 2 loads). */
+static bool objects_distinct(void *const *objects, unsigned n)
+{
+	uintptr_t seen[2 * TCACHE_NCAP_MAX];
+	unsigned lg = 1;
+	while ((1u << lg) < 2 * n)
+		lg++;
+	if ((1u << lg) > ARRAY_LEN(seen))
+		return false; /* more than any capacity: not a cache we made */
+	unsigned mask = (1u << lg) - 1;
+	ingot_memset(seen, 0, ((size_t)mask + 1) * sizeof(seen[0]));
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t p = (uintptr_t)objects[i];
+		unsigned h = (unsigned)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> (64 - lg));
+		while (seen[h] && seen[h] != p)
+			h = (h + 1) & mask;
+		if (seen[h] == p)
+			return false;
+		seen[h] = p;
+	}
+	return true;
+}
+
+static const char *large_objects_check(const struct tcache_bin *bin, unsigned cls)
+{
+	for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
+		uintptr_t p = (uintptr_t)bin->stack[i];
+		if (arena_usable_size(pagemap_chunk(p), (void *)p) != sc_size[cls])
+			return "thread cache holds a large block of the wrong size";
+	}
+	return NULL;
+}
+
+/* Each object of a small bin sits in a slab of its class that counts it as
+ * handed out. The home bin's lock is held across objects of one home (most
+ * of them: taking it per object was most of a check's cost). */
+static const char *small_objects_check(const struct tcache_bin *bin, unsigned cls)
+{
+	const char *err = NULL;
+	struct bin *locked = NULL;
+	for (unsigned i = 0; i < tcache_bin_ncached(bin) && !err; i++) {
+		uintptr_t p = (uintptr_t)bin->stack[i];
+		struct chunk *c = pagemap_chunk(p);
+		if (c->class_of[chunk_page_index(p)] != cls) {
+			err = "thread cache holds an object of the wrong class";
+			break;
+		}
+		struct bin *home = &c->arena->bins[cls];
+		if (home != locked) {
+			if (locked)
+				arch_lock_release(&locked->lock);
+			arch_lock_acquire(&home->lock);
+			locked = home;
+		}
+		struct span *s = span_of_addr(c, p);
+		unsigned slot = sizeclass_slot(cls, p - s->base);
+		if ((s->free_bits[slot / 64] >> (slot % 64)) & 1)
+			err = "thread cache holds an object its slab thinks is free";
+	}
+	if (locked)
+		arch_lock_release(&locked->lock);
+	return err;
+}
+
 /* Checks the calling thread's own cache only: other threads' stacks change
  * without locks. Every cached object must sit in a live slab of its class. */
 static const char *tcache_check(struct tcache *tc)
@@ -876,28 +942,12 @@ static const char *tcache_check(struct tcache *tc)
 			return "thread cache bin over its capacity or sentinel overwritten";
 		if (bin->limit != bin->stack && bin->hot != bin->top[-1])
 			return "thread cache bin's copy of its newest object is out of step";
-		for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
-			uintptr_t p = (uintptr_t)bin->stack[i];
-			struct chunk *c = pagemap_chunk(p);
-			for (unsigned j = 0; j < i; j++)
-				if (bin->stack[j] == (void *)p)
-					return "thread cache holds the same object twice";
-			if (cls > SC_NSMALL) {
-				if (arena_usable_size(c, (void *)p) != sc_size[cls])
-					return "thread cache holds a large block of the wrong size";
-				continue;
-			}
-			if (c->class_of[chunk_page_index(p)] != cls)
-				return "thread cache holds an object of the wrong class";
-			struct span *s = span_of_addr(c, p);
-			struct bin *home = &c->arena->bins[cls];
-			unsigned slot = sizeclass_slot(cls, p - s->base);
-			arch_lock_acquire(&home->lock);
-			bool slab_says_free = (s->free_bits[slot / 64] >> (slot % 64)) & 1;
-			arch_lock_release(&home->lock);
-			if (slab_says_free)
-				return "thread cache holds an object its slab thinks is free";
-		}
+		if (!objects_distinct(bin->stack, tcache_bin_ncached(bin)))
+			return "thread cache holds the same object twice";
+		const char *err = cls > SC_NSMALL ? large_objects_check(bin, cls)
+		                                  : small_objects_check(bin, cls);
+		if (err)
+			return err;
 	}
 	return NULL;
 }

@@ -591,3 +591,24 @@ Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
 	cr_assert_eq(bin_live(&arena->bins[cls]), live0, "objects stayed out after destroy");
 	cr_assert_eq(ingot_check(), 0);
 }
+
+Test(tcache, check_finds_an_object_cached_twice)
+{
+	/* The check must find the one duplicate among a bin of 200. */
+	enum { N = 200 };
+	void *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = ingot_malloc(16);
+	for (int i = 0; i < N; i++)
+		ingot_free(p[i]);
+	struct tcache *tc = tcache_thread();
+	cr_assert_not_null(tc);
+	unsigned cls = sizeclass_small(16);
+	struct tcache_bin *bin = &tc->cbins[cls];
+	cr_assert_geq(tcache_bin_ncached(bin), N / 2);
+	cr_assert_eq(ingot_check(), 0);
+	tcache_bin_push(bin, bin->stack[3]); /* the 4th oldest again, on top */
+	cr_assert_neq(ingot_check(), 0, "a cache holding an object twice passed the check");
+	tcache_bin_pop(bin);
+	cr_assert_eq(ingot_check(), 0);
+}
