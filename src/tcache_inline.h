@@ -76,12 +76,13 @@ INGOT_FAST void *tcache_malloc(size_t size)
 	return tcache_alloc_slow(size);
 }
 
-/* Whether p has an address bit that no object of bin's class has. On
- * x86-64 a test against the bin's field in memory: GCC would copy p and
- * AND, one instruction more on the free fast path. */
+/* Whether p has an address bit that no object of bin's class has. With
+ * GCC on x86-64 a test against the bin's field in memory: GCC would copy p
+ * and AND, one instruction more on the free fast path. (Clang drops the
+ * %fs of a __seg_fs operand in asm, so it gets the C, as other targets.) */
 INGOT_FAST bool tcache_misaligned(tcache_tls_bin *bin, const void *p)
 {
-#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(__clang__)
 	bool misaligned;
 	__asm__("testq %1, %2" : "=@ccnz"(misaligned) : "r"(p), "m"(bin->misaligned));
 	return misaligned;
