@@ -72,12 +72,31 @@ void harden_take(struct span *s, void *p, unsigned cls)
 	if ((bits & HARDEN_ZERO_ON_FREE) &&
 	    INGOT_UNLIKELY(!all_zero(p, MIN(sc_size[cls], UAF_CHECK_BYTES))))
 		ingot_report_use_after_free(p);
+	/* The canary word goes from 0 to the canary in one store (fills leave
+	 * it alone): underflow_check may read it from another thread. */
+	size_t fill = sc_size[cls] - harden_canary_size();
 	if (bits & HARDEN_ZERO_ALLOC)
-		ingot_memset(p, 0, sc_size[cls]);
+		ingot_memset(p, 0, fill);
 	else if (bits & HARDEN_JUNK_ALLOC)
-		ingot_memset(p, 0xa5, sc_size[cls]);
+		ingot_memset(p, 0xa5, fill);
 	if (bits & HARDEN_CANARY)
-		*canary_at(p, cls) = canary_value(p);
+		__atomic_store_n(canary_at(p, cls), canary_value(p), __ATOMIC_RELAXED);
+}
+
+/* With canaries and zero on free, the word before object slot of slab s
+ * is the canary of the object before it when that one is live, and 0 when
+ * it is free (zeroed, or never used in a zeroed slab), whatever another
+ * thread is doing with it (take and give change the word in one store).
+ * Anything else was written there from outside: an underflow of p (or an
+ * overflow of its neighbour, which its own free would report). */
+static void underflow_check(void *p, unsigned slot, unsigned cls)
+{
+	if (slot == 0)
+		return; /* the slab's first object: a guard or another span before it */
+	void *prev = (char *)p - sc_size[cls];
+	uint64_t word = __atomic_load_n(canary_at(prev, cls), __ATOMIC_RELAXED);
+	if (INGOT_UNLIKELY(word != 0 && word != canary_value(prev)))
+		ingot_report_underflow(p);
 }
 
 void harden_give(struct span *s, void *p, unsigned cls)
@@ -92,8 +111,14 @@ void harden_give(struct span *s, void *p, unsigned cls)
 	} else {
 		__atomic_fetch_or(&s->user_free_bits[slot / 64], mask, __ATOMIC_ACQ_REL);
 	}
+	bool canary_and_zero = (bits & (HARDEN_CANARY | HARDEN_ZERO_ON_FREE)) ==
+	                       (HARDEN_CANARY | HARDEN_ZERO_ON_FREE);
+	if (canary_and_zero)
+		underflow_check(p, slot, cls);
 	if ((bits & HARDEN_CANARY) && INGOT_UNLIKELY(*canary_at(p, cls) != canary_value(p)))
 		ingot_report_overflow(p);
+	if (canary_and_zero) /* canary to 0 in one store: see underflow_check */
+		__atomic_store_n(canary_at(p, cls), 0, __ATOMIC_RELAXED);
 	if (bits & HARDEN_ZERO_ON_FREE)
 		ingot_memset(p, 0, sc_size[cls]);
 	else if (bits & HARDEN_JUNK_FREE)
@@ -117,6 +142,22 @@ void harden_shuffle(void **objs, unsigned n, uint64_t *rng)
 	}
 }
 
+void harden_large_give(void *p, size_t size)
+{
+	if (ingot_hardening & HARDEN_ZERO_ON_FREE)
+		ingot_memset(p, 0, size);
+	else if (ingot_hardening & HARDEN_JUNK_FREE)
+		ingot_memset(p, 0x5a, size);
+}
+
+void harden_large_reuse(void *p, size_t size)
+{
+	if ((ingot_hardening & HARDEN_ZERO_ON_FREE) &&
+	    INGOT_UNLIKELY(!all_zero(p, MIN(size, UAF_CHECK_BYTES))))
+		ingot_report_use_after_free(p);
+	harden_large_take(p, size);
+}
+
 void harden_large_take(void *p, size_t size)
 {
 	if (ingot_hardening & HARDEN_ZERO_ALLOC)
@@ -138,13 +179,19 @@ static const void *block_at(uintptr_t p, size_t *usable)
 	return (const void *)p;
 }
 
-/* A fault on a guard page: the block before it ran over its end (an
- * access in the page's first half), or the block after it under its start
- * (the second half, when a block starts right after the page). */
+/* A fault on ingot's pages. On a guard page: the block before it ran over
+ * its end (an access in the page's first half), or the block after it
+ * under its start (the second half, when a block starts right after the
+ * page). On freed pages (kept inaccessible): a use after free. */
 void harden_guard_fault(uintptr_t address)
 {
-	struct span *s = pageheap_guard_span(address);
+	struct span *s = pageheap_span_covering(address);
 	if (!s)
+		return;
+	if (s->state == SPAN_FREE)
+		ingot_report_freed_page_access((const void *)address, (const void *)s->base,
+		                               (size_t)s->npages << LG_PAGE);
+	if (!pageheap_on_guard(s, address))
 		return;
 	uintptr_t guard = s->base + (span_usable_pages(s) << LG_PAGE);
 	size_t usable;

@@ -61,12 +61,20 @@ void harden_give(struct span *s, void *p, unsigned cls);
 /* Shuffles n objects (random slot order); rng is a per-cache state. */
 void harden_shuffle(void **objs, unsigned n, uint64_t *rng);
 
-/* Junk or zero a large block being handed out or given back. */
+/* Junk or zero a large block being handed out. */
 void harden_large_take(void *p, size_t size);
 
+/* A large block the thread cache keeps when freed (give: zeroed or junked
+ * as small blocks are) and hands out again (reuse: with zero on free, its
+ * head must still be zero, else a write after free is reported; then as
+ * take). Large blocks that go back to the page heap are made inaccessible
+ * there instead (pageheap.c). */
+void harden_large_give(void *p, size_t size);
+void harden_large_reuse(void *p, size_t size);
+
 /* Called by the fault handler (init.c) with the faulting address: a fault
- * on a guard page of the page heaps is reported in one line (abort); any
- * other returns. */
+ * on a guard page or on freed pages of the page heaps is reported in one
+ * line (abort); any other returns. */
 void harden_guard_fault(uintptr_t address);
 
 #endif

@@ -58,22 +58,25 @@ static uintptr_t guard_page(const struct span *s)
 	return s->base + ((size_t)(s->npages - 1) << LG_PAGE);
 }
 
-struct span *pageheap_guard_span(uintptr_t p)
+struct span *pageheap_span_covering(uintptr_t p)
 {
 	struct chunk *c = pagemap_lookup(p);
 	if (!c || c->kind != CHUNK_KIND_PAGES)
 		return NULL;
 	size_t page = chunk_page_index(p);
-	/* The nearest page at or before p's that a span starts at (pages
-	 * inside a large block have none). */
+	/* The nearest page at or before p's that a span's record is kept for
+	 * (pages inside a large block or a free run have none). */
 	for (size_t i = page + 1; i-- > 0;) {
 		struct span *s = c->span_of[i];
-		if (!s)
-			continue;
-		bool live = s->state == SPAN_SLAB || s->state == SPAN_LARGE;
-		return live && s->guarded == 2 && guard_page(s) >> LG_PAGE == p >> LG_PAGE ? s : NULL;
+		if (s)
+			return page < chunk_page_index(s->base) + s->npages ? s : NULL;
 	}
 	return NULL;
+}
+
+bool pageheap_on_guard(const struct span *s, uintptr_t p)
+{
+	return s->guarded == 2 && guard_page(s) >> LG_PAGE == p >> LG_PAGE;
 }
 
 static void slab_unmap(struct span *s)
@@ -333,6 +336,7 @@ static void spare_calm(struct pageheap *heap, uint64_t now, uint64_t window)
 
 static size_t os_page = PAGE;
 static bool guards;
+static bool freed_protected; /* some free pages were made inaccessible */
 
 void pageheap_boot(size_t os_page_size, bool guard_pages)
 {
@@ -560,6 +564,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		pageheap_pressure();
 	if (!s)
 		return NULL;
+	if (__atomic_load_n(&freed_protected, __ATOMIC_RELAXED))
+		arch_protect((void *)s->base, data_pages << LG_PAGE, true); /* see free_locked */
 	if (want_zero && !s->zeroed)
 		ingot_memset((void *)s->base, 0, data_pages << LG_PAGE);
 	s->zeroed = false;
@@ -575,8 +581,13 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 {
 	ingot_assert(s->state == SPAN_SLAB || s->state == SPAN_LARGE); /* in use -> free */
 	ingot_assert(heap->npages_active >= s->npages);
-	if (s->guarded == 2)
-		arch_protect((void *)guard_page(s), PAGE, true);
+	/* Guarded heaps keep freed pages inaccessible until they are handed
+	 * out again: a use after free of a large block or a slab faults, and
+	 * the fault is reported (harden.c). The guard page stays so too. */
+	if (s->guarded == 2) {
+		arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false);
+		__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
+	}
 	s->guarded = 0;
 	if (s->state == SPAN_SLAB)
 		slab_unmap(s);

@@ -108,10 +108,14 @@ struct pageheap {
  * can only give back whole OS pages (which may be larger than PAGE). */
 void pageheap_boot(size_t os_page_size, bool guard_pages);
 
-/* The live span whose inaccessible guard page holds address p, or NULL.
- * For the fault handler: reads the page map without locks (a fault on a
- * guard page means the span is live), and faults on nothing itself. */
-struct span *pageheap_guard_span(uintptr_t p);
+/* The span (live or free) whose pages hold address p, or NULL. For the
+ * fault handler: reads the page map without locks (a fault on one of
+ * ingot's pages means the program used it, live or not), and faults on
+ * nothing itself. */
+struct span *pageheap_span_covering(uintptr_t p);
+
+/* Whether p lies on s's inaccessible guard page. */
+bool pageheap_on_guard(const struct span *s, uintptr_t p);
 
 /* Gives the whole OS pages inside [start, end) back to the OS; true when the
  * whole range now reads as zero. */

@@ -170,9 +170,26 @@ void ingot_report_overflow(const void *ptr)
 	fatal("heap overflow (canary overwritten) after block", ptr, NULL);
 }
 
+void ingot_report_underflow(const void *ptr)
+{
+	fatal("heap underflow (the canary before it overwritten) of block", ptr,
+	      "(or an overflow of the block before it)");
+}
+
 void ingot_report_use_after_free(const void *ptr)
 {
 	fatal("write after free in block", ptr, NULL);
+}
+
+void ingot_report_freed_page_access(const void *address, const void *start, size_t size)
+{
+	LINE(l, 160);
+	line_str(&l, "in freed pages ");
+	line_hex(&l, (uintptr_t)start);
+	line_str(&l, "-");
+	line_hex(&l, (uintptr_t)start + size);
+	line_str(&l, " (a freed block's, kept inaccessible)");
+	fatal("use after free: access to", address, l.buf);
 }
 
 void ingot_report_guard_fault(const void *address, const void *block, size_t usable,

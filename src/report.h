@@ -15,7 +15,11 @@ _Noreturn void ingot_report_invalid_ptr(const char *func, const void *ptr);
 _Noreturn void ingot_report_size_mismatch(const void *ptr, size_t given, size_t actual);
 _Noreturn void ingot_report_corrupt_meta(const void *where, const char *what);
 _Noreturn void ingot_report_overflow(const void *ptr);
+_Noreturn void ingot_report_underflow(const void *ptr);
 _Noreturn void ingot_report_use_after_free(const void *ptr);
+/* An access to address in freed pages [start, start + size). */
+_Noreturn void ingot_report_freed_page_access(const void *address, const void *start,
+                                              size_t size);
 /* An access to address, on a guard page: past the end of block (usable
  * bytes), or before its start (underflow). */
 _Noreturn void ingot_report_guard_fault(const void *address, const void *block, size_t usable,

@@ -752,7 +752,7 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 		return NULL;
 	if (bin->top != bin->stack) {
 		void *p = tcache_bin_pop(bin);
-		harden_large_take(p, sc_size[cls]); /* fills, as a fresh one gets */
+		harden_large_reuse(p, sc_size[cls]);
 		return p;
 	}
 	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
@@ -768,8 +768,11 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (usable <= SC_SMALL_MAX || usable > sc_size[SC_NCACHED])
 		return false;
 	unsigned cls = sizeclass_of(usable);
-	if (sc_size[cls] != usable || !bin_put(tc, cls, p))
+	if (sc_size[cls] != usable)
 		return false; /* page-rounded aligned blocks are not class sizes */
+	harden_large_give(p, usable);
+	if (!bin_put(tc, cls, p))
+		return false;
 	tc->cbins[cls].nfreed++;
 	return true;
 }

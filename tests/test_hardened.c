@@ -41,6 +41,31 @@ Test(hardened, overflow_past_small_block_is_caught_on_free)
 	assert_aborts_with(overflow_by_one, NULL, "heap overflow", "overflow");
 }
 
+/* Writes the 8 bytes just before a block whose neighbour below is live,
+ * then frees it. */
+static void underflow_by_eight(void *arg)
+{
+	(void)arg;
+	enum { N = 200 };
+	char *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = ingot_malloc(40);
+	size_t stride = ingot_malloc_usable_size(blocks[0]) + 8; /* the canary after each */
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (blocks[j] == blocks[i] + stride) {
+				memset(blocks[j] - 8, 0x41, 8);
+				ingot_free(blocks[j]);
+				_exit(0);
+			}
+	_exit(3); /* no two blocks side by side */
+}
+
+Test(hardened, underflow_of_a_small_block_is_caught_on_free)
+{
+	assert_aborts_with(underflow_by_eight, NULL, "heap underflow", "underflow");
+}
+
 static void writes_exactly_usable(void *arg)
 {
 	(void)arg;
@@ -214,6 +239,40 @@ Test(hardened, underflow_into_the_guard_page_is_reported)
 {
 	assert_aborts_with(touch_before_second_large_block, NULL, "heap underflow: access to",
 	                   "a write 16 bytes before a large block, on the guard page");
+}
+
+/* A 64 KiB block stays in the thread cache when freed: zeroed there, and
+ * checked when handed out again. */
+static void write_after_free_of_a_cached_large_block(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(64 << 10);
+	ingot_free(p);
+	((volatile char *)p)[100] = 1;
+	for (int i = 0; i < 4; i++)
+		ingot_malloc(64 << 10);
+}
+
+Test(hardened, write_after_free_of_a_large_block_is_caught_on_reuse)
+{
+	assert_aborts_with(write_after_free_of_a_cached_large_block, NULL, "write after free",
+	                   "a write into a freed 64 KiB block, then mallocs of its size");
+}
+
+/* A 1 MiB block goes back to the page heap, whose freed pages a guarded
+ * heap keeps inaccessible. */
+static void read_after_free_of_a_large_block(void *arg)
+{
+	(void)arg;
+	volatile char *p = ingot_malloc(1 << 20);
+	ingot_free((void *)p);
+	(void)p[5000];
+}
+
+Test(hardened, access_to_a_freed_large_block_is_reported)
+{
+	assert_aborts_with(read_after_free_of_a_large_block, NULL, "use after free: access to",
+	                   "a read of a freed 1 MiB block");
 }
 
 /* A fault that is not on a guard page is the program's own: it ends the

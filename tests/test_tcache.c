@@ -153,7 +153,7 @@ Test(tcache, a_block_that_holds_the_freed_mark_is_freed_normally)
 		for (int i = 0; i < N; i++)
 			ingot_free(blocks[i]);
 	}
-	cr_assert_eq(ingot_check(), 0);
+	cr_assert_eq(ingot_check(), 0, "the heap is consistent");
 }
 
 Test(tcache, a_miss_refills_a_batch_from_the_bin)

@@ -35,8 +35,10 @@ EXPECT_COMMON="double-free-small double-free-interleaved double-free-late double
 	double-free-huge free-misaligned-small free-interior-large free-foreign realloc-interior
 	realloc-foreign usable-size-interior sallocx-interior"
 EXPECT_DEFAULT="$EXPECT_COMMON free-interior-small:late sdallocx-interior:late"
-EXPECT_HARDENED="$EXPECT_COMMON free-interior-small sdallocx-interior overflow-small overflow-large underflow-large
-	write-after-free-small calloc-after-corruption forged-link"
+EXPECT_HARDENED="$EXPECT_COMMON free-interior-small sdallocx-interior overflow-small underflow-small
+	overflow-large underflow-large
+	write-after-free-small write-after-free-large read-after-free-large calloc-after-corruption
+	forged-link"
 
 columns=(ingot hardened glibc jemalloc mimalloc tcmalloc)
 declare -A title=([ingot]="ingot" [hardened]="ingot hardened" [glibc]="glibc"
