@@ -28,15 +28,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/ingot-cmake.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 PREFIX=$TMP/prefix
 
-checks=0
-pass() {
-	checks=$((checks + 1))
-	echo "ok $checks - $*"
-}
-die() {
-	echo "not ok - $*" >&2
-	exit 1
-}
+. "$ROOT/tests/checks.sh"
 
 "$MAKE" --no-print-directory -s -C "$ROOT" install PREFIX="$PREFIX" >"$TMP/install.log" 2>&1 ||
 	{ cat "$TMP/install.log" >&2; die "make install PREFIX=$PREFIX failed"; }

@@ -28,15 +28,7 @@ CXX=${CXX:-c++}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ingot-install.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-checks=0
-pass() {
-	checks=$((checks + 1))
-	echo "ok $checks - $*"
-}
-die() {
-	echo "not ok - $*" >&2
-	exit 1
-}
+. "$ROOT/tests/checks.sh"
 
 # Files and symlinks under a folder, one path a line, sorted.
 files_under() { (cd "$1" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort); }

@@ -19,15 +19,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/ingot-crate.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 case $TMP in "$ROOT"/*) echo "not ok - $TMP is inside the tree" >&2; exit 1 ;; esac
 
-checks=0
-pass() {
-	checks=$((checks + 1))
-	echo "ok $checks - $*"
-}
-die() {
-	echo "not ok - $*" >&2
-	exit 1
-}
+. "$ROOT/tests/checks.sh"
 
 tar -xzf "$CRATE" -C "$TMP"
 dir=$(find "$TMP" -mindepth 1 -maxdepth 1 -type d)

@@ -24,15 +24,7 @@ cd "$ROOT/bindings/rust/examples/select"
 APP=$CARGO_TARGET_DIR/debug/select-app
 unset INGOT_CONF MALLOC_CONF
 
-checks=0
-pass() {
-	checks=$((checks + 1))
-	echo "ok $checks - $*"
-}
-die() {
-	echo "not ok - $*" >&2
-	exit 1
-}
+. "$ROOT/tests/checks.sh"
 
 # build FEATURE-FLAGS...; then run the app and check its stderr for patterns
 build() {
