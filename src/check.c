@@ -109,11 +109,11 @@ static const char *arena_walk(struct arena *a)
 	return err ? err : huge_check(a);
 }
 
-static void slot_check(struct chunk *c, uintptr_t slot, void *arg)
+static void entry_check(struct chunk *c, uintptr_t entry, void *arg)
 {
 	const char **err = arg;
-	if (!*err && (slot < ALIGN_DOWN(c->base, CHUNK) || slot >= c->base + c->size))
-		*err = "page map slot points at a chunk that does not cover it";
+	if (!*err && (entry < ALIGN_DOWN(c->base, CHUNK) || entry >= c->base + c->size))
+		*err = "page map entry points at a chunk that does not cover it";
 }
 
 INGOT_EXPORT int ingot_check(void)
@@ -124,7 +124,7 @@ INGOT_EXPORT int ingot_check(void)
 	for (unsigned i = 0; i < n && !err; i++)
 		err = arena_walk(arenas[i]);
 	if (!err)
-		pagemap_foreach(slot_check, &err);
+		pagemap_foreach(entry_check, &err);
 	if (!err)
 		err = tcache_check_all();
 	if (!err)

@@ -139,7 +139,7 @@ static const struct ctl_node limit_kids[] = {
     CTL_LEAF("hard", limit_ctl),
 };
 
-/* guard.sampled, guard.failed (uint64_t), guard.live, guard.slots
+/* guard.sampled, guard.failed (uint64_t), guard.live, guard.cells
  * (size_t): the guarded-allocation pool's counters (guard_sample). */
 static int guard_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 {
@@ -156,7 +156,7 @@ static int guard_ctl(const size_t *mib, size_t miblen, struct ctl_io *io)
 	case 2:
 		CTL_READ(io, size_t, st.live);
 	default:
-		CTL_READ(io, size_t, st.nslots);
+		CTL_READ(io, size_t, st.ncells);
 	}
 }
 
@@ -164,7 +164,7 @@ static const struct ctl_node guard_kids[] = {
     CTL_LEAF("sampled", guard_ctl),
     CTL_LEAF("failed", guard_ctl),
     CTL_LEAF("live", guard_ctl),
-    CTL_LEAF("slots", guard_ctl),
+    CTL_LEAF("cells", guard_ctl),
 };
 
 CTL_RO(config_malloc_conf_ctl, const char *, "")

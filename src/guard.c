@@ -7,11 +7,11 @@
  *   arena_free / arena_usable_size (CHUNK_KIND_GUARD) -> guard_free / guard_usable_size
  *   fault handler (init.c) -> guard_pool_fault -> report and abort
  *
- * Slot k covers [pool + k * STRIDE, pool + (k + 1) * STRIDE): its first page
- * is a guard, the others hold one block. The last slot is never used: its
- * guard page and inaccessible data end the pool. Free slots wait in a ring,
+ * Cell k covers [pool + k * STRIDE, pool + (k + 1) * STRIDE): its first page
+ * is a guard, the others hold one block. The last cell is never used: its
+ * guard page and inaccessible data end the pool. Free cells wait in a ring,
  * oldest free first, so a freed block's pages stay inaccessible for as long
- * as possible. Slot records are written under pool_lock; the fault handler
+ * as possible. Cell records are written under pool_lock; the fault handler
  * reads them without it (it runs in a signal handler and is about to abort).
  */
 #include "guard.h"
@@ -23,14 +23,14 @@
 #include "pagemap.h"
 #include "report.h"
 
-#define GUARD_SLOTS 256u
-#define STRIDE ((uintptr_t)GUARD_SLOT_PAGES << LG_PAGE)
-#define POOL_SIZE (GUARD_SLOTS * STRIDE)
+#define GUARD_CELLS 256u
+#define STRIDE ((uintptr_t)GUARD_CELL_PAGES << LG_PAGE)
+#define POOL_SIZE (GUARD_CELLS * STRIDE)
 #define STACK_DEPTH 8u
 
-enum slot_state { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED };
+enum cell_state { CELL_UNUSED, CELL_LIVE, CELL_FREED };
 
-struct slot {
+struct cell {
 	uintptr_t block;
 	size_t usable;
 	uint8_t state;
@@ -43,9 +43,9 @@ struct slot {
 static arch_lock_t pool_lock = ARCH_LOCK_INIT;
 static uintptr_t pool; /* 0: guard_sample is off */
 static size_t period;
-static struct slot *slots;
-/* Free slot indices, oldest free at ring_head; under pool_lock. */
-static uint16_t ring[GUARD_SLOTS];
+static struct cell *cells;
+/* Free cell indices, oldest free at ring_head; under pool_lock. */
+static uint16_t ring[GUARD_CELLS];
 static unsigned ring_head, ring_len;
 static uint64_t nsampled, nfailed;
 static size_t nlive;
@@ -99,8 +99,8 @@ void guard_boot(size_t every)
 		return;
 	void *mem;
 	struct chunk *c = base_alloc(HUGE_RECORD_SIZE);
-	slots = base_alloc(sizeof(struct slot) * GUARD_SLOTS);
-	if (!c || !slots || osmem_map(POOL_SIZE, CHUNK, OSMEM_METADATA, &mem) != 0)
+	cells = base_alloc(sizeof(struct cell) * GUARD_CELLS);
+	if (!c || !cells || osmem_map(POOL_SIZE, CHUNK, OSMEM_METADATA, &mem) != 0)
 		return;
 	if (arch_protect(mem, POOL_SIZE, false) != 0) {
 		osmem_unmap(mem, POOL_SIZE, OSMEM_METADATA);
@@ -113,30 +113,30 @@ void guard_boot(size_t every)
 		osmem_unmap(mem, POOL_SIZE, OSMEM_METADATA);
 		return;
 	}
-	for (unsigned k = 0; k + 1 < GUARD_SLOTS; k++) {
-		slots[k].zeroed = true;
+	for (unsigned k = 0; k + 1 < GUARD_CELLS; k++) {
+		cells[k].zeroed = true;
 		ring[ring_len++] = (uint16_t)k;
 	}
 	period = every;
 	__atomic_store_n(&pool, (uintptr_t)mem, __ATOMIC_RELEASE);
 }
 
-static uintptr_t slot_base(unsigned k) { return pool + k * STRIDE; }
+static uintptr_t cell_base(unsigned k) { return pool + k * STRIDE; }
 
-static unsigned slot_of(uintptr_t p) { return (unsigned)((p - pool) / STRIDE); }
+static unsigned cell_of(uintptr_t p) { return (unsigned)((p - pool) / STRIDE); }
 
 static bool in_pool(uintptr_t p) { return pool && p - pool < POOL_SIZE; }
 
-/* Puts slot k at the ring's tail; pool_lock held. ring_len is also read
+/* Puts cell k at the ring's tail; pool_lock held. ring_len is also read
  * without the lock (guard_alloc's early test), hence the atomic store. */
 static void ring_push(unsigned k)
 {
-	ring[(ring_head + ring_len) % GUARD_SLOTS] = (uint16_t)k;
+	ring[(ring_head + ring_len) % GUARD_CELLS] = (uint16_t)k;
 	__atomic_store_n(&ring_len, ring_len + 1, __ATOMIC_RELAXED);
 }
 
-/* The data pages a block of the slot uses: [*first, *first + *len). */
-static void block_pages(const struct slot *s, uintptr_t *first, size_t *len)
+/* The data pages a block of the cell uses: [*first, *first + *len). */
+static void block_pages(const struct cell *s, uintptr_t *first, size_t *len)
 {
 	*first = ALIGN_DOWN(s->block, PAGE);
 	*len = ALIGN_UP(s->block + s->usable, PAGE) - *first;
@@ -147,7 +147,7 @@ void *guard_alloc(size_t usable)
 	usable = ALIGN_UP(usable, 16); /* malloc's alignment at the right edge too */
 	if (!pool || usable == 0 || usable > GUARD_MAX_USABLE)
 		return NULL;
-	/* Every slot in use: say so before paying for a backtrace (racy, so
+	/* Every cell in use: say so before paying for a backtrace (racy, so
 	 * the test is repeated under the lock). */
 	if (__atomic_load_n(&ring_len, __ATOMIC_RELAXED) == 0) {
 		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
@@ -162,10 +162,10 @@ void *guard_alloc(size_t usable)
 		return NULL;
 	}
 	unsigned k = ring[ring_head];
-	ring_head = (ring_head + 1) % GUARD_SLOTS;
+	ring_head = (ring_head + 1) % GUARD_CELLS;
 	__atomic_store_n(&ring_len, ring_len - 1, __ATOMIC_RELAXED);
-	struct slot *s = &slots[k];
-	uintptr_t data = slot_base(k) + PAGE, end = slot_base(k + 1);
+	struct cell *s = &cells[k];
+	uintptr_t data = cell_base(k) + PAGE, end = cell_base(k + 1);
 	/* Against the guard on the left (catches underflows) or the right
 	 * (catches overflows), at random. */
 	s->block = rng_next() & 1 ? data : end - usable;
@@ -176,13 +176,13 @@ void *guard_alloc(size_t usable)
 	bool ok = arch_protect((void *)first, len, true) == 0;
 	if (ok && !s->zeroed)
 		ingot_memset((void *)first, 0, len);
-	if (!ok) { /* the OS refused: the slot goes back, nothing guarded */
+	if (!ok) { /* the OS refused: the cell goes back, nothing guarded */
 		ring_push(k);
 		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
 		arch_lock_release(&pool_lock);
 		return NULL;
 	}
-	s->state = SLOT_LIVE;
+	s->state = CELL_LIVE;
 	s->alloc_tid = arch_thread_id();
 	s->alloc_depth = depth;
 	ingot_memcpy(s->alloc_pcs, pcs, sizeof(pcs));
@@ -199,12 +199,12 @@ size_t guard_free(void *ptr)
 	uintptr_t pcs[STACK_DEPTH];
 	unsigned depth = arch_backtrace(pcs, STACK_DEPTH);
 	arch_lock_acquire(&pool_lock);
-	struct slot *s = &slots[slot_of(p)];
-	if (s->block != p || s->state == SLOT_UNUSED) {
+	struct cell *s = &cells[cell_of(p)];
+	if (s->block != p || s->state == CELL_UNUSED) {
 		arch_lock_release(&pool_lock);
 		ingot_report_invalid_ptr("free", ptr);
 	}
-	if (s->state == SLOT_FREED) {
+	if (s->state == CELL_FREED) {
 		arch_lock_release(&pool_lock);
 		ingot_report_double_free(ptr);
 	}
@@ -215,11 +215,11 @@ size_t guard_free(void *ptr)
 	arch_purge((void *)first, len, &zeroed);
 	arch_protect((void *)first, len, false);
 	s->zeroed = zeroed;
-	s->state = SLOT_FREED;
+	s->state = CELL_FREED;
 	s->free_tid = arch_thread_id();
 	s->free_depth = depth;
 	ingot_memcpy(s->free_pcs, pcs, sizeof(pcs));
-	ring_push(slot_of(p));
+	ring_push(cell_of(p));
 	nlive--;
 	size_t usable = s->usable;
 	arch_lock_release(&pool_lock);
@@ -232,8 +232,8 @@ size_t guard_usable_size(const void *ptr)
 	if (!in_pool(p))
 		return 0;
 	arch_lock_acquire(&pool_lock);
-	const struct slot *s = &slots[slot_of(p)];
-	size_t usable = s->state == SLOT_LIVE && s->block == p ? s->usable : 0;
+	const struct cell *s = &cells[cell_of(p)];
+	size_t usable = s->state == CELL_LIVE && s->block == p ? s->usable : 0;
 	arch_lock_release(&pool_lock);
 	return usable;
 }
@@ -253,25 +253,25 @@ static void line_stack(struct line *l, const char *what, uintptr_t tid, const ui
 	}
 }
 
-/* The block an access at address in slot k concerns, and how. */
+/* The block an access at address in cell k concerns, and how. */
 static const char *fault_kind(uintptr_t address, unsigned *k)
 {
-	const struct slot *s = &slots[*k];
-	uintptr_t guard = slot_base(*k);
+	const struct cell *s = &cells[*k];
+	uintptr_t guard = cell_base(*k);
 	if (address - guard < PAGE) {
-		/* The slot's guard page lies between the block on its left (when
-		 * it ends there) and the slot's own (when it starts right after):
+		/* The cell's guard page lies between the block on its left (when
+		 * it ends there) and the cell's own (when it starts right after):
 		 * the nearer edge says which was run past. */
-		const struct slot *left = *k ? &slots[*k - 1] : NULL;
-		bool left_touches = left && left->state != SLOT_UNUSED && left->block + left->usable == guard;
-		bool own_touches = s->state != SLOT_UNUSED && s->block == guard + PAGE;
+		const struct cell *left = *k ? &cells[*k - 1] : NULL;
+		bool left_touches = left && left->state != CELL_UNUSED && left->block + left->usable == guard;
+		bool own_touches = s->state != CELL_UNUSED && s->block == guard + PAGE;
 		if (left_touches && (!own_touches || address - guard < PAGE / 2)) {
 			(*k)--;
-			return left->state == SLOT_FREED ? "use after free" : "heap overflow";
+			return left->state == CELL_FREED ? "use after free" : "heap overflow";
 		}
-		return s->state == SLOT_FREED ? "use after free" : "heap underflow";
+		return s->state == CELL_FREED ? "use after free" : "heap underflow";
 	}
-	if (s->state == SLOT_FREED)
+	if (s->state == CELL_FREED)
 		return "use after free";
 	return address < s->block ? "heap underflow" : "heap overflow";
 }
@@ -280,16 +280,16 @@ void guard_pool_fault(uintptr_t address)
 {
 	if (!in_pool(address))
 		return;
-	unsigned k = slot_of(address);
+	unsigned k = cell_of(address);
 	const char *kind = fault_kind(address, &k);
-	const struct slot *s = &slots[k];
+	const struct cell *s = &cells[k];
 	char buf[512];
 	struct line l = {buf, sizeof(buf), 0};
 	line_str(&l, "ingot: ");
 	line_str(&l, kind);
 	line_str(&l, " at ");
 	line_hex(&l, address);
-	if (s->state != SLOT_UNUSED) {
+	if (s->state != CELL_UNUSED) {
 		if (address >= s->block + s->usable) {
 			line_str(&l, ", ");
 			line_u64(&l, address - (s->block + s->usable));
@@ -307,7 +307,7 @@ void guard_pool_fault(uintptr_t address)
 		line_u64(&l, s->usable);
 		line_str(&l, " bytes (guard_sample); ");
 		line_stack(&l, "allocated", s->alloc_tid, s->alloc_pcs, s->alloc_depth);
-		if (s->state == SLOT_FREED) {
+		if (s->state == CELL_FREED) {
 			line_str(&l, "; ");
 			line_stack(&l, "freed", s->free_tid, s->free_pcs, s->free_depth);
 		}
@@ -325,7 +325,7 @@ void guard_stats_get(struct guard_stats *out)
 	out->nsampled = nsampled;
 	out->nfailed = __atomic_load_n(&nfailed, __ATOMIC_RELAXED);
 	out->live = nlive;
-	out->nslots = pool ? GUARD_SLOTS - 1 : 0;
+	out->ncells = pool ? GUARD_CELLS - 1 : 0;
 	arch_lock_release(&pool_lock);
 }
 
@@ -336,18 +336,18 @@ const char *guard_check(void)
 	const char *err = NULL;
 	arch_lock_acquire(&pool_lock);
 	size_t live = 0;
-	for (unsigned k = 0; k + 1 < GUARD_SLOTS; k++) {
-		const struct slot *s = &slots[k];
-		live += s->state == SLOT_LIVE;
-		if (s->state != SLOT_UNUSED &&
-		    (s->block < slot_base(k) + PAGE || s->block + s->usable > slot_base(k + 1)))
-			err = "guarded block outside its slot";
+	for (unsigned k = 0; k + 1 < GUARD_CELLS; k++) {
+		const struct cell *s = &cells[k];
+		live += s->state == CELL_LIVE;
+		if (s->state != CELL_UNUSED &&
+		    (s->block < cell_base(k) + PAGE || s->block + s->usable > cell_base(k + 1)))
+			err = "guarded block outside its cell";
 	}
-	if (live != nlive || live + ring_len != GUARD_SLOTS - 1)
+	if (live != nlive || live + ring_len != GUARD_CELLS - 1)
 		err = "guard pool's live count and free ring disagree";
 	for (unsigned i = 0; i < ring_len && !err; i++)
-		if (slots[ring[(ring_head + i) % GUARD_SLOTS]].state == SLOT_LIVE)
-			err = "a live guarded block's slot is in the free ring";
+		if (cells[ring[(ring_head + i) % GUARD_CELLS]].state == CELL_LIVE)
+			err = "a live guarded block's cell is in the free ring";
 	arch_lock_release(&pool_lock);
 	return err;
 }

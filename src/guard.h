@@ -2,15 +2,15 @@
  * guard.h — sampled guarded allocations (option guard_sample:N).
  *
  * About one allocation in N of at most GUARD_MAX_USABLE bytes (small
- * objects and cached large blocks alike) is placed alone in a slot of a
+ * objects and cached large blocks alike) is placed alone in a cell of a
  * pool, between inaccessible guard pages, touching the guard on its left or
  * its right at random. When it is freed, its pages are given back to the OS
- * and made inaccessible, and the slot waits until every other free slot has
+ * and made inaccessible, and the cell waits until every other free cell has
  * been used. An overflow or underflow across the block's edge, or a use
  * after its free, then faults; the fault handler (arch layer) asks
  * guard_pool_fault whether the address is the pool's and, if so, reports the
  * kind of misuse, the block, its size and where it was allocated and freed.
- * A free of a pointer into a slot that is not its live block's start is
+ * A free of a pointer into a cell that is not its live block's start is
  * reported as an invalid or double free.
  *
  * The choice costs the fast paths nothing: small classes count their
@@ -31,9 +31,9 @@
 
 #define GUARD_NEVER UINT32_MAX /* a countdown that never ends */
 
-/* One slot: a guard page, then GUARD_SLOT_PAGES - 1 pages of data. */
-#define GUARD_SLOT_PAGES 16u
-#define GUARD_MAX_USABLE (((size_t)GUARD_SLOT_PAGES - 1) << LG_PAGE)
+/* One cell: a guard page, then GUARD_CELL_PAGES - 1 pages of data. */
+#define GUARD_CELL_PAGES 16u
+#define GUARD_MAX_USABLE (((size_t)GUARD_CELL_PAGES - 1) << LG_PAGE)
 
 /* Reserves the pool when period (guard_sample) is not 0. */
 void guard_boot(size_t period);
@@ -67,9 +67,9 @@ void guard_pool_fault(uintptr_t address);
 /* Counters for stats and mallctl. */
 struct guard_stats {
 	uint64_t nsampled; /* guarded blocks handed out */
-	uint64_t nfailed;  /* sampled, but no slot was free */
+	uint64_t nfailed;  /* sampled, but no cell was free */
 	size_t live;       /* guarded blocks live now */
-	size_t nslots;     /* slots in the pool (0: off) */
+	size_t ncells;     /* cells in the pool (0: off) */
 };
 void guard_stats_get(struct guard_stats *out);
 

@@ -390,8 +390,8 @@ static void backlog_add(struct pageheap *heap, uint64_t now, size_t pages)
 	if (heap->decay_ms <= 0)
 		return;
 	backlog_advance(heap, now);
-	uint32_t *slot = &heap->decay_backlog[heap->decay_epoch % DECAY_STEPS];
-	*slot = (uint32_t)MIN((uint64_t)*slot + pages, UINT32_MAX);
+	uint32_t *step = &heap->decay_backlog[heap->decay_epoch % DECAY_STEPS];
+	*step = (uint32_t)MIN((uint64_t)*step + pages, UINT32_MAX);
 }
 
 /* Pages allowed to stay dirty now: pages freed k steps ago count for the

@@ -1,5 +1,5 @@
 /*
- * pagemap.c — the flat table from address slots to chunk records.
+ * pagemap.c — the flat table from address entries to chunk records.
  */
 #include "pagemap.h"
 
@@ -9,7 +9,7 @@
 struct pagemap pagemap;
 static size_t table_page; /* the OS page the table was mapped in */
 
-/* Slots ever registered lie in [used_lo, used_hi): pagemap_foreach walks
+/* Entries ever registered lie in [used_lo, used_hi): pagemap_foreach walks
  * only those, not the whole table. Written under used_lock. */
 static arch_lock_t used_lock = ARCH_LOCK_INIT;
 static uintptr_t used_lo = UINTPTR_MAX, used_hi;
@@ -79,11 +79,11 @@ int pagemap_boot(const struct arch_info *info)
 	if (osmem_map(ALIGN_UP(n * sizeof(uintptr_t), info->page_size), info->page_size, OSMEM_TABLES,
 	              &table) != 0)
 		return ARCH_ENOMEM;
-	pagemap.slots = table;
-	pagemap.first_slot = first;
+	pagemap.entries = table;
+	pagemap.first_entry = first;
 	table_page = info->page_size;
 	window_boot(info);
-	__atomic_store_n(&pagemap.nslots, n, __ATOMIC_RELEASE);
+	__atomic_store_n(&pagemap.nentries, n, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -102,44 +102,44 @@ int pagemap_window_class(uintptr_t p)
 	return pagemap_in_window(p) ? __atomic_load_n(pagemap_window_at(p), __ATOMIC_RELAXED) : -1;
 }
 
-/* The table index of the slot of address a, or nslots when a is outside. */
-static uintptr_t slot_index(uintptr_t a)
+/* The table index of the entry of address a, or nentries when a is outside. */
+static uintptr_t entry_index(uintptr_t a)
 {
-	uintptr_t slot = (a >> LG_CHUNK) - pagemap.first_slot; /* 0 unless INGOT_PAGEMAP_RANGE */
-	return slot < pagemap.nslots ? slot : pagemap.nslots;
+	uintptr_t entry = (a >> LG_CHUNK) - pagemap.first_entry; /* 0 unless INGOT_PAGEMAP_RANGE */
+	return entry < pagemap.nentries ? entry : pagemap.nentries;
 }
 
-static void slots_set(struct chunk *c, struct chunk *value)
+static void entries_set(struct chunk *c, struct chunk *value)
 {
 	uintptr_t offset = (uintptr_t)value - (uintptr_t)&pagemap.no_chunk;
 	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK)
-		__atomic_store_n(&pagemap.slots[slot_index(a)], offset, __ATOMIC_RELEASE);
+		__atomic_store_n(&pagemap.entries[entry_index(a)], offset, __ATOMIC_RELEASE);
 }
 
 int pagemap_register(struct chunk *c)
 {
-	uintptr_t first = slot_index(c->base), last = slot_index(c->base + c->size - 1);
-	if (first == pagemap.nslots || last == pagemap.nslots || c->base + c->size < c->base)
+	uintptr_t first = entry_index(c->base), last = entry_index(c->base + c->size - 1);
+	if (first == pagemap.nentries || last == pagemap.nentries || c->base + c->size < c->base)
 		return ARCH_ENOMEM; /* outside the addresses the map covers */
 	arch_lock_acquire(&used_lock);
 	used_lo = MIN(used_lo, first);
 	used_hi = MAX(used_hi, last + 1);
 	arch_lock_release(&used_lock);
-	slots_set(c, c);
+	entries_set(c, c);
 	return 0;
 }
 
 void pagemap_unregister(struct chunk *c)
 {
-	slots_set(c, &pagemap.no_chunk);
+	entries_set(c, &pagemap.no_chunk);
 }
 
-void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg)
+void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t entry, void *arg), void *arg)
 {
-	uintptr_t lo, hi, first = pagemap.first_slot;
+	uintptr_t lo, hi, first = pagemap.first_entry;
 	used_range(&lo, &hi);
 	for (uintptr_t i = lo; i < hi; i++) {
-		uintptr_t entry = __atomic_load_n(&pagemap.slots[i], __ATOMIC_ACQUIRE);
+		uintptr_t entry = __atomic_load_n(&pagemap.entries[i], __ATOMIC_ACQUIRE);
 		if (entry)
 			fn((struct chunk *)((char *)&pagemap.no_chunk + entry), (first + i) << LG_CHUNK, arg);
 	}
@@ -153,11 +153,11 @@ static size_t table_span(uintptr_t first, uintptr_t last)
 
 size_t pagemap_table_bytes(void)
 {
-	uintptr_t lo, hi, first = pagemap.first_slot;
+	uintptr_t lo, hi, first = pagemap.first_entry;
 	used_range(&lo, &hi);
 	if (lo >= hi)
 		return 0;
-	size_t bytes = table_span((uintptr_t)&pagemap.slots[lo], (uintptr_t)&pagemap.slots[hi]);
+	size_t bytes = table_span((uintptr_t)&pagemap.entries[lo], (uintptr_t)&pagemap.entries[hi]);
 	/* The window's bytes for the same addresses, where it covers them. */
 	uintptr_t lo_page = MAX((first + lo) * CHUNK_PAGES, pagemap.class_first);
 	uintptr_t hi_page = MIN((first + hi) * CHUNK_PAGES, pagemap.class_first + pagemap.class_npages);

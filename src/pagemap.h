@@ -1,9 +1,9 @@
 /*
  * pagemap.h — from any address to ingot's record of it, in O(1).
  *
- * The address space is cut into CHUNK-sized, CHUNK-aligned slots. A table
- * maps each slot to the struct chunk that owns it, or to nothing:
- * an address whose slot maps to nothing was never handed out by ingot
+ * The address space is cut into CHUNK-sized, CHUNK-aligned pieces. A table
+ * has an entry per piece: the struct chunk that owns it, or nothing;
+ * an address whose entry holds nothing was never handed out by ingot
  * (foreign). Within a chunk, per-page arrays give the small size class of
  * the page (0 when the page holds no small objects) and the page's span.
  */
@@ -23,8 +23,8 @@ enum chunk_kind {
 
 /*
  * Invariants:
- *  - every slot in [base, base + size) maps to this record, and no other
- *    slot does;
+ *  - every entry in [base, base + size) maps to this record, and no other
+ *    entry does;
  *  - class_of[i] != 0 exactly when page i belongs to a slab of that class;
  *  - CHUNK_KIND_PAGES: span_of[i] is the span holding page i for the first page
  *    of every span and for every page of a slab and the last page of a free
@@ -67,7 +67,7 @@ struct chunk {
 #endif
 
 /*
- * One flat table with an entry per slot, so that a lookup is one load. On
+ * One flat table with an entry per entry, so that a lookup is one load. On
  * 64-bit hosts the table is a large mapping of which only the pages that
  * hold entries of mapped chunks are ever touched (8 bytes of entry per
  * 4 MiB: one page of table covers 2 GiB).
@@ -75,7 +75,7 @@ struct chunk {
  * Entries hold offsets, not pointers: an entry is its chunk record's distance
  * from no_chunk, a record with no pages and every class 0, so the zero memory
  * the table starts as means "nothing here" everywhere and lookups need no
- * NULL test. Until boot nslots is 0 and every lookup gives no_chunk.
+ * NULL test. Until boot nentries is 0 and every lookup gives no_chunk.
  *
  * The free fast path needs only a page's small class, and a chain of two
  * dependent loads (entry, then class_of) was its slowest part. So a second
@@ -98,9 +98,9 @@ struct chunk {
 #endif
 
 struct pagemap {
-	uintptr_t *slots;      /* the table */
-	uintptr_t nslots;      /* its length; 0 before boot */
-	uintptr_t first_slot;  /* slot of slots[0]: 0 but with INGOT_PAGEMAP_RANGE */
+	uintptr_t *entries;      /* the table */
+	uintptr_t nentries;      /* its length; 0 before boot */
+	uintptr_t first_entry;  /* entry of entries[0]: 0 but with INGOT_PAGEMAP_RANGE */
 	uintptr_t class_first; /* page number of the window's first page */
 	uintptr_t class_npages; /* window length in pages; 0 before boot */
 	uintptr_t class_bias;  /* address of page number 0's class byte (the
@@ -111,17 +111,17 @@ struct pagemap {
 extern struct pagemap pagemap;
 
 /* The chunk record of address p, or &pagemap.no_chunk when ingot never
- * mapped p's slot. The table's place and length are read without atomics:
+ * mapped p's entry. The table's place and length are read without atomics:
  * they are written once, at boot, and a thread holds ingot's addresses only
  * after boot, which it saw happen through whatever gave it the address. */
 INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 {
-	uintptr_t slot = p >> LG_CHUNK;
+	uintptr_t entry = p >> LG_CHUNK;
 	if (INGOT_PAGEMAP_RANGE)
-		slot -= pagemap.first_slot;
+		entry -= pagemap.first_entry;
 	uintptr_t offset = 0;
-	if (INGOT_LIKELY(slot < pagemap.nslots))
-		offset = __atomic_load_n(&pagemap.slots[slot], __ATOMIC_ACQUIRE);
+	if (INGOT_LIKELY(entry < pagemap.nentries))
+		offset = __atomic_load_n(&pagemap.entries[entry], __ATOMIC_ACQUIRE);
 	return (struct chunk *)((char *)&pagemap.no_chunk + offset);
 }
 
@@ -174,20 +174,20 @@ int pagemap_window_class(uintptr_t p);
 struct arch_info;
 int pagemap_boot(const struct arch_info *info);
 
-/* Maps every slot of [c->base, c->base + c->size) to c. Returns 0 or
+/* Maps every entry of [c->base, c->base + c->size) to c. Returns 0 or
  * ARCH_ENOMEM (the range lies outside the map; nothing was changed). */
 int pagemap_register(struct chunk *c);
 
-/* Maps the slots of [c->base, c->base + c->size) to nothing. */
+/* Maps the entries of [c->base, c->base + c->size) to nothing. */
 void pagemap_unregister(struct chunk *c);
 
 /* Bytes of the table that may hold entries: the pages from the lowest
- * registered slot's to the highest's (stats count them as metadata; the
+ * registered entry's to the highest's (stats count them as metadata; the
  * rest of the table is address space only, never touched). */
 size_t pagemap_table_bytes(void);
 
 /* Calls fn for every chunk record reachable from the map (ingot_check). */
-void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t slot, void *arg), void *arg);
+void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t entry, void *arg), void *arg);
 
 void pagemap_fork_prepare(void);
 void pagemap_fork_parent(void);

@@ -169,7 +169,7 @@ static size_t slot_of(uintptr_t key, size_t cap)
 }
 
 /* Index of key in a table of cap entries whose key is the first word of
- * each stride-byte entry, or of the empty slot where it would go. */
+ * each stride-byte entry, or of the empty entry where it would go. */
 static size_t probe(const void *table, size_t stride, size_t cap, uintptr_t key)
 {
 	size_t i = slot_of(key, cap);

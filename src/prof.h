@@ -86,7 +86,7 @@ INGOT_INLINE void prof_count_big(void *p, size_t usable)
  * one. Call only while prof_has_live(). */
 void prof_free(void *p);
 
-/* A counting filter over the addresses of live records: a slot of 0 means
+/* A counting filter over the addresses of live records: a counter of 0 means
  * that no record's address hashes there, so most frees skip prof_free and
  * its lock. Non-NULL only with prof:true. */
 #define PROF_FILTER_BITS 16

@@ -39,7 +39,7 @@ struct prof_thread_count {
  * thread's number in dumps: threads are numbered from 0 in the order they
  * first sampled). */
 struct prof_record {
-	uintptr_t addr; /* 0: empty slot */
+	uintptr_t addr; /* 0: empty entry */
 	size_t usable;
 	struct prof_site *site;
 	uint64_t thread;

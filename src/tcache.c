@@ -28,8 +28,8 @@
 #define TCACHE_NCAP_MIN 8u
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
-/* Growth: a small class whose bin runs empty and then full again (a burst
- * of one size bigger than the bin) doubles its capacity, up to
+/* Growth: a small class whose stack runs empty and then full again (a burst
+ * of one size bigger than the stack) doubles its capacity, up to
  * TCACHE_CLASS_BYTES_GROWN of objects or TCACHE_NCAP_GROWN of them; what
  * every class of a cache has grown by stays under TCACHE_GROW_BYTES. A
  * class the garbage pass finds idle halves back towards its base. */
@@ -47,12 +47,12 @@ INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 static void quarantine_flush(struct tcache *tc);
 static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 
-/* Room for the working bins of a hardened cache (see tcache_layout). */
-#define CBINS_BYTES ALIGN_UP(sizeof(struct tcache_bin) * (SC_NCACHED + 1), sizeof(void *))
+/* Room for the working stacks of a hardened cache (see tcache_layout). */
+#define CSTACKS_BYTES ALIGN_UP(sizeof(struct tcache_stack) * (SC_NCACHED + 1), sizeof(void *))
 
 static uint16_t class_ncap[SC_NCACHED + 1];     /* base capacity */
 static uint16_t class_ncap_max[SC_NCACHED + 1]; /* grown capacity, and stack room */
-static size_t slots_total;  /* stack slots per cache, sentinels included */
+static size_t stack_words;  /* words of stack memory per cache, sentinels included */
 static size_t max_cached_size; /* largest class with room in a cache */
 static unsigned ncached_classes; /* classes with room, 1..that class */
 static bool enabled_default;
@@ -60,12 +60,12 @@ static bool enabled_default;
 /* Every cache, live or spare, under list_lock. */
 static arch_lock_t list_lock = ARCH_LOCK_INIT;
 static struct tcache *all_tcaches;
-static void **spare_slots; /* stack memory of exited threads, for reuse */
+static void **spare_stack_mem; /* stack memory of exited threads, for reuse */
 
 void tcache_boot(size_t tcache_max, bool enabled)
 {
 	enabled_default = enabled;
-	slots_total = 0;
+	stack_words = 0;
 	max_cached_size = 0;
 	ncached_classes = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
@@ -80,13 +80,13 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		if (cls <= SC_NSMALL && class_ncap[cls])
 			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
 			                                              TCACHE_CLASS_BYTES_GROWN / size));
-		slots_total += class_ncap_max[cls] + 1u;
+		stack_words += class_ncap_max[cls] + 1u;
 		if (class_ncap[cls]) {
 			max_cached_size = size;
 			ncached_classes = cls;
 		}
 	}
-	slots_total += QUARANTINE_LEN + CBINS_BYTES / sizeof(void *);
+	stack_words += QUARANTINE_LEN + CSTACKS_BYTES / sizeof(void *);
 }
 
 size_t tcache_max_size(void) { return max_cached_size; }
@@ -135,21 +135,21 @@ static void list_unlink(struct tcache *tc)
 
 /* Stack memory for one cache, reused from exited threads when possible.
  * A spare block's first word links it to the next spare. */
-static void **slots_get(void)
+static void **stack_mem_get(void)
 {
 	arch_lock_acquire(&list_lock);
-	void **slots = spare_slots;
-	if (slots)
-		spare_slots = slots[0];
+	void **mem = spare_stack_mem;
+	if (mem)
+		spare_stack_mem = mem[0];
 	arch_lock_release(&list_lock);
-	return slots ? slots : base_alloc(slots_total * sizeof(void *));
+	return mem ? mem : base_alloc(stack_words * sizeof(void *));
 }
 
-static void slots_put(void **slots)
+static void stack_mem_put(void **mem)
 {
 	arch_lock_acquire(&list_lock);
-	slots[0] = spare_slots;
-	spare_slots = slots;
+	mem[0] = spare_stack_mem;
+	spare_stack_mem = mem;
 	arch_lock_release(&list_lock);
 }
 
@@ -168,9 +168,9 @@ bool tcache_checked_mode(void)
 /* Sets the fast path's countdown of class cls to the nearer event. */
 static void events_arm(struct tcache *tc, unsigned cls)
 {
-	struct tcache_bin_info *info = &tc->info[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
 	info->events_armed = MIN(MIN(info->gc_left, info->prof_left), info->guard_left);
-	tc->bins[cls].events_left = info->events_armed;
+	tc->stacks[cls].events_left = info->events_armed;
 }
 
 static void events_start(struct tcache *tc, unsigned cls)
@@ -189,51 +189,51 @@ static uintptr_t class_alignment(unsigned cls)
 	return MIN(size & (0 - size), (size_t)PAGE);
 }
 
-/* Gives every working bin its stack, each after a NULL sentinel, and its
- * capacity. In slow-path mode the cache works in bins of their own, kept in
- * the slots memory, and leaves the TLS bins empty with capacity 0: the fast
+/* Gives every working stack its stack, each after a NULL sentinel, and its
+ * capacity. In slow-path mode the cache works in stacks of their own, kept in
+ * the stack memory, and leaves the TLS stacks empty with capacity 0: the fast
  * paths then always miss, and every call takes the checked slow paths. */
-static void tcache_layout(struct tcache *tc, void **slots)
+static void tcache_layout(struct tcache *tc, void **mem)
 {
-	tc->slots = slots;
-	tc->cbins = tc->bins;
+	tc->stack_mem = mem;
+	tc->cstacks = tc->stacks;
 	tc->mode_epoch = __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE);
 	if (tcache_checked_mode()) {
-		tc->cbins = (struct tcache_bin *)slots;
-		ingot_memset(tc->cbins, 0, CBINS_BYTES);
-		slots += CBINS_BYTES / sizeof(void *);
+		tc->cstacks = (struct tcache_stack *)mem;
+		ingot_memset(tc->cstacks, 0, CSTACKS_BYTES);
+		mem += CSTACKS_BYTES / sizeof(void *);
 	}
 	tc->grown_bytes = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_bin *bin = &tc->cbins[cls];
-		/* Fresh slots memory reads as zero: leaving its pages untouched
-		 * keeps the room for growth out of memory until a bin grows. */
-		if (slots[0] != NULL)
-			slots[0] = NULL;
-		bin->stack = slots + 1;
-		tcache_bin_set_top(bin, bin->stack);
-		bin->limit = bin->stack + class_ncap[cls];
-		bin->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
+		struct tcache_stack *stack = &tc->cstacks[cls];
+		/* Fresh stack memory reads as zero: leaving its pages untouched
+		 * keeps the room for growth out of memory until a stack grows. */
+		if (mem[0] != NULL)
+			mem[0] = NULL;
+		stack->base = mem + 1;
+		tcache_stack_set_top(stack, stack->base);
+		stack->limit = stack->base + class_ncap[cls];
+		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
-		tc->info[cls].gc_mark = (uint16_t)tcache_bin_nalloc(bin, &tc->info[cls]);
+		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(stack, &tc->info[cls]);
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
-		slots += class_ncap_max[cls] + 1u;
+		mem += class_ncap_max[cls] + 1u;
 	}
-	tc->quarantine = slots;
+	tc->quarantine = mem;
 	tc->quarantine_next = 0;
-	ingot_memset(slots, 0, QUARANTINE_LEN * sizeof(void *));
+	ingot_memset(mem, 0, QUARANTINE_LEN * sizeof(void *));
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
 
 /* Sets up tc (zeroed or retired) as a working cache; false without memory. */
 static bool tcache_open(struct tcache *tc, bool is_explicit)
 {
-	void **slots = slots_get();
-	if (!slots)
+	void **mem = stack_mem_get();
+	if (!mem)
 		return false;
-	tcache_layout(tc, slots);
+	tcache_layout(tc, mem);
 	arch_random(&tc->rng, sizeof(tc->rng));
 	tc->rng |= 1; /* xorshift must not start at 0 */
 	tc->is_explicit = is_explicit;
@@ -242,22 +242,22 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 	return true;
 }
 
-/* Flushes tc and takes its stacks away: every bin gets capacity 0, so the
- * fast paths miss from now on. The bins' counts move into the byte totals. */
+/* Flushes tc and takes its stacks away: every stack gets capacity 0, so the
+ * fast paths miss from now on. The stacks' counts move into the byte totals. */
 static void tcache_close(struct tcache *tc)
 {
 	tcache_flush(tc);
 	list_unlink(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_bin *bin = &tc->cbins[cls];
-		tc->allocated += tcache_bin_nalloc(bin, &tc->info[cls]) * sc_size[cls];
-		tc->deallocated += bin->nfreed * sc_size[cls];
-		tc->info[cls] = (struct tcache_bin_info){0};
-		tc->bins[cls] = (struct tcache_bin){0};
+		struct tcache_stack *stack = &tc->cstacks[cls];
+		tc->allocated += tcache_stack_nalloc(stack, &tc->info[cls]) * sc_size[cls];
+		tc->deallocated += stack->nfreed * sc_size[cls];
+		tc->info[cls] = (struct tcache_stack_info){0};
+		tc->stacks[cls] = (struct tcache_stack){0};
 	}
-	tc->cbins = tc->bins;
-	slots_put(tc->slots);
-	tc->slots = NULL;
+	tc->cstacks = tc->stacks;
+	stack_mem_put(tc->stack_mem);
+	tc->stack_mem = NULL;
 	tc->quarantine = NULL;
 }
 
@@ -352,22 +352,22 @@ bool tcache_enabled(void)
 	       (tcache_tls.state == TCACHE_NONE && enabled_default);
 }
 
-/* The bins the slow paths work in; a thread that never had a cache has
- * only its (empty) TLS bins. */
-static struct tcache_bin *working_bins(struct tcache *tc)
+/* The stacks the slow paths work in; a thread that never had a cache has
+ * only its (empty) TLS stacks. */
+static struct tcache_stack *working_bins(struct tcache *tc)
 {
-	return tc->cbins ? tc->cbins : tc->bins;
+	return tc->cstacks ? tc->cstacks : tc->stacks;
 }
 
-/* Bytes the calling thread moved: the bins count objects per class, the
+/* Bytes the calling thread moved: the stacks count objects per class, the
  * rest is counted in bytes. */
 static uint64_t thread_bytes(bool freed)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = freed ? tc->deallocated : tc->allocated;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		const struct tcache_bin *bin = &working_bins(tc)[cls];
-		total += (freed ? bin->nfreed : tcache_bin_nalloc(bin, &tc->info[cls])) * sc_size[cls];
+		const struct tcache_stack *stack = &working_bins(tc)[cls];
+		total += (freed ? stack->nfreed : tcache_stack_nalloc(stack, &tc->info[cls])) * sc_size[cls];
 	}
 	return total;
 }
@@ -385,86 +385,86 @@ void tcache_account(size_t allocated, size_t deallocated)
 
 /* ---- refill, flush, gc ---------------------------------------------------- */
 
-/* Flushes the n oldest objects (the bottom of the stack) of tc's bin cls. */
-static void bin_flush(struct tcache *tc, unsigned cls, unsigned n)
+/* Flushes the n oldest objects (the bottom of the stack) of tc's stack cls. */
+static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 {
 	if (n == 0)
 		return;
-	struct tcache_bin *bin = &tc->cbins[cls];
+	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (cls <= SC_NSMALL) {
-		arena_free_batch(cls, bin->stack, n);
+		arena_free_batch(cls, stack->base, n);
 	} else {
 		for (unsigned i = 0; i < n; i++)
-			arena_free(pagemap_chunk((uintptr_t)bin->stack[i]), bin->stack[i]);
+			arena_free(pagemap_chunk((uintptr_t)stack->base[i]), stack->base[i]);
 	}
-	unsigned left = tcache_bin_ncached(bin) - n;
-	ingot_memmove(bin->stack, bin->stack + n, left * sizeof(void *));
-	tcache_bin_set_top(bin, bin->stack + left);
+	unsigned left = tcache_stack_ncached(stack) - n;
+	ingot_memmove(stack->base, stack->base + n, left * sizeof(void *));
+	tcache_stack_set_top(stack, stack->base + left);
 	tc->info[cls].nout += n;
 }
 
-/* Makes room in tc's full bin cls: the older half goes home, the newer
+/* Makes room in tc's full stack cls: the older half goes home, the newer
  * (warm) half stays. */
-static void bin_make_room(struct tcache *tc, unsigned cls)
+static void stack_make_room(struct tcache *tc, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	bin_flush(tc, cls, tcache_bin_ncached(bin) - tcache_bin_ncap(bin) / 2u);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
 }
 
 void tcache_flush(struct tcache *tc)
 {
 	quarantine_flush(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		bin_flush(tc, cls, tcache_bin_ncached(&tc->cbins[cls]));
+		stack_flush(tc, cls, tcache_stack_ncached(&tc->cstacks[cls]));
 }
 
-/* Sets the capacity of tc's bin cls (small, holding at most ncap objects)
+/* Sets the capacity of tc's stack cls (small, holding at most ncap objects)
  * and keeps the cache's total of growth in step. */
-static void bin_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
+static void stack_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
+	struct tcache_stack *stack = &tc->cstacks[cls];
 	tc->grown_bytes += (size_t)ncap * sc_size[cls];
-	tc->grown_bytes -= (size_t)tcache_bin_ncap(bin) * sc_size[cls];
-	bin->limit = bin->stack + ncap;
+	tc->grown_bytes -= (size_t)tcache_stack_ncap(stack) * sc_size[cls];
+	stack->limit = stack->base + ncap;
 }
 
-/* A full bin that ran empty since it was last full sees a burst bigger
+/* A full stack that ran empty since it was last full sees a burst bigger
  * than itself: it doubles, within its class's and the cache's bounds,
  * rather than flush. True when it made room so. */
-static bool bin_grow(struct tcache *tc, unsigned cls)
+static bool stack_grow(struct tcache *tc, unsigned cls)
 {
-	struct tcache_bin_info *info = &tc->info[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
 	bool missed = info->missed;
 	info->missed = false;
-	unsigned ncap = tcache_bin_ncap(&tc->cbins[cls]);
+	unsigned ncap = tcache_stack_ncap(&tc->cstacks[cls]);
 	if (!missed || ncap >= class_ncap_max[cls])
 		return false;
 	size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / sc_size[cls];
 	unsigned grown = (unsigned)MIN(MIN(2u * ncap, (unsigned)class_ncap_max[cls]), ncap + room);
 	if (grown == ncap)
 		return false;
-	bin_set_capacity(tc, cls, grown);
+	stack_set_capacity(tc, cls, grown);
 	return true;
 }
 
-/* A bin that handed nothing out since the last pass gives half its objects
+/* A stack that handed nothing out since the last pass gives half its objects
  * back, fills less next time, and halves a grown capacity. */
 static void gc_pass(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_bin *bin = &tc->cbins[cls];
-		struct tcache_bin_info *info = &tc->info[cls];
-		unsigned ncached = tcache_bin_ncached(bin);
-		if ((uint16_t)tcache_bin_nalloc(bin, info) == info->gc_mark && ncached) {
-			bin_flush(tc, cls, (ncached + 1u) / 2);
+		struct tcache_stack *stack = &tc->cstacks[cls];
+		struct tcache_stack_info *info = &tc->info[cls];
+		unsigned ncached = tcache_stack_ncached(stack);
+		if ((uint16_t)tcache_stack_nalloc(stack, info) == info->gc_mark && ncached) {
+			stack_flush(tc, cls, (ncached + 1u) / 2);
 			info->nfill = (uint16_t)MAX(1, info->nfill / 2);
-			unsigned ncap = MAX(class_ncap[cls], tcache_bin_ncap(bin) / 2u);
-			if (ncap < tcache_bin_ncap(bin)) {
-				bin_flush(tc, cls, tcache_bin_ncached(bin) - MIN(ncap, tcache_bin_ncached(bin)));
-				bin_set_capacity(tc, cls, ncap);
+			unsigned ncap = MAX(class_ncap[cls], tcache_stack_ncap(stack) / 2u);
+			if (ncap < tcache_stack_ncap(stack)) {
+				stack_flush(tc, cls, tcache_stack_ncached(stack) - MIN(ncap, tcache_stack_ncached(stack)));
+				stack_set_capacity(tc, cls, ncap);
 			}
 		}
-		info->gc_mark = (uint16_t)tcache_bin_nalloc(bin, info);
+		info->gc_mark = (uint16_t)tcache_stack_nalloc(stack, info);
 	}
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
@@ -476,8 +476,8 @@ static unsigned class_of_object(void *p)
 	return pagemap_chunk((uintptr_t)p)->class_of[chunk_page_index((uintptr_t)p)];
 }
 
-/* p, just handed out from tc's bin cls, goes back in, and a guarded block
- * of the class is handed out instead (when the pool has a slot free). p's
+/* p, just handed out from tc's stack cls, goes back in, and a guarded block
+ * of the class is handed out instead (when the pool has room). p's
  * return counts as an object put in (nin), so the class's count of
  * allocations still includes this one. */
 static void *guard_swap(struct tcache *tc, unsigned cls, void *p)
@@ -485,7 +485,7 @@ static void *guard_swap(struct tcache *tc, unsigned cls, void *p)
 	void *g = guard_alloc(sc_size[cls]);
 	if (!g)
 		return p;
-	tcache_bin_push(&tc->cbins[cls], p);
+	tcache_stack_push(&tc->cstacks[cls], p);
 	tc->info[cls].nin++;
 	return g;
 }
@@ -494,7 +494,7 @@ void *tcache_event(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	unsigned cls = class_of_object(p);
-	struct tcache_bin_info *info = &tc->info[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
 	uint32_t elapsed = info->events_armed;
 	info->gc_left -= elapsed;
 	if (info->prof_left != PROF_NO_SAMPLE)
@@ -526,7 +526,7 @@ void *tcache_event(void *p)
  * cache, as the fast path counts its hits. */
 static void *count_cached(struct tcache *tc, void *p, unsigned cls)
 {
-	if (p && tc == &tcache_tls.cache && --tc->bins[cls].events_left == 0)
+	if (p && tc == &tcache_tls.cache && --tc->stacks[cls].events_left == 0)
 		return tcache_event(p);
 	return p;
 }
@@ -537,11 +537,11 @@ static void gc_tick(struct tcache *tc)
 		gc_pass(tc);
 }
 
-/* Checks small pointer p on its way into tc's bin cls in a default heap
+/* Checks small pointer p on its way into tc's stack cls in a default heap
  * (the fast path sent it here, or there is no fast path for it): it must
  * be the start of an object, and not one freed already. Only a block with
  * the freed mark can be free already (tcache.h); it is looked for in the
- * bin and in its slab's bitmap. A mark the program wrote finds neither,
+ * stack and in its slab's bitmap. A mark the program wrote finds neither,
  * and p goes on. A block freed already by another thread and still in that
  * thread's cache is not found here, but when a cache gives it back to its
  * slab. */
@@ -554,78 +554,78 @@ static void check_small_free(struct tcache *tc, unsigned cls, void *p)
 		ingot_report_invalid_ptr("free", p);
 	if (INGOT_LIKELY(!tcache_is_marked(p)))
 		return;
-	struct tcache_bin *bin = &tc->cbins[cls];
-	for (void **q = bin->stack; q < bin->top; q++)
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	for (void **q = stack->base; q < stack->top; q++)
 		if (*q == p)
 			ingot_report_double_free(p);
 	if (bin_slot_free(&c->arena->bins[cls], s, slot))
 		ingot_report_double_free(p);
 }
 
-/* Reports p freed twice when tc's bin cls holds it already (or, in a
- * default heap, when its slab does): a small bin of a checked heap, whose
+/* Reports p freed twice when tc's stack cls holds it already (or, in a
+ * default heap, when its slab does): a small stack of a checked heap, whose
  * frees were checked already, looks at its newest object, a large one at
  * all of its few objects (a large block freed twice still looks live to
  * its page heap). */
-static void bin_check_double_free(struct tcache *tc, unsigned cls, void *p)
+static void stack_check_double_free(struct tcache *tc, unsigned cls, void *p)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
+	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (cls <= SC_NSMALL) {
 		if (!tcache_checked_mode())
 			check_small_free(tc, cls, p);
-		else if (bin->top[-1] == p)
+		else if (stack->top[-1] == p)
 			ingot_report_double_free(p);
 		return;
 	}
-	for (void **q = bin->stack; q < bin->top; q++)
+	for (void **q = stack->base; q < stack->top; q++)
 		if (*q == p)
 			ingot_report_double_free(p);
 }
 
-/* Puts freed p in tc's bin cls: checks it was not freed twice, makes room
- * when the bin is full, pushes (a small block of a default heap with the
+/* Puts freed p in tc's stack cls: checks it was not freed twice, makes room
+ * when the stack is full, pushes (a small block of a default heap with the
  * freed mark). False, having done nothing, when the class has no room in
  * tc (capacity 0): the caller frees p another way. Counts nothing: each
  * caller says why p came. */
-static bool bin_put(struct tcache *tc, unsigned cls, void *p)
+static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->limit == bin->stack)
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->limit == stack->base)
 		return false;
-	bin_check_double_free(tc, cls, p);
-	if (bin->top == bin->limit && !bin_grow(tc, cls)) {
-		bin_make_room(tc, cls);
+	stack_check_double_free(tc, cls, p);
+	if (stack->top == stack->limit && !stack_grow(tc, cls)) {
+		stack_make_room(tc, cls);
 		gc_tick(tc);
 	}
 	if (cls <= SC_NSMALL && !tcache_checked_mode())
 		tcache_mark_freed(p);
-	tcache_bin_push(bin, p);
+	tcache_stack_push(stack, p);
 	return true;
 }
 
-/* Refills tc's empty bin cls with a batch; returns one object, or NULL. */
-static void *bin_refill(struct tcache *tc, unsigned cls)
+/* Refills tc's empty stack cls with a batch; returns one object, or NULL. */
+static void *stack_refill(struct tcache *tc, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	struct tcache_bin_info *info = &tc->info[cls];
-	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, bin->stack,
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
+	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
 		return NULL;
 	/* Hand out low addresses first: the batch came in address order. */
 	for (unsigned i = 0; i < got / 2; i++) {
-		void *t = bin->stack[i];
-		bin->stack[i] = bin->stack[got - 1 - i];
-		bin->stack[got - 1 - i] = t;
+		void *t = stack->base[i];
+		stack->base[i] = stack->base[got - 1 - i];
+		stack->base[got - 1 - i] = t;
 	}
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
-		harden_shuffle(bin->stack, got, &tc->rng);
-	tcache_bin_set_top(bin, bin->stack + got - 1);
+		harden_shuffle(stack->base, got, &tc->rng);
+	tcache_stack_set_top(stack, stack->base + got - 1);
 	info->nin += got;
 	info->missed = true;
-	info->nfill = (uint16_t)MIN(MAX(tcache_bin_ncap(bin) / 2u, 1u), info->nfill * 2u);
+	info->nfill = (uint16_t)MIN(MAX(tcache_stack_ncap(stack) / 2u, 1u), info->nfill * 2u);
 	gc_tick(tc);
-	return bin->stack[got - 1];
+	return stack->base[got - 1];
 }
 
 /* ---- slow paths ----------------------------------------------------------- */
@@ -639,7 +639,7 @@ static void *alloc_uncached(struct arena *a, size_t size)
 
 /* ---- hardened paths ----------------------------------------------------- */
 
-/* Hardened malloc: the fast path's pop (bins have capacity 0 in hardened
+/* Hardened malloc: the fast path's pop (stacks have capacity 0 in hardened
  * heaps, so every call lands here), then the checks. */
 static void *checked_alloc(struct tcache *tc, size_t size)
 {
@@ -662,11 +662,11 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 		return p;
 	}
 	unsigned cls = sizeclass_small(need);
-	struct tcache_bin *bin = tc ? &tc->cbins[cls] : NULL;
-	if (bin && bin->top != bin->stack) {
-		p = tcache_bin_pop(bin);
-	} else if (bin && bin->limit != bin->stack) {
-		p = bin_refill(tc, cls);
+	struct tcache_stack *stack = tc ? &tc->cstacks[cls] : NULL;
+	if (stack && stack->top != stack->base) {
+		p = tcache_stack_pop(stack);
+	} else if (stack && stack->limit != stack->base) {
+		p = stack_refill(tc, cls);
 	} else {
 		p = arena_alloc_small(arena, cls, false); /* checks inside */
 		if (p) {
@@ -712,9 +712,9 @@ static void quarantine_flush(struct tcache *tc)
 }
 
 /* Hardened free of small object p: checks, quarantine, then the cache.
- * The free counts in bin cls; objects that go to the quarantine or straight
- * home leave its books (nout), and one that leaves the quarantine for a bin
- * enters that bin's (nin). */
+ * The free counts in stack cls; objects that go to the quarantine or straight
+ * home leave its books (nout), and one that leaves the quarantine for a stack
+ * enters that stack's (nin). */
 static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
 {
 	hooks_free(p, harden_small_usable(cls));
@@ -725,7 +725,7 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		arena_free_batch(cls, &p, 1); /* already checked: no second give */
 		return;
 	}
-	tc->cbins[cls].nfreed++;
+	tc->cstacks[cls].nfreed++;
 	if (ingot_hardening & HARDEN_QUARANTINE) {
 		tc->info[cls].nout++;
 		p = quarantine_swap(tc, p);
@@ -735,7 +735,7 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		cls = c->class_of[chunk_page_index((uintptr_t)p)];
 		tc->info[cls].nin++;
 	}
-	if (!bin_put(tc, cls, p)) {
+	if (!stack_put(tc, cls, p)) {
 		tc->info[cls].nout++;
 		arena_free_batch(cls, &p, 1);
 	}
@@ -747,17 +747,17 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
  * NULL when the class is not cached or memory ran out. */
 static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->limit == bin->stack)
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->limit == stack->base)
 		return NULL;
-	if (bin->top != bin->stack) {
-		void *p = tcache_bin_pop(bin);
+	if (stack->top != stack->base) {
+		void *p = tcache_stack_pop(stack);
 		harden_large_reuse(p, sc_size[cls]);
 		return p;
 	}
 	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
 	if (p)
-		tc->info[cls].nin++; /* counted as if it passed through the bin */
+		tc->info[cls].nin++; /* counted as if it passed through the stack */
 	return p;
 }
 
@@ -771,9 +771,9 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (sc_size[cls] != usable)
 		return false; /* page-rounded aligned blocks are not class sizes */
 	harden_large_give(p, usable);
-	if (!bin_put(tc, cls, p))
+	if (!stack_put(tc, cls, p))
 		return false;
-	tc->cbins[cls].nfreed++;
+	tc->cstacks[cls].nfreed++;
 	return true;
 }
 
@@ -800,11 +800,11 @@ void *tcache_alloc_slow(size_t size)
 	}
 	if (tc && size <= SC_SMALL_MAX) {
 		unsigned cls = sizeclass_small(size);
-		struct tcache_bin *bin = &tc->cbins[cls];
-		if (bin->top != bin->stack) /* the cache was created by this very call */
+		struct tcache_stack *stack = &tc->cstacks[cls];
+		if (stack->top != stack->base) /* the cache was created by this very call */
 			return tcache_malloc(size);
-		if (bin->limit != bin->stack) {
-			p = tcache_unmark(bin_refill(tc, cls));
+		if (stack->limit != stack->base) {
+			p = tcache_unmark(stack_refill(tc, cls));
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return count_cached(tc, p, cls);
@@ -858,8 +858,8 @@ void tcache_free_slow(void *p)
 		checked_free(tc, c, p, cls);
 		return;
 	}
-	if (tc && bin_put(tc, cls, p)) {
-		tc->cbins[cls].nfreed++;
+	if (tc && stack_put(tc, cls, p)) {
+		tc->cstacks[cls].nfreed++;
 		return;
 	}
 	tcache_account(0, sc_size[cls]);
@@ -916,18 +916,18 @@ bool tcache_explicit_destroy(unsigned index)
 
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
-	struct tcache_bin *bin = &tc->cbins[cls];
-	if (bin->top != bin->stack)
-		return tcache_unmark(tcache_bin_pop(bin));
-	if (bin->limit == bin->stack || arena != tc->arena)
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->top != stack->base)
+		return tcache_unmark(tcache_stack_pop(stack));
+	if (stack->limit == stack->base || arena != tc->arena)
 		return tcache_unmark(arena_alloc_small(arena, cls, false));
-	return tcache_unmark(bin_refill(tc, cls));
+	return tcache_unmark(stack_refill(tc, cls));
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
-	if (bin_put(tc, cls, p))
-		tc->cbins[cls].nfreed++;
+	if (stack_put(tc, cls, p))
+		tc->cstacks[cls].nfreed++;
 	else
 		arena_free(pagemap_lookup((uintptr_t)p), p);
 }
@@ -942,7 +942,7 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 	arch_lock_acquire(&list_lock);
 	for (struct tcache *tc = all_tcaches; tc; tc = tc->next) {
 		for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-			total += (size_t)tcache_bin_ncached(&tc->cbins[cls]) * sc_size[cls];
+			total += (size_t)tcache_stack_ncached(&tc->cstacks[cls]) * sc_size[cls];
 		for (unsigned i = 0; i < QUARANTINE_LEN && tc->quarantine; i++) {
 			uintptr_t p = (uintptr_t)tc->quarantine[i];
 			if (p)
@@ -978,25 +978,25 @@ static bool objects_distinct(void *const *objects, unsigned n)
 	return true;
 }
 
-static const char *large_objects_check(const struct tcache_bin *bin, unsigned cls)
+static const char *large_objects_check(const struct tcache_stack *stack, unsigned cls)
 {
-	for (unsigned i = 0; i < tcache_bin_ncached(bin); i++) {
-		uintptr_t p = (uintptr_t)bin->stack[i];
+	for (unsigned i = 0; i < tcache_stack_ncached(stack); i++) {
+		uintptr_t p = (uintptr_t)stack->base[i];
 		if (arena_usable_size(pagemap_chunk(p), (void *)p) != sc_size[cls])
 			return "thread cache holds a large block of the wrong size";
 	}
 	return NULL;
 }
 
-/* Each object of a small bin sits in a slab of its class that counts it as
+/* Each object of a small stack sits in a slab of its class that counts it as
  * handed out. The home bin's lock is held across objects of one home (most
  * of them: taking it per object was most of a check's cost). */
-static const char *small_objects_check(const struct tcache_bin *bin, unsigned cls)
+static const char *small_objects_check(const struct tcache_stack *stack, unsigned cls)
 {
 	const char *err = NULL;
 	struct bin *locked = NULL;
-	for (unsigned i = 0; i < tcache_bin_ncached(bin) && !err; i++) {
-		uintptr_t p = (uintptr_t)bin->stack[i];
+	for (unsigned i = 0; i < tcache_stack_ncached(stack) && !err; i++) {
+		uintptr_t p = (uintptr_t)stack->base[i];
 		struct chunk *c = pagemap_chunk(p);
 		if (c->class_of[chunk_page_index(p)] != cls) {
 			err = "thread cache holds an object of the wrong class";
@@ -1025,20 +1025,20 @@ static const char *tcache_check(struct tcache *tc)
 {
 	size_t grown = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_bin *bin = &tc->cbins[cls];
-		if (bin->top < bin->stack || bin->top > bin->limit ||
-		    (bin->limit != bin->stack && bin->stack[-1] != NULL))
-			return "thread cache bin over its capacity or sentinel overwritten";
-		unsigned ncap = tcache_bin_ncap(bin);
+		struct tcache_stack *stack = &tc->cstacks[cls];
+		if (stack->top < stack->base || stack->top > stack->limit ||
+		    (stack->limit != stack->base && stack->base[-1] != NULL))
+			return "thread cache stack over its capacity or sentinel overwritten";
+		unsigned ncap = tcache_stack_ncap(stack);
 		if (ncap < class_ncap[cls] || ncap > class_ncap_max[cls])
-			return "thread cache bin's capacity outside its class's bounds";
+			return "thread cache stack's capacity outside its class's bounds";
 		grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];
-		if (bin->limit != bin->stack && bin->hot != bin->top[-1])
-			return "thread cache bin's copy of its newest object is out of step";
-		if (!objects_distinct(bin->stack, tcache_bin_ncached(bin)))
+		if (stack->limit != stack->base && stack->hot != stack->top[-1])
+			return "thread cache stack's copy of its newest object is out of step";
+		if (!objects_distinct(stack->base, tcache_stack_ncached(stack)))
 			return "thread cache holds the same object twice";
-		const char *err = cls > SC_NSMALL ? large_objects_check(bin, cls)
-		                                  : small_objects_check(bin, cls);
+		const char *err = cls > SC_NSMALL ? large_objects_check(stack, cls)
+		                                  : small_objects_check(stack, cls);
 		if (err)
 			return err;
 	}

@@ -1,17 +1,21 @@
 /*
  * tcache.h — per-thread caches of small objects.
  *
+ * Words: a cache's per-class stack of free objects is a "stack" (struct
+ * tcache_stack); a "bin" is only ever an arena's set of slabs of one class
+ * (bin.h).
+ *
  * Each thread has, for every small class and the large classes up to
  * SC_NCACHED (64 KiB), a stack of free objects. Small malloc
  * pops and free pushes with no lock and no atomic read-modify-write (see
  * tcache_inline.h). A miss refills a batch from the thread's arena; a full
- * stack flushes its oldest objects to the bins that own them (large blocks
+ * stack flushes its oldest objects to the arena bins that own them (large blocks
  * go in the slow paths and one at a time to their page heap), so an object
- * freed by another thread goes home at the flush. Batch sizes adapt: a bin
+ * freed by another thread goes home at the flush. Batch sizes adapt: a stack
  * that misses often fills more, one that sits unused is trimmed by a garbage
  * pass every TCACHE_GC_EVENTS slow-path events. Capacities adapt too: a
- * small class whose bin runs empty and then full again (a burst bigger than
- * the bin) doubles within bounds in bytes, and halves back when idle. A thread's cache is flushed
+ * small class whose stack runs empty and then full again (a burst bigger than
+ * the stack) doubles within bounds in bytes, and halves back when idle. A thread's cache is flushed
  * when it exits, and its record is reused by the next new thread.
  */
 #ifndef INGOT_TCACHE_H
@@ -22,7 +26,7 @@
 #include "sizeclass.h"
 
 /*
- * A bin is a stack of free objects of one class: [stack, top) holds them,
+ * A stack is a stack of free objects of one class: [stack, top) holds them,
  * the newest at top[-1], and limit is stack + capacity. stack[-1] is NULL (a
  * sentinel). hot is a copy of top[-1] (so NULL when the stack is empty):
  * malloc hands it out with one load that does not wait for top, which keeps
@@ -30,18 +34,18 @@
  * Pointers rather than counts keep each fast path to one load and one
  * compare before its store. stack == limit means "no caching here": the
  * fast paths then always miss, which is how a fresh (zeroed) or switched-off
- * cache, and bin 0 (what the page map gives for anything but a small
+ * cache, and stack 0 (what the page map gives for anything but a small
  * object), send calls to the slow paths without a separate test. Only
- * tcache_bin_set_top, pop and push move top, so hot stays in step.
+ * tcache_stack_set_top, pop and push move top, so hot stays in step.
  *
  * The fast paths keep two counters. free counts nfreed; objects handed out
- * are derived from it: nfreed + nin - nout - cached (see tcache_bin_nalloc),
+ * are derived from it: nfreed + nin - nout - cached (see tcache_stack_nalloc),
  * where the slow paths count nin (objects put in other than by free) and
- * nout (taken out other than by malloc) in the bin's tcache_bin_info.
+ * nout (taken out other than by malloc) in the stack's tcache_stack_info.
  * malloc counts events_left down: when it reaches 0 the class's next
  * event is due (tcache_event: a garbage pass, or a heap-profile sample),
  * which costs the fast path nothing beyond the decrement it always did.
- * A bin takes 64 bytes, a cache line: its address is the class shifted,
+ * A stack takes 64 bytes, a cache line: its address is the class shifted,
  * one instruction.
  *
  * Misuse the free fast path catches (tcache_inline.h): a pointer with any
@@ -49,14 +53,14 @@
  * power of two that divides their size, up to a page), and a block that
  * carries TCACHE_FREED_MARK, which every free into a cache writes in the
  * block's first word and every malloc clears: both go to the slow path,
- * which checks the pointer in full and looks for the block in the bin and
+ * which checks the pointer in full and looks for the block in the stack and
  * in its slab's bitmap (a double free, however late), so that a block is
  * never cached twice by one thread.
  */
-struct __attribute__((aligned(64))) tcache_bin {
+struct __attribute__((aligned(64))) tcache_stack {
 	void *hot;
 	void **top;
-	void **stack;
+	void **base;
 	void **limit;
 	uint64_t nfreed;
 	uint32_t events_left;
@@ -86,55 +90,55 @@ INGOT_INLINE void *tcache_unmark(void *p)
 	return p;
 }
 
-INGOT_INLINE void tcache_bin_set_top(struct tcache_bin *bin, void **top)
+INGOT_INLINE void tcache_stack_set_top(struct tcache_stack *stack, void **top)
 {
-	bin->top = top;
-	bin->hot = top[-1];
+	stack->top = top;
+	stack->hot = top[-1];
 }
 
-/* The newest object of a bin that holds one. */
-INGOT_INLINE void *tcache_bin_pop(struct tcache_bin *bin)
+/* The newest object of a stack that holds one. */
+INGOT_INLINE void *tcache_stack_pop(struct tcache_stack *stack)
 {
-	ingot_assert(bin->top > bin->stack && bin->hot == bin->top[-1]);
-	void *p = bin->hot;
-	tcache_bin_set_top(bin, bin->top - 1);
+	ingot_assert(stack->top > stack->base && stack->hot == stack->top[-1]);
+	void *p = stack->hot;
+	tcache_stack_set_top(stack, stack->top - 1);
 	return p;
 }
 
-/* Puts p on a bin that has room (no count: the caller says why it came). */
-INGOT_INLINE void tcache_bin_push(struct tcache_bin *bin, void *p)
+/* Puts p on a stack that has room (no count: the caller says why it came). */
+INGOT_INLINE void tcache_stack_push(struct tcache_stack *stack, void *p)
 {
-	ingot_assert(bin->top >= bin->stack && bin->top < bin->limit);
-	*bin->top = p;
-	tcache_bin_set_top(bin, bin->top + 1);
+	ingot_assert(stack->top >= stack->base && stack->top < stack->limit);
+	*stack->top = p;
+	tcache_stack_set_top(stack, stack->top + 1);
 }
 
-struct tcache_bin_info {
+struct tcache_stack_info {
 	uint64_t nin, nout;
 	uint16_t nfill;   /* objects to take on the next miss */
 	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
-	bool missed;      /* refilled since the bin was last full (bin_grow) */
-	/* The bin's events: events_left counts down from events_armed, the
+	bool missed;      /* refilled since the stack was last full (stack_grow) */
+	/* The stack's events: events_left counts down from events_armed, the
 	 * nearer of the next garbage pass (gc_left allocations away), the
 	 * next profile sample (prof_left; PROF_NO_SAMPLE when off) and the next
 	 * guarded allocation (guard_left; GUARD_NEVER when off). */
 	uint32_t events_armed, gc_left, prof_left, guard_left;
 };
 
-INGOT_INLINE unsigned tcache_bin_ncached(const struct tcache_bin *bin)
+INGOT_INLINE unsigned tcache_stack_ncached(const struct tcache_stack *stack)
 {
-	return (unsigned)(bin->top - bin->stack);
+	return (unsigned)(stack->top - stack->base);
 }
 
-INGOT_INLINE unsigned tcache_bin_ncap(const struct tcache_bin *bin)
+INGOT_INLINE unsigned tcache_stack_ncap(const struct tcache_stack *stack)
 {
-	return (unsigned)(bin->limit - bin->stack);
+	return (unsigned)(stack->limit - stack->base);
 }
 
-INGOT_INLINE uint64_t tcache_bin_nalloc(const struct tcache_bin *bin,
-                                        const struct tcache_bin_info *info)
+INGOT_INLINE uint64_t tcache_stack_nalloc(const struct tcache_stack *stack,
+                                        const struct tcache_stack_info *info)
 {
-	return bin->nfreed + info->nin - info->nout - tcache_bin_ncached(bin);
+	return stack->nfreed + info->nin - info->nout - tcache_stack_ncached(stack);
 }
 
 enum tcache_state {
@@ -145,17 +149,17 @@ enum tcache_state {
 };
 
 struct tcache {
-	struct tcache_bin bins[SC_NCACHED + 1]; /* what the fast paths use */
-	struct tcache_bin *cbins;              /* what the slow paths use: bins,
+	struct tcache_stack stacks[SC_NCACHED + 1]; /* what the fast paths use */
+	struct tcache_stack *cstacks;              /* what the slow paths use: stacks,
 	                                        * or a hardened heap's own */
-	struct tcache_bin_info info[SC_NCACHED + 1]; /* of the cbins */
+	struct tcache_stack_info info[SC_NCACHED + 1]; /* of the cstacks */
 	struct arena *arena;
-	void **slots;                    /* memory of every bin's stack */
+	void **stack_mem;                /* memory of every class's stack */
 	void **quarantine;               /* hardened: ring of QUARANTINE_LEN freed */
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
 	uint64_t rng;                    /* hardened: slot-order randomness */
-	uint64_t allocated, deallocated; /* bytes not counted by the bins */
-	size_t grown_bytes;              /* bins' capacity beyond their base, in
+	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
+	size_t grown_bytes;              /* stacks' capacity beyond their base, in
 	                                  * bytes (at most TCACHE_GROW_BYTES) */
 	uint32_t gc_countdown;           /* slow-path events until the next GC */
 	unsigned mode_epoch;             /* mode the cache was opened in */
@@ -164,7 +168,7 @@ struct tcache {
 };
 
 /* Per-thread state. The automatic cache lives in initial-exec TLS itself, so
- * the fast paths reach a bin with one TLS-relative address and no pointer
+ * the fast paths reach a stack with one TLS-relative address and no pointer
  * to load or test. */
 struct tcache_tls {
 	struct tcache cache;
@@ -183,7 +187,7 @@ static inline struct tcache *tcache_thread(void)
 uint64_t tcache_thread_allocated(void);
 uint64_t tcache_thread_deallocated(void);
 
-/* Adds bytes moved outside the bins (large blocks, uncached objects). */
+/* Adds bytes moved outside the stacks (large blocks, uncached objects). */
 void tcache_account(size_t allocated, size_t deallocated);
 
 /* Sets per-class capacities from the options; called once at start. */
@@ -195,14 +199,14 @@ void tcache_free_slow(void *p);
 
 /* The events of p's class are due (its events_left reached 0 as p was
  * handed out): every TCACHE_EVENT_ALLOCS allocations of the class a
- * garbage pass over the bins and a decay tick of the arena; a heap-profile
+ * garbage pass over the stacks and a decay tick of the arena; a heap-profile
  * sample when its countdown ends. Returns p. */
 void *tcache_event(void *p);
 
 /* The calling thread's arena for uncached work (created on first use). */
 struct arena *tcache_thread_arena(void);
 
-/* Flushes every object of a cache back to the bins. */
+/* Flushes every object of a cache back to the arenas' bins. */
 void tcache_flush(struct tcache *tc);
 
 /* Explicit caches (tcache.create / MALLOCX_TCACHE), named by an index

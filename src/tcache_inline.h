@@ -1,7 +1,7 @@
 /*
  * tcache_inline.h — the allocation fast paths.
  *
- * malloc: one TLS load, a table lookup, a pop that hands out the bin's copy
+ * malloc: one TLS load, a table lookup, a pop that hands out the stack's copy
  * of its newest object. free: the page's class from the page map's class
  * window, a push. Everything else — no cache yet, an empty or full stack, a
  * large block, a foreign pointer — is one unlikely branch to a slow path in
@@ -47,39 +47,39 @@ INGOT_FAST struct tcache_tls *tcache_tls_pinned(void)
 #define TCACHE_TLS (*tcache_tls_pinned())
 #endif
 
-typedef struct tcache_bin TCACHE_TLS_SEG tcache_tls_bin;
+typedef struct tcache_stack TCACHE_TLS_SEG tcache_tls_stack;
 
-/* The calling thread's bin of class cls. The empty asm makes the compiler
+/* The calling thread's stack of class cls. The empty asm makes the compiler
  * compute the address once and keep it, rather than redo it per field. */
-INGOT_FAST tcache_tls_bin *tcache_bin_of(size_t cls)
+INGOT_FAST tcache_tls_stack *tcache_stack_of(size_t cls)
 {
-	tcache_tls_bin *bin = &TCACHE_TLS.cache.bins[cls];
-	__asm__("" : "+r"(bin));
-	return bin;
+	tcache_tls_stack *stack = &TCACHE_TLS.cache.stacks[cls];
+	__asm__("" : "+r"(stack));
+	return stack;
 }
 
-/* The calling thread's bin for a small request of size: its byte offset
+/* The calling thread's stack for a small request of size: its byte offset
  * comes from a table, which spares the shift of the class. */
-INGOT_FAST tcache_tls_bin *tcache_bin_for(size_t size)
+INGOT_FAST tcache_tls_stack *tcache_stack_for(size_t size)
 {
-	_Static_assert(sizeof(struct tcache_bin) == 64, "sc_small_bin_offset assumes 64-byte bins");
-	char TCACHE_TLS_SEG *bins = (char TCACHE_TLS_SEG *)TCACHE_TLS.cache.bins;
-	tcache_tls_bin *bin = (tcache_tls_bin *)(bins + sc_small_bin_offset[(size + SC_QUANTUM - 1) >> 4]);
-	__asm__("" : "+r"(bin));
-	return bin;
+	_Static_assert(sizeof(struct tcache_stack) == 64, "sc_small_stack_offset assumes 64-byte bins");
+	char TCACHE_TLS_SEG *stacks = (char TCACHE_TLS_SEG *)TCACHE_TLS.cache.stacks;
+	tcache_tls_stack *stack = (tcache_tls_stack *)(stacks + sc_small_stack_offset[(size + SC_QUANTUM - 1) >> 4]);
+	__asm__("" : "+r"(stack));
+	return stack;
 }
 
 INGOT_FAST void *tcache_malloc(size_t size)
 {
 	if (INGOT_LIKELY(size <= SC_SMALL_MAX)) {
-		tcache_tls_bin *bin = tcache_bin_for(size);
-		void *p = bin->hot;
+		tcache_tls_stack *stack = tcache_stack_for(size);
+		void *p = stack->hot;
 		if (INGOT_LIKELY(p != NULL)) {
-			void **top = bin->top - 1;
-			bin->top = top;
-			bin->hot = top[-1];
+			void **top = stack->top - 1;
+			stack->top = top;
+			stack->hot = top[-1];
 			*(tcache_word *)p = 0; /* the freed mark (tcache.h) */
-			if (INGOT_UNLIKELY(--bin->events_left == 0))
+			if (INGOT_UNLIKELY(--stack->events_left == 0))
 				return tcache_event(p);
 			return p;
 		}
@@ -87,38 +87,38 @@ INGOT_FAST void *tcache_malloc(size_t size)
 	return tcache_alloc_slow(size);
 }
 
-/* Whether p has an address bit that no object of bin's class has. On
- * x86-64 a test against the bin's field in memory: GCC would copy p and
+/* Whether p has an address bit that no object of stack's class has. On
+ * x86-64 a test against the stack's field in memory: GCC would copy p and
  * AND, one instruction more on the free fast path. Not with clang: it drops
  * the %fs segment of a __seg_fs memory operand in asm (the sanitizer and
  * AFL builds read an absolute address and crash). */
-INGOT_FAST bool tcache_misaligned(tcache_tls_bin *bin, const void *p)
+INGOT_FAST bool tcache_misaligned(tcache_tls_stack *stack, const void *p)
 {
 #if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(__clang__)
 	bool misaligned;
-	__asm__("testq %1, %2" : "=@ccnz"(misaligned) : "r"(p), "m"(bin->misaligned));
+	__asm__("testq %1, %2" : "=@ccnz"(misaligned) : "r"(p), "m"(stack->misaligned));
 	return misaligned;
 #else
-	return ((uintptr_t)p & bin->misaligned) != 0;
+	return ((uintptr_t)p & stack->misaligned) != 0;
 #endif
 }
 
-/* Pushes p on bin, or says false when the bin is full, p is misaligned
+/* Pushes p on stack, or says false when the stack is full, p is misaligned
  * for the class, or p carries the freed mark (a double free, or a program
  * that wrote the mark: the slow path tells them apart). The mark is read
- * only once the bin is known to have room, so p is a small object's
+ * only once the stack is known to have room, so p is a small object's
  * address, not NULL or a foreign one. */
-INGOT_FAST bool tcache_bin_push_fast(tcache_tls_bin *bin, void *p)
+INGOT_FAST bool tcache_stack_push_fast(tcache_tls_stack *stack, void *p)
 {
-	void **top = bin->top;
-	if (INGOT_UNLIKELY(top == bin->limit || tcache_misaligned(bin, p) ||
+	void **top = stack->top;
+	if (INGOT_UNLIKELY(top == stack->limit || tcache_misaligned(stack, p) ||
 	                   *(tcache_word *)p == TCACHE_FREED_MARK))
 		return false;
 	*(tcache_word *)p = TCACHE_FREED_MARK;
 	*top = p;
-	bin->top = top + 1;
-	bin->hot = p;
-	bin->nfreed++;
+	stack->top = top + 1;
+	stack->hot = p;
+	stack->nfreed++;
 	return true;
 }
 
@@ -126,7 +126,7 @@ INGOT_FAST bool tcache_bin_push_fast(tcache_tls_bin *bin, void *p)
  * anything else with cls 0. */
 INGOT_FAST void tcache_free_small(void *p, unsigned cls)
 {
-	if (INGOT_UNLIKELY(!tcache_bin_push_fast(tcache_bin_of(cls), p)))
+	if (INGOT_UNLIKELY(!tcache_stack_push_fast(tcache_stack_of(cls), p)))
 		tcache_free_slow(p);
 }
 
@@ -136,11 +136,11 @@ INGOT_FAST void tcache_free(void *p)
 }
 
 /* Sized free of p (free_sized, sdallocx, sized delete with alignment at
- * most SC_QUANTUM): the bin comes from the size, so the page map is read
- * only to confirm the class, off the path that finds the bin. A size in
+ * most SC_QUANTUM): the stack comes from the size, so the page map is read
+ * only to confirm the class, off the path that finds the stack. A size in
  * the page's class is one free_sized accepts (no canary here: hardened
  * heaps have no fast path). Returns false, having done nothing, for
- * anything else — a class that does not match, a full bin, NULL, a big
+ * anything else — a class that does not match, a full stack, NULL, a big
  * size — which the caller hands to the checked path. */
 INGOT_FAST bool tcache_free_sized(void *p, size_t size)
 {
@@ -149,7 +149,7 @@ INGOT_FAST bool tcache_free_sized(void *p, size_t size)
 	unsigned cls = sizeclass_small(size);
 	if (INGOT_UNLIKELY(pagemap_class((uintptr_t)p) != cls))
 		return false;
-	return tcache_bin_push_fast(tcache_bin_of(cls), p);
+	return tcache_stack_push_fast(tcache_stack_of(cls), p);
 }
 
 #endif

@@ -33,7 +33,7 @@ static size_t ctl_size(const char *name)
 	return v;
 }
 
-/* Allocates until a guarded block of size comes back (the pool's slots are
+/* Allocates until a guarded block of size comes back (the pool's cells are
  * registered as one chunk that is neither slab nor span: usable sizes say
  * nothing, so the counter tells). */
 static char *guarded_block(size_t size)
@@ -55,7 +55,7 @@ TestSuite(guard_off);
 Test(guard_off, no_pool_by_default)
 {
 	ingot_free(ingot_malloc(1));
-	cr_assert_eq(ctl_size("guard.slots"), 0);
+	cr_assert_eq(ctl_size("guard.cells"), 0);
 	for (int i = 0; i < 10000; i++)
 		ingot_free(ingot_malloc(1 + i % 3000));
 	cr_assert_eq(ctl_u64("guard.sampled"), 0);
@@ -88,12 +88,12 @@ Test(guard_rate, about_one_allocation_in_n)
 
 TestSuite(guard, .init = every_allocation);
 
-Test(guard, every_allocation_while_slots_last)
+Test(guard, every_allocation_while_cells_last)
 {
 	enum { N = 300 };
 	static char *p[N];
-	size_t slots = ctl_size("guard.slots");
-	cr_assert_gt(slots, 100);
+	size_t cells = ctl_size("guard.cells");
+	cr_assert_gt(cells, 100);
 	for (int i = 0; i < N; i++) {
 		size_t size = 1 + (size_t)i * 97 % 4000;
 		p[i] = ingot_malloc(size);
@@ -102,8 +102,8 @@ Test(guard, every_allocation_while_slots_last)
 		cr_assert_eq((uintptr_t)p[i] % 16, 0, "%p is not aligned to 16", (void *)p[i]);
 		pattern_fill(p[i], size, (uint64_t)i);
 	}
-	cr_assert_eq(ctl_size("guard.live"), slots, "every slot holds a block");
-	cr_assert_geq(ctl_u64("guard.failed"), N - slots);
+	cr_assert_eq(ctl_size("guard.live"), cells, "every slot holds a block");
+	cr_assert_geq(ctl_u64("guard.failed"), N - cells);
 	cr_assert_eq(ingot_check(), 0);
 	for (int i = 0; i < N; i++) {
 		size_t size = 1 + (size_t)i * 97 % 4000;
@@ -114,7 +114,7 @@ Test(guard, every_allocation_while_slots_last)
 	cr_assert_eq(ingot_check(), 0);
 }
 
-Test(guard, reused_slots_read_as_zero_for_calloc)
+Test(guard, reused_cells_read_as_zero_for_calloc)
 {
 	/* Fill every slot, dirty and free them, then calloc through them all. */
 	for (int round = 0; round < 3; round++) {

@@ -42,7 +42,7 @@ static size_t own_cached_bytes(struct tcache *tc)
 {
 	size_t total = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		total += (size_t)tcache_bin_ncached(&tc->bins[cls]) * sc_size[cls];
+		total += (size_t)tcache_stack_ncached(&tc->stacks[cls]) * sc_size[cls];
 	return total;
 }
 
@@ -78,15 +78,15 @@ static void *sized_frees_thread(void *arg)
 	(void)arg;
 	struct tcache *tc = my_cache();
 	unsigned cls = sizeclass_small(100);
-	struct tcache_bin *bin = &tc->bins[cls];
+	struct tcache_stack *stack = &tc->stacks[cls];
 	for (size_t given = 97; given <= sc_size[cls]; given++) {
 		void *p = ingot_malloc(100);
-		unsigned before = tcache_bin_ncached(bin);
+		unsigned before = tcache_stack_ncached(stack);
 		if (given % 2)
 			ingot_free_sized(p, given);
 		else
 			ingot_sdallocx(p, given, 0);
-		THREAD_CHECK(tcache_bin_ncached(bin) == before + 1 && bin->top[-1] == p,
+		THREAD_CHECK(tcache_stack_ncached(stack) == before + 1 && stack->top[-1] == p,
 		             "a sized free of %zu bytes did not reach the cache", given);
 	}
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after sized frees");
@@ -106,9 +106,9 @@ static void *refill_takes_a_batch_thread(void *arg)
 	(void)arg;
 	struct tcache *tc = my_cache();
 	unsigned cls = sizeclass_small(1000);
-	struct tcache_bin *tb = &tc->bins[cls];
+	struct tcache_stack *tb = &tc->stacks[cls];
 	struct bin *bin = &tc->arena->bins[cls];
-	THREAD_CHECK(tcache_bin_ncached(tb) == 0, "class not used yet, but %u cached", tcache_bin_ncached(tb));
+	THREAD_CHECK(tcache_stack_ncached(tb) == 0, "class not used yet, but %u cached", tcache_stack_ncached(tb));
 	unsigned nfill = tc->info[cls].nfill;
 	uint64_t before = bin_nmalloc(bin);
 	void *first = ingot_malloc(1000);
@@ -118,15 +118,15 @@ static void *refill_takes_a_batch_thread(void *arg)
 	             (unsigned long)taken);
 	THREAD_CHECK(taken == nfill, "a miss took %lu objects, nfill was %u", (unsigned long)taken,
 	             nfill);
-	THREAD_CHECK(tcache_bin_ncached(tb) == taken - 1, "%u cached after a batch of %lu", tcache_bin_ncached(tb),
+	THREAD_CHECK(tcache_stack_ncached(tb) == taken - 1, "%u cached after a batch of %lu", tcache_stack_ncached(tb),
 	             (unsigned long)taken);
 	/* The rest of the batch is served without the bin. */
 	void *more[256];
-	unsigned n = tcache_bin_ncached(tb);
+	unsigned n = tcache_stack_ncached(tb);
 	for (unsigned i = 0; i < n; i++)
 		more[i] = ingot_malloc(1000);
 	THREAD_CHECK(bin_nmalloc(bin) - before == taken, "cache hits went to the bin");
-	THREAD_CHECK(tcache_bin_ncached(tb) == 0, "batch not used up");
+	THREAD_CHECK(tcache_stack_ncached(tb) == 0, "batch not used up");
 	ingot_malloc_usable_size(first);
 	ingot_free(first);
 	for (unsigned i = 0; i < n; i++)
@@ -172,8 +172,8 @@ static void *hot_copy_thread(void *arg)
 	(void)arg;
 	struct tcache *tc = my_cache();
 	unsigned cls = sizeclass_small(48);
-	struct tcache_bin *tb = &tc->bins[cls];
-	unsigned n = 3 * tcache_bin_ncap(tb);
+	struct tcache_stack *tb = &tc->stacks[cls];
+	unsigned n = 3 * tcache_stack_ncap(tb);
 	void **blocks = malloc(n * sizeof(void *)); /* libc's */
 	THREAD_CHECK(blocks != NULL && n > 0, "no room to test in");
 	for (unsigned i = 0; i < n; i++) { /* refills */
@@ -227,8 +227,8 @@ static void *flush_thread(void *arg)
 	             total, *others, own);
 	ingot_thread_flush();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
-		THREAD_CHECK(tcache_bin_ncached(&tc->bins[cls]) == 0, "class %u keeps %u objects after a flush", cls,
-		             tcache_bin_ncached(&tc->bins[cls]));
+		THREAD_CHECK(tcache_stack_ncached(&tc->stacks[cls]) == 0, "class %u keeps %u objects after a flush", cls,
+		             tcache_stack_ncached(&tc->stacks[cls]));
 	THREAD_CHECK(tcache_cached_bytes() == *others, "cached bytes %zu after flush, want %zu",
 	             tcache_cached_bytes(), *others);
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after a flush");
@@ -268,15 +268,15 @@ static void *capacity_thread(void *arg)
 	}
 	/* Free long runs of one class: the stack must never pass its cap. */
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_bin *tb = &tc->bins[cls];
-		unsigned n = 3u * tcache_bin_ncap(tb) + 10;
+		struct tcache_stack *tb = &tc->stacks[cls];
+		unsigned n = 3u * tcache_stack_ncap(tb) + 10;
 		void **objs = malloc(n * sizeof(void *)); /* libc's */
 		for (unsigned k = 0; k < n; k++)
 			objs[k] = ingot_malloc(sc_size[cls]);
 		for (unsigned k = 0; k < n; k++) {
 			ingot_free(objs[k]);
-			THREAD_CHECK(tcache_bin_ncached(tb) <= tcache_bin_ncap(tb), "class %u: %u cached, cap %u", cls,
-			             tcache_bin_ncached(tb), tcache_bin_ncap(tb));
+			THREAD_CHECK(tcache_stack_ncached(tb) <= tcache_stack_ncap(tb), "class %u: %u cached, cap %u", cls,
+			             tcache_stack_ncached(tb), tcache_stack_ncap(tb));
 		}
 		free(objs);
 	}
@@ -328,15 +328,15 @@ static void *growth_thread(void *arg)
 	struct growth_result *r = arg;
 	struct tcache *tc = my_cache();
 	unsigned cls = sizeclass_small(64);
-	struct tcache_bin *tb = &tc->bins[cls];
-	struct tcache_bin_info *info = &tc->info[cls];
-	r->base = tcache_bin_ncap(tb);
+	struct tcache_stack *tb = &tc->stacks[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
+	r->base = tcache_stack_ncap(tb);
 	unsigned n = 2 * r->base - 24;
 	void **objs = malloc(n * sizeof(void *)); /* libc's */
 	THREAD_CHECK(objs != NULL, "no room to test in");
 	for (int cycle = 0; cycle < 4; cycle++)
 		burst(64, n, objs);
-	r->grown = tcache_bin_ncap(tb);
+	r->grown = tcache_stack_ncap(tb);
 	uint64_t nin = info->nin, nout = info->nout;
 	burst(64, n, objs);
 	r->nin_steady = info->nin - nin;
@@ -346,13 +346,13 @@ static void *growth_thread(void *arg)
 	/* Idle now: slow-path events of another class run garbage passes. */
 	unsigned busy = sizeclass_small(1024);
 	void *busy_objs[128];
-	for (int cycle = 0; cycle < 20000 && tcache_bin_ncap(tb) > r->base; cycle++) {
+	for (int cycle = 0; cycle < 20000 && tcache_stack_ncap(tb) > r->base; cycle++) {
 		for (int k = 0; k < 128; k++)
 			busy_objs[k] = ingot_malloc(sc_size[busy]);
 		for (int k = 0; k < 128; k++)
 			ingot_free(busy_objs[k]);
 	}
-	r->shrunk = tcache_bin_ncap(tb);
+	r->shrunk = tcache_stack_ncap(tb);
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the shrink");
 	free(objs);
 	return NULL;
@@ -386,7 +386,7 @@ static void *growth_bound_thread(void *arg)
 		live[cls] = bin_live(&tc->arena->bins[cls]);
 	for (int round = 0; round < 3; round++) {
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-			unsigned n = 3u * tcache_bin_ncap(&tc->bins[cls]);
+			unsigned n = 3u * tcache_stack_ncap(&tc->stacks[cls]);
 			void **objs = malloc(n * sizeof(void *)); /* libc's */
 			THREAD_CHECK(objs != NULL, "no room to test in");
 			burst(sc_size[cls], n, objs);
@@ -486,10 +486,10 @@ Test(tcache, a_grown_cache_survives_fork)
 	static void *objs[2000];
 	struct tcache *tc = tcache_thread();
 	cr_assert_not_null(tc);
-	unsigned base = tcache_bin_ncap(&tc->bins[sizeclass_small(64)]);
+	unsigned base = tcache_stack_ncap(&tc->stacks[sizeclass_small(64)]);
 	for (int cycle = 0; cycle < 4; cycle++)
 		burst(64, 2000, objs);
-	cr_assert_gt(tcache_bin_ncap(&tc->bins[sizeclass_small(64)]), base, "the class did not grow");
+	cr_assert_gt(tcache_stack_ncap(&tc->stacks[sizeclass_small(64)]), base, "the class did not grow");
 	struct child_result res;
 	run_in_child(fork_growth_child, objs, &res);
 	cr_assert(res.exited && res.status == 0, "child failed: %s", res.err);
@@ -509,35 +509,35 @@ static void *gc_thread(void *arg)
 	struct gc_result *r = arg;
 	struct tcache *tc = my_cache();
 	unsigned idle = sizeclass_small(64), busy = sizeclass_small(1024);
-	struct tcache_bin *tb = &tc->bins[idle];
-	unsigned n = tcache_bin_ncap(tb);
+	struct tcache_stack *tb = &tc->stacks[idle];
+	unsigned n = tcache_stack_ncap(tb);
 	void **objs = malloc(n * sizeof(void *));
 	for (unsigned k = 0; k < n; k++)
 		objs[k] = ingot_malloc(64);
 	for (unsigned k = 0; k < n; k++)
 		ingot_free(objs[k]);
 	free(objs);
-	r->filled = tcache_bin_ncached(tb);
+	r->filled = tcache_stack_ncached(tb);
 	THREAD_CHECK(r->filled > 8, "only %u objects cached after %u frees", r->filled, n);
 
 	/* Slow-path events in another class only: refills and flushes. */
 	void *busy_objs[128];
 	unsigned long cycle;
-	for (cycle = 1; cycle <= 20000 && tcache_bin_ncached(tb) == r->filled; cycle++) {
+	for (cycle = 1; cycle <= 20000 && tcache_stack_ncached(tb) == r->filled; cycle++) {
 		for (int k = 0; k < 128; k++)
 			busy_objs[k] = ingot_malloc(sc_size[busy]);
 		for (int k = 0; k < 128; k++)
 			ingot_free(busy_objs[k]);
 	}
 	r->cycles_to_first_trim = cycle;
-	r->after_first_trim = tcache_bin_ncached(tb);
+	r->after_first_trim = tcache_stack_ncached(tb);
 	for (int more = 0; more < 2000; more++) {
 		for (int k = 0; k < 128; k++)
 			busy_objs[k] = ingot_malloc(sc_size[busy]);
 		for (int k = 0; k < 128; k++)
 			ingot_free(busy_objs[k]);
 	}
-	r->at_end = tcache_bin_ncached(tb);
+	r->at_end = tcache_stack_ncached(tb);
 	return NULL;
 }
 
@@ -557,7 +557,7 @@ Test(tcache, an_idle_class_is_trimmed_by_the_garbage_pass)
 
 struct exit_result {
 	size_t own_before_exit;
-	void **slots;
+	void **stack_mem;
 	struct arena *arena;
 };
 
@@ -571,7 +571,7 @@ static void *exit_thread(void *arg)
 	for (int i = 0; i < 300; i++)
 		ingot_free(p[i]);
 	r->own_before_exit = own_cached_bytes(tc);
-	r->slots = tc->slots;
+	r->stack_mem = tc->stack_mem;
 	r->arena = tc->arena;
 	return NULL; /* exits with a full cache */
 }
@@ -601,7 +601,7 @@ Test(tcache, an_exited_threads_stacks_are_reused)
 	run_thread(exit_thread, &a);
 	size_t meta = base_mapped();
 	run_thread(exit_thread, &b);
-	cr_assert_eq(b.slots, a.slots, "the second thread got new stack memory");
+	cr_assert_eq(b.stack_mem, a.stack_mem, "the second thread got new stack memory");
 	cr_assert_eq(base_mapped(), meta, "a new thread after an exited one grew the metadata");
 }
 
@@ -663,7 +663,7 @@ static void *disabled_thread(void *arg)
 	THREAD_CHECK(tc != NULL, "no active cache after switching it back on");
 	void *q = ingot_malloc(200);
 	ingot_free(q);
-	THREAD_CHECK(tcache_bin_ncached(&tc->bins[cls]) > 0, "a free after re-enabling was not cached");
+	THREAD_CHECK(tcache_stack_ncached(&tc->stacks[cls]) > 0, "a free after re-enabling was not cached");
 	return NULL;
 }
 
@@ -694,9 +694,9 @@ Test(tcache, switching_off_before_the_first_allocation_sticks)
 
 static void *park_and_exit_thread(void *arg)
 {
-	void ***slots = arg;
+	void ***stack_mem = arg;
 	struct tcache *tc = my_cache();
-	*slots = tc->slots;
+	*stack_mem = tc->stack_mem;
 	tcache_set_enabled(false);
 	void *p = ingot_malloc(10);
 	ingot_free(p);
@@ -711,7 +711,7 @@ Test(tcache, a_switched_off_cache_is_released_at_exit)
 	size_t meta = base_mapped();
 	struct exit_result r = {0};
 	run_thread(exit_thread, &r);
-	cr_assert_eq(r.slots, first, "the switched-off cache's stacks were not reused");
+	cr_assert_eq(r.stack_mem, first, "the switched-off cache's stacks were not reused");
 	cr_assert_eq(base_mapped(), meta);
 }
 
@@ -739,8 +739,8 @@ static void *consumer_thread(void *arg)
 {
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
-	THREAD_CHECK(tcache_bin_ncap(&tc->bins[h->cls]) > 64, "class cap %u too small for the test",
-	             tcache_bin_ncap(&tc->bins[h->cls]));
+	THREAD_CHECK(tcache_stack_ncap(&tc->stacks[h->cls]) > 64, "class cap %u too small for the test",
+	             tcache_stack_ncap(&tc->stacks[h->cls]));
 	h->live_before_free = bin_live(h->home);
 	for (int i = 0; i < 64; i++)
 		ingot_free(h->objs[i]);
@@ -794,7 +794,7 @@ Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
 
 Test(tcache, check_finds_an_object_cached_twice)
 {
-	/* The check must find the one duplicate among a bin of 200. */
+	/* The check must find the one duplicate among a stack of 200. */
 	enum { N = 200 };
 	void *p[N];
 	for (int i = 0; i < N; i++)
@@ -804,11 +804,11 @@ Test(tcache, check_finds_an_object_cached_twice)
 	struct tcache *tc = tcache_thread();
 	cr_assert_not_null(tc);
 	unsigned cls = sizeclass_small(16);
-	struct tcache_bin *bin = &tc->cbins[cls];
-	cr_assert_geq(tcache_bin_ncached(bin), N / 2);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	cr_assert_geq(tcache_stack_ncached(stack), N / 2);
 	cr_assert_eq(ingot_check(), 0);
-	tcache_bin_push(bin, bin->stack[3]); /* the 4th oldest again, on top */
+	tcache_stack_push(stack, stack->base[3]); /* the 4th oldest again, on top */
 	cr_assert_neq(ingot_check(), 0, "a cache holding an object twice passed the check");
-	tcache_bin_pop(bin);
+	tcache_stack_pop(stack);
 	cr_assert_eq(ingot_check(), 0);
 }

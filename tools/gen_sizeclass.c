@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	 * (tcache.h): the bin's byte offset, so malloc's fast path needs no
 	 * shift. */
 	printf("\n/* Byte offset of a small request's thread-cache bin: class * 64. */\n");
-	printf("static const uint16_t sc_small_bin_offset[(SC_SMALL_MAX >> 4) + 1] = {");
+	printf("static const uint16_t sc_small_stack_offset[(SC_SMALL_MAX >> 4) + 1] = {");
 	cls = 1;
 	for (unsigned q = 0; q <= SMALL_MAX / QUANTUM; q++) {
 		while (sizes[cls] < q * QUANTUM)
