@@ -1043,7 +1043,7 @@ static const char *tcache_check(struct tcache *tc)
 			return err;
 	}
 	if (grown != tc->grown_bytes || grown > TCACHE_GROW_BYTES)
-		return "thread cache's total growth is out of step with its bins";
+		return "thread cache's total growth is out of step with its stacks";
 	return NULL;
 }
 
