@@ -276,8 +276,11 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 {
 	if (c->kind == CHUNK_KIND_HUGE)
 		return size > ARENA_LARGE_MAX ? huge_resize(c, size, zero) : 0;
-	if (c->kind == CHUNK_KIND_GUARD) /* in place only within the block */
-		return size <= guard_usable_size(p) ? guard_usable_size(p) : 0;
+	if (c->kind == CHUNK_KIND_GUARD) { /* in place only when the class stays */
+		size_t usable = guard_usable_size(p);
+		bool same = size > SC_SMALL_MAX && size <= ARENA_LARGE_MAX && arena_large_usable(size) == usable;
+		return same ? usable : 0;
+	}
 	struct span *s = span_of_addr(c, (uintptr_t)p);
 	if (size <= SC_SMALL_MAX || size > ARENA_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
 		return 0;

@@ -145,6 +145,25 @@ Test(guard, realloc_keeps_the_contents)
 	cr_assert_eq(ingot_check(), 0);
 }
 
+/* A guarded large block resized within its cell must still have the new
+ * size's usable size: a sized free of the new size is valid (found by
+ * fuzz_ops under guard_sample). */
+Test(guard, realloc_shrink_gives_the_new_size_its_class)
+{
+	char *p = guarded_block(40000);
+	pattern_fill(p, 20000, 3);
+	p = ingot_realloc(p, 20000);
+	cr_assert_not_null(p);
+	cr_assert_eq(ingot_malloc_usable_size(p), ingot_nallocx(20000, 0));
+	cr_assert_eq(pattern_mismatch(p, 20000, 3), SIZE_MAX);
+	ingot_free_sized(p, 20000);
+	p = guarded_block(40000);
+	cr_assert_eq(ingot_xallocx(p, 20000, 0, 0), ingot_malloc_usable_size(p));
+	ingot_sdallocx(p, ingot_malloc_usable_size(p), 0);
+	cr_assert_eq(ctl_size("guard.live"), 0);
+	cr_assert_eq(ingot_check(), 0);
+}
+
 static void *churn_thread(void *arg)
 {
 	uint64_t rng = (uintptr_t)arg;
