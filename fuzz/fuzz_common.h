@@ -30,6 +30,14 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fuzz_fail(const char
 	abort();
 }
 
+/* Marks a harness function that only checks or fills memory (a loop per
+ * byte, word or slot). afl-cc leaves it uninstrumented (fuzz/afl_skip.txt,
+ * named by mk/fuzz.mk): its branches say nothing about ingot, and counting
+ * them cost time and made AFL keep inputs that differ only in how many
+ * blocks or bytes they check. noinline keeps its body out of the
+ * instrumented callers. */
+#define FUZZ_CHECKER __attribute__((noinline))
+
 /* Reads the input as a little-endian byte stream. Past the end every read
  * gives 0, so a harness never needs to check lengths; fuzz_more() says
  * whether any byte is left. */

@@ -8,13 +8,23 @@
  * The harness aborts, naming the operation, when ingot breaks a promise:
  *   - a block's pattern changed while it was live (another block, ingot's
  *     metadata or a purge wrote into it), or realloc lost its prefix;
- *   - a block is misaligned, smaller than asked for, or overlaps another;
+ *   - a block is misaligned, smaller than asked for, or overlaps another
+ *     (each block checked against the others when ingot hands it out or
+ *     resizes it);
  *   - calloc / MALLOCX_ZERO memory is not zero;
  *   - malloc_usable_size changed while the block was live, or disagrees with
  *     sallocx / nallocx;
  *   - an impossible request did not fail with NULL and the documented errno;
- *   - ingot_check() reports a broken invariant (every 64 operations, after
- *     every input, and on request), or ingot aborts by itself.
+ *   - ingot_check() reports a broken invariant (every 64 operations, at the
+ *     end of every input, after its final frees, and on request), or ingot
+ *     aborts by itself;
+ *   - guard_sample's pool holds more live blocks than cells, or any after
+ *     the final frees.
+ * ingot runs with guard_sample:64 (guarded blocks among the others) and
+ * dirty_decay_ms:-1 (no purge by the clock, so that an input does the same
+ * each time), before any INGOT_CONF of the caller; each input ends with
+ * every block freed and the thread cache flushed, so that the next one (AFL
+ * runs thousands in one process) starts from the same kind of heap.
  *
  * Input format (every read past the end gives 0):
  *   repeat: op:u8 slot:u8 operands...
@@ -68,14 +78,20 @@
 
 #define NSLOTS 256
 #define CHECK_EVERY 64
-#define LIVE_CAP ((size_t)64 << 20)  /* bound on the usable bytes of live blocks */
+/* Bound on the usable bytes of live blocks: a small heap keeps each input
+ * and each ingot_check() cheap (was 64 MiB; four blocks of the largest
+ * size still fit). */
+#define LIVE_CAP ((size_t)16 << 20)
 #define SIZE_RARE_MAX ((size_t)4 << 20)
 /* Offsets below FULL_BYTES hold the pattern everywhere; above it only the
- * first and last SAMPLE bytes of each 4 KiB, so multi-megabyte blocks stay
- * cheap. Which bytes are patterned depends only on the offset. */
+ * first and last SAMPLE bytes of each 64 KiB, so multi-megabyte blocks
+ * stay cheap: each page the pattern touches costs a page fault whenever
+ * ingot hands out purged or fresh pages (with a sample every 4 KiB, page
+ * faults were most of an execution's time). Which bytes are patterned
+ * depends only on the offset. */
 #define FULL_BYTES ((size_t)64 << 10)
 #define SAMPLE 64
-#define SAMPLE_PAGE 4096
+#define SAMPLE_PAGE ((size_t)64 << 10)
 
 enum origin {
 	ORIGIN_PLAIN,   /* malloc, calloc, realloc: free_sized applies */
@@ -128,10 +144,27 @@ __attribute__((format(printf, 1, 2))) static void trace(const char *fmt, ...)
 
 /* ---- the pattern ------------------------------------------------------------ */
 
+#define PATTERN_STEP 0x9E3779B97F4A7C15ull
+
+/* The pattern's byte at offset off: byte off % 8 of the little-endian word
+ * seed ^ (off / 8) * PATTERN_STEP. */
 static inline uint8_t pattern_byte(uint64_t seed, size_t off)
 {
-	uint64_t w = seed ^ ((uint64_t)(off >> 3) * 0x9E3779B97F4A7C15ull);
+	uint64_t w = seed ^ ((uint64_t)(off >> 3) * PATTERN_STEP);
 	return (uint8_t)(w >> ((off & 7) * 8));
+}
+
+/* Whether any of the n words at p differs from the pattern, whose first
+ * word there is seed ^ step. */
+static int words_differ(const unsigned char *p, uint64_t seed, uint64_t step, size_t n)
+{
+	uint64_t diff = 0;
+	for (size_t j = 0; j < n; j++, step += PATTERN_STEP) {
+		uint64_t w;
+		memcpy(&w, p + 8 * j, 8);
+		diff |= w ^ seed ^ step;
+	}
+	return diff != 0;
 }
 
 static inline int patterned(size_t off)
@@ -162,14 +195,17 @@ static int run_next(size_t *a, size_t *b, size_t to)
 	return 1;
 }
 
-static void pattern_fill(unsigned char *p, uint64_t seed, size_t from, size_t to)
+static FUZZ_CHECKER void pattern_fill(unsigned char *p, uint64_t seed, size_t from, size_t to)
 {
 	for (size_t a = from, b; run_next(&a, &b, to); a = b) {
 		size_t i = a;
 		for (; i < b && (i & 7); i++)
 			p[i] = pattern_byte(seed, i);
-		for (; i + 8 <= b; i += 8) {
-			uint64_t w = seed ^ ((uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ull);
+		/* The word at i is seed ^ (i / 8) * PATTERN_STEP: the product is
+		 * carried from word to word, so the loop vectorises. */
+		uint64_t step = (uint64_t)(i >> 3) * PATTERN_STEP;
+		for (; i + 8 <= b; i += 8, step += PATTERN_STEP) {
+			uint64_t w = seed ^ step;
 			memcpy(p + i, &w, 8); /* little-endian, as pattern_byte reads it */
 		}
 		for (; i < b; i++)
@@ -179,20 +215,19 @@ static void pattern_fill(unsigned char *p, uint64_t seed, size_t from, size_t to
 
 /* Returns the first offset in [from, to) whose byte is not the pattern, or
  * to when all are. */
-static size_t pattern_find_bad(const unsigned char *p, uint64_t seed, size_t from, size_t to)
+static FUZZ_CHECKER size_t pattern_find_bad(const unsigned char *p, uint64_t seed, size_t from,
+                                            size_t to)
 {
 	for (size_t a = from, b; run_next(&a, &b, to); a = b) {
 		size_t i = a;
 		for (; i < b && (i & 7); i++)
 			if (p[i] != pattern_byte(seed, i))
 				return i;
-		/* Whole words at once; the byte loop below names the first bad one. */
-		for (; i + 8 <= b; i += 8) {
-			uint64_t w;
-			memcpy(&w, p + i, 8);
-			if (w != (seed ^ ((uint64_t)(i >> 3) * 0x9E3779B97F4A7C15ull)))
-				break;
-		}
+		/* Whole words without a branch per word (the loop vectorises);
+		 * when one differs, the byte loop below names the first bad byte. */
+		size_t words = (b - i) / 8;
+		if (!words_differ(p + i, seed, (uint64_t)(i >> 3) * PATTERN_STEP, words))
+			i += 8 * words;
 		for (; i < b; i++)
 			if (p[i] != pattern_byte(seed, i))
 				return i;
@@ -200,19 +235,22 @@ static size_t pattern_find_bad(const unsigned char *p, uint64_t seed, size_t fro
 	return to;
 }
 
-static size_t zero_find_bad(const unsigned char *p, size_t from, size_t to)
+static FUZZ_CHECKER size_t zero_find_bad(const unsigned char *p, size_t from, size_t to)
 {
 	for (size_t a = from, b; run_next(&a, &b, to); a = b) {
 		size_t i = a;
 		for (; i < b && (i & 7); i++)
 			if (p[i])
 				return i;
-		for (; i + 8 <= b; i += 8) {
+		size_t words = (b - i) / 8;
+		uint64_t any = 0;
+		for (size_t j = 0; j < words; j++) { /* no branch per word, as in words_differ */
 			uint64_t w;
-			memcpy(&w, p + i, 8);
-			if (w)
-				break;
+			memcpy(&w, p + i + 8 * j, 8);
+			any |= w;
 		}
+		if (!any)
+			i += 8 * words;
 		for (; i < b; i++)
 			if (p[i])
 				return i;
@@ -249,6 +287,20 @@ static size_t natural_align(size_t size)
 	return a;
 }
 
+/* The block in slot s must not overlap another live block (usable bytes):
+ * checked for each block ingot hands out or resizes, so that the full
+ * check_heap can wait for the end of the input. */
+static FUZZ_CHECKER void overlap_check(unsigned s)
+{
+	const unsigned char *p = slots[s].p, *end = p + slots[s].usable;
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		const struct block *o = &slots[i];
+		if (i != s && o->p && o->p < end && p < o->p + o->usable)
+			op_fail("block %p+%zu (slot %u) overlaps %p+%zu (slot %u)", (const void *)p,
+			        slots[s].usable, s, (const void *)o->p, o->usable, i);
+	}
+}
+
 /* Checks a block ingot just returned and records it in slot s. */
 static void adopt(unsigned s, void *p, size_t size, size_t align, enum origin origin, int xflags)
 {
@@ -270,6 +322,7 @@ static void adopt(unsigned s, void *p, size_t size, size_t align, enum origin or
 	bl->seed = ++seed_counter * 0xD1B54A32D192ED03ull;
 	live_bytes += usable;
 	trace("slot %u: %p size %zu align %zu usable %zu", s, p, size, align, usable);
+	overlap_check(s);
 }
 
 static void inspect(const struct block *bl, const char *when)
@@ -564,7 +617,7 @@ static void do_bad(unsigned s, unsigned kind)
 }
 
 /* Live blocks must not overlap, counting their usable bytes. */
-static int by_address(const void *a, const void *b)
+static FUZZ_CHECKER int by_address(const void *a, const void *b)
 {
 	const struct block *x = *(const struct block *const *)a, *y = *(const struct block *const *)b;
 	return x->p < y->p ? -1 : x->p > y->p;
@@ -593,6 +646,18 @@ static void check_heap(const char *when)
 	op_name = saved;
 }
 
+/* guard_sample's pool: live blocks (guard.live) never more than its cells. */
+static size_t guard_live(void)
+{
+	size_t live = 0, cells = 0, len = sizeof(size_t);
+	if (ingot_mallctl("guard.live", &live, &len, NULL, 0) != 0 ||
+	    ingot_mallctl("guard.cells", &cells, &len, NULL, 0) != 0)
+		op_fail("mallctl guard.live / guard.cells failed");
+	if (live > cells)
+		op_fail("guard.live %zu > guard.cells %zu", live, cells);
+	return live;
+}
+
 static void do_maintenance(unsigned kind)
 {
 	struct ingot_stats st;
@@ -611,6 +676,7 @@ static void do_maintenance(unsigned kind)
 		if (st.allocated > st.mapped + st.metadata || st.active > st.mapped)
 			op_fail("stats: allocated %zu active %zu mapped %zu metadata %zu", st.allocated,
 			        st.active, st.mapped, st.metadata);
+		guard_live();
 		break;
 	}
 }
@@ -718,15 +784,26 @@ static void do_xallocx(unsigned s, struct fuzz_input *in)
 	bl->size = r;
 	bl->usable = r;
 	bl->origin = ORIGIN_X;
+	overlap_check(s);
 	after_resize(bl, kept);
 }
 #endif /* INGOT_HAVE_XAPI */
 
 /* ---- the harness ------------------------------------------------------------- */
 
+/* Options the harness runs ingot with, before any INGOT_CONF of the caller
+ * (which may override them): guarded sampled blocks among the others, and
+ * no purging by the clock, so that an input does the same thing each time
+ * it runs (the purge operation still purges everything). */
+#define FUZZ_OPS_CONF "guard_sample:64,dirty_decay_ms:-1"
+
 static void fuzz_init(void)
 {
 	tracing = getenv("FUZZ_TRACE") != NULL;
+	static char conf[1024];
+	const char *theirs = getenv("INGOT_CONF");
+	snprintf(conf, sizeof(conf), "%s%s%s", FUZZ_OPS_CONF, theirs ? "," : "", theirs ? theirs : "");
+	setenv("INGOT_CONF", conf, 1);
 	/* Boot the allocator before AFL's fork server takes its snapshot. */
 	ingot_free(ingot_malloc(1));
 	if (ingot_check() != 0)
@@ -838,7 +915,12 @@ static void fuzz_one(const uint8_t *data, size_t n)
 	op_name = "final free";
 	for (unsigned s = 0; s < NSLOTS; s++)
 		do_free(s, s);
+	/* The next input (AFL runs many in one process) starts from an empty
+	 * thread cache, whatever this one left in it. */
+	ingot_thread_flush();
 	check_heap("ingot_check after freeing everything");
+	if (guard_live() != 0)
+		fuzz_fail("guard.live is %zu after freeing everything", guard_live());
 	if (live_bytes != 0)
 		fuzz_fail("harness bookkeeping: %zu live bytes after freeing everything", live_bytes);
 }

@@ -32,10 +32,11 @@ FUZZ_HARNESSES := ops conf $(if $(filter 0,$(FUZZ_MALLCTL)),,mallctl)
 FUZZ_BUILDS    := default hardened
 FUZZ_TOOLS     := cc $(if $(AFL_CC),afl)
 FUZZ_CC_cc     := $(CC)
-FUZZ_CC_afl    := $(AFL_CC)
+# afl-cc leaves the harnesses' checking loops uninstrumented (fuzz/afl_skip.txt).
+FUZZ_CC_afl    := $(if $(AFL_CC),AFL_LLVM_DENYLIST=$(CURDIR)/fuzz/afl_skip.txt $(AFL_CC))
 FUZZ_HARD_default  := 0
 FUZZ_HARD_hardened := 1
-FUZZ_HDR       := fuzz/fuzz_common.h fuzz/fuzz_driver.h
+FUZZ_HDR       := fuzz/fuzz_common.h fuzz/fuzz_driver.h fuzz/afl_skip.txt
 
 # $(call fuzz_dir,tool,build): where one tool's objects and binaries of one build go.
 fuzz_dir = build/fuzz/$(1)-$(ARCH)-d$(DEBUG)-s$(STATS)-h$(FUZZ_HARD_$(2))-p$(LG_PAGE)
