@@ -64,7 +64,7 @@
 #define TCACHE_CREATE_MAX 16
 
 /* Documented jemalloc 5.3 names (jemalloc(3), MALLCTL NAMESPACE), plus the
- * prefixes and some near misses. */
+ * prefixes and some near misses, then ingot's own. */
 static const char *const names[] = {
 	"version", "epoch", "background_thread", "max_background_threads",
 	"config.cache_oblivious", "config.debug", "config.fill", "config.lazy_lock",
@@ -117,6 +117,8 @@ static const char *const names[] = {
 	"stats", "experimental.hooks.install", "experimental.hooks.remove",
 	"experimental.utilization.query", "experimental.utilization.batch_query",
 	"experimental.arenas.{}.pactivep", "", ".", "..", "epoch.", "version.x",
+	/* ingot's own: guard_sample's pool */
+	"guard.sampled", "guard.failed", "guard.live", "guard.cells", "guard", "opt.guard_sample",
 };
 #define NNAMES (sizeof(names) / sizeof(names[0]))
 

@@ -218,6 +218,9 @@ def mallctl_seeds():
         mallctl("arenas.lookup", access(read=True, write=b"\1" * 8, oldlen_index=1)),
         bytes([2]) + b"J\0", bytes([2]) + b"gmdablxe\0", bytes([2]) + b"\0",
     ])
+    seeds["guard"] = b"".join(mallctl(n, access(read=True, oldlen_index=i)) for n, i in [
+        ("guard.sampled", 3), ("guard.failed", 3), ("guard.live", 0), ("guard.cells", 0),
+        ("opt.guard_sample", 0), ("guard", 0)])
     return seeds
 
 
@@ -228,7 +231,7 @@ MALLCTL_WORDS = [
     "metadata", "narenas", "nbins", "nlextents", "purge", "decay", "reset", "destroy",
     "create", "flush", "lookup", "size", "nregs", "slab_size", "dirty_decay_ms",
     "muzzy_decay_ms", "pactive", "pdirty", "nmalloc", "ndalloc", "curregs", "enabled",
-    "4096", "4097", "0", "1",
+    "4096", "4097", "0", "1", "guard.", "sampled", "failed", "live", "cells", "guard_sample",
 ]
 
 
