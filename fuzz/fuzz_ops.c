@@ -287,18 +287,81 @@ static size_t natural_align(size_t size)
 	return a;
 }
 
-/* The block in slot s must not overlap another live block (usable bytes):
- * checked for each block ingot hands out or resizes, so that the full
- * check_heap can wait for the end of the input. */
-static FUZZ_CHECKER void overlap_check(unsigned s)
+/* ---- the live blocks in address order ----------------------------------------
+ * Each block ingot hands out or resizes is checked against its neighbours
+ * at once (no two live blocks may share a usable byte), and check_heap
+ * walks the order instead of sorting. */
+
+static struct block *by_addr[NSLOTS];
+static unsigned nlive;
+
+/* The rank of the first live block at or above p. */
+static FUZZ_CHECKER unsigned addr_rank(const unsigned char *p)
 {
-	const unsigned char *p = slots[s].p, *end = p + slots[s].usable;
-	for (unsigned i = 0; i < NSLOTS; i++) {
-		const struct block *o = &slots[i];
-		if (i != s && o->p && o->p < end && p < o->p + o->usable)
-			op_fail("block %p+%zu (slot %u) overlaps %p+%zu (slot %u)", (const void *)p,
-			        slots[s].usable, s, (const void *)o->p, o->usable, i);
+	unsigned lo = 0, hi = nlive;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (by_addr[mid]->p < p)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return lo;
+}
+
+static void fail_overlap(const struct block *a, const struct block *b)
+{
+	op_fail("blocks overlap: %p+%zu and %p+%zu", (void *)a->p, a->usable, (void *)b->p,
+	        b->usable);
+}
+
+/* The block of rank i ends before the next one starts and starts after the
+ * previous one ends. */
+static void neighbours_check(unsigned i)
+{
+	const struct block *bl = by_addr[i];
+	if (i > 0 && by_addr[i - 1]->p + by_addr[i - 1]->usable > bl->p)
+		fail_overlap(by_addr[i - 1], bl);
+	if (i + 1 < nlive && bl->p + bl->usable > by_addr[i + 1]->p)
+		fail_overlap(bl, by_addr[i + 1]);
+}
+
+static void addr_insert(struct block *bl)
+{
+	unsigned i = addr_rank(bl->p);
+	memmove(&by_addr[i + 1], &by_addr[i], (nlive - i) * sizeof(by_addr[0]));
+	by_addr[i] = bl;
+	nlive++;
+	neighbours_check(i);
+}
+
+static void addr_remove(const struct block *bl)
+{
+	unsigned i = addr_rank(bl->p);
+	if (i == nlive || by_addr[i] != bl)
+		op_fail("harness bookkeeping: block %p is not in the address order", (void *)bl->p);
+	memmove(&by_addr[i], &by_addr[i + 1], (nlive - i - 1) * sizeof(by_addr[0]));
+	nlive--;
+}
+
+/* The whole order: every live slot once, addresses rising, no overlap, and
+ * the usable bytes adding up to live_bytes. */
+static FUZZ_CHECKER void order_check(void)
+{
+	size_t live = 0, total = 0;
+	for (unsigned i = 0; i < NSLOTS; i++)
+		live += slots[i].p != NULL;
+	if (live != nlive)
+		op_fail("harness bookkeeping: %zu live slots, %u in the address order", live, nlive);
+	for (unsigned i = 0; i < nlive; i++) {
+		if (!by_addr[i]->p)
+			op_fail("harness bookkeeping: an empty slot in the address order");
+		if (i > 0 && by_addr[i - 1]->p + by_addr[i - 1]->usable > by_addr[i]->p)
+			fail_overlap(by_addr[i - 1], by_addr[i]);
+		total += by_addr[i]->usable;
+	}
+	if (total != live_bytes)
+		op_fail("harness bookkeeping: %zu live bytes counted, %zu recorded", total, live_bytes);
 }
 
 /* Checks a block ingot just returned and records it in slot s. */
@@ -322,7 +385,7 @@ static void adopt(unsigned s, void *p, size_t size, size_t align, enum origin or
 	bl->seed = ++seed_counter * 0xD1B54A32D192ED03ull;
 	live_bytes += usable;
 	trace("slot %u: %p size %zu align %zu usable %zu", s, p, size, align, usable);
-	overlap_check(s);
+	addr_insert(bl);
 }
 
 static void inspect(const struct block *bl, const char *when)
@@ -344,6 +407,7 @@ static void inspect(const struct block *bl, const char *when)
 static void forget(struct block *bl)
 {
 	live_bytes -= bl->usable;
+	addr_remove(bl);
 	bl->p = NULL;
 }
 
@@ -616,33 +680,13 @@ static void do_bad(unsigned s, unsigned kind)
 	}
 }
 
-/* Live blocks must not overlap, counting their usable bytes. */
-static FUZZ_CHECKER int by_address(const void *a, const void *b)
-{
-	const struct block *x = *(const struct block *const *)a, *y = *(const struct block *const *)b;
-	return x->p < y->p ? -1 : x->p > y->p;
-}
-
 static void check_heap(const char *when)
 {
 	const char *saved = op_name;
 	op_name = when;
 	if (ingot_check() != 0)
 		op_fail("ingot_check() failed (the line above names the invariant)");
-	struct block *live[NSLOTS];
-	size_t n = 0, total = 0;
-	for (unsigned i = 0; i < NSLOTS; i++)
-		if (slots[i].p) {
-			live[n++] = &slots[i];
-			total += slots[i].usable;
-		}
-	if (total != live_bytes)
-		op_fail("harness bookkeeping: %zu live bytes counted, %zu recorded", total, live_bytes);
-	qsort(live, n, sizeof(live[0]), by_address);
-	for (size_t i = 1; i < n; i++)
-		if (live[i - 1]->p + live[i - 1]->usable > live[i]->p)
-			op_fail("blocks overlap: %p+%zu and %p+%zu", (void *)live[i - 1]->p,
-			        live[i - 1]->usable, (void *)live[i]->p, live[i]->usable);
+	order_check();
 	op_name = saved;
 }
 
@@ -784,7 +828,7 @@ static void do_xallocx(unsigned s, struct fuzz_input *in)
 	bl->size = r;
 	bl->usable = r;
 	bl->origin = ORIGIN_X;
-	overlap_check(s);
+	neighbours_check(addr_rank(bl->p));
 	after_resize(bl, kept);
 }
 #endif /* INGOT_HAVE_XAPI */
