@@ -45,15 +45,25 @@ static unsigned slot_of(struct span *s, const void *p, unsigned cls)
 	return slot;
 }
 
-/* OR of every word, without an early exit: the loop vectorises, and a
- * freed block is almost always all zero anyway. */
+/* 16 bytes read as one vector (may alias whatever the program stored). */
+typedef uint64_t zero_vec __attribute__((vector_size(16), may_alias));
+
+/* Whether the n bytes at p are all zero; p 16-aligned, n a multiple of 16
+ * (every class size and page is). OR of every 16-byte vector, four at a
+ * time, without an early exit: a freed block is almost always all zero
+ * anyway, and 256 bytes take 16 vector loads (the word loop it replaced,
+ * not vectorised at -O2, took about 80 instructions per malloc). */
 static bool all_zero(const void *p, size_t n)
 {
-	const uint64_t *w = p;
-	uint64_t any = 0;
-	for (size_t i = 0; i < n / 8; i++)
-		any |= w[i];
-	return any == 0;
+	const zero_vec *v = p;
+	size_t nvec = n / sizeof(zero_vec);
+	zero_vec any = {0, 0};
+	size_t i = 0;
+	for (; i + 4 <= nvec; i += 4)
+		any |= v[i] | v[i + 1] | v[i + 2] | v[i + 3];
+	for (; i < nvec; i++)
+		any |= v[i];
+	return (any[0] | any[1]) == 0;
 }
 
 void harden_take(struct span *s, void *p, unsigned cls)

@@ -205,6 +205,27 @@ Test(hardened, write_after_free_is_caught_when_the_slot_is_reused)
 	assert_aborts_with(write_after_free, NULL, "write after free", "write after free");
 }
 
+/* A write after free anywhere in the checked head (the first 256 bytes),
+ * not only its first word: at the last word of a 48-byte block, and at
+ * the last checked word of a 512-byte one. */
+static void write_after_free_at(void *arg)
+{
+	const size_t *where = arg; /* {size, offset} */
+	char *p = ingot_malloc(where[0]);
+	ingot_free(p);
+	p[where[1]] = 1;
+	for (int i = 0; i < 10000; i++)
+		ingot_free(ingot_malloc(where[0]));
+}
+
+Test(hardened, write_after_free_is_caught_anywhere_in_the_checked_head)
+{
+	static const size_t cases[][2] = {{40, 39}, {500, 255}, {100, 95}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_aborts_with(write_after_free_at, (void *)cases[i], "write after free",
+		                   "write after free");
+}
+
 static void touch_guard(void *arg)
 {
 	(void)arg;
