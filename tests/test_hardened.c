@@ -385,6 +385,22 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+/* The first call of a process may be an aligned allocation: its usable
+ * size must already leave the canary out, so that its sized free (and the
+ * canary check) agrees with it. */
+Test(hardened, an_aligned_block_as_first_allocation_is_sized_like_any)
+{
+	void *p = ingot_aligned_alloc(16, 1);
+	cr_assert_not_null(p);
+	size_t usable = ingot_malloc_usable_size(p);
+	void *q = ingot_malloc(1);
+	cr_assert_eq(usable, ingot_malloc_usable_size(q),
+	             "aligned_alloc(16, 1) has %zu usable bytes, malloc(1) %zu", usable,
+	             ingot_malloc_usable_size(q));
+	ingot_free(q);
+	ingot_free_aligned_sized(p, 16, 1); /* must not report a size mismatch */
+}
+
 Test(hardened, threads_and_heap_check)
 {
 	pthread_t t[4];
