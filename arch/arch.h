@@ -226,11 +226,13 @@ uint64_t arch_process_id(void);
 /* ---- heap profiles (prof:true) ------------------------------------------- */
 
 /* Fills pcs with up to max return addresses of the calling thread's stack,
- * innermost first, leaving out the leading frames of ingot's own code
- * where the back end can tell them (ingot in a shared library); returns how
+ * innermost first (the first returns into the caller), leaving out the
+ * leading frames of ingot's own code where the back end can tell them
+ * (ingot in a shared library); returns how
  * many it stored, 0 where the back end cannot unwind. Never allocates
  * through ingot (an unwinder that allocates on first use must be made safe
- * by the caller: ingot samples nothing while it unwinds). */
+ * by the caller: ingot samples nothing while it unwinds). Cheap for stacks
+ * seen before where the back end can (Unix on x86-64: unix.inc). */
 unsigned arch_backtrace(uintptr_t *pcs, unsigned max);
 
 /* Appends the process's memory map, in the /proc/<pid>/maps form that heap

@@ -34,7 +34,10 @@
 size_t alloc_usable_for(size_t size, size_t align)
 {
 	/* Small objects of hardened heaps end in a canary the program may
-	 * not use: the class must hold it too. */
+	 * not use: the class must hold it too. Whether they do is known once
+	 * ingot has started (an aligned_alloc or nallocx may be the first
+	 * call). */
+	ingot_ensure_booted();
 	size_t canary = harden_canary_size();
 	size_t need = (size ? size : 1) + canary;
 	if (align <= PAGE && ALIGN_UP(need, align) <= SC_SMALL_MAX) {

@@ -127,7 +127,7 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 			return NULL;
 	}
 	if (ingot_hardening)
-		harden_take(span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p), p, cls);
+		harden_take(p, cls);
 	if (zero)
 		ingot_memset(p, 0, harden_small_usable(cls));
 	return p;

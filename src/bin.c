@@ -30,7 +30,6 @@ static void slab_init(struct span *s, unsigned cls)
 		s->free_bits[w] = ~(uint64_t)0;
 	if (nregs % 64)
 		s->free_bits[nregs / 64] = ((uint64_t)1 << (nregs % 64)) - 1;
-	ingot_memcpy(s->user_free_bits, s->free_bits, sizeof(s->free_bits));
 	s->nfree = (uint16_t)nregs;
 }
 

@@ -34,7 +34,8 @@ struct cell {
 	uintptr_t block;
 	size_t usable;
 	uint8_t state;
-	bool zeroed; /* the data pages read as zero (never used, or purged to zero) */
+	bool zeroed; /* every data page reads as zero (never used, or purged to zero) */
+	bool was_zeroed; /* zeroed, when the live block was handed out */
 	uintptr_t alloc_tid, free_tid;
 	uintptr_t alloc_pcs[STACK_DEPTH], free_pcs[STACK_DEPTH];
 	unsigned alloc_depth, free_depth;
@@ -174,8 +175,9 @@ void *guard_alloc(size_t usable)
 	size_t len;
 	block_pages(s, &first, &len);
 	bool ok = arch_protect((void *)first, len, true) == 0;
-	if (ok && !s->zeroed)
-		ingot_memset((void *)first, 0, len);
+	s->was_zeroed = s->zeroed;
+	if (ok && !s->zeroed) /* the block reads as zero; the rest of its pages is no one's */
+		ingot_memset((void *)s->block, 0, usable);
 	if (!ok) { /* the OS refused: the cell goes back, nothing guarded */
 		ring_push(k);
 		__atomic_fetch_add(&nfailed, 1, __ATOMIC_RELAXED);
@@ -211,10 +213,16 @@ size_t guard_free(void *ptr)
 	uintptr_t first;
 	size_t len;
 	block_pages(s, &first, &len);
+	/* A one-page block keeps its page (the cell's next block is zeroed
+	 * where it lies): purging it cost a system call, and a page fault at
+	 * the cell's next use, about as much as the two protection changes
+	 * together. At most GUARD_CELLS pages stay so. A purge leaves the
+	 * cell zeroed only if no such page was left in it before. */
 	bool zeroed = false;
-	arch_purge((void *)first, len, &zeroed);
+	if (len > PAGE)
+		arch_purge((void *)first, len, &zeroed);
 	arch_protect((void *)first, len, false);
-	s->zeroed = zeroed;
+	s->zeroed = zeroed && s->was_zeroed;
 	s->state = CELL_FREED;
 	s->free_tid = arch_thread_id();
 	s->free_depth = depth;

@@ -16,20 +16,21 @@
 #include "common.h"
 #include "pageheap.h"
 
-#define HARDEN_FREE_CHECK (1u << 0)   /* every free checked against the slab's own record */
-#define HARDEN_CANARY (1u << 1)       /* a keyed 8-byte canary after each small block */
+/* Bit 0 was the free check: the canary makes it now (harden.c). */
+#define HARDEN_CANARY (1u << 1)       /* a keyed 8-byte canary after each small block,
+                                       * checked on every free: double, invalid, overflow */
 #define HARDEN_ZERO_ON_FREE (1u << 2) /* freed blocks zeroed; reuse checks they stayed zero */
 #define HARDEN_RANDOM_SLOTS (1u << 3) /* objects of a refill handed out in random order */
 #define HARDEN_QUARANTINE (1u << 4)   /* freed small blocks wait before reuse */
 #define HARDEN_GUARD_PAGES (1u << 5)  /* an inaccessible page after every slab and large block */
-#define HARDEN_ALL_CHECKS 0x3fu       /* what HARDENED=1 and profile:hardened turn on */
+#define HARDEN_ALL_CHECKS 0x3eu       /* what HARDENED=1 and profile:hardened turn on */
 
 /* Fills, from the options junk and zero (and profile:debug), on the same
  * checked paths. */
 #define HARDEN_JUNK_ALLOC (1u << 6) /* 0xa5 over every new block */
 #define HARDEN_JUNK_FREE (1u << 7)  /* 0x5a over every freed block */
 #define HARDEN_ZERO_ALLOC (1u << 8) /* every new block zeroed (opt zero) */
-#define HARDEN_DEBUG (HARDEN_FREE_CHECK | HARDEN_CANARY | HARDEN_JUNK_ALLOC | HARDEN_JUNK_FREE)
+#define HARDEN_DEBUG (HARDEN_CANARY | HARDEN_JUNK_ALLOC | HARDEN_JUNK_FREE)
 
 #define CANARY_SIZE 8u
 #define QUARANTINE_LEN 64u
@@ -51,11 +52,11 @@ INGOT_INLINE size_t harden_small_usable(unsigned cls)
 	return sc_size[cls] - harden_canary_size();
 }
 
-/* A small object of span s leaves the allocator for the user (check it was
- * free and untouched, mark it owned, write its canary) or comes back (check
- * it is the start of an owned object and its canary, then zero or junk it).
+/* A small object leaves the allocator for the user (check it was free and
+ * untouched, write its canary: owned) or comes back to slab s (check it is
+ * the start of an owned object by its canary, then zero or junk it).
  * Misuse is reported and aborts. */
-void harden_take(struct span *s, void *p, unsigned cls);
+void harden_take(void *p, unsigned cls);
 void harden_give(struct span *s, void *p, unsigned cls);
 
 /* Shuffles n objects (random slot order); rng is a per-cache state. */

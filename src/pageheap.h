@@ -59,9 +59,6 @@ struct span {
 	bool zeroed;             /* every page reads as zero */
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
-	/* SLAB spans of hardened heaps: 1 = not held by the program (free in
-	 * the slab or waiting in a cache); see harden.c. */
-	uint64_t user_free_bits[SLAB_BITMAP_WORDS];
 };
 
 /* Pages of a span that hold data (all but a guard page). */

@@ -681,10 +681,8 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
-	if (ingot_hardening) {
-		struct chunk *c = pagemap_chunk((uintptr_t)p);
-		harden_take(span_of_addr(c, (uintptr_t)p), p, cls);
-	}
+	if (ingot_hardening)
+		harden_take(p, cls);
 	hooks_alloc(p, size, harden_small_usable(cls));
 	return p;
 }

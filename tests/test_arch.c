@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #ifndef TEST_ARCH_POSIX
 #define TEST_ARCH_POSIX 0
@@ -699,6 +700,94 @@ Test(arch, backtrace_lists_the_callers)
 		found = found || (pcs[i] > here && pcs[i] < here + 128);
 	cr_assert(found, "no frame returns into backtrace_from_here");
 	cr_assert_eq(backtrace_from_here(pcs, 2), 2, "max is not respected");
+}
+
+/* The reference: libgcc's unwinder, straight, from the caller of
+ * reference_backtrace on (its own frame left out). */
+struct reference {
+	uintptr_t *pcs;
+	unsigned max, n;
+	bool past_own;
+};
+
+static _Unwind_Reason_Code reference_step(struct _Unwind_Context *ctx, void *arg)
+{
+	struct reference *r = arg;
+	uintptr_t pc = (uintptr_t)_Unwind_GetIP(ctx);
+	if (pc == 0)
+		return _URC_END_OF_STACK;
+	if (!r->past_own) {
+		r->past_own = true;
+		return _URC_NO_REASON;
+	}
+	r->pcs[r->n++] = pc;
+	return r->n == r->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+static __attribute__((noinline)) unsigned reference_backtrace(uintptr_t *pcs, unsigned max)
+{
+	struct reference r = {pcs, max, 0, false};
+	_Unwind_Backtrace(reference_step, &r);
+	__asm__ volatile("" ::: "memory");
+	return r.n;
+}
+
+/* Both backtraces from one frame, depth frames below the caller, with a
+ * stack frame of a size that changes with vary (alloca): 0 when they agree
+ * past their first address (each returns into this frame at its own
+ * call), else the first frame that differs (the count, when it does). */
+static __attribute__((noinline)) unsigned backtraces_differ(unsigned depth, size_t vary)
+{
+	if (depth > 0) {
+		unsigned d = backtraces_differ(depth - 1, vary);
+		__asm__ volatile("" ::: "memory"); /* no tail call */
+		return d;
+	}
+	volatile char *pad = __builtin_alloca(vary + 1);
+	pad[0] = 0;
+	uintptr_t got[16], want[16];
+	unsigned n = arch_backtrace(got, 16);
+	unsigned m = reference_backtrace(want, 16);
+	unsigned differ = n != m ? 100 + n : 0;
+	for (unsigned i = 1; i < n && !differ; i++)
+		differ = got[i] != want[i] ? i : 0;
+	__asm__ volatile("" ::: "memory");
+	return differ;
+}
+
+Test(arch, repeated_backtraces_agree_with_libgcc)
+{
+	/* The first walk through each frame is libgcc's; the later ones are
+	 * the quick walk over what it learned, which must give the same
+	 * addresses, also through a frame whose size changes between calls,
+	 * at every depth, up to the caller's max and below it. */
+	for (int round = 0; round < 3; round++)
+		for (unsigned depth = 0; depth < 12; depth++) {
+			size_t vary = 16 * (size_t)(round * 12 + depth);
+			unsigned d = backtraces_differ(depth, vary);
+			cr_assert_eq(d, 0, "round %d, depth %u, alloca %zu: frame %u differs (100 + n: "
+			             "the count)", round, depth, vary, d);
+		}
+}
+
+static void *backtraces_in_a_thread(void *arg)
+{
+	unsigned *differ = arg;
+	for (int round = 0; round < 200 && !*differ; round++)
+		*differ = backtraces_differ((unsigned)round % 10, 32 * (size_t)(round % 7));
+	return NULL;
+}
+
+Test(arch, backtraces_agree_in_many_threads)
+{
+	pthread_t t[8];
+	unsigned differ[8] = {0};
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, backtraces_in_a_thread, &differ[i]), 0);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(differ[i], 0, "thread %d: frame %u differs", i, differ[i]);
+	}
 }
 
 Test(arch, maps_and_remove)

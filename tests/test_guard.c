@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "common.h"
+#include "guard.h"
 #include "helpers.h"
 #include "ingot.h"
 
@@ -127,6 +128,29 @@ Test(guard, reused_cells_read_as_zero_for_calloc)
 			memset(p[i], 0xee, 3000);
 		}
 		for (int i = 0; i < 400; i++)
+			ingot_free(p[i]);
+	}
+}
+
+Test(guard, a_kept_page_never_shows_through_a_later_block)
+{
+	/* A guarded block is handed out zeroed, as fresh pages are: nothing of
+	 * an earlier block of its cell shows through. Freed one-page blocks
+	 * keep their page; a later block of the cell at its other edge, over
+	 * other pages, is purged when freed; a block after that, back over the
+	 * kept page, must still read as zero. */
+	static const size_t sizes[] = {100, 3 * 4096 + 100, 100};
+	for (int round = 0; round < 3; round++) {
+		static char *p[300];
+		for (int i = 0; i < 300; i++) {
+			p[i] = ingot_malloc(sizes[round]);
+			cr_assert_not_null(p[i]);
+			if (guard_usable_size(p[i]) != 0)
+				cr_assert_eq(first_nonzero(p[i], sizes[round]), SIZE_MAX,
+				             "round %d: guarded block %d not zero", round, i);
+			memset(p[i], 0xee, sizes[round]);
+		}
+		for (int i = 0; i < 300; i++)
 			ingot_free(p[i]);
 	}
 }

@@ -205,6 +205,27 @@ Test(hardened, write_after_free_is_caught_when_the_slot_is_reused)
 	assert_aborts_with(write_after_free, NULL, "write after free", "write after free");
 }
 
+/* A write after free anywhere in the checked head (the first 256 bytes),
+ * not only its first word: at the last word of a 48-byte block, and at
+ * the last checked word of a 512-byte one. */
+static void write_after_free_at(void *arg)
+{
+	const size_t *where = arg; /* {size, offset} */
+	char *p = ingot_malloc(where[0]);
+	ingot_free(p);
+	p[where[1]] = 1;
+	for (int i = 0; i < 10000; i++)
+		ingot_free(ingot_malloc(where[0]));
+}
+
+Test(hardened, write_after_free_is_caught_anywhere_in_the_checked_head)
+{
+	static const size_t cases[][2] = {{40, 39}, {500, 255}, {100, 95}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_aborts_with(write_after_free_at, (void *)cases[i], "write after free",
+		                   "write after free");
+}
+
 static void touch_guard(void *arg)
 {
 	(void)arg;
@@ -362,6 +383,22 @@ static void *churn(void *arg)
 	for (int k = 0; k < 128; k++)
 		ingot_free(live[k]);
 	return NULL;
+}
+
+/* The first call of a process may be an aligned allocation: its usable
+ * size must already leave the canary out, so that its sized free (and the
+ * canary check) agrees with it. */
+Test(hardened, an_aligned_block_as_first_allocation_is_sized_like_any)
+{
+	void *p = ingot_aligned_alloc(16, 1);
+	cr_assert_not_null(p);
+	size_t usable = ingot_malloc_usable_size(p);
+	void *q = ingot_malloc(1);
+	cr_assert_eq(usable, ingot_malloc_usable_size(q),
+	             "aligned_alloc(16, 1) has %zu usable bytes, malloc(1) %zu", usable,
+	             ingot_malloc_usable_size(q));
+	ingot_free(q);
+	ingot_free_aligned_sized(p, 16, 1); /* must not report a size mismatch */
 }
 
 Test(hardened, threads_and_heap_check)
