@@ -43,8 +43,11 @@ static void huge_record_put(struct chunk *c)
 
 /* Freed huge mappings are kept (still mapped and registered, marked by
  * huge_usable == 0) so that a program that frees and allocates big buffers
- * again does not pay for mapping and page faults each time. The cache is
- * bounded in bytes and emptied by decay like dirty pages. */
+ * again does not pay for mapping and page faults each time. They and the
+ * slack of live blocks (below) are bounded in bytes, the oldest mapping
+ * going first when a free passes the bound, and given back by decay like
+ * dirty pages: on every huge free, as well as by arena_purge and the
+ * background purger, so that a program making only huge blocks decays too. */
 #ifndef INGOT_HUGE_CACHE_MAX
 #define INGOT_HUGE_CACHE_MAX ((size_t)128 << 20)
 #endif
@@ -71,6 +74,80 @@ static void list_push(struct chunk **head, struct chunk *c)
 	*head = c;
 }
 
+/* Whether a time stamp taken at since is older than a's decay time. */
+static bool decay_expired(const struct arena *a, uint64_t since, uint64_t now)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	return decay_ms >= 0 && now - since >= (uint64_t)decay_ms * 1000000u;
+}
+
+/* The slack list (under huge_lock): live blocks in mappings bigger than
+ * them. A block's huge_usable and size change only while it is off the
+ * list, so the list's byte count stays exact. */
+static void slack_link_locked(struct arena *a, struct chunk *c, uint64_t since)
+{
+	c->huge_slack_ns = since;
+	c->huge_slack_listed = true;
+	c->slack_prev = NULL;
+	c->slack_next = a->huge_slack;
+	if (c->slack_next)
+		c->slack_next->slack_prev = c;
+	a->huge_slack = c;
+	a->huge_slack_bytes += c->size - c->huge_usable;
+}
+
+static void slack_unlink_locked(struct arena *a, struct chunk *c)
+{
+	if (!c->huge_slack_listed)
+		return;
+	if (c->slack_prev)
+		c->slack_prev->slack_next = c->slack_next;
+	else
+		a->huge_slack = c->slack_next;
+	if (c->slack_next)
+		c->slack_next->slack_prev = c->slack_prev;
+	c->huge_slack_listed = false;
+	a->huge_slack_bytes -= c->size - c->huge_usable;
+}
+
+/* Gives back the slack of live blocks older than the decay time (all with
+ * force). The purge runs under huge_lock: a block's owner takes the lock
+ * (huge_resize) before it grows into its slack, so no data is lost. */
+static void slack_decay_locked(struct arena *a, uint64_t now, bool force)
+{
+	struct chunk *c = a->huge_slack;
+	while (c) {
+		struct chunk *next = c->slack_next;
+		if (force || decay_expired(a, c->huge_slack_ns, now)) {
+			slack_unlink_locked(a, c);
+			pageheap_purge_range(c->base + c->huge_usable, c->base + c->size);
+		}
+		c = next;
+	}
+}
+
+/* Takes out of the cache, oldest first, the mappings older than the decay
+ * time and those past the byte bound; returns them linked by next, for
+ * huge_unmap once the lock is let go. */
+static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
+{
+	struct chunk *out = NULL, *c = a->huge_cached;
+	while (c && c->next)
+		c = c->next;
+	while (c) {
+		struct chunk *newer = c->prev;
+		bool over = a->huge_cached_bytes > HUGE_CACHE_MAX;
+		if (!over && !decay_expired(a, c->huge_freed_ns, now))
+			break; /* the cache is in the order of the frees */
+		list_unlink(&a->huge_cached, c);
+		a->huge_cached_bytes -= c->size;
+		c->next = out;
+		out = c;
+		c = newer;
+	}
+	return out;
+}
+
 static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
@@ -81,19 +158,12 @@ static void huge_unmap(struct chunk *c)
 
 /* The cached mapping closest in size to mapped bytes (one aligned to align
  * when it is big enough), taken out of the cache; NULL when there is none.
- * One smaller than mapped is grown by huge_grow_by_move. Of one bigger,
- * the pages past mapped stay up to as many as the block has
- * (HUGE_SLACK_MAX): they hold no data but are faulted in already, so a
- * realloc that grows into them, or the next block that reuses the mapping
- * at a larger size, costs no page fault; pages beyond that go back to the
- * OS (the block keeps the address space, not the memory). On the
- * large-buffers workload (20 blocks of 5-25 MiB, 200 steps, mappings grown
- * by moving) giving back every page past the block made 203 thousand page
- * faults and a peak RSS of 419 MiB, keeping as many as half the block 203
- * thousand and 419 MiB, as many as the block 172 thousand and 446 MiB,
- * keeping all 125 thousand and 503 MiB (tcmalloc 126 thousand, 505 MiB),
- * but a small block could then hold a big mapping's pages for its life. */
-#define HUGE_SLACK_MAX(mapped) (mapped)
+ * One smaller than mapped is grown by huge_grow_by_move. One bigger keeps
+ * all its pages: those past the block are its slack, which holds no data
+ * but is faulted in already, so a realloc that grows into it, or the next
+ * block that reuses the mapping at a larger size, costs no page fault. The
+ * slack goes back to the OS after the decay time (slack_decay_locked), so a
+ * small block does not hold a big mapping's memory for its life. */
 static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t align)
 {
 	struct chunk *found = NULL;
@@ -113,9 +183,6 @@ static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t alig
 		a->huge_cached_bytes -= found->size;
 	}
 	arch_lock_release(&a->huge_lock);
-	size_t keep = mapped + HUGE_SLACK_MAX(mapped);
-	if (found && found->size > keep)
-		pageheap_purge_range(found->base + keep, found->base + found->size);
 	return found;
 }
 
@@ -156,8 +223,11 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		reused = NULL;
 	if (reused) {
 		reused->huge_usable = mapped;
+		uint64_t now = reused->size > mapped ? arch_now_ns() : 0;
 		arch_lock_acquire(&a->huge_lock);
 		list_push(&a->huge_list, reused);
+		if (reused->size > mapped)
+			slack_link_locked(a, reused, now);
 		arch_lock_release(&a->huge_lock);
 		STAT_ADD(a->large_nmalloc, 1);
 		STAT_ADD(a->huge_allocated, mapped);
@@ -199,40 +269,59 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	return mem;
 }
 
-/* Returns true when the mapping was kept in the cache. */
+static void unmap_all(struct chunk *list)
+{
+	while (list) {
+		struct chunk *next = list->next;
+		huge_unmap(list);
+		list = next;
+	}
+}
+
+/* Returns true when the mapping was kept in the cache. The newest mapping
+ * stays and older ones go when the bound is passed: a program cycling
+ * through big buffers reuses the ones it freed last. */
 bool huge_free(struct chunk *c)
 {
 	struct arena *a = c->arena;
 	size_t usable = c->huge_usable;
-	bool keep = a->heap.decay_ms != 0 && !ingot_hardening;
+	bool cache = a->heap.decay_ms != 0 && !ingot_hardening && !osmem_over_soft();
+	bool keep = false;
+	uint64_t now = arch_now_ns();
+	struct chunk *dropped = NULL;
 	arch_lock_acquire(&a->huge_lock);
+	slack_unlink_locked(a, c);
 	list_unlink(&a->huge_list, c);
 	c->huge_usable = 0; /* a second free now finds a cached mapping */
-	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX && !osmem_over_soft();
-	if (keep) {
-		c->huge_freed_ns = arch_now_ns();
+	if (cache) {
+		c->huge_freed_ns = now;
 		list_push(&a->huge_cached, c);
 		a->huge_cached_bytes += c->size;
+		slack_decay_locked(a, now, false);
+		dropped = cache_trim_locked(a, now);
+		keep = a->huge_cached == c; /* else it was dropped itself */
 	}
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_ndalloc, 1);
 	STAT_ADD(a->huge_allocated, -usable);
-	if (!keep)
+	unmap_all(dropped); /* c among them when it was dropped itself */
+	if (!cache)
 		huge_unmap(c);
 	return keep;
 }
 
-/* Unmaps cached huge mappings older than the decay time (all with force). */
+/* Unmaps cached huge mappings older than the decay time and gives back
+ * live blocks' slack as old (all of both with force). */
 void huge_cache_decay(struct arena *a, bool force)
 {
-	int64_t decay_ms = a->heap.decay_ms;
 	uint64_t now = arch_now_ns();
 	struct chunk *expired = NULL;
 	arch_lock_acquire(&a->huge_lock);
+	slack_decay_locked(a, now, force);
 	struct chunk *c = a->huge_cached;
 	while (c) {
 		struct chunk *next = c->next;
-		if (force || (decay_ms >= 0 && now - c->huge_freed_ns >= (uint64_t)decay_ms * 1000000u)) {
+		if (force || decay_expired(a, c->huge_freed_ns, now)) {
 			list_unlink(&a->huge_cached, c);
 			a->huge_cached_bytes -= c->size;
 			c->next = expired;
@@ -241,11 +330,7 @@ void huge_cache_decay(struct arena *a, bool force)
 		c = next;
 	}
 	arch_lock_release(&a->huge_lock);
-	while (expired) {
-		struct chunk *next = expired->next;
-		huge_unmap(expired);
-		expired = next;
-	}
+	unmap_all(expired);
 }
 
 /* Unmaps every arena's cached huge mappings. */
@@ -271,18 +356,38 @@ void huge_free_all(struct arena *a)
 	}
 }
 
+/* Puts block c back on the slack list after huge_resize took it off (since:
+ * when its slack was made; 0 when it had none) if it still has slack. */
+static void slack_relink(struct chunk *c, uint64_t since)
+{
+	if (since == 0 || c->size == c->huge_usable)
+		return;
+	arch_lock_acquire(&c->arena->huge_lock);
+	slack_link_locked(c->arena, c, since);
+	arch_lock_release(&c->arena->huge_lock);
+}
+
 size_t huge_resize(struct chunk *c, size_t size, bool zero)
 {
+	/* Off the slack list while it changes, so decay cannot purge pages the
+	 * block grows into. */
+	arch_lock_acquire(&c->arena->huge_lock);
+	uint64_t slack_since = c->huge_slack_listed ? c->huge_slack_ns : 0;
+	slack_unlink_locked(c->arena, c);
+	arch_lock_release(&c->arena->huge_lock);
 	size_t want = ALIGN_UP(size, PAGE);
 	size_t old = c->huge_usable;
 	if (want > c->size) {
-		if (osmem_map_extend((void *)c->base, c->size, want) != 0)
+		if (osmem_map_extend((void *)c->base, c->size, want) != 0) {
+			slack_relink(c, slack_since);
 			return 0;
+		}
 		size_t old_mapped = c->size;
 		c->size = want;
 		if (pagemap_register(c) != 0) {
 			c->size = old_mapped;
 			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped, OSMEM_HEAP);
+			slack_relink(c, slack_since);
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
@@ -293,12 +398,13 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		ingot_memset((void *)(c->base + old), 0, want - old);
 	}
 	c->huge_usable = want;
+	slack_relink(c, slack_since);
 	STAT_ADD(c->arena->huge_allocated, want - old);
 	return want;
 }
 
-/* When the oldest cached huge mapping's decay time is up (UINT64_MAX:
- * none cached, or decay off). */
+/* When the oldest cached huge mapping's or slack's decay time is up
+ * (UINT64_MAX: none, or decay off). */
 uint64_t huge_cache_deadline(struct arena *a)
 {
 	int64_t decay_ms = a->heap.decay_ms;
@@ -306,6 +412,8 @@ uint64_t huge_cache_deadline(struct arena *a)
 	arch_lock_acquire(&a->huge_lock);
 	for (struct chunk *c = a->huge_cached; c && decay_ms >= 0; c = c->next)
 		deadline = MIN(deadline, c->huge_freed_ns + (uint64_t)decay_ms * 1000000u);
+	for (struct chunk *c = a->huge_slack; c && decay_ms >= 0; c = c->slack_next)
+		deadline = MIN(deadline, c->huge_slack_ns + (uint64_t)decay_ms * 1000000u);
 	arch_lock_release(&a->huge_lock);
 	return deadline;
 }
