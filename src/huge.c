@@ -3,7 +3,8 @@
  * and the arena's cache of freed mappings with its decay.
  *
  * Call tree:
- *   arena_alloc_huge -> huge_cache_take | osmem_map -> pagemap_register
+ *   arena_alloc_huge -> huge_cache_take [-> huge_grow_by_move -> huge_fill_tail]
+ *                       | osmem_map -> pagemap_register
  *   huge_free        -> the cache | huge_unmap -> osmem_unmap
  *   huge_cache_decay (arena_purge, the background purger) -> huge_unmap
  */
@@ -49,7 +50,7 @@ static void huge_record_put(struct chunk *c)
  * dirty pages: on every huge free, as well as by arena_purge and the
  * background purger, so that a program making only huge blocks decays too. */
 #ifndef INGOT_HUGE_CACHE_MAX
-#define INGOT_HUGE_CACHE_MAX ((size_t)128 << 20)
+#define INGOT_HUGE_CACHE_MAX ((size_t)256 << 20)
 #endif
 #define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
 
@@ -214,13 +215,90 @@ static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
 	return true;
 }
 
+/* Puts mapping c back in the cache at its place by free time (newest
+ * first, as cache_trim_locked expects). */
+static void cache_insert_locked(struct arena *a, struct chunk *c)
+{
+	struct chunk *after = NULL;
+	for (struct chunk *o = a->huge_cached; o && o->huge_freed_ns > c->huge_freed_ns; o = o->next)
+		after = o;
+	c->prev = after;
+	c->next = after ? after->next : a->huge_cached;
+	if (c->next)
+		c->next->prev = c;
+	if (after)
+		after->next = c;
+	else
+		a->huge_cached = c;
+	a->huge_cached_bytes += c->size;
+}
+
+/* The cached mapping to fill room bytes from: the smallest of at least
+ * room bytes, else the largest; taken out of the cache, or NULL. */
+static struct chunk *huge_cache_take_filler(struct arena *a, size_t room)
+{
+	struct chunk *found = NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c; c = c->next) {
+		bool fits = c->size >= room, found_fits = found && found->size >= room;
+		if (!found || (fits && (!found_fits || c->size < found->size)) ||
+		    (!fits && !found_fits && c->size > found->size))
+			found = c;
+	}
+	if (found) {
+		list_unlink(&a->huge_cached, found);
+		a->huge_cached_bytes -= found->size;
+	}
+	arch_lock_release(&a->huge_lock);
+	return found;
+}
+
+/* Block c has just been grown by moving, from filled bytes to c->size: the
+ * pages past filled are fresh and would fault in one by one. Moves pages
+ * of other cached mappings onto them instead (the tail of one, or whole
+ * ones), so that memory faulted in once serves again whatever sizes the
+ * blocks take, as a page heap's free spans do. A cached mapping that gave
+ * part of its pages stays cached with the rest; pages that could not be
+ * moved are unmapped. */
+static void huge_fill_tail(struct arena *a, struct chunk *c, size_t filled)
+{
+	struct chunk *o;
+	while (filled < c->size && (o = huge_cache_take_filler(a, c->size - filled))) {
+		size_t n = MIN(o->size, c->size - filled);
+		void *from = (void *)(o->base + o->size - n);
+		pagemap_unregister(o);
+		STAT_ADD(a->huge_mapped, -n);
+		if (osmem_map_move_onto(from, n, (void *)(c->base + filled)) == 0)
+			filled += n;
+		else
+			osmem_unmap(from, n, OSMEM_HEAP);
+		o->size -= n;
+		if (o->size && pagemap_register(o) == 0) {
+			arch_lock_acquire(&a->huge_lock);
+			cache_insert_locked(a, o);
+			arch_lock_release(&a->huge_lock);
+			continue;
+		}
+		if (o->size) {
+			STAT_ADD(a->huge_mapped, -o->size);
+			osmem_unmap((void *)o->base, o->size, OSMEM_HEAP);
+		}
+		huge_record_put(o);
+	}
+}
+
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 {
 	size_t mapped = ALIGN_UP(size, PAGE);
 	/* Fresh mappings read as zero: zeroed requests skip the cache. */
 	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
-	if (reused && reused->size < mapped && !huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
-		reused = NULL;
+	if (reused && reused->size < mapped) {
+		size_t filled = reused->size;
+		if (huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
+			huge_fill_tail(a, reused, filled);
+		else
+			reused = NULL;
+	}
 	if (reused) {
 		reused->huge_usable = mapped;
 		uint64_t now = reused->size > mapped ? arch_now_ns() : 0;
