@@ -221,15 +221,17 @@ static int move_pages(char *src, size_t size, char *dst)
 
 int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
 {
-	/* An aligned range first, then mremap moves the pages over its head. */
+	/* An aligned range first, then mremap moves the pages over it: one
+	 * call, which either moves them all or leaves them where they were. */
 	void *dest;
 	if (arch_map(new_size, align, &dest) != 0)
 		return ARCH_ENOMEM;
-	if (move_pages(addr, old_size, dest) != 0) {
+	void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	if (p == MAP_FAILED) {
 		arch_unmap(dest, new_size);
 		return ARCH_ENOMEM;
 	}
-	*out = dest;
+	*out = p;
 	return 0;
 }
 

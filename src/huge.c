@@ -187,17 +187,34 @@ static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t alig
 	return found;
 }
 
+/* Moves the pages of cached mapping c (taken out of the cache, and out of
+ * the page map) to the head of a fresh range of mapped bytes aligned to
+ * align. One mremap does it where it can; a mapping that huge_fill_tail
+ * put together from parts may need to go part by part on older kernels. */
+static int move_cached(struct chunk *c, size_t mapped, size_t align, void **mem)
+{
+	int err = osmem_map_move((void *)c->base, c->size, mapped, align, mem);
+	if (err != ARCH_ENOMEM)
+		return err;
+	if (osmem_map(mapped, align, OSMEM_HEAP, mem) != 0)
+		return ARCH_ENOMEM;
+	err = osmem_map_move_onto((void *)c->base, c->size, *mem);
+	if (err)
+		osmem_unmap(*mem, mapped, OSMEM_HEAP);
+	return err;
+}
+
 /* Grows cached mapping c, taken out of the cache and smaller than mapped,
- * to mapped bytes aligned to align by moving its pages to a new range
- * (arch_map_move): only the new tail faults in. False when that cannot be
- * done; c is then unmapped. The page map forgets the old range before the
- * move, so no other thread's mapping there can be registered first. */
+ * to mapped bytes aligned to align by moving its pages to a new range:
+ * only the new tail faults in. False when that cannot be done; c is then
+ * unmapped. The page map forgets the old range before the move, so no
+ * other thread's mapping there can be registered first. */
 static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
 {
 	void *mem;
 	size_t old = c->size;
 	pagemap_unregister(c);
-	if (osmem_map_move((void *)c->base, old, mapped, align, &mem) != 0) {
+	if (move_cached(c, mapped, align, &mem) != 0) {
 		STAT_ADD(c->arena->huge_mapped, -old);
 		osmem_unmap((void *)c->base, old, OSMEM_HEAP);
 		huge_record_put(c);

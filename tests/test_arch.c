@@ -293,13 +293,13 @@ Test(arch, map_move_onto_puts_pages_in_another_range)
 	cr_assert_eq(src[0], 7, "the page before the moved ones changed");
 	cr_assert_not(is_mapped(src + ps, ps), "a moved page is still mapped at its source");
 	cr_assert_not(is_mapped(src + 2 * ps, ps), "a moved page is still mapped at its source");
-	/* A range put together from parts moves as one. */
-	void *out = NULL;
-	cr_assert_eq(arch_map_move(dst, 8 * ps, 16 * ps, ps, &out), 0);
-	unsigned char *q = out;
+	/* A range put together from parts moves on as one. */
+	unsigned char *q = map_or_fail(16 * ps, ps);
+	cr_assert_eq(arch_map_move_onto(dst, 8 * ps, q), 0);
 	for (size_t i = 0; i < 8 * ps; i++)
 		cr_assert_eq(q[i], i >= 4 * ps && i < 6 * ps ? 7 : 9, "byte %zu after moving the whole", i);
-	cr_assert(all_zero(q + 8 * ps, 8 * ps), "the grown tail is not zero");
+	cr_assert(all_zero(q + 8 * ps, 8 * ps), "the rest of the destination is not zero");
+	cr_assert_not(is_mapped(dst, ps), "the moved range is still mapped");
 	arch_unmap(src, ps);
 	arch_unmap(q, 16 * ps);
 }
