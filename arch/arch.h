@@ -72,10 +72,23 @@ int arch_map_extend(void *addr, size_t old_size, size_t new_size);
 /* Moves the mapping [addr, addr+old_size) (from arch_map), pages and all,
  * to a fresh range of new_size bytes (new_size > old_size) aligned to align,
  * whose tail reads as zero: a block grows without faulting its pages in
- * again. Returns 0 and *out (addr is then unmapped); ARCH_ENOMEM, or
- * ARCH_EINVAL where the back end cannot move pages (posix.c, windows.c,
- * region.c), with the old mapping untouched. */
+ * again or being copied. Returns 0 and *out (addr is then unmapped);
+ * ARCH_ENOMEM, or ARCH_EINVAL where the back end cannot move pages
+ * (posix.c, windows.c, region.c), with the old mapping untouched (also when
+ * it is made of parts arch_map_move_onto brought together, which older
+ * Linux kernels cannot move at once). */
 int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out);
+
+/* Moves the pages of [addr, addr+size) (page-aligned, part or all of a
+ * range from arch_map or arch_map_move, or of several such ranges that
+ * this function brought together), contents and all, onto [dest,
+ * dest+size), part of another such range, whose pages they replace: pages
+ * faulted in once serve a second range without faulting in again. Returns
+ * 0 ([addr, addr+size) is then unmapped); ARCH_EINVAL where the back end
+ * cannot move pages (posix.c, windows.c, region.c), with both untouched;
+ * or ARCH_ENOMEM, after which [addr, addr+size) is only fit to be unmapped
+ * and [dest, dest+size) holds some of its pages and zero pages elsewhere. */
+int arch_map_move_onto(void *addr, size_t size, void *dest);
 
 /* Gives the physical pages of a committed range back to the OS but keeps
  * the range usable: the next touch reads zero (*zeroed = true) or the old

@@ -204,9 +204,25 @@ int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 	return 0;
 }
 
+/* Before Linux 6.17 mremap moves only ranges inside one kernel mapping
+ * (else EFAULT), and a range whose parts arch_map_move_onto brought
+ * together may be several: those move half by half, down to the parts. */
+static int move_pages(char *src, size_t size, char *dst)
+{
+	if (mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
+		return 0;
+	if (errno != EFAULT || size <= page_size)
+		return ARCH_ENOMEM;
+	size_t half = size / 2 / page_size * page_size;
+	if (move_pages(src, half, dst) != 0)
+		return ARCH_ENOMEM;
+	return move_pages(src + half, size - half, dst + half);
+}
+
 int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out)
 {
-	/* An aligned range first, then mremap moves the pages over it. */
+	/* An aligned range first, then mremap moves the pages over it: one
+	 * call, which either moves them all or leaves them where they were. */
 	void *dest;
 	if (arch_map(new_size, align, &dest) != 0)
 		return ARCH_ENOMEM;
@@ -217,6 +233,11 @@ int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, vo
 	}
 	*out = p;
 	return 0;
+}
+
+int arch_map_move_onto(void *addr, size_t size, void *dest)
+{
+	return move_pages(addr, size, dest);
 }
 
 void arch_purge(void *addr, size_t size, bool *zeroed)

@@ -40,12 +40,15 @@ struct arena {
 	bool destroyed;             /* by arena.<i>.destroy, until reused; atomic */
 	struct bin bins[SC_NSMALL + 1];
 	struct pageheap heap;
-	/* Huge blocks, under huge_lock: live ones, and freed mappings kept for
-	 * reuse (huge_usable == 0) until decay or the byte bound drops them. */
+	/* Huge blocks, under huge_lock: live ones, freed mappings kept for
+	 * reuse (huge_usable == 0; newest first) until decay or the byte bound
+	 * drops them, and the live ones whose mapping has pages past the block
+	 * that may be dirty (slack, newest first) until decay gives them back. */
 	arch_lock_t huge_lock;
 	struct chunk *huge_list;
 	struct chunk *huge_cached;
-	size_t huge_cached_bytes;
+	struct chunk *huge_slack;
+	size_t huge_cached_bytes, huge_slack_bytes;
 	/* Large and huge counters (bytes and calls), through __atomic builtins;
 	 * large blocks also per large class (arenas.lextent.<j>; page runs of
 	 * smaller sizes count in the first, as jemalloc rounds them up to it). */

@@ -93,6 +93,15 @@ static const char *huge_check(struct arena *a)
 		if (!err && !window_range_agrees(c->base, NULL, c->size >> LG_PAGE))
 			err = "class window gives a huge block's page a small class";
 	}
+	size_t slack = 0;
+	for (struct chunk *c = a->huge_slack; c && !err; c = c->slack_next) {
+		if (!c->huge_slack_listed || c->huge_usable == 0 || c->huge_usable >= c->size ||
+		    c->arena != a || (c->slack_next && c->slack_next->slack_prev != c))
+			err = "huge slack list holds a block without slack or is broken";
+		slack += c->size - c->huge_usable;
+	}
+	if (!err && slack != a->huge_slack_bytes)
+		err = "huge slack list's byte count disagrees with its blocks";
 	arch_lock_release(&a->huge_lock);
 	return err;
 }

@@ -3,7 +3,8 @@
  * and the arena's cache of freed mappings with its decay.
  *
  * Call tree:
- *   arena_alloc_huge -> huge_cache_take | osmem_map -> pagemap_register
+ *   arena_alloc_huge -> huge_cache_take [-> huge_grow_by_move -> huge_fill_tail]
+ *                       | osmem_map -> pagemap_register
  *   huge_free        -> the cache | huge_unmap -> osmem_unmap
  *   huge_cache_decay (arena_purge, the background purger) -> huge_unmap
  */
@@ -43,10 +44,13 @@ static void huge_record_put(struct chunk *c)
 
 /* Freed huge mappings are kept (still mapped and registered, marked by
  * huge_usable == 0) so that a program that frees and allocates big buffers
- * again does not pay for mapping and page faults each time. The cache is
- * bounded in bytes and emptied by decay like dirty pages. */
+ * again does not pay for mapping and page faults each time. They and the
+ * slack of live blocks (below) are bounded in bytes, the oldest mapping
+ * going first when a free passes the bound, and given back by decay like
+ * dirty pages: on every huge free, as well as by arena_purge and the
+ * background purger, so that a program making only huge blocks decays too. */
 #ifndef INGOT_HUGE_CACHE_MAX
-#define INGOT_HUGE_CACHE_MAX ((size_t)128 << 20)
+#define INGOT_HUGE_CACHE_MAX ((size_t)256 << 20)
 #endif
 #define HUGE_CACHE_MAX ((size_t)(INGOT_HUGE_CACHE_MAX))
 
@@ -71,6 +75,80 @@ static void list_push(struct chunk **head, struct chunk *c)
 	*head = c;
 }
 
+/* Whether a time stamp taken at since is older than a's decay time. */
+static bool decay_expired(const struct arena *a, uint64_t since, uint64_t now)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	return decay_ms >= 0 && now - since >= (uint64_t)decay_ms * 1000000u;
+}
+
+/* The slack list (under huge_lock): live blocks in mappings bigger than
+ * them. A block's huge_usable and size change only while it is off the
+ * list, so the list's byte count stays exact. */
+static void slack_link_locked(struct arena *a, struct chunk *c, uint64_t since)
+{
+	c->huge_slack_ns = since;
+	c->huge_slack_listed = true;
+	c->slack_prev = NULL;
+	c->slack_next = a->huge_slack;
+	if (c->slack_next)
+		c->slack_next->slack_prev = c;
+	a->huge_slack = c;
+	a->huge_slack_bytes += c->size - c->huge_usable;
+}
+
+static void slack_unlink_locked(struct arena *a, struct chunk *c)
+{
+	if (!c->huge_slack_listed)
+		return;
+	if (c->slack_prev)
+		c->slack_prev->slack_next = c->slack_next;
+	else
+		a->huge_slack = c->slack_next;
+	if (c->slack_next)
+		c->slack_next->slack_prev = c->slack_prev;
+	c->huge_slack_listed = false;
+	a->huge_slack_bytes -= c->size - c->huge_usable;
+}
+
+/* Gives back the slack of live blocks older than the decay time (all with
+ * force). The purge runs under huge_lock: a block's owner takes the lock
+ * (huge_resize) before it grows into its slack, so no data is lost. */
+static void slack_decay_locked(struct arena *a, uint64_t now, bool force)
+{
+	struct chunk *c = a->huge_slack;
+	while (c) {
+		struct chunk *next = c->slack_next;
+		if (force || decay_expired(a, c->huge_slack_ns, now)) {
+			slack_unlink_locked(a, c);
+			pageheap_purge_range(c->base + c->huge_usable, c->base + c->size);
+		}
+		c = next;
+	}
+}
+
+/* Takes out of the cache, oldest first, the mappings older than the decay
+ * time and those past the byte bound; returns them linked by next, for
+ * huge_unmap once the lock is let go. */
+static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
+{
+	struct chunk *out = NULL, *c = a->huge_cached;
+	while (c && c->next)
+		c = c->next;
+	while (c) {
+		struct chunk *newer = c->prev;
+		bool over = a->huge_cached_bytes > HUGE_CACHE_MAX;
+		if (!over && !decay_expired(a, c->huge_freed_ns, now))
+			break; /* the cache is in the order of the frees */
+		list_unlink(&a->huge_cached, c);
+		a->huge_cached_bytes -= c->size;
+		c->next = out;
+		out = c;
+		c = newer;
+	}
+	return out;
+}
+
 static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
@@ -81,19 +159,12 @@ static void huge_unmap(struct chunk *c)
 
 /* The cached mapping closest in size to mapped bytes (one aligned to align
  * when it is big enough), taken out of the cache; NULL when there is none.
- * One smaller than mapped is grown by huge_grow_by_move. Of one bigger,
- * the pages past mapped stay up to as many as the block has
- * (HUGE_SLACK_MAX): they hold no data but are faulted in already, so a
- * realloc that grows into them, or the next block that reuses the mapping
- * at a larger size, costs no page fault; pages beyond that go back to the
- * OS (the block keeps the address space, not the memory). On the
- * large-buffers workload (20 blocks of 5-25 MiB, 200 steps, mappings grown
- * by moving) giving back every page past the block made 203 thousand page
- * faults and a peak RSS of 419 MiB, keeping as many as half the block 203
- * thousand and 419 MiB, as many as the block 172 thousand and 446 MiB,
- * keeping all 125 thousand and 503 MiB (tcmalloc 126 thousand, 505 MiB),
- * but a small block could then hold a big mapping's pages for its life. */
-#define HUGE_SLACK_MAX(mapped) (mapped)
+ * One smaller than mapped is grown by huge_grow_by_move. One bigger keeps
+ * all its pages: those past the block are its slack, which holds no data
+ * but is faulted in already, so a realloc that grows into it, or the next
+ * block that reuses the mapping at a larger size, costs no page fault. The
+ * slack goes back to the OS after the decay time (slack_decay_locked), so a
+ * small block does not hold a big mapping's memory for its life. */
 static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t align)
 {
 	struct chunk *found = NULL;
@@ -113,23 +184,37 @@ static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t alig
 		a->huge_cached_bytes -= found->size;
 	}
 	arch_lock_release(&a->huge_lock);
-	size_t keep = mapped + HUGE_SLACK_MAX(mapped);
-	if (found && found->size > keep)
-		pageheap_purge_range(found->base + keep, found->base + found->size);
 	return found;
 }
 
+/* Moves the pages of cached mapping c (taken out of the cache, and out of
+ * the page map) to the head of a fresh range of mapped bytes aligned to
+ * align. One mremap does it where it can; a mapping that huge_fill_tail
+ * put together from parts may need to go part by part on older kernels. */
+static int move_cached(struct chunk *c, size_t mapped, size_t align, void **mem)
+{
+	int err = osmem_map_move((void *)c->base, c->size, mapped, align, mem);
+	if (err != ARCH_ENOMEM)
+		return err;
+	if (osmem_map(mapped, align, OSMEM_HEAP, mem) != 0)
+		return ARCH_ENOMEM;
+	err = osmem_map_move_onto((void *)c->base, c->size, *mem);
+	if (err)
+		osmem_unmap(*mem, mapped, OSMEM_HEAP);
+	return err;
+}
+
 /* Grows cached mapping c, taken out of the cache and smaller than mapped,
- * to mapped bytes aligned to align by moving its pages to a new range
- * (arch_map_move): only the new tail faults in. False when that cannot be
- * done; c is then unmapped. The page map forgets the old range before the
- * move, so no other thread's mapping there can be registered first. */
+ * to mapped bytes aligned to align by moving its pages to a new range:
+ * only the new tail faults in. False when that cannot be done; c is then
+ * unmapped. The page map forgets the old range before the move, so no
+ * other thread's mapping there can be registered first. */
 static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
 {
 	void *mem;
 	size_t old = c->size;
 	pagemap_unregister(c);
-	if (osmem_map_move((void *)c->base, old, mapped, align, &mem) != 0) {
+	if (move_cached(c, mapped, align, &mem) != 0) {
 		STAT_ADD(c->arena->huge_mapped, -old);
 		osmem_unmap((void *)c->base, old, OSMEM_HEAP);
 		huge_record_put(c);
@@ -147,17 +232,97 @@ static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
 	return true;
 }
 
+/* Puts mapping c back in the cache at its place by free time (newest
+ * first, as cache_trim_locked expects). */
+static void cache_insert_locked(struct arena *a, struct chunk *c)
+{
+	struct chunk *after = NULL;
+	for (struct chunk *o = a->huge_cached; o && o->huge_freed_ns > c->huge_freed_ns; o = o->next)
+		after = o;
+	c->prev = after;
+	c->next = after ? after->next : a->huge_cached;
+	if (c->next)
+		c->next->prev = c;
+	if (after)
+		after->next = c;
+	else
+		a->huge_cached = c;
+	a->huge_cached_bytes += c->size;
+}
+
+/* The cached mapping to fill room bytes from: the smallest of at least
+ * room bytes, else the largest; taken out of the cache, or NULL. */
+static struct chunk *huge_cache_take_filler(struct arena *a, size_t room)
+{
+	struct chunk *found = NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (struct chunk *c = a->huge_cached; c; c = c->next) {
+		bool fits = c->size >= room, found_fits = found && found->size >= room;
+		if (!found || (fits && (!found_fits || c->size < found->size)) ||
+		    (!fits && !found_fits && c->size > found->size))
+			found = c;
+	}
+	if (found) {
+		list_unlink(&a->huge_cached, found);
+		a->huge_cached_bytes -= found->size;
+	}
+	arch_lock_release(&a->huge_lock);
+	return found;
+}
+
+/* Block c has just been grown by moving, from filled bytes to c->size: the
+ * pages past filled are fresh and would fault in one by one. Moves pages
+ * of other cached mappings onto them instead (the tail of one, or whole
+ * ones), so that memory faulted in once serves again whatever sizes the
+ * blocks take, as a page heap's free spans do. A cached mapping that gave
+ * part of its pages stays cached with the rest; pages that could not be
+ * moved are unmapped. */
+static void huge_fill_tail(struct arena *a, struct chunk *c, size_t filled)
+{
+	struct chunk *o;
+	while (filled < c->size && (o = huge_cache_take_filler(a, c->size - filled))) {
+		size_t n = MIN(o->size, c->size - filled);
+		void *from = (void *)(o->base + o->size - n);
+		pagemap_unregister(o);
+		STAT_ADD(a->huge_mapped, -n);
+		if (osmem_map_move_onto(from, n, (void *)(c->base + filled)) == 0)
+			filled += n;
+		else
+			osmem_unmap(from, n, OSMEM_HEAP);
+		o->size -= n;
+		if (o->size && pagemap_register(o) == 0) {
+			arch_lock_acquire(&a->huge_lock);
+			cache_insert_locked(a, o);
+			arch_lock_release(&a->huge_lock);
+			continue;
+		}
+		if (o->size) {
+			STAT_ADD(a->huge_mapped, -o->size);
+			osmem_unmap((void *)o->base, o->size, OSMEM_HEAP);
+		}
+		huge_record_put(o);
+	}
+}
+
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 {
 	size_t mapped = ALIGN_UP(size, PAGE);
 	/* Fresh mappings read as zero: zeroed requests skip the cache. */
 	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
-	if (reused && reused->size < mapped && !huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
-		reused = NULL;
+	if (reused && reused->size < mapped) {
+		size_t filled = reused->size;
+		if (huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
+			huge_fill_tail(a, reused, filled);
+		else
+			reused = NULL;
+	}
 	if (reused) {
 		reused->huge_usable = mapped;
+		uint64_t now = reused->size > mapped ? arch_now_ns() : 0;
 		arch_lock_acquire(&a->huge_lock);
 		list_push(&a->huge_list, reused);
+		if (reused->size > mapped)
+			slack_link_locked(a, reused, now);
 		arch_lock_release(&a->huge_lock);
 		STAT_ADD(a->large_nmalloc, 1);
 		STAT_ADD(a->huge_allocated, mapped);
@@ -199,40 +364,59 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	return mem;
 }
 
-/* Returns true when the mapping was kept in the cache. */
+static void unmap_all(struct chunk *list)
+{
+	while (list) {
+		struct chunk *next = list->next;
+		huge_unmap(list);
+		list = next;
+	}
+}
+
+/* Returns true when the mapping was kept in the cache. The newest mapping
+ * stays and older ones go when the bound is passed: a program cycling
+ * through big buffers reuses the ones it freed last. */
 bool huge_free(struct chunk *c)
 {
 	struct arena *a = c->arena;
 	size_t usable = c->huge_usable;
-	bool keep = a->heap.decay_ms != 0 && !ingot_hardening;
+	bool cache = a->heap.decay_ms != 0 && !ingot_hardening && !osmem_over_soft();
+	bool keep = false;
+	uint64_t now = arch_now_ns();
+	struct chunk *dropped = NULL;
 	arch_lock_acquire(&a->huge_lock);
+	slack_unlink_locked(a, c);
 	list_unlink(&a->huge_list, c);
 	c->huge_usable = 0; /* a second free now finds a cached mapping */
-	keep = keep && a->huge_cached_bytes + c->size <= HUGE_CACHE_MAX && !osmem_over_soft();
-	if (keep) {
-		c->huge_freed_ns = arch_now_ns();
+	if (cache) {
+		c->huge_freed_ns = now;
 		list_push(&a->huge_cached, c);
 		a->huge_cached_bytes += c->size;
+		slack_decay_locked(a, now, false);
+		dropped = cache_trim_locked(a, now);
+		keep = a->huge_cached == c; /* else it was dropped itself */
 	}
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_ndalloc, 1);
 	STAT_ADD(a->huge_allocated, -usable);
-	if (!keep)
+	unmap_all(dropped); /* c among them when it was dropped itself */
+	if (!cache)
 		huge_unmap(c);
 	return keep;
 }
 
-/* Unmaps cached huge mappings older than the decay time (all with force). */
+/* Unmaps cached huge mappings older than the decay time and gives back
+ * live blocks' slack as old (all of both with force). */
 void huge_cache_decay(struct arena *a, bool force)
 {
-	int64_t decay_ms = a->heap.decay_ms;
 	uint64_t now = arch_now_ns();
 	struct chunk *expired = NULL;
 	arch_lock_acquire(&a->huge_lock);
+	slack_decay_locked(a, now, force);
 	struct chunk *c = a->huge_cached;
 	while (c) {
 		struct chunk *next = c->next;
-		if (force || (decay_ms >= 0 && now - c->huge_freed_ns >= (uint64_t)decay_ms * 1000000u)) {
+		if (force || decay_expired(a, c->huge_freed_ns, now)) {
 			list_unlink(&a->huge_cached, c);
 			a->huge_cached_bytes -= c->size;
 			c->next = expired;
@@ -241,11 +425,7 @@ void huge_cache_decay(struct arena *a, bool force)
 		c = next;
 	}
 	arch_lock_release(&a->huge_lock);
-	while (expired) {
-		struct chunk *next = expired->next;
-		huge_unmap(expired);
-		expired = next;
-	}
+	unmap_all(expired);
 }
 
 /* Unmaps every arena's cached huge mappings. */
@@ -271,18 +451,38 @@ void huge_free_all(struct arena *a)
 	}
 }
 
+/* Puts block c back on the slack list after huge_resize took it off (since:
+ * when its slack was made; 0 when it had none) if it still has slack. */
+static void slack_relink(struct chunk *c, uint64_t since)
+{
+	if (since == 0 || c->size == c->huge_usable)
+		return;
+	arch_lock_acquire(&c->arena->huge_lock);
+	slack_link_locked(c->arena, c, since);
+	arch_lock_release(&c->arena->huge_lock);
+}
+
 size_t huge_resize(struct chunk *c, size_t size, bool zero)
 {
+	/* Off the slack list while it changes, so decay cannot purge pages the
+	 * block grows into. */
+	arch_lock_acquire(&c->arena->huge_lock);
+	uint64_t slack_since = c->huge_slack_listed ? c->huge_slack_ns : 0;
+	slack_unlink_locked(c->arena, c);
+	arch_lock_release(&c->arena->huge_lock);
 	size_t want = ALIGN_UP(size, PAGE);
 	size_t old = c->huge_usable;
 	if (want > c->size) {
-		if (osmem_map_extend((void *)c->base, c->size, want) != 0)
+		if (osmem_map_extend((void *)c->base, c->size, want) != 0) {
+			slack_relink(c, slack_since);
 			return 0;
+		}
 		size_t old_mapped = c->size;
 		c->size = want;
 		if (pagemap_register(c) != 0) {
 			c->size = old_mapped;
 			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped, OSMEM_HEAP);
+			slack_relink(c, slack_since);
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
@@ -293,12 +493,13 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 		ingot_memset((void *)(c->base + old), 0, want - old);
 	}
 	c->huge_usable = want;
+	slack_relink(c, slack_since);
 	STAT_ADD(c->arena->huge_allocated, want - old);
 	return want;
 }
 
-/* When the oldest cached huge mapping's decay time is up (UINT64_MAX:
- * none cached, or decay off). */
+/* When the oldest cached huge mapping's or slack's decay time is up
+ * (UINT64_MAX: none, or decay off). */
 uint64_t huge_cache_deadline(struct arena *a)
 {
 	int64_t decay_ms = a->heap.decay_ms;
@@ -306,6 +507,8 @@ uint64_t huge_cache_deadline(struct arena *a)
 	arch_lock_acquire(&a->huge_lock);
 	for (struct chunk *c = a->huge_cached; c && decay_ms >= 0; c = c->next)
 		deadline = MIN(deadline, c->huge_freed_ns + (uint64_t)decay_ms * 1000000u);
+	for (struct chunk *c = a->huge_slack; c && decay_ms >= 0; c = c->slack_next)
+		deadline = MIN(deadline, c->huge_slack_ns + (uint64_t)decay_ms * 1000000u);
 	arch_lock_release(&a->huge_lock);
 	return deadline;
 }

@@ -26,8 +26,10 @@ void huge_free_all(struct arena *a);
  * usable size, or 0 when it cannot stay where it is. */
 size_t huge_resize(struct chunk *c, size_t size, bool zero);
 
-/* Unmaps the cached mappings older than the decay time (all with force),
- * and when the oldest left is due (UINT64_MAX: none, or decay off). */
+/* Unmaps the cached mappings older than the decay time and gives back the
+ * slack of live blocks (pages of a reused mapping past the block) as old
+ * (all of both with force); and when the oldest left is due (UINT64_MAX:
+ * none, or decay off). */
 void huge_cache_decay(struct arena *a, bool force);
 uint64_t huge_cache_deadline(struct arena *a);
 

@@ -104,6 +104,16 @@ int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, v
 	return err;
 }
 
+int osmem_map_move_onto(void *addr, size_t size, void *dest)
+{
+	if (inject())
+		return ARCH_ENOMEM;
+	int err = arch_map_move_onto(addr, size, dest);
+	if (!err)
+		uncharge(size);
+	return err;
+}
+
 void osmem_unmap(void *addr, size_t size, enum osmem_use use)
 {
 	arch_unmap(addr, size);

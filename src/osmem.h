@@ -41,6 +41,10 @@ int osmem_map(size_t size, size_t align, enum osmem_use use, void **out);
 int osmem_map_extend(void *addr, size_t old_size, size_t new_size);
 /* arch_map_move under the limits: a heap mapping grown by moving it. */
 int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, void **out);
+/* arch_map_move_onto: pages of a heap mapping replace part of another one.
+ * On success the mapped bytes fall by size; on failure the caller unmaps
+ * [addr, addr + size) (osmem_unmap). */
+int osmem_map_move_onto(void *addr, size_t size, void *dest);
 
 /* arch_unmap of memory that came from osmem_map or osmem_map_extend with
  * the same use. */

@@ -42,6 +42,12 @@ struct chunk {
 	struct chunk *prev;
 	size_t huge_usable;            /* CHUNK_KIND_HUGE: usable size; 0 when cached */
 	uint64_t huge_freed_ns;        /* CHUNK_KIND_HUGE, cached: when it was freed */
+	/* CHUNK_KIND_HUGE, live, in a mapping bigger than the block (a reused
+	 * cached one): in the arena's slack list since huge_slack_ns, until its
+	 * pages past huge_usable are given back or used (huge.c). */
+	struct chunk *slack_next, *slack_prev;
+	uint64_t huge_slack_ns;
+	bool huge_slack_listed;
 	struct span *span_of[CHUNK_PAGES]; /* CHUNK_PAGES only */
 };
 

@@ -270,6 +270,41 @@ Test(arch, map_move_keeps_the_pages_and_aligns_the_new_range)
 	cr_assert_not(is_mapped(q, ps));
 }
 
+/* linux.c moves pages onto part of another range, replacing its pages;
+ * posix.c refuses and leaves both as they were. */
+Test(arch, map_move_onto_puts_pages_in_another_range)
+{
+	size_t ps = info.page_size;
+	unsigned char *src = map_or_fail(3 * ps, ps);
+	unsigned char *dst = map_or_fail(8 * ps, ps);
+	memset(src, 7, 3 * ps);
+	memset(dst, 9, 8 * ps);
+	int err = arch_map_move_onto(src + ps, 2 * ps, dst + 4 * ps);
+	if (TEST_ARCH_POSIX) {
+		cr_assert_eq(err, ARCH_EINVAL);
+		cr_assert_eq(src[ps], 7, "a refused move changed the source");
+		cr_assert_eq(dst[4 * ps], 9, "a refused move changed the destination");
+		arch_unmap(src, 3 * ps);
+		arch_unmap(dst, 8 * ps);
+		return;
+	}
+	cr_assert_eq(err, 0);
+	for (size_t i = 0; i < 8 * ps; i++)
+		cr_assert_eq(dst[i], i >= 4 * ps && i < 6 * ps ? 7 : 9, "byte %zu of the destination", i);
+	cr_assert_eq(src[0], 7, "the page before the moved ones changed");
+	cr_assert_not(is_mapped(src + ps, ps), "a moved page is still mapped at its source");
+	cr_assert_not(is_mapped(src + 2 * ps, ps), "a moved page is still mapped at its source");
+	/* A range put together from parts moves on as one. */
+	unsigned char *q = map_or_fail(16 * ps, ps);
+	cr_assert_eq(arch_map_move_onto(dst, 8 * ps, q), 0);
+	for (size_t i = 0; i < 8 * ps; i++)
+		cr_assert_eq(q[i], i >= 4 * ps && i < 6 * ps ? 7 : 9, "byte %zu after moving the whole", i);
+	cr_assert(all_zero(q + 8 * ps, 8 * ps), "the rest of the destination is not zero");
+	cr_assert_not(is_mapped(dst, ps), "the moved range is still mapped");
+	arch_unmap(src, ps);
+	arch_unmap(q, 16 * ps);
+}
+
 Test(arch, purge_returns_memory_and_keeps_the_range_usable)
 {
 	size_t size = 64 * MiB;

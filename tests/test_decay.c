@@ -1,6 +1,8 @@
 /*
  * test_decay.c — freed memory goes back to the OS: at once (decay 0), on
- * ingot_purge(), after the decay time, and for huge blocks on free or shrink.
+ * ingot_purge(), after the decay time, and for huge blocks on free or shrink;
+ * the cache of freed huge mappings and the slack of the blocks that reuse
+ * them keep pages for reuse until then.
  *
  * Measured as the process's resident size (/proc/self/statm), which is what
  * an operator sees. Each test sets the decay time of every arena itself
@@ -190,4 +192,265 @@ Test(decay, shrinking_a_huge_block_gives_back_its_tail)
 	for (size_t i = 0; i < 4 * MiB; i += 4096)
 		cr_assert_eq(g[i], 0x3d, "kept part changed at %zu after growing", i);
 	ingot_free(g);
+}
+
+/* ---- the huge cache and the slack of reused mappings --------------------- */
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Writes one byte per page (at offsets that are multiples of 4096) of p's
+ * bytes [from, n), from seed. */
+static void touch_pages_from(uint8_t *p, size_t from, size_t n, uint64_t seed)
+{
+	for (size_t i = (from + 4095) & ~(size_t)4095; i < n; i += 4096)
+		p[i] = pattern_byte(seed, i);
+}
+
+static void touch_pages(uint8_t *p, size_t n, uint64_t seed) { touch_pages_from(p, 0, n, seed); }
+
+/* The first page offset in [from, n) whose byte touch_pages(seed) did not
+ * leave, or SIZE_MAX (from: a multiple of 4096). */
+static size_t pages_mismatch(const uint8_t *p, size_t from, size_t n, uint64_t seed)
+{
+	for (size_t i = from; i < n; i += 4096)
+		if (p[i] != pattern_byte(seed, i))
+			return i;
+	return SIZE_MAX;
+}
+
+Test(decay, a_reused_bigger_mapping_keeps_its_pages_until_purged)
+{
+	set_decay_everywhere(-1);
+	uint8_t *big = ingot_malloc(TOTAL);
+	cr_assert_not_null(big);
+	touch_pages(big, TOTAL, 1);
+	ingot_free(big);
+	/* A smaller block reuses the cached mapping, and growing it back in
+	 * place faults nothing in: the pages past it were kept. */
+	uint8_t *p = ingot_malloc(TOTAL / 8);
+	cr_assert_eq(p, big, "the cached mapping was not reused");
+	touch_pages(p, TOTAL / 8, 2);
+	long faults = minor_faults();
+	uint8_t *q = ingot_realloc(p, TOTAL);
+	cr_assert_eq(q, p, "growing into the kept pages moved the block");
+	touch_pages_from(q, TOTAL / 8, TOTAL, 3);
+	/* (TSan's shadow memory faults in as the pages are written.) */
+	cr_assert(TEST_UNDER_TSAN || minor_faults() - faults < 256,
+	          "%ld page faults growing into kept pages", minor_faults() - faults);
+	cr_assert_eq(pages_mismatch(q, 0, TOTAL / 8, 2), SIZE_MAX, "the block's data changed");
+	cr_assert_eq(ingot_check(), 0);
+	/* Shrunk again, the tail goes back to the OS at once (a realloc that
+	 * shrinks says the pages are not needed). */
+	size_t peak = rss_bytes();
+	cr_assert_eq(ingot_realloc(q, TOTAL / 8), q);
+	cr_assert_geq(fell(peak, rss_bytes()), MOST - TOTAL / 8, "a shrink kept the tail");
+	ingot_free(q);
+}
+
+Test(decay, the_slack_of_a_live_block_goes_back_on_purge)
+{
+	set_decay_everywhere(-1);
+	uint8_t *big = ingot_malloc(TOTAL);
+	cr_assert_not_null(big);
+	touch_pages(big, TOTAL, 1);
+	ingot_free(big);
+	uint8_t *p = ingot_malloc(TOTAL / 8);
+	cr_assert_eq(p, big, "the cached mapping was not reused");
+	touch_pages(p, TOTAL / 8, 4);
+	size_t peak = rss_bytes();
+	ingot_purge();
+	cr_assert_geq(fell(peak, rss_bytes()), MOST - TOTAL / 8,
+	              "ingot_purge() gave back %zu bytes of a live block's slack",
+	              fell(peak, rss_bytes()));
+	cr_assert_eq(pages_mismatch(p, 0, TOTAL / 8, 4), SIZE_MAX, "the purge changed the block");
+	cr_assert_eq(ingot_check(), 0);
+	/* The block may still grow in place over the purged pages. */
+	uint8_t *q = ingot_realloc(p, TOTAL);
+	cr_assert_eq(q, p, "growing over purged slack moved the block");
+	touch_pages_from(q, TOTAL / 8, TOTAL, 4);
+	cr_assert_eq(pages_mismatch(q, 0, TOTAL, 4), SIZE_MAX);
+	ingot_free(q);
+}
+
+Test(decay, the_slack_of_a_live_block_decays, .timeout = 30)
+{
+	set_decay_everywhere(100);
+	uint8_t *big = ingot_malloc(TOTAL);
+	cr_assert_not_null(big);
+	touch_pages(big, TOTAL, 1);
+	ingot_free(big);
+	uint8_t *p = ingot_malloc(TOTAL / 8);
+	cr_assert_eq(p, big, "the cached mapping was not reused");
+	touch_pages(p, TOTAL / 8, 5);
+	size_t peak = rss_bytes();
+	sleep_ms(300);
+	/* Decay runs on allocator events: a huge free is one. */
+	ingot_free(ingot_malloc(4 * MiB));
+	cr_assert_geq(fell(peak, rss_bytes()), MOST - TOTAL / 8,
+	              "300 ms past a decay of 100 ms the slack is still resident (%zu back)",
+	              fell(peak, rss_bytes()));
+	cr_assert_eq(pages_mismatch(p, 0, TOTAL / 8, 5), SIZE_MAX, "decay changed the block");
+	ingot_free(p);
+}
+
+Test(decay, a_full_huge_cache_drops_its_oldest_mapping)
+{
+	set_decay_everywhere(-1);
+	enum { N = 5 };
+	const size_t size = 72 * MiB; /* three fit the cache's 256 MiB, four do not */
+	uint8_t *blocks[N];
+	for (int i = 0; i < N; i++) {
+		blocks[i] = ingot_malloc(size);
+		cr_assert_not_null(blocks[i]);
+	}
+	for (int i = 0; i < N; i++)
+		ingot_free(blocks[i]);
+	/* The three freed last are reused, the newest first. */
+	for (int i = N - 1; i >= N - 3; i--) {
+		void *p = ingot_malloc(size);
+		cr_assert_eq(p, blocks[i], "malloc %d did not reuse the mapping freed %d-th", N - i, i);
+		blocks[i] = p;
+	}
+	cr_assert_eq(ingot_check(), 0);
+	for (int i = N - 3; i < N; i++)
+		ingot_free(blocks[i]);
+}
+
+Test(decay, a_huge_block_bigger_than_any_cached_one_takes_their_pages)
+{
+	set_decay_everywhere(-1);
+	enum { N = 4 };
+	uint8_t *blocks[N];
+	for (int i = 0; i < N; i++) {
+		blocks[i] = ingot_malloc(16 * MiB);
+		cr_assert_not_null(blocks[i]);
+		touch_pages(blocks[i], 16 * MiB, 8);
+	}
+	for (int i = 0; i < N; i++)
+		ingot_free(blocks[i]);
+	/* 60 MiB out of four cached 16 MiB mappings: their pages are moved
+	 * under the new block, which faults (almost) nothing in. */
+	long faults = minor_faults();
+	uint8_t *p = ingot_malloc(60 * MiB);
+	cr_assert_not_null(p);
+	touch_pages(p, 60 * MiB, 9);
+	cr_assert(TEST_UNDER_TSAN || minor_faults() - faults < 1024,
+	          "%ld page faults on 60 MiB of cached pages", minor_faults() - faults);
+	cr_assert_eq(pages_mismatch(p, 0, 60 * MiB, 9), SIZE_MAX);
+	cr_assert_eq(ingot_check(), 0);
+	/* What is left of the mapping that gave part of its pages still
+	 * serves, and the cache gives everything back on purge. */
+	uint8_t *q = ingot_malloc(4 * MiB);
+	cr_assert_not_null(q);
+	touch_pages(q, 4 * MiB, 10);
+	cr_assert_eq(pages_mismatch(p, 0, 60 * MiB, 9), SIZE_MAX, "a later block overlaps");
+	ingot_free(q);
+	ingot_free(p);
+	size_t peak = rss_bytes();
+	ingot_purge();
+	cr_assert_geq(fell(peak, rss_bytes()), 56 * MiB, "the purge gave back %zu bytes",
+	              fell(peak, rss_bytes()));
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Threads that allocate, grow, shrink and free huge blocks while another
+ * purges and decays all the time: no block loses data, none is handed out
+ * twice (each block's pages carry its own seed), and the heap checks. */
+#define HUGE_THREADS 4
+#define HUGE_ROUNDS 40
+
+static bool purging;
+
+static void *huge_worker(void *arg)
+{
+	uint64_t rng = (uintptr_t)arg * 7919 + 1;
+	uint8_t *live[3] = {0};
+	size_t sizes[3] = {0};
+	uint64_t seeds[3] = {0};
+	for (int r = 0; r < HUGE_ROUNDS; r++) {
+		int k = (int)rng_below(&rng, 3);
+		if (live[k]) {
+			cr_assert_eq(pages_mismatch(live[k], 0, sizes[k], seeds[k]), SIZE_MAX,
+			             "a huge block changed under another thread");
+			size_t n = 3 * MiB + rng_below(&rng, 20 * MiB);
+			uint8_t *q = ingot_realloc(live[k], n);
+			cr_assert_not_null(q);
+			size_t kept = MIN(n, sizes[k]);
+			cr_assert_eq(pages_mismatch(q, 0, kept, seeds[k]), SIZE_MAX,
+			             "realloc lost a huge block's data");
+			touch_pages_from(q, kept, n, seeds[k]);
+			live[k] = q;
+			sizes[k] = n;
+			if (rng_below(&rng, 2)) {
+				ingot_free(live[k]);
+				live[k] = NULL;
+			}
+		} else {
+			sizes[k] = 3 * MiB + rng_below(&rng, 20 * MiB);
+			seeds[k] = rng_next(&rng);
+			live[k] = ingot_malloc(sizes[k]);
+			cr_assert_not_null(live[k]);
+			touch_pages(live[k], sizes[k], seeds[k]);
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		ingot_free(live[k]);
+	return NULL;
+}
+
+static void *huge_purger(void *arg)
+{
+	(void)arg;
+	while (__atomic_load_n(&purging, __ATOMIC_ACQUIRE)) {
+		ingot_purge();
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+Test(decay, huge_blocks_keep_their_data_while_others_purge, .timeout = 120)
+{
+	set_decay_everywhere(1);
+	__atomic_store_n(&purging, true, __ATOMIC_RELEASE);
+	pthread_t purger, workers[HUGE_THREADS];
+	cr_assert_eq(pthread_create(&purger, NULL, huge_purger, NULL), 0);
+	for (uintptr_t i = 0; i < HUGE_THREADS; i++)
+		cr_assert_eq(pthread_create(&workers[i], NULL, huge_worker, (void *)i), 0);
+	for (int i = 0; i < HUGE_THREADS; i++)
+		pthread_join(workers[i], NULL);
+	__atomic_store_n(&purging, false, __ATOMIC_RELEASE);
+	pthread_join(purger, NULL);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(decay, a_forked_child_reuses_the_huge_cache)
+{
+	set_decay_everywhere(-1);
+	uint8_t *big = ingot_malloc(TOTAL);
+	cr_assert_not_null(big);
+	touch_pages(big, TOTAL, 1);
+	ingot_free(big);
+	uint8_t *p = ingot_malloc(TOTAL / 8); /* a live block with slack */
+	cr_assert_not_null(p);
+	touch_pages(p, TOTAL / 8, 7);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		uint8_t *q = ingot_realloc(p, TOTAL);
+		bool ok = q == p && pages_mismatch(q, 0, TOTAL / 8, 7) == SIZE_MAX;
+		ingot_free(q);
+		ingot_purge();
+		_exit(ok && ingot_check() == 0 ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+	cr_assert_eq(pages_mismatch(p, 0, TOTAL / 8, 7), SIZE_MAX);
+	ingot_free(p);
+	cr_assert_eq(ingot_check(), 0);
 }
