@@ -126,7 +126,6 @@ INGOT_FAST bool tcache_stack_push_fast(tcache_tls_stack *stack, void *p)
 	*top = p;
 	stack->top = top + 1;
 	stack->hot = p;
-	stack->nfreed++;
 	return true;
 }
 

@@ -763,6 +763,58 @@ Test(tcache, a_cross_thread_free_goes_home_at_the_flush)
 	cr_assert_eq(ingot_check(), 0);
 }
 
+/* ---- counts ------------------------------------------------------------------ */
+
+/* The fast paths count only allocations (the events countdown); frees are
+ * derived from them and the slow paths' moves (tcache.h). The thread's byte
+ * counts must stay exact through every kind of move: fast pairs, refills,
+ * flushes of a full stack, growth, the garbage pass's trims, events every
+ * 8192 allocations, mallocx through the slow path and sized frees. */
+#define ZERO_FLAG 0x40 /* MALLOCX_ZERO of include/jemalloc/jemalloc.h */
+
+static void *counts_thread(void *arg)
+{
+	(void)arg;
+	my_cache();
+	uint64_t a0 = tcache_thread_allocated(), d0 = tcache_thread_deallocated();
+	uint64_t bytes = 0;
+	enum { FLOOD = 5000 };
+	void **objs = malloc(FLOOD * sizeof(void *)); /* libc's */
+	THREAD_CHECK(objs != NULL, "no room to test in");
+	for (int round = 0; round < 3; round++) {
+		burst(64, FLOOD, objs); /* more than the grown capacity */
+		bytes += FLOOD * 64;
+		for (int i = 0; i < 20000; i++)
+			ingot_free(ingot_malloc(48));
+		bytes += 20000 * 48;
+		for (int i = 0; i < 300; i++) {
+			objs[i] = ingot_mallocx(100, ZERO_FLAG);
+			THREAD_CHECK(objs[i] != NULL, "mallocx failed");
+		}
+		for (int i = 0; i < 300; i++)
+			ingot_sdallocx(objs[i], 100, 0);
+		bytes += 300 * sc_size[sizeclass_small(100)];
+		THREAD_CHECK(tcache_thread_allocated() - a0 == bytes, "round %d: allocated %llu, expected %llu",
+		             round, (unsigned long long)(tcache_thread_allocated() - a0),
+		             (unsigned long long)bytes);
+		THREAD_CHECK(tcache_thread_deallocated() - d0 == bytes, "round %d: deallocated %llu, expected %llu",
+		             round, (unsigned long long)(tcache_thread_deallocated() - d0),
+		             (unsigned long long)bytes);
+	}
+	free(objs);
+	ingot_thread_flush();
+	THREAD_CHECK(tcache_thread_allocated() - a0 == bytes && tcache_thread_deallocated() - d0 == bytes,
+	             "a flush changed the thread's counts");
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the counted work");
+	return NULL;
+}
+
+Test(tcache, thread_byte_counts_stay_exact_through_every_move, .timeout = 60)
+{
+	skip_if_uncached();
+	run_thread(counts_thread, NULL);
+}
+
 /* ---- explicit caches ------------------------------------------------------------------ */
 
 Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
