@@ -604,12 +604,7 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	                               info->nfill);
 	if (got == 0)
 		return NULL;
-	/* Hand out low addresses first: the batch came in address order. */
-	for (unsigned i = 0; i < got / 2; i++) {
-		void *t = stack->base[i];
-		stack->base[i] = stack->base[got - 1 - i];
-		stack->base[got - 1 - i] = t;
-	}
+	/* The batch came in stack order: low addresses are handed out first. */
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
 		harden_shuffle(stack->base, got, &tc->rng);
 	tcache_stack_set_top(stack, stack->base + got - 1);

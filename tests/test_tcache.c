@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "base.h"
+#include "bin.h"
 #include "hardening.h"
 #include "ingot.h"
 #include "tcache.h"
@@ -160,6 +161,107 @@ Test(tcache, a_miss_refills_a_batch_from_the_bin)
 {
 	skip_if_uncached();
 	run_thread(refill_takes_a_batch_thread, NULL);
+}
+
+/* ---- batches: whole runs to and from the bins ---------------------------------- */
+
+/* A refill comes in stack order: the lowest address last (handed out
+ * first), addresses rising towards the front within each slab. */
+Test(tcache, a_batch_comes_in_stack_order)
+{
+	skip_if_uncached();
+	enum { N = 3000 }; /* several slabs of 64-byte objects */
+	static void *objs[N];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(64);
+	struct bin *bin = &arena->bins[cls];
+	size_t live0 = bin_live(bin);
+	cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+	unsigned descents = 0;
+	for (unsigned i = 0; i + 1 < N; i++)
+		descents += (uintptr_t)objs[i] > (uintptr_t)objs[i + 1];
+	/* Only slab changes may break the order; a slab holds 64 of them. */
+	cr_assert_geq(descents, N - 1 - N / 64, "only %u of %u neighbours in stack order", descents, N - 1);
+	bin_free_batch(bin, &arena->heap, objs, N);
+	cr_assert_eq(bin_live(bin), live0);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Runs of one slab go back a bitmap word at a time, in whatever order the
+ * cache holds them: rising, falling, shuffled, across slabs. Nothing is
+ * lost or doubled: the bin's live count comes back, ingot_check agrees,
+ * and a second batch hands out every object once. */
+Test(tcache, a_flush_gives_back_runs_in_any_order)
+{
+	skip_if_uncached();
+	enum { N = 3000 };
+	static void *objs[N], *again[N];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(48);
+	struct bin *bin = &arena->bins[cls];
+	size_t live0 = bin_live(bin);
+	uint64_t rng = 16;
+	for (int round = 0; round < 4; round++) {
+		cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+		for (unsigned i = 0; i < N / 3; i++) { /* the first third rising */
+			void *t = objs[i];
+			objs[i] = objs[N / 3 - 1 - i];
+			objs[N / 3 - 1 - i] = t;
+		}
+		for (unsigned i = 2 * N / 3; i < N; i++) { /* the last third shuffled */
+			size_t j = 2 * N / 3 + rng_below(&rng, i - 2 * N / 3 + 1);
+			void *t = objs[i];
+			objs[i] = objs[j];
+			objs[j] = t;
+		}
+		for (unsigned i = 0; i < N; i += 700) /* in flushes of 700 */
+			bin_free_batch(bin, &arena->heap, objs + i, i + 700 <= N ? 700 : N - i);
+		cr_assert_eq(bin_live(bin), live0, "round %d: %zu live, %zu before", round, bin_live(bin), live0);
+		cr_assert_eq(ingot_check(), 0);
+	}
+	cr_assert_eq(bin_alloc_batch(bin, &arena->heap, again, N), N);
+	for (unsigned i = 0; i < N; i++)
+		*(unsigned *)again[i] = i;
+	for (unsigned i = 0; i < N; i++)
+		cr_assert_eq(*(unsigned *)again[i], i, "object %u handed out twice", i);
+	bin_free_batch(bin, &arena->heap, again, N);
+	cr_assert_eq(bin_live(bin), live0);
+}
+
+/* Misuse in a flush: an object twice (in one run, or in two flushes), and a
+ * pointer inside an object in the middle of a run of neighbours. */
+enum flush_misuse { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN };
+
+static void flush_misuse(void *arg)
+{
+	enum flush_misuse kind = *(enum flush_misuse *)arg;
+	enum { N = 40 };
+	void *objs[N + 1];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(64);
+	struct bin *bin = &arena->bins[cls];
+	ingot_free(ingot_malloc(1)); /* boots ingot */
+	if (bin_alloc_batch(bin, &arena->heap, objs, N) != N)
+		return;
+	if (kind == TWICE_IN_ONE_FLUSH) {
+		objs[N] = objs[N / 2];
+		bin_free_batch(bin, &arena->heap, objs, N + 1);
+	} else if (kind == TWICE_ACROSS_FLUSHES) {
+		bin_free_batch(bin, &arena->heap, objs, N);
+		bin_free_batch(bin, &arena->heap, objs + 10, 5);
+	} else {
+		objs[N / 2] = (char *)objs[N / 2] + 16;
+		bin_free_batch(bin, &arena->heap, objs, N);
+	}
+}
+
+Test(tcache, a_flush_reports_an_object_freed_twice_or_inside_a_run)
+{
+	skip_if_uncached();
+	enum flush_misuse kinds[] = {TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN};
+	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
+	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
+	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside a run's object");
 }
 
 /* ---- the newest-object copy ------------------------------------------------- */
