@@ -234,16 +234,9 @@ void arena_free(struct chunk *c, void *p)
 
 void arena_free_batch(unsigned cls, void **objs, unsigned n)
 {
-	for (unsigned i = 0, run; i < n; i += run) {
+	for (unsigned i = 0; i < n;) {
 		struct arena *a = pagemap_chunk((uintptr_t)objs[i])->arena;
-		/* The run of objects of one arena: those of one chunk slot share
-		 * its chunk without a look at the page map. */
-		for (run = 1; i + run < n; run++) {
-			uintptr_t p = (uintptr_t)objs[i + run];
-			if ((p >> LG_CHUNK) != ((uintptr_t)objs[i] >> LG_CHUNK) && pagemap_chunk(p)->arena != a)
-				break;
-		}
-		bin_free_batch(&a->bins[cls], &a->heap, objs + i, run);
+		i += bin_free_batch(&a->bins[cls], &a->heap, objs + i, n - i); /* a's run of them */
 		purger_note_free(a, false);
 	}
 }

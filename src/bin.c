@@ -95,7 +95,8 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 static unsigned slab_pop(struct span *s, size_t size, void **end, unsigned n)
 {
 	void **out = end;
-	for (unsigned w = 0; w < SLAB_BITMAP_WORDS && out > end - n; w++) {
+	unsigned nwords = (sc_nregs[s->sizeclass] + 63u) / 64u;
+	for (unsigned w = 0; w < nwords && out > end - n; w++) {
 		uint64_t bits = s->free_bits[w];
 		uintptr_t first = s->base + (uintptr_t)w * 64 * size;
 		if (bits == ~(uint64_t)0 && out - (end - n) >= 64) {
@@ -191,16 +192,14 @@ static unsigned slab_free_run(struct bin *bin, struct span *s, void *const *objs
 		/* The objects that follow at the next addresses up, up to the
 		 * end of slot's bitmap word or of the slab, or else down, to
 		 * the word's start. */
-		unsigned k = 1, low = slot;
-		if (i + 1 < n && (uintptr_t)objs[i + 1] == (uintptr_t)objs[i] + size) {
-			unsigned room = MIN(64 - slot % 64, nregs - slot);
-			while (k < room && i + k < n && (uintptr_t)objs[i + k] == (uintptr_t)objs[i] + k * size)
-				k++;
-		} else {
-			while (k <= slot % 64 && i + k < n && (uintptr_t)objs[i + k] == (uintptr_t)objs[i] - k * size)
-				k++;
-			low = slot + 1 - k;
-		}
+		bool up = i + 1 < n && (uintptr_t)objs[i + 1] == (uintptr_t)objs[i] + size;
+		unsigned room = up ? MIN(64 - slot % 64, nregs - slot) : slot % 64 + 1;
+		uintptr_t step = up ? size : 0 - size, next = (uintptr_t)objs[i] + step;
+		void *const *q = objs + i + 1, *const *end = objs + i + MIN(room, n - i);
+		for (; q < end && (uintptr_t)*q == next; q++)
+			next += step;
+		unsigned k = (unsigned)(q - (objs + i));
+		unsigned low = up ? slot : slot + 1 - k;
 		slab_put_word(s, size, slot / 64, (((uint64_t)2 << (k - 1)) - 1) << (low % 64));
 		i += k;
 	}
@@ -247,17 +246,23 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 	slab_refile(bin, heap, s, nfree_before);
 }
 
-void bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n)
+unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n)
 {
+	const struct arena *owner = pagemap_chunk((uintptr_t)objs[0])->arena;
+	unsigned i = 0;
 	arch_lock_acquire(&bin->lock);
 	bin->nflushes++;
-	for (unsigned i = 0; i < n;) {
-		struct span *s = span_of_addr(pagemap_chunk((uintptr_t)objs[i]), (uintptr_t)objs[i]);
+	while (i < n) {
+		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
+		if (c->arena != owner)
+			break;
+		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
 		unsigned nfree_before = s->nfree;
 		i += slab_free_run(bin, s, objs + i, n - i);
 		slab_refile(bin, heap, s, nfree_before);
 	}
 	arch_lock_release(&bin->lock);
+	return i;
 }
 
 void bin_forget_slabs(struct bin *bin)

@@ -51,10 +51,11 @@ unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, uns
  * Reports a double free or an invalid pointer and aborts. */
 void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *span, void *p);
 
-/* Returns objs[0..n), objects of the bin's class and arena, to their slabs
- * under one hold of the bin's lock, a run of one slab at a time; reports
- * as bin_free_locked does. */
-void bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n);
+/* Returns objects of the bin's class at the start of objs[0..n) to their
+ * slabs under one hold of the bin's lock, a run of one slab at a time: those
+ * whose chunks have the owner (arena) of objs[0]'s, which is the bin's.
+ * Returns how many (at least 1); reports as bin_free_locked does. */
+unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n);
 
 /* Gives the bin's empty current slab back to the heap (purge, reset). */
 void bin_release_empty(struct bin *bin, struct pageheap *heap);
