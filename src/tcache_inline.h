@@ -111,6 +111,19 @@ INGOT_FAST bool tcache_misaligned(tcache_tls_stack *stack, const void *p)
 #endif
 }
 
+/* Moves stack's top up by one. On x86-64 an add to the field in memory:
+ * GCC would add to its copy of top in a register and store that, one
+ * instruction more on the free fast path (not with clang, as above). */
+INGOT_FAST void tcache_top_up(tcache_tls_stack *stack, void **top)
+{
+#if defined(__x86_64__) && !defined(__clang__)
+	(void)top;
+	__asm__("addq %1, %0" : "+m"(stack->top) : "i"(sizeof(void *)));
+#else
+	stack->top = top + 1;
+#endif
+}
+
 /* Pushes p on stack, or says false when the stack is full, p is misaligned
  * for the class, or p carries the freed mark (a double free, or a program
  * that wrote the mark: the slow path tells them apart). The mark is read
@@ -124,7 +137,7 @@ INGOT_FAST bool tcache_stack_push_fast(tcache_tls_stack *stack, void *p)
 		return false;
 	*(tcache_word *)p = TCACHE_FREED_MARK;
 	*top = p;
-	stack->top = top + 1;
+	tcache_top_up(stack, top);
 	stack->hot = p;
 	return true;
 }
