@@ -263,6 +263,8 @@ def workloads(threads: int, scale: float, results: str, kind: str) -> list[Workl
                            group="producer/consumer", threads=t, scalable=True))
     ws += [
         Workload("frag", [bin_("frag"), "--iters", n(1e5)]),
+        Workload("burst-64", [bin_("fastpath"), "--mode", "burst", "--iters", n(4e7)]),
+        Workload("flood-64", [bin_("fastpath"), "--mode", "flood", "--iters", n(2e7)]),
         Workload(f"larson-t{T}", [bin_("larson"), "--threads", str(T), "--iters", n(6e6)],
                  threads=T, scalable=True),
         Workload(f"falseshare-active-t{T}", [bin_("falseshare"), "--mode", "active", "--threads", str(T),
