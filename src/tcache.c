@@ -4,12 +4,13 @@
  * Call tree:
  *   tcache_malloc (inline) -miss-> tcache_alloc_slow
  *       -> tcache_get (first call: tcache_open, arch_thread_exit_register)
- *       -> bin_refill -> bin_alloc_batch           (small)
+ *       -> stack_refill -> bin_alloc_batch         (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
- *       -> bin_flush -> arena_free_batch           (small, cache full)
+ *       -> stack_flush -> arena_free_batch         (small, cache full)
+ *              -> bin_free_batch per arena's run
  *       -> arena_free                              (large, huge, no cache)
- *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> bin_flush
+ *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> stack_flush
  *   thread exit: ingot_thread_exit -> tcache_flush -> record reused
  */
 #include "tcache.h"
