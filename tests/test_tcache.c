@@ -228,6 +228,35 @@ Test(tcache, a_flush_gives_back_runs_in_any_order)
 	cr_assert_eq(bin_live(bin), live0);
 }
 
+/* A flush holds objects of several arenas (frees from other threads land
+ * in the freeing thread's cache): each goes to its own arena's bin, however
+ * the runs of one arena alternate in the flush. */
+Test(tcache, a_flush_sends_each_arenas_objects_home)
+{
+	skip_if_uncached();
+	enum { N = 600, RUN = 50 };
+	static void *from[2][N], *flush[2 * N];
+	int index = arena_create();
+	cr_assert_geq(index, 0, "no arena to test with");
+	struct arena *arenas2[2] = {arena_get(0), arena_get((unsigned)index)};
+	unsigned cls = sizeclass_small(32);
+	size_t live0[2];
+	for (int a = 0; a < 2; a++) {
+		live0[a] = bin_live(&arenas2[a]->bins[cls]);
+		cr_assert_eq(bin_alloc_batch(&arenas2[a]->bins[cls], &arenas2[a]->heap, from[a], N), N);
+	}
+	unsigned k = 0;
+	for (unsigned i = 0; i < N; i += RUN) /* runs of RUN from each in turn */
+		for (int a = 0; a < 2; a++)
+			for (unsigned j = i; j < i + RUN; j++)
+				flush[k++] = from[a][j];
+	arena_free_batch(cls, flush, k);
+	for (int a = 0; a < 2; a++)
+		cr_assert_eq(bin_live(&arenas2[a]->bins[cls]), live0[a], "arena %d: %zu live, %zu before", a,
+		             bin_live(&arenas2[a]->bins[cls]), live0[a]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
 /* Misuse in a flush: an object twice (in one run, or in two flushes), and a
  * pointer inside an object in the middle of a run of neighbours. */
 enum flush_misuse { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN };
