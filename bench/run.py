@@ -56,7 +56,7 @@ TOOLS = {"gnuplot": "gnuplot-nox", "valgrind": "valgrind", "sqlite3": "sqlite3"}
 
 # Callgrind: iterations of the short run (the long run does twice as many).
 # The loops of bench/workloads/fastpath.c, in the order it runs them.
-CALLGRIND_LOOPS = ["pair", "batch", "mix", "burst"]
+CALLGRIND_LOOPS = ["pair", "batch", "mix", "burst", "flood"]
 CALLGRIND_N = {"full": 100000, "quick": 20000, "callgrind": 100000}
 
 
@@ -263,6 +263,8 @@ def workloads(threads: int, scale: float, results: str, kind: str) -> list[Workl
                            group="producer/consumer", threads=t, scalable=True))
     ws += [
         Workload("frag", [bin_("frag"), "--iters", n(1e5)]),
+        Workload("burst-64", [bin_("fastpath"), "--mode", "burst", "--iters", n(4e7)]),
+        Workload("flood-64", [bin_("fastpath"), "--mode", "flood", "--iters", n(2e7)]),
         Workload(f"larson-t{T}", [bin_("larson"), "--threads", str(T), "--iters", n(6e6)],
                  threads=T, scalable=True),
         Workload(f"falseshare-active-t{T}", [bin_("falseshare"), "--mode", "active", "--threads", str(T),
@@ -547,9 +549,9 @@ def callgrind_table(cg: dict[str, dict[str, float]], n: int) -> list[str]:
              f"Counted as (Ir of a run with {2 * n} iterations - Ir with {n}) / {n}, per loop, so start-up "
              "cancels; each figure includes the loop's own 3-5 instructions (the same for all). "
              "Pair, batch and mix use sizes of 16..1024 bytes; burst is 1000 blocks of 64 bytes, "
-             "then their 1000 frees.", "",
-             "| allocator | hot pair | batch 1000 | random mix | burst 1000 x 64 B |",
-             "|---|---:|---:|---:|---:|"]
+             "then their 1000 frees; flood the same with 10000 blocks, more than a thread cache keeps.", "",
+             "| allocator | hot pair | batch 1000 | random mix | burst 1000 x 64 B | flood 10000 x 64 B |",
+             "|---|---:|---:|---:|---:|---:|"]
     best = {l: min(v[l] for v in cg.values()) for l in CALLGRIND_LOOPS}
     for a, v in cg.items():
         cells = [f"**{v[l]:.1f}**" if v[l] == best[l] else f"{v[l]:.1f}" for l in CALLGRIND_LOOPS]

@@ -7,7 +7,7 @@
  *   arena_alloc_large -> pageheap_alloc
  *   arena_alloc_huge  (huge.c)
  *   arena_free        -> bin_free_locked | pageheap_free | huge_free (huge.c)
- *   arena_free_batch  -> bin_free_locked (one lock per run of same-bin objects)
+ *   arena_free_batch  -> bin_free_batch (one lock per run of same-arena objects)
  */
 #include "arena.h"
 #include "huge.h"
@@ -234,23 +234,10 @@ void arena_free(struct chunk *c, void *p)
 
 void arena_free_batch(unsigned cls, void **objs, unsigned n)
 {
-	struct bin *held = NULL;
-	for (unsigned i = 0; i < n; i++) {
-		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
-		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
-		struct bin *bin = &c->arena->bins[cls];
-		if (bin != held) {
-			if (held)
-				arch_lock_release(&held->lock);
-			arch_lock_acquire(&bin->lock);
-			held = bin;
-			bin->nflushes++;
-		}
-		bin_free_locked(bin, &c->arena->heap, s, objs[i]);
-	}
-	if (held) {
-		arch_lock_release(&held->lock);
-		purger_note_free(pagemap_chunk((uintptr_t)objs[n - 1])->arena, false);
+	for (unsigned i = 0; i < n;) {
+		struct arena *a = pagemap_chunk((uintptr_t)objs[i])->arena;
+		i += bin_free_batch(&a->bins[cls], &a->heap, objs + i, n - i); /* a's run of them */
+		purger_note_free(a, false);
 	}
 }
 

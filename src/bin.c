@@ -4,8 +4,16 @@
  * Call tree:
  *   bin_alloc_batch -> slab_pop (from current) -> slab_next (nonfull or a new
  *                      span from the page heap)
- *   bin_free_locked -> slot check -> bitmap set -> (nonfull link | slab back
- *                      to the heap when empty)
+ *   bin_free_batch  -> per run of objects of one slab: slab_free_run (slot
+ *   bin_free_locked    checks, a bitmap word at a time) -> slab_refiled
+ *                      (nonfull link | slab back to the heap when empty)
+ *
+ * Batches move whole runs: a refill takes a slab's free objects a bitmap
+ * word at a time (a word with every bit set, as a fresh slab has, as one
+ * run of addresses), and a flush puts the objects of one slab back a word
+ * at a time, one lock and one page-map lookup per run rather than per
+ * object. A cache's stack keeps objects in the order they came, so a burst
+ * of one class flushes as long runs of one slab.
  */
 #include "bin.h"
 
@@ -81,19 +89,26 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 	return s;
 }
 
-/* Pops up to n objects from slab s in address order. */
-static unsigned slab_pop(struct span *s, size_t size, void **out, unsigned n)
+/* Pops up to n objects from slab s in address order into end[-1],
+ * end[-2], ... (the lowest address at end[-1]); returns how many. */
+static unsigned slab_pop(struct span *s, size_t size, void **end, unsigned n)
 {
-	unsigned got = 0;
-	for (unsigned w = 0; w < SLAB_BITMAP_WORDS && got < n; w++) {
+	void **out = end;
+	unsigned nwords = (sc_nregs[s->sizeclass] + 63u) / 64u;
+	for (unsigned w = 0; w < nwords && out > end - n; w++) {
 		uint64_t bits = s->free_bits[w];
-		while (bits && got < n) {
-			unsigned bit = (unsigned)__builtin_ctzll(bits);
-			bits &= bits - 1;
-			out[got++] = (void *)(s->base + (w * 64 + bit) * size);
+		uintptr_t first = s->base + (uintptr_t)w * 64 * size;
+		if (bits == ~(uint64_t)0 && out - (end - n) >= 64) {
+			for (uintptr_t p = first; p < first + 64 * size; p += size)
+				*--out = (void *)p;
+			s->free_bits[w] = 0;
+			continue;
 		}
+		for (; bits && out > end - n; bits &= bits - 1)
+			*--out = (void *)(first + (unsigned)__builtin_ctzll(bits) * size);
 		s->free_bits[w] = bits;
 	}
+	unsigned got = (unsigned)(end - out);
 	ingot_assert(got <= s->nfree);
 	s->nfree = (uint16_t)(s->nfree - got);
 	ingot_assert_expensive(bitmap_count(s) == s->nfree);
@@ -125,7 +140,7 @@ unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, uns
 	while (got < n) {
 		if (!bin->current && !(bin->current = slab_next(bin, heap)))
 			break;
-		got += slab_pop(bin->current, size, out + got, n - got);
+		got += slab_pop(bin->current, size, out + n - got, n - got);
 		if (bin->current->nfree == 0)
 			bin->current = NULL;
 	}
@@ -133,6 +148,8 @@ unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, uns
 	bin->nfills++;
 	bin->nregs_live += got;
 	arch_lock_release(&bin->lock);
+	if (got < n) /* out of memory: what came goes to the front */
+		ingot_memmove(out, out + n - got, got * sizeof(void *));
 	return got;
 }
 
@@ -144,24 +161,63 @@ bool bin_slot_free(struct bin *bin, const struct span *s, unsigned slot)
 	return is_free;
 }
 
-void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, void *p)
+/* Sets the bits of mask in word w of slab s's free set; reports a double
+ * free when one is set already. */
+static void slab_put_word(struct span *s, size_t size, unsigned w, uint64_t mask)
+{
+	uint64_t twice = s->free_bits[w] & mask;
+	if (INGOT_UNLIKELY(twice))
+		ingot_report_double_free((void *)(s->base + (w * 64 + (unsigned)__builtin_ctzll(twice)) * size));
+	s->free_bits[w] |= mask;
+}
+
+/* Gives back the objects at the start of objs[0..n) that lie in slab s (at
+ * least the first: it must), a bitmap word at a time; returns how many. A
+ * pointer in s that is no object's start, or one freed twice, is reported.
+ * Objects at consecutive addresses, as a burst of one class flushes them,
+ * go as one mask after one slot check. */
+static unsigned slab_free_run(struct bin *bin, struct span *s, void *const *objs, unsigned n)
+{
+	unsigned cls = bin->sizeclass, nregs = sc_nregs[cls];
+	size_t size = sc_size[cls], bytes = (size_t)nregs * size;
+	unsigned i = 0;
+	while (i < n) {
+		size_t offset = (uintptr_t)objs[i] - s->base;
+		if (offset >= bytes && i > 0)
+			break; /* the next slab's */
+		unsigned slot = sizeclass_slot(cls, offset);
+		if (INGOT_UNLIKELY(offset >= bytes || (size_t)slot * size != offset))
+			ingot_report_invalid_ptr("free", objs[i]);
+		/* The objects that follow at the next addresses up, up to the
+		 * end of slot's bitmap word or of the slab, or else down, to
+		 * the word's start. */
+		bool up = i + 1 < n && (uintptr_t)objs[i + 1] == (uintptr_t)objs[i] + size;
+		unsigned room = up ? MIN(64 - slot % 64, nregs - slot) : slot % 64 + 1;
+		uintptr_t step = up ? size : 0 - size, next = (uintptr_t)objs[i] + step;
+		void *const *q = objs + i + 1, *const *end = objs + i + MIN(room, n - i);
+		for (; q < end && (uintptr_t)*q == next; q++)
+			next += step;
+		unsigned k = (unsigned)(q - (objs + i));
+		unsigned low = up ? slot : slot + 1 - k;
+		slab_put_word(s, size, slot / 64, (((uint64_t)2 << (k - 1)) - 1) << (low % 64));
+		i += k;
+	}
+	s->nfree = (uint16_t)(s->nfree + i);
+	ingot_assert(s->nfree <= nregs);
+	ingot_assert_expensive(bitmap_count(s) == s->nfree);
+	bin->ndalloc += i;
+	bin->nregs_live -= i;
+	return i;
+}
+
+/* Files slab s, which had nfree_before free objects before a run came
+ * back, where its free count now puts it. */
+static void slab_refile(struct bin *bin, struct pageheap *heap, struct span *s, unsigned nfree_before)
 {
 	unsigned cls = bin->sizeclass;
-	unsigned slot;
-	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
-		ingot_report_invalid_ptr("free", p);
-	uint64_t mask = (uint64_t)1 << (slot % 64);
-	if (INGOT_UNLIKELY(s->free_bits[slot / 64] & mask))
-		ingot_report_double_free(p);
-	s->free_bits[slot / 64] |= mask;
-	s->nfree++;
-	ingot_assert(s->nfree <= sc_nregs[cls]);
-	ingot_assert_expensive(bitmap_count(s) == s->nfree);
-	bin->ndalloc++;
-	bin->nregs_live--;
 	if (s == bin->current)
 		return;
-	if (s->nfree == 1)
+	if (nfree_before == 0)
 		nonfull_push(bin, s);
 	if (s->nfree == sc_nregs[cls]) {
 		/* Empty: keep it as current if there is none, or among the
@@ -180,6 +236,32 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 			pageheap_free(heap, s);
 		}
 	}
+}
+
+void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, void *p)
+{
+	unsigned nfree_before = s->nfree;
+	slab_free_run(bin, s, &p, 1);
+	slab_refile(bin, heap, s, nfree_before);
+}
+
+unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n)
+{
+	const struct arena *owner = pagemap_chunk((uintptr_t)objs[0])->arena;
+	unsigned i = 0;
+	arch_lock_acquire(&bin->lock);
+	bin->nflushes++;
+	while (i < n) {
+		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
+		if (c->arena != owner)
+			break;
+		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
+		unsigned nfree_before = s->nfree;
+		i += slab_free_run(bin, s, objs + i, n - i);
+		slab_refile(bin, heap, s, nfree_before);
+	}
+	arch_lock_release(&bin->lock);
+	return i;
 }
 
 void bin_forget_slabs(struct bin *bin)

@@ -41,12 +41,21 @@ void bin_init(struct bin *bin, unsigned sizeclass);
 bool bin_slot_free(struct bin *bin, const struct span *s, unsigned slot);
 
 /* Fills out[0..n) with free objects of the bin's class, taking slabs from
- * heap as needed. Returns how many it gave (0 when memory ran out). */
+ * heap as needed, in stack order: out[got - 1] is the lowest address (a
+ * cache hands it out first), and addresses rise towards out[0] within each
+ * slab. Returns how many it gave, got (less than n only when memory ran
+ * out). */
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n);
 
 /* Returns object p of slab span to the bin; the caller holds bin->lock.
  * Reports a double free or an invalid pointer and aborts. */
 void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *span, void *p);
+
+/* Returns objects of the bin's class at the start of objs[0..n) to their
+ * slabs under one hold of the bin's lock, a run of one slab at a time: those
+ * whose chunks have the owner (arena) of objs[0]'s, which is the bin's.
+ * Returns how many (at least 1); reports as bin_free_locked does. */
+unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n);
 
 /* Gives the bin's empty current slab back to the heap (purge, reset). */
 void bin_release_empty(struct bin *bin, struct pageheap *heap);

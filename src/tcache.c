@@ -4,12 +4,13 @@
  * Call tree:
  *   tcache_malloc (inline) -miss-> tcache_alloc_slow
  *       -> tcache_get (first call: tcache_open, arch_thread_exit_register)
- *       -> bin_refill -> bin_alloc_batch           (small)
+ *       -> stack_refill -> bin_alloc_batch         (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
- *       -> bin_flush -> arena_free_batch           (small, cache full)
+ *       -> stack_flush -> arena_free_batch         (small, cache full)
+ *              -> bin_free_batch per arena's run
  *       -> arena_free                              (large, huge, no cache)
- *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> bin_flush
+ *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> stack_flush
  *   thread exit: ingot_thread_exit -> tcache_flush -> record reused
  */
 #include "tcache.h"
@@ -165,10 +166,12 @@ bool tcache_checked_mode(void)
 
 /* ---- events: garbage passes and profile samples, per class -------------- */
 
-/* Sets the fast path's countdown of class cls to the nearer event. */
+/* Sets the fast path's countdown of class cls to the nearer event, having
+ * counted what it counted so far. */
 static void events_arm(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack_info *info = &tc->info[cls];
+	info->nalloc = tcache_stack_nalloc(tc, cls);
 	info->events_armed = MIN(MIN(info->gc_left, info->prof_left), info->guard_left);
 	tc->stacks[cls].events_left = info->events_armed;
 }
@@ -215,7 +218,7 @@ static void tcache_layout(struct tcache *tc, void **mem)
 		stack->limit = stack->base + class_ncap[cls];
 		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
 		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
-		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(stack, &tc->info[cls]);
+		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(tc, cls);
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
@@ -249,9 +252,8 @@ static void tcache_close(struct tcache *tc)
 	tcache_flush(tc);
 	list_unlink(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		struct tcache_stack *stack = &tc->cstacks[cls];
-		tc->allocated += tcache_stack_nalloc(stack, &tc->info[cls]) * sc_size[cls];
-		tc->deallocated += stack->nfreed * sc_size[cls];
+		tc->allocated += tcache_stack_nalloc(tc, cls) * sc_size[cls];
+		tc->deallocated += tcache_stack_nfreed(tc, cls) * sc_size[cls];
 		tc->info[cls] = (struct tcache_stack_info){0};
 		tc->stacks[cls] = (struct tcache_stack){0};
 	}
@@ -352,23 +354,14 @@ bool tcache_enabled(void)
 	       (tcache_tls.state == TCACHE_NONE && enabled_default);
 }
 
-/* The stacks the slow paths work in; a thread that never had a cache has
- * only its (empty) TLS stacks. */
-static struct tcache_stack *working_bins(struct tcache *tc)
-{
-	return tc->cstacks ? tc->cstacks : tc->stacks;
-}
-
 /* Bytes the calling thread moved: the stacks count objects per class, the
  * rest is counted in bytes. */
 static uint64_t thread_bytes(bool freed)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t total = freed ? tc->deallocated : tc->allocated;
-	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
-		const struct tcache_stack *stack = &working_bins(tc)[cls];
-		total += (freed ? stack->nfreed : tcache_stack_nalloc(stack, &tc->info[cls])) * sc_size[cls];
-	}
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
+		total += (freed ? tcache_stack_nfreed(tc, cls) : tcache_stack_nalloc(tc, cls)) * sc_size[cls];
 	return total;
 }
 
@@ -455,7 +448,7 @@ static void gc_pass(struct tcache *tc)
 		struct tcache_stack *stack = &tc->cstacks[cls];
 		struct tcache_stack_info *info = &tc->info[cls];
 		unsigned ncached = tcache_stack_ncached(stack);
-		if ((uint16_t)tcache_stack_nalloc(stack, info) == info->gc_mark && ncached) {
+		if ((uint16_t)tcache_stack_nalloc(tc, cls) == info->gc_mark && ncached) {
 			stack_flush(tc, cls, (ncached + 1u) / 2);
 			info->nfill = (uint16_t)MAX(1, info->nfill / 2);
 			unsigned ncap = MAX(class_ncap[cls], tcache_stack_ncap(stack) / 2u);
@@ -464,7 +457,7 @@ static void gc_pass(struct tcache *tc)
 				stack_set_capacity(tc, cls, ncap);
 			}
 		}
-		info->gc_mark = (uint16_t)tcache_stack_nalloc(stack, info);
+		info->gc_mark = (uint16_t)tcache_stack_nalloc(tc, cls);
 	}
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
@@ -612,12 +605,7 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	                               info->nfill);
 	if (got == 0)
 		return NULL;
-	/* Hand out low addresses first: the batch came in address order. */
-	for (unsigned i = 0; i < got / 2; i++) {
-		void *t = stack->base[i];
-		stack->base[i] = stack->base[got - 1 - i];
-		stack->base[got - 1 - i] = t;
-	}
+	/* The batch came in stack order: low addresses are handed out first. */
 	if (ingot_hardening & HARDEN_RANDOM_SLOTS)
 		harden_shuffle(stack->base, got, &tc->rng);
 	tcache_stack_set_top(stack, stack->base + got - 1);
@@ -681,6 +669,7 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 		ingot_alloc_failed("malloc", size);
 		return NULL;
 	}
+	tc->info[cls].nalloc++;
 	if (ingot_hardening)
 		harden_take(p, cls);
 	hooks_alloc(p, size, harden_small_usable(cls));
@@ -723,7 +712,6 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		arena_free_batch(cls, &p, 1); /* already checked: no second give */
 		return;
 	}
-	tc->cstacks[cls].nfreed++;
 	if (ingot_hardening & HARDEN_QUARANTINE) {
 		tc->info[cls].nout++;
 		p = quarantine_swap(tc, p);
@@ -751,11 +739,14 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 	if (stack->top != stack->base) {
 		void *p = tcache_stack_pop(stack);
 		harden_large_reuse(p, sc_size[cls]);
+		tc->info[cls].nalloc++;
 		return p;
 	}
 	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
-	if (p)
-		tc->info[cls].nin++; /* counted as if it passed through the stack */
+	if (p) { /* counted as if it passed through the stack */
+		tc->info[cls].nin++;
+		tc->info[cls].nalloc++;
+	}
 	return p;
 }
 
@@ -769,10 +760,7 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (sc_size[cls] != usable)
 		return false; /* page-rounded aligned blocks are not class sizes */
 	harden_large_give(p, usable);
-	if (!stack_put(tc, cls, p))
-		return false;
-	tc->cstacks[cls].nfreed++;
-	return true;
+	return stack_put(tc, cls, p);
 }
 
 void *tcache_alloc_slow(size_t size)
@@ -856,10 +844,8 @@ void tcache_free_slow(void *p)
 		checked_free(tc, c, p, cls);
 		return;
 	}
-	if (tc && stack_put(tc, cls, p)) {
-		tc->cstacks[cls].nfreed++;
+	if (tc && stack_put(tc, cls, p))
 		return;
-	}
 	tcache_account(0, sc_size[cls]);
 	arena_free(c, p);
 }
@@ -915,18 +901,17 @@ bool tcache_explicit_destroy(unsigned index)
 void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (stack->top != stack->base)
-		return tcache_unmark(tcache_stack_pop(stack));
-	if (stack->limit == stack->base || arena != tc->arena)
+	if (stack->limit == stack->base || (stack->top == stack->base && arena != tc->arena))
 		return tcache_unmark(arena_alloc_small(arena, cls, false));
-	return tcache_unmark(stack_refill(tc, cls));
+	void *p = stack->top != stack->base ? tcache_stack_pop(stack) : stack_refill(tc, cls);
+	if (p)
+		tc->info[cls].nalloc++;
+	return tcache_unmark(p);
 }
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
-	if (stack_put(tc, cls, p))
-		tc->cstacks[cls].nfreed++;
-	else
+	if (!stack_put(tc, cls, p))
 		arena_free(pagemap_lookup((uintptr_t)p), p);
 }
 

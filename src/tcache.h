@@ -38,13 +38,13 @@
  * object), send calls to the slow paths without a separate test. Only
  * tcache_stack_set_top, pop and push move top, so hot stays in step.
  *
- * The fast paths keep two counters. free counts nfreed; objects handed out
- * are derived from it: nfreed + nin - nout - cached (see tcache_stack_nalloc),
- * where the slow paths count nin (objects put in other than by free) and
- * nout (taken out other than by malloc) in the stack's tcache_stack_info.
- * malloc counts events_left down: when it reaches 0 the class's next
- * event is due (tcache_event: a garbage pass, or a heap-profile sample),
- * which costs the fast path nothing beyond the decrement it always did.
+ * The fast paths keep one counter: malloc counts events_left down, and when
+ * it reaches 0 the class's next event is due (tcache_event: a garbage pass,
+ * or a heap-profile sample). It doubles as the count of objects handed out
+ * (tcache_stack_nalloc); objects freed are derived from it, nalloc + cached
+ * + nout - nin (tcache_stack_nfreed), where the slow paths count nin
+ * (objects put in other than by free) and nout (taken out other than by
+ * malloc) in the stack's tcache_stack_info. So free counts nothing.
  * A stack takes 64 bytes, a cache line: its address is the class shifted,
  * one instruction.
  *
@@ -62,7 +62,6 @@ struct __attribute__((aligned(64))) tcache_stack {
 	void **top;
 	void **base;
 	void **limit;
-	uint64_t nfreed;
 	uint32_t events_left;
 	uintptr_t misaligned; /* address bits no object of the class has */
 };
@@ -115,6 +114,9 @@ INGOT_INLINE void tcache_stack_push(struct tcache_stack *stack, void *p)
 
 struct tcache_stack_info {
 	uint64_t nin, nout;
+	/* Objects handed out: by the slow paths, and by the fast path up to
+	 * the last arming of its countdown (events_arm adds them). */
+	uint64_t nalloc;
 	uint16_t nfill;   /* objects to take on the next miss */
 	uint16_t gc_mark; /* low bits of the handed-out count at the last GC */
 	bool missed;      /* refilled since the stack was last full (stack_grow) */
@@ -133,12 +135,6 @@ INGOT_INLINE unsigned tcache_stack_ncached(const struct tcache_stack *stack)
 INGOT_INLINE unsigned tcache_stack_ncap(const struct tcache_stack *stack)
 {
 	return (unsigned)(stack->limit - stack->base);
-}
-
-INGOT_INLINE uint64_t tcache_stack_nalloc(const struct tcache_stack *stack,
-                                        const struct tcache_stack_info *info)
-{
-	return stack->nfreed + info->nin - info->nout - tcache_stack_ncached(stack);
 }
 
 enum tcache_state {
@@ -166,6 +162,23 @@ struct tcache {
 	bool is_explicit;                /* made by tcache.create */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
+
+/* Objects that stack cls of tc handed out, and that frees put in it. The
+ * fast path's part of the first is how far its countdown (in the fast
+ * paths' stack, also when the slow paths work in others) went since armed. */
+INGOT_INLINE uint64_t tcache_stack_nalloc(const struct tcache *tc, unsigned cls)
+{
+	const struct tcache_stack_info *info = &tc->info[cls];
+	return info->nalloc + (info->events_armed - tc->stacks[cls].events_left);
+}
+
+INGOT_INLINE uint64_t tcache_stack_nfreed(const struct tcache *tc, unsigned cls)
+{
+	const struct tcache_stack_info *info = &tc->info[cls];
+	/* A thread that never had a cache has only its (empty) TLS stacks. */
+	const struct tcache_stack *stack = tc->cstacks ? &tc->cstacks[cls] : &tc->stacks[cls];
+	return tcache_stack_nalloc(tc, cls) + tcache_stack_ncached(stack) + info->nout - info->nin;
+}
 
 /* Per-thread state. The automatic cache lives in initial-exec TLS itself, so
  * the fast paths reach a stack with one TLS-relative address and no pointer

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "base.h"
+#include "bin.h"
 #include "hardening.h"
 #include "ingot.h"
 #include "tcache.h"
@@ -160,6 +161,136 @@ Test(tcache, a_miss_refills_a_batch_from_the_bin)
 {
 	skip_if_uncached();
 	run_thread(refill_takes_a_batch_thread, NULL);
+}
+
+/* ---- batches: whole runs to and from the bins ---------------------------------- */
+
+/* A refill comes in stack order: the lowest address last (handed out
+ * first), addresses rising towards the front within each slab. */
+Test(tcache, a_batch_comes_in_stack_order)
+{
+	skip_if_uncached();
+	enum { N = 3000 }; /* several slabs of 64-byte objects */
+	static void *objs[N];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(64);
+	struct bin *bin = &arena->bins[cls];
+	size_t live0 = bin_live(bin);
+	cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+	unsigned descents = 0;
+	for (unsigned i = 0; i + 1 < N; i++)
+		descents += (uintptr_t)objs[i] > (uintptr_t)objs[i + 1];
+	/* Only slab changes may break the order; a slab holds 64 of them. */
+	cr_assert_geq(descents, N - 1 - N / 64, "only %u of %u neighbours in stack order", descents, N - 1);
+	bin_free_batch(bin, &arena->heap, objs, N);
+	cr_assert_eq(bin_live(bin), live0);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Runs of one slab go back a bitmap word at a time, in whatever order the
+ * cache holds them: rising, falling, shuffled, across slabs. Nothing is
+ * lost or doubled: the bin's live count comes back, ingot_check agrees,
+ * and a second batch hands out every object once. */
+Test(tcache, a_flush_gives_back_runs_in_any_order)
+{
+	skip_if_uncached();
+	enum { N = 3000 };
+	static void *objs[N], *again[N];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(48);
+	struct bin *bin = &arena->bins[cls];
+	size_t live0 = bin_live(bin);
+	uint64_t rng = 16;
+	for (int round = 0; round < 4; round++) {
+		cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+		for (unsigned i = 0; i < N / 3; i++) { /* the first third rising */
+			void *t = objs[i];
+			objs[i] = objs[N / 3 - 1 - i];
+			objs[N / 3 - 1 - i] = t;
+		}
+		for (unsigned i = 2 * N / 3; i < N; i++) { /* the last third shuffled */
+			size_t j = 2 * N / 3 + rng_below(&rng, i - 2 * N / 3 + 1);
+			void *t = objs[i];
+			objs[i] = objs[j];
+			objs[j] = t;
+		}
+		for (unsigned i = 0; i < N; i += 700) /* in flushes of 700 */
+			bin_free_batch(bin, &arena->heap, objs + i, i + 700 <= N ? 700 : N - i);
+		cr_assert_eq(bin_live(bin), live0, "round %d: %zu live, %zu before", round, bin_live(bin), live0);
+		cr_assert_eq(ingot_check(), 0);
+	}
+	cr_assert_eq(bin_alloc_batch(bin, &arena->heap, again, N), N);
+	for (unsigned i = 0; i < N; i++)
+		*(unsigned *)again[i] = i;
+	for (unsigned i = 0; i < N; i++)
+		cr_assert_eq(*(unsigned *)again[i], i, "object %u handed out twice", i);
+	bin_free_batch(bin, &arena->heap, again, N);
+	cr_assert_eq(bin_live(bin), live0);
+}
+
+/* A flush holds objects of several arenas (frees from other threads land
+ * in the freeing thread's cache): each goes to its own arena's bin, however
+ * the runs of one arena alternate in the flush. */
+Test(tcache, a_flush_sends_each_arenas_objects_home)
+{
+	skip_if_uncached();
+	enum { N = 600, RUN = 50 };
+	static void *from[2][N], *flush[2 * N];
+	int index = arena_create();
+	cr_assert_geq(index, 0, "no arena to test with");
+	struct arena *arenas2[2] = {arena_get(0), arena_get((unsigned)index)};
+	unsigned cls = sizeclass_small(32);
+	size_t live0[2];
+	for (int a = 0; a < 2; a++) {
+		live0[a] = bin_live(&arenas2[a]->bins[cls]);
+		cr_assert_eq(bin_alloc_batch(&arenas2[a]->bins[cls], &arenas2[a]->heap, from[a], N), N);
+	}
+	unsigned k = 0;
+	for (unsigned i = 0; i < N; i += RUN) /* runs of RUN from each in turn */
+		for (int a = 0; a < 2; a++)
+			for (unsigned j = i; j < i + RUN; j++)
+				flush[k++] = from[a][j];
+	arena_free_batch(cls, flush, k);
+	for (int a = 0; a < 2; a++)
+		cr_assert_eq(bin_live(&arenas2[a]->bins[cls]), live0[a], "arena %d: %zu live, %zu before", a,
+		             bin_live(&arenas2[a]->bins[cls]), live0[a]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Misuse in a flush: an object twice (in one run, or in two flushes), and a
+ * pointer inside an object in the middle of a run of neighbours. */
+enum flush_misuse { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN };
+
+static void flush_misuse(void *arg)
+{
+	enum flush_misuse kind = *(enum flush_misuse *)arg;
+	enum { N = 40 };
+	void *objs[N + 1];
+	struct arena *arena = arena_get(0);
+	unsigned cls = sizeclass_small(64);
+	struct bin *bin = &arena->bins[cls];
+	ingot_free(ingot_malloc(1)); /* boots ingot */
+	if (bin_alloc_batch(bin, &arena->heap, objs, N) != N)
+		return;
+	if (kind == TWICE_IN_ONE_FLUSH) {
+		objs[N] = objs[N / 2];
+		bin_free_batch(bin, &arena->heap, objs, N + 1);
+	} else if (kind == TWICE_ACROSS_FLUSHES) {
+		bin_free_batch(bin, &arena->heap, objs, N);
+		bin_free_batch(bin, &arena->heap, objs + 10, 5);
+	} else {
+		objs[N / 2] = (char *)objs[N / 2] + 16;
+		bin_free_batch(bin, &arena->heap, objs, N);
+	}
+}
+
+Test(tcache, a_flush_reports_an_object_freed_twice_or_inside_a_run)
+{
+	skip_if_uncached();
+	enum flush_misuse kinds[] = {TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN};
+	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
+	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
+	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside a run's object");
 }
 
 /* ---- the newest-object copy ------------------------------------------------- */
@@ -761,6 +892,58 @@ Test(tcache, a_cross_thread_free_goes_home_at_the_flush)
 	cr_assert_eq(h.live_before_free - h.live_after_flush, 64,
 	             "the flush sent %zu of 64 objects home", h.live_before_free - h.live_after_flush);
 	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- counts ------------------------------------------------------------------ */
+
+/* The fast paths count only allocations (the events countdown); frees are
+ * derived from them and the slow paths' moves (tcache.h). The thread's byte
+ * counts must stay exact through every kind of move: fast pairs, refills,
+ * flushes of a full stack, growth, the garbage pass's trims, events every
+ * 8192 allocations, mallocx through the slow path and sized frees. */
+#define ZERO_FLAG 0x40 /* MALLOCX_ZERO of include/jemalloc/jemalloc.h */
+
+static void *counts_thread(void *arg)
+{
+	(void)arg;
+	my_cache();
+	uint64_t a0 = tcache_thread_allocated(), d0 = tcache_thread_deallocated();
+	uint64_t bytes = 0;
+	enum { FLOOD = 5000 };
+	void **objs = malloc(FLOOD * sizeof(void *)); /* libc's */
+	THREAD_CHECK(objs != NULL, "no room to test in");
+	for (int round = 0; round < 3; round++) {
+		burst(64, FLOOD, objs); /* more than the grown capacity */
+		bytes += FLOOD * 64;
+		for (int i = 0; i < 20000; i++)
+			ingot_free(ingot_malloc(48));
+		bytes += 20000 * 48;
+		for (int i = 0; i < 300; i++) {
+			objs[i] = ingot_mallocx(100, ZERO_FLAG);
+			THREAD_CHECK(objs[i] != NULL, "mallocx failed");
+		}
+		for (int i = 0; i < 300; i++)
+			ingot_sdallocx(objs[i], 100, 0);
+		bytes += 300 * sc_size[sizeclass_small(100)];
+		THREAD_CHECK(tcache_thread_allocated() - a0 == bytes, "round %d: allocated %llu, expected %llu",
+		             round, (unsigned long long)(tcache_thread_allocated() - a0),
+		             (unsigned long long)bytes);
+		THREAD_CHECK(tcache_thread_deallocated() - d0 == bytes, "round %d: deallocated %llu, expected %llu",
+		             round, (unsigned long long)(tcache_thread_deallocated() - d0),
+		             (unsigned long long)bytes);
+	}
+	free(objs);
+	ingot_thread_flush();
+	THREAD_CHECK(tcache_thread_allocated() - a0 == bytes && tcache_thread_deallocated() - d0 == bytes,
+	             "a flush changed the thread's counts");
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the counted work");
+	return NULL;
+}
+
+Test(tcache, thread_byte_counts_stay_exact_through_every_move, .timeout = 60)
+{
+	skip_if_uncached();
+	run_thread(counts_thread, NULL);
 }
 
 /* ---- explicit caches ------------------------------------------------------------------ */
