@@ -7,8 +7,10 @@
  *       -> bin_refill -> bin_alloc_batch           (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
- *       -> bin_flush -> arena_free_batch           (small, cache full)
- *       -> arena_free                              (large, huge, no cache)
+ *       -> stack_make_room -> stack_send_remote_home, stack_flush
+ *              -> arena_free_batch                 (small, cache full)
+ *       -> arena_free                              (large, huge, no cache,
+ *                                                   another arena's object)
  *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> bin_flush
  *   thread exit: ingot_thread_exit -> tcache_flush -> record reused
  */
@@ -41,6 +43,7 @@
 #define TCACHE_NCAP_GROWN 2048u
 #define TCACHE_GC_EVENTS 64u      /* slow-path events between GC passes */
 #define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
+#define REMOTE_BATCH 64u          /* objects of other arenas sent home at once */
 
 INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
@@ -403,12 +406,56 @@ static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 	tc->info[cls].nout += n;
 }
 
-/* Makes room in tc's full stack cls: the older half goes home, the newer
- * (warm) half stays. */
+/* Whether small object p lies in a slab of another arena than tc's: most
+ * often a block another thread allocated (threads share an arena only when
+ * there are more of them than arenas). */
+static bool object_is_remote(const struct tcache *tc, const void *p)
+{
+	return pagemap_chunk((uintptr_t)p)->arena != tc->arena;
+}
+
+/* Sends every object of tc's small stack cls that belongs to another arena
+ * home to its bin, REMOTE_BATCH at a time (one lock per run of one bin),
+ * and keeps the others in their order. Returns how many went. */
+static unsigned stack_send_remote_home(struct tcache *tc, unsigned cls)
+{
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	void *home[REMOTE_BATCH];
+	unsigned nhome = 0, kept = 0, sent = 0;
+	for (void **q = stack->base; q < stack->top; q++) {
+		if (!object_is_remote(tc, *q)) {
+			stack->base[kept++] = *q;
+			continue;
+		}
+		home[nhome++] = *q;
+		if (nhome == REMOTE_BATCH) {
+			arena_free_batch(cls, home, nhome);
+			sent += nhome;
+			nhome = 0;
+		}
+	}
+	if (nhome)
+		arena_free_batch(cls, home, nhome);
+	sent += nhome;
+	tcache_stack_set_top(stack, stack->base + kept);
+	tc->info[cls].nout += sent;
+	return sent;
+}
+
+/* Makes room in tc's full stack cls. A small stack first sends home the
+ * objects of other arenas that the free fast path cached (another thread's
+ * blocks: handed out here they would share cache lines with their owner's,
+ * and a producer's blocks would pile up in its consumers' caches); what is
+ * left of the stack beyond half its capacity goes home oldest first, so the
+ * newer (warm) half stays. */
 static void stack_make_room(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
-	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
+	if (cls <= SC_NSMALL)
+		stack_send_remote_home(tc, cls);
+	unsigned half = tcache_stack_ncap(stack) / 2u;
+	if (tcache_stack_ncached(stack) > half)
+		stack_flush(tc, cls, tcache_stack_ncached(stack) - half);
 }
 
 void tcache_flush(struct tcache *tc)
@@ -584,19 +631,24 @@ static void stack_check_double_free(struct tcache *tc, unsigned cls, void *p)
 
 /* Puts freed p in tc's stack cls: checks it was not freed twice, makes room
  * when the stack is full, pushes (a small block of a default heap with the
- * freed mark). False, having done nothing, when the class has no room in
- * tc (capacity 0): the caller frees p another way. Counts nothing: each
- * caller says why p came. */
+ * freed mark). False, having made room if the stack was full but put
+ * nothing, when the class has no room in tc (capacity 0) or p is a small
+ * object of another arena (remote: not this thread's to reuse): the caller
+ * frees p another way, to its home bin. Counts nothing: each caller says
+ * why p came. */
 static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->limit == stack->base)
 		return false;
 	stack_check_double_free(tc, cls, p);
-	if (stack->top == stack->limit && !stack_grow(tc, cls)) {
+	bool remote = cls <= SC_NSMALL && object_is_remote(tc, p);
+	if (stack->top == stack->limit && (remote || !stack_grow(tc, cls))) {
 		stack_make_room(tc, cls);
 		gc_tick(tc);
 	}
+	if (remote)
+		return false;
 	if (cls <= SC_NSMALL && !tcache_checked_mode())
 		tcache_mark_freed(p);
 	tcache_stack_push(stack, p);
