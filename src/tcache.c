@@ -406,12 +406,15 @@ static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 	tc->info[cls].nout += n;
 }
 
-/* Whether small object p lies in a slab of another arena than tc's: most
- * often a block another thread allocated (threads share an arena only when
- * there are more of them than arenas). */
-static bool object_is_remote(const struct tcache *tc, const void *p)
+/* Whether small object p of tc's stack cls is remote, allocated by another
+ * thread as far as the cache can tell: it lies in a slab of another arena
+ * than tc's, or the stack has never taken objects from a bin (nin == 0), so
+ * that whatever it holds or is given was allocated elsewhere (by a thread
+ * of the same arena, as threads share arenas when there are more of them
+ * than arenas, or before the cache opened). */
+static bool object_is_remote(const struct tcache *tc, unsigned cls, const void *p)
 {
-	return pagemap_chunk((uintptr_t)p)->arena != tc->arena;
+	return tc->info[cls].nin == 0 || pagemap_chunk((uintptr_t)p)->arena != tc->arena;
 }
 
 /* Sends every object of tc's small stack cls that belongs to another arena
@@ -423,7 +426,7 @@ static unsigned stack_send_remote_home(struct tcache *tc, unsigned cls)
 	void *home[REMOTE_BATCH];
 	unsigned nhome = 0, kept = 0, sent = 0;
 	for (void **q = stack->base; q < stack->top; q++) {
-		if (!object_is_remote(tc, *q)) {
+		if (!object_is_remote(tc, cls, *q)) {
 			stack->base[kept++] = *q;
 			continue;
 		}
@@ -642,7 +645,7 @@ static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 	if (stack->limit == stack->base)
 		return false;
 	stack_check_double_free(tc, cls, p);
-	bool remote = cls <= SC_NSMALL && object_is_remote(tc, p);
+	bool remote = cls <= SC_NSMALL && object_is_remote(tc, cls, p);
 	if (stack->top == stack->limit && (remote || !stack_grow(tc, cls))) {
 		stack_make_room(tc, cls);
 		gc_tick(tc);

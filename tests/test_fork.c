@@ -4,7 +4,8 @@
  * The parent keeps 8 threads allocating and freeing while it forks; each
  * child (which has only the forking thread) must find every ingot lock free
  * and the heap consistent, allocate and free normally, and exit 0. A child
- * that deadlocks is killed by an alarm, which fails the test.
+ * that deadlocks is killed by an alarm, which fails the test. In other tests
+ * the threads flush their caches all the time, or free each other's blocks.
  */
 #include "helpers.h"
 

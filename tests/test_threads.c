@@ -1,6 +1,7 @@
 /*
  * test_threads.c — many threads at once: random workloads with cross-thread
- * frees, thread churn, and a producer/consumer pair.
+ * frees, thread churn, a producer/consumer pair, and remote frees (blocks of
+ * another thread's arena) going home.
  *
  * Not a benchmark: the point is that every block keeps its contents while it
  * lives, that blocks freed by other threads go home, and that the heap and
@@ -458,6 +459,57 @@ Test(threads, a_block_freed_by_a_new_thread_goes_home, .timeout = 60)
 	assert_no_thread_failure();
 	cr_assert_geq(remote, PASSIVE_THREADS - 1, "only %u workers had an arena of their own", remote);
 	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Objects of size PASSIVE_SIZE out of arena 0's bin (in caches or in use). */
+static size_t passive_class_curregs(void)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof epoch;
+	ingot_mallctl("epoch", &epoch, &len, &epoch, sizeof epoch);
+	char name[64];
+	snprintf(name, sizeof name, "stats.arenas.0.bins.%u.curregs", sizeclass_small(PASSIVE_SIZE) - 1);
+	size_t curregs = SIZE_MAX;
+	len = sizeof curregs;
+	ingot_mallctl(name, &curregs, &len, NULL, 0);
+	return curregs;
+}
+
+struct first_free {
+	void *given;
+	size_t curregs_after;
+};
+
+static void *first_free_worker(void *arg)
+{
+	struct first_free *f = arg;
+	ingot_free(f->given);
+	f->curregs_after = passive_class_curregs();
+	return NULL;
+}
+
+/* With one arena for all threads the worker's cache cannot tell main's
+ * block by its arena; its stack of the class has not taken anything from
+ * the bin yet, though, so the block is not its own: it goes home, the bin
+ * counts one object fewer out. Without guarded samples (test-guarded sets
+ * them): a guarded block never comes from a bin. */
+Test(threads, a_new_threads_first_free_goes_home_in_a_shared_arena, .timeout = 60)
+{
+	if (!INGOT_STATS)
+		cr_skip_test("needs the bins' statistics");
+	const char *conf = getenv("INGOT_CONF");
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s%snarenas:1,guard_sample:0", conf ? conf : "",
+	         conf && *conf ? "," : "");
+	setenv("INGOT_CONF", buf, 1);
+	struct first_free f = {.given = ingot_malloc(PASSIVE_SIZE)};
+	cr_assert_not_null(f.given);
+	size_t before = passive_class_curregs();
+	cr_assert_neq(before, SIZE_MAX);
+	join_thread(start_thread(first_free_worker, &f));
+	assert_no_thread_failure();
+	cr_assert_eq(f.curregs_after, before - 1, "%zu objects out of the bin before the worker's free, %zu after",
+	             before, f.curregs_after);
 }
 
 /* Threads in a ring each allocate a burst of blocks of a few classes, hand
