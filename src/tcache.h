@@ -9,9 +9,14 @@
  * SC_NCACHED (64 KiB), a stack of free objects. Small malloc
  * pops and free pushes with no lock and no atomic read-modify-write (see
  * tcache_inline.h). A miss refills a batch from the thread's arena; a full
- * stack flushes its oldest objects to the arena bins that own them (large blocks
- * go in the slow paths and one at a time to their page heap), so an object
- * freed by another thread goes home at the flush. Batch sizes adapt: a stack
+ * stack flushes its older half to the arena bins that own them (large
+ * blocks go in the slow paths and one at a time to their page heap), then,
+ * when a probe finds remote objects in the rest (blocks another thread
+ * allocated: of another arena's slab, or any block when the stack has never
+ * taken objects from a bin), sends those home in batches. A remote object
+ * that reaches the free slow path (a thread's first free, a full stack)
+ * goes home at once and is never handed out by the thread that freed it;
+ * one the fast path cached (it does not look at owners) may be. Batch sizes adapt: a stack
  * that misses often fills more, one that sits unused is trimmed by a garbage
  * pass every TCACHE_GC_EVENTS slow-path events. Capacities adapt too: a
  * small class whose stack runs empty and then full again (a burst bigger than

@@ -4,7 +4,8 @@
  * The parent keeps 8 threads allocating and freeing while it forks; each
  * child (which has only the forking thread) must find every ingot lock free
  * and the heap consistent, allocate and free normally, and exit 0. A child
- * that deadlocks is killed by an alarm, which fails the test.
+ * that deadlocks is killed by an alarm, which fails the test. In other tests
+ * the threads flush their caches all the time, or free each other's blocks.
  */
 #include "helpers.h"
 
@@ -98,15 +99,18 @@ static int child_work(unsigned seed)
 	return ingot_check() == 0 ? CHILD_OK : CHILD_CHECK_FAILED;
 }
 
-/* Forks once and asserts that the child exits with CHILD_OK. */
-static void fork_and_check(unsigned round)
+/* Forks once and asserts that the child exits with CHILD_OK, having run
+ * first (when not NULL; a status other than CHILD_OK ends the child), then
+ * child_work. */
+static void fork_and_check_after(unsigned round, int (*first)(void))
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		alarm(30); /* a deadlock ends as SIGALRM */
-		_exit(child_work(round + 1));
+		int status = first ? first() : CHILD_OK;
+		_exit(status != CHILD_OK ? status : child_work(round + 1));
 	}
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
@@ -117,6 +121,8 @@ static void fork_and_check(unsigned round)
 	cr_assert_eq(WEXITSTATUS(status), CHILD_OK, "child %u exited with %d", round,
 	             WEXITSTATUS(status));
 }
+
+static void fork_and_check(unsigned round) { fork_and_check_after(round, NULL); }
 
 Test(fork, fork_while_threads_allocate, .timeout = 120)
 {
@@ -213,4 +219,89 @@ Test(fork, fork_while_threads_flush_their_caches, .timeout = 120)
 	for (int i = 0; i < 4; i++)
 		join_thread(t[i]);
 	assert_no_thread_failure();
+}
+
+/* ---- remote frees ------------------------------------------------------------------- */
+
+/* Threads that free each other's blocks: each allocates a burst of one
+ * class, swaps it for the burst another thread left in the exchange, and
+ * frees that one. Every free is remote (the threads have arenas of their
+ * own), and the stacks overflow with other arenas' blocks, which go home in
+ * batches. A fork can catch a thread with a batch on its way home; the
+ * child must find the heap consistent, free the burst left in the exchange
+ * (remote frees of its own), and work normally. */
+#define SWAP_BURST 300
+#define SWAP_SIZE 64
+
+static pthread_mutex_t exchange_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *exchange[SWAP_BURST]; /* under exchange_lock */
+static uint64_t exchange_seed;        /* of the burst in the exchange */
+
+static void *swapping_thread(void *arg)
+{
+	uint64_t rng = (uint64_t)(uintptr_t)arg;
+	uint8_t *burst[SWAP_BURST];
+	while (!atomic_load_explicit(&stop_busy, memory_order_relaxed)) {
+		uint64_t seed = rng_next(&rng);
+		for (unsigned i = 0; i < SWAP_BURST; i++) {
+			burst[i] = ingot_malloc(SWAP_SIZE);
+			THREAD_CHECK(burst[i] != NULL, "swapping thread: malloc failed");
+			edges_fill(burst[i], SWAP_SIZE, seed + i);
+		}
+		pthread_mutex_lock(&exchange_lock);
+		for (unsigned i = 0; i < SWAP_BURST; i++) {
+			uint8_t *theirs = exchange[i];
+			exchange[i] = burst[i];
+			burst[i] = theirs;
+		}
+		uint64_t their_seed = exchange_seed;
+		exchange_seed = seed;
+		pthread_mutex_unlock(&exchange_lock);
+		for (unsigned i = 0; i < SWAP_BURST && burst[0]; i++) {
+			THREAD_CHECK(edges_intact(burst[i], SWAP_SIZE, their_seed + i),
+			             "a block changed on its way between threads");
+			ingot_free(burst[i]);
+		}
+	}
+	return NULL;
+}
+
+/* In the child (which holds exchange_lock: the parent forked holding it):
+ * checks and frees the burst left in the exchange. */
+static int child_frees_exchange(void)
+{
+	for (unsigned i = 0; i < SWAP_BURST && exchange[i]; i++) {
+		if (!edges_intact(exchange[i], SWAP_SIZE, exchange_seed + i))
+			return CHILD_CORRUPTED;
+		ingot_free(exchange[i]);
+	}
+	return CHILD_OK;
+}
+
+Test(fork, fork_while_threads_free_each_others_blocks, .timeout = 120)
+{
+	/* 8 arenas whatever the CPU count, so that each thread has its own;
+	 * the options the run set (test-guarded's) are kept. */
+	const char *conf = getenv("INGOT_CONF");
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s%snarenas:8", conf ? conf : "", conf && *conf ? "," : "");
+	setenv("INGOT_CONF", buf, 1);
+	ingot_free(ingot_malloc(1));
+	pthread_t t[4];
+	atomic_store(&stop_busy, false);
+	for (uintptr_t i = 0; i < 4; i++)
+		t[i] = start_thread(swapping_thread, (void *)(i + 1));
+	usleep(10000);
+	for (unsigned round = 0; round < FLUSH_FORK_ROUNDS; round++) {
+		pthread_mutex_lock(&exchange_lock);
+		fork_and_check_after(round, child_frees_exchange);
+		pthread_mutex_unlock(&exchange_lock);
+	}
+	atomic_store(&stop_busy, true);
+	for (int i = 0; i < 4; i++)
+		join_thread(t[i]);
+	assert_no_thread_failure();
+	for (unsigned i = 0; i < SWAP_BURST; i++)
+		ingot_free(exchange[i]);
+	cr_assert_eq(ingot_check(), 0, "parent heap inconsistent after the forks");
 }

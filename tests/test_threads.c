@@ -1,6 +1,7 @@
 /*
  * test_threads.c — many threads at once: random workloads with cross-thread
- * frees, thread churn, and a producer/consumer pair.
+ * frees, thread churn, a producer/consumer pair, and remote frees (blocks of
+ * another thread's arena) going home.
  *
  * Not a benchmark: the point is that every block keeps its contents while it
  * lives, that blocks freed by other threads go home, and that the heap and
@@ -376,4 +377,219 @@ Test(threads, huge_blocks_replaced_by_several_threads, .timeout = 120)
 		join_thread(t[i]);
 	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- remote frees ------------------------------------------------------------------- */
+
+/* Boots ingot with 8 arenas whatever the CPU count, keeping the options the
+ * run set (test-guarded's guard_sample), so that threads started one after
+ * another have arenas other than main's: their frees of main's blocks are
+ * remote frees. */
+static void boot_with_8_arenas(void)
+{
+	const char *conf = getenv("INGOT_CONF");
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s%snarenas:8", conf ? conf : "", conf && *conf ? "," : "");
+	setenv("INGOT_CONF", buf, 1);
+	ingot_free(ingot_malloc(1));
+}
+
+/* The calling thread's arena (reading it does not make the thread's cache). */
+static unsigned thread_arena_index(void)
+{
+	unsigned index = UINT32_MAX;
+	size_t len = sizeof index;
+	ingot_mallctl("thread.arena", &index, &len, NULL, 0);
+	return index;
+}
+
+#define PASSIVE_THREADS 4
+#define PASSIVE_SIZE 16
+#define LINE 64
+
+struct passive_worker {
+	uint8_t *given[PASSIVE_THREADS]; /* main's blocks, next to each other */
+	unsigned id, main_arena;
+	bool remote; /* the thread's arena is not main's */
+};
+
+/* A worker handed a block by main frees it first, then allocates its own
+ * blocks of the size: none may be main's block or share a cache line with
+ * main's blocks, or the worker's writes would fight with the other workers'
+ * over that line (false sharing). */
+static void *passive_worker(void *arg)
+{
+	struct passive_worker *w = arg;
+	w->remote = thread_arena_index() != w->main_arena;
+	ingot_free(w->given[w->id]);
+	for (int round = 0; round < 100; round++) {
+		uint8_t *p = ingot_malloc(PASSIVE_SIZE);
+		THREAD_CHECK(p != NULL, "malloc(%d) failed", PASSIVE_SIZE);
+		for (unsigned i = 0; i < PASSIVE_THREADS && w->remote; i++)
+			THREAD_CHECK((uintptr_t)p / LINE != (uintptr_t)w->given[i] / LINE,
+			             "worker %u got %p, on the cache line of main's block %p", w->id,
+			             (void *)p, (void *)w->given[i]);
+		memset(p, (int)round, PASSIVE_SIZE);
+		ingot_free(p);
+	}
+	return NULL;
+}
+
+Test(threads, a_block_freed_by_a_new_thread_goes_home, .timeout = 60)
+{
+	boot_with_8_arenas();
+	struct passive_worker w[PASSIVE_THREADS];
+	uint8_t *given[PASSIVE_THREADS];
+	for (unsigned i = 0; i < PASSIVE_THREADS; i++) {
+		given[i] = ingot_malloc(PASSIVE_SIZE);
+		cr_assert_not_null(given[i]);
+		memset(given[i], 0, PASSIVE_SIZE);
+	}
+	pthread_t t[PASSIVE_THREADS];
+	for (unsigned i = 0; i < PASSIVE_THREADS; i++) {
+		w[i] = (struct passive_worker){.id = i, .main_arena = thread_arena_index()};
+		memcpy(w[i].given, given, sizeof given);
+		t[i] = start_thread(passive_worker, &w[i]);
+	}
+	unsigned remote = 0;
+	for (unsigned i = 0; i < PASSIVE_THREADS; i++) {
+		join_thread(t[i]);
+		remote += w[i].remote;
+	}
+	assert_no_thread_failure();
+	cr_assert_geq(remote, PASSIVE_THREADS - 1, "only %u workers had an arena of their own", remote);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Objects of size PASSIVE_SIZE out of arena 0's bin (in caches or in use). */
+static size_t passive_class_curregs(void)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof epoch;
+	ingot_mallctl("epoch", &epoch, &len, &epoch, sizeof epoch);
+	char name[64];
+	snprintf(name, sizeof name, "stats.arenas.0.bins.%u.curregs", sizeclass_small(PASSIVE_SIZE) - 1);
+	size_t curregs = SIZE_MAX;
+	len = sizeof curregs;
+	ingot_mallctl(name, &curregs, &len, NULL, 0);
+	return curregs;
+}
+
+struct first_free {
+	void *given;
+	size_t curregs_after;
+};
+
+static void *first_free_worker(void *arg)
+{
+	struct first_free *f = arg;
+	ingot_free(f->given);
+	f->curregs_after = passive_class_curregs();
+	return NULL;
+}
+
+/* With one arena for all threads the worker's cache cannot tell main's
+ * block by its arena; its stack of the class has not taken anything from
+ * the bin yet, though, so the block is not its own: it goes home, the bin
+ * counts one object fewer out. Without guarded samples (test-guarded sets
+ * them): a guarded block never comes from a bin. */
+Test(threads, a_new_threads_first_free_goes_home_in_a_shared_arena, .timeout = 60)
+{
+	if (!INGOT_STATS)
+		cr_skip_test("needs the bins' statistics");
+	const char *conf = getenv("INGOT_CONF");
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s%snarenas:1,guard_sample:0", conf ? conf : "",
+	         conf && *conf ? "," : "");
+	setenv("INGOT_CONF", buf, 1);
+	struct first_free f = {.given = ingot_malloc(PASSIVE_SIZE)};
+	cr_assert_not_null(f.given);
+	size_t before = passive_class_curregs();
+	cr_assert_neq(before, SIZE_MAX);
+	join_thread(start_thread(first_free_worker, &f));
+	assert_no_thread_failure();
+	cr_assert_eq(f.curregs_after, before - 1, "%zu objects out of the bin before the worker's free, %zu after",
+	             before, f.curregs_after);
+}
+
+/* Threads in a ring each allocate a burst of blocks of a few classes, hand
+ * them all to the next thread, and free the burst the previous one handed
+ * them: every free is remote, and bursts overflow the stacks, which send
+ * the other arenas' blocks home. Each generation of threads exits with
+ * blocks in its caches and in its inbox; the next frees them. No block may
+ * be lost (the allocated bytes come back to where they were) or handed out
+ * twice (its pattern would change under its holder). */
+#define RING_THREADS 4
+#define RING_BURST 1536
+#define RING_GENERATIONS 3
+
+struct ring_worker {
+	unsigned id;
+	struct handoff_queue *inbox, *outbox;
+	unsigned rounds;
+};
+
+static const size_t ring_sizes[] = {16, 64, 256, 24, 1000};
+
+static void *ring_worker(void *arg)
+{
+	struct ring_worker *w = arg;
+	uint64_t rng = 77 + w->id;
+	for (unsigned round = 0; round < w->rounds; round++) {
+		for (unsigned i = 0; i < RING_BURST; i++) {
+			struct block b = {.size = ring_sizes[rng_below(&rng, sizeof ring_sizes / sizeof ring_sizes[0])]};
+			b.p = ingot_malloc(b.size);
+			THREAD_CHECK(b.p != NULL, "ring worker %u: malloc(%zu) failed", w->id, b.size);
+			b.seed = rng_next(&rng);
+			block_fill(&b);
+			queue_push(w->outbox, b);
+		}
+		struct block b;
+		for (unsigned i = 0; i < 2 * RING_BURST && queue_pop(w->inbox, &b); i++) {
+			THREAD_CHECK(block_intact(&b), "ring worker %u: block %p (%zu bytes) changed",
+			             w->id, (void *)b.p, b.size);
+			ingot_free(b.p);
+		}
+	}
+	return NULL;
+}
+
+Test(threads, remote_frees_in_a_ring_lose_and_double_nothing, .timeout = 120)
+{
+	boot_with_8_arenas();
+	struct ingot_stats st0, st1;
+	ingot_stats_get(&st0);
+	struct handoff_queue inbox[RING_THREADS];
+	for (unsigned i = 0; i < RING_THREADS; i++)
+		inbox[i] = (struct handoff_queue){.lock = PTHREAD_MUTEX_INITIALIZER};
+	for (unsigned gen = 0; gen < RING_GENERATIONS; gen++) {
+		struct ring_worker w[RING_THREADS];
+		pthread_t t[RING_THREADS];
+		for (unsigned i = 0; i < RING_THREADS; i++) {
+			w[i] = (struct ring_worker){.id = i, .inbox = &inbox[i],
+			                            .outbox = &inbox[(i + 1) % RING_THREADS],
+			                            .rounds = SCALE(40)};
+			t[i] = start_thread(ring_worker, &w[i]);
+		}
+		cr_assert_eq(ingot_check(), 0, "heap inconsistent while the ring runs");
+		for (unsigned i = 0; i < RING_THREADS; i++)
+			join_thread(t[i]);
+		assert_no_thread_failure();
+		cr_assert_eq(ingot_check(), 0, "heap inconsistent after generation %u", gen);
+	}
+	struct block b;
+	for (unsigned i = 0; i < RING_THREADS; i++) {
+		while (queue_pop(&inbox[i], &b)) {
+			cr_assert(block_intact(&b), "queued block %p corrupted", (void *)b.p);
+			ingot_free(b.p);
+		}
+		free(inbox[i].items);
+	}
+	ingot_thread_flush();
+	cr_assert_eq(ingot_check(), 0);
+	ingot_stats_get(&st1);
+	if (INGOT_STATS)
+		cr_assert_eq(st1.allocated, st0.allocated,
+		             "allocated %zu before the ring, %zu after it freed everything",
+		             st0.allocated, st1.allocated);
 }
