@@ -18,6 +18,7 @@
 #define CACHE_MAX (64u * 1024) /* largest class thread caches may hold */
 #define MAX_NREGS 512u /* the slab bitmap in a span holds this many */
 #define MIN_NREGS 8u
+#define MIN_NREGS_BIG 4u /* classes above a page */
 #define MAX_CLASSES 256
 
 static unsigned sizes[MAX_CLASSES];
@@ -34,9 +35,18 @@ static void make_sizes(void)
 			add(base + step * (base / 4));
 }
 
-/* Fewest pages that hold at least MIN_NREGS objects with at most 1/16 of the
- * slab wasted; else the least waste. More objects per slab means fewer slab
- * switches when a thread cache refills. */
+/* Objects a slab of this class must hold. A partly used slab of every class
+ * in every arena is the floor of the heap's footprint, so the classes above
+ * a page settle for fewer objects per slab: 8 would make their slabs 40 to
+ * 128 KiB. */
+static unsigned min_nregs(unsigned size, unsigned page)
+{
+	return size > page ? MIN_NREGS_BIG : MIN_NREGS;
+}
+
+/* Fewest pages that hold at least min_nregs objects with at most 1/16 of
+ * the slab wasted; else the least waste. More objects per slab means fewer
+ * slab switches when a thread cache refills. */
 static unsigned slab_pages(unsigned size, unsigned page)
 {
 	unsigned best = 1, best_waste = ~0u;
@@ -47,7 +57,7 @@ static unsigned slab_pages(unsigned size, unsigned page)
 		if (bytes < size)
 			continue;
 		unsigned waste = bytes % size;
-		if (waste * 16 <= bytes && bytes / size >= MIN_NREGS)
+		if (waste * 16 <= bytes && bytes / size >= min_nregs(size, page))
 			return np;
 		if (waste * best < best_waste * np) {
 			best = np;
