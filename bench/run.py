@@ -273,6 +273,8 @@ def workloads(threads: int, scale: float, results: str, kind: str) -> list[Workl
                                               "--iters", n(4e5)], threads=T, scalable=True),
         Workload(f"churn-t{T}", [bin_("churn"), "--threads", str(T), "--iters", n(1e4)],
                  threads=T, scalable=True),
+        Workload(f"stress-t{T}", [bin_("stress"), "--threads", str(T), "--iters", n(1e6)],
+                 threads=T, scalable=True),
         Workload("realloc-str", [bin_("realloc"), "--mode", "str", "--iters", n(2e6)]),
         Workload("realloc-array", [bin_("realloc"), "--mode", "array", "--iters", n(1e8)]),
         Workload("large", [bin_("large"), "--iters", n(200)]),
@@ -300,7 +302,7 @@ def workloads(threads: int, scale: float, results: str, kind: str) -> list[Workl
 
 
 QUICK = ["pair-16-1k-t1", "batch-16-1k-t", "mix-16-1k-t1", "pair-8k-64k", "prodcons-t", "frag", "larson",
-         "falseshare-passive", "churn", "realloc-str", "realloc-array", "large", "memreturn", "py-dict", "sqlite"]
+         "falseshare-passive", "churn", "stress", "realloc-str", "realloc-array", "large", "memreturn", "py-dict", "sqlite"]
 
 
 def select(ws: list[Workload], patterns: list[str]) -> list[Workload]:

@@ -29,7 +29,7 @@ BENCH_CC          ?= $(CC)
 BENCH_DIR         := bench
 BENCH_BUILD       := bench/build
 BENCH_CFLAGS      := -std=gnu11 -O2 -g -pthread -Wall -Wextra -Wshadow
-BENCH_WORKLOADS   := sizeloop frag prodcons larson falseshare churn realloc large memreturn fastpath idlefree
+BENCH_WORKLOADS   := sizeloop frag prodcons larson falseshare churn stress realloc large memreturn fastpath idlefree
 BENCH_BINS        := $(BENCH_WORKLOADS:%=$(BENCH_BUILD)/%) $(BENCH_BUILD)/measure $(BENCH_BUILD)/probe
 
 BENCH_ROUNDS      ?=

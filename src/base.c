@@ -18,6 +18,7 @@ static struct {
 	uintptr_t next;  /* first free byte of the current block */
 	uintptr_t end;   /* end of the current block */
 	size_t mapped;   /* bytes mapped for metadata */
+	size_t used;     /* bytes handed out (after rounding to BASE_ALIGN) */
 } base;
 
 void *base_alloc(size_t size)
@@ -39,6 +40,7 @@ void *base_alloc(size_t size)
 	}
 	void *ret = (void *)base.next;
 	base.next += size;
+	__atomic_fetch_add(&base.used, size, __ATOMIC_RELAXED);
 	arch_lock_release(&base.lock);
 	return ret; /* fresh mappings read as zero and are never reused */
 }
@@ -46,6 +48,11 @@ void *base_alloc(size_t size)
 size_t base_mapped(void)
 {
 	return __atomic_load_n(&base.mapped, __ATOMIC_RELAXED);
+}
+
+size_t base_used(void)
+{
+	return __atomic_load_n(&base.used, __ATOMIC_RELAXED);
 }
 
 void base_fork_prepare(void) { arch_lock_acquire(&base.lock); }

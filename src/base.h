@@ -16,6 +16,10 @@ void *base_alloc(size_t size);
 /* Bytes mapped for metadata so far. */
 size_t base_mapped(void);
 
+/* Bytes handed out by base_alloc so far: the metadata ingot made, without
+ * the unused rest of its blocks (which stays out of memory until used). */
+size_t base_used(void);
+
 void base_fork_prepare(void);
 void base_fork_parent(void);
 void base_fork_child(void);

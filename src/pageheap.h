@@ -48,18 +48,22 @@ struct span {
 	uint8_t state;      /* enum span_state */
 	uint8_t sizeclass;  /* SLAB: its class; otherwise 0 */
 	uint8_t guarded;    /* last page is a guard: 1 reserved, 2 also protected */
+	bool zeroed;        /* FREE: every page reads as zero */
 	uint16_t nfree;     /* SLAB: free objects */
+	uint32_t ndirty;    /* FREE: pages that may be dirty (beside nfree, so
+	                     * that the record takes 192 bytes, not 256) */
 	struct chunk *chunk;
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
 	struct span *prev;
 	/* FREE spans only. */
 	struct span *dirty_next; /* dirty list, in the order spans joined it */
 	struct span *dirty_prev;
-	uint32_t ndirty;         /* pages that may be dirty */
-	bool zeroed;             /* every page reads as zero */
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
 };
+
+/* Metadata per slab: base_alloc rounds records to 64 bytes. */
+_Static_assert(sizeof(struct span) <= 192, "struct span outgrew three cache lines");
 
 /* Pages of a span that hold data (all but a guard page). */
 INGOT_INLINE size_t span_usable_pages(const struct span *s)

@@ -83,7 +83,7 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	/* ingot's metadata is global, as jemalloc's arena 0 holds the base
 	 * of everything global. */
 	if (a->index == 0)
-		s->base += base_mapped() + pagemap_table_bytes();
+		s->base += base_used() + pagemap_table_bytes();
 }
 
 /* Adds the cumulative counters of one arena's figures to another's. */
@@ -142,7 +142,7 @@ static void global_from(const struct arena_stats *s, struct ingot_stats *out)
 	size_t allocated = s->allocated_small + s->allocated_large;
 	out->allocated = allocated > cached ? allocated - cached : 0;
 	out->active = s->pactive << LG_PAGE;
-	out->metadata = base_mapped() + pagemap_table_bytes();
+	out->metadata = base_used() + pagemap_table_bytes();
 	out->resident = (s->pactive + s->pdirty) << LG_PAGE;
 	out->resident += out->metadata;
 	out->mapped = s->mapped + out->metadata;

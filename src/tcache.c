@@ -57,6 +57,9 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 
 static uint16_t class_ncap[SC_NCACHED + 1];     /* base capacity */
 static uint16_t class_ncap_max[SC_NCACHED + 1]; /* grown capacity, and stack room */
+/* Where a grown stack of each class lives in a cache's stack memory (its
+ * sentinel's word), 0 for classes that never grow. See tcache_layout. */
+static uint32_t class_grown_at[SC_NCACHED + 1];
 static size_t stack_words;  /* words of stack memory per cache, sentinels included */
 static size_t max_cached_size; /* largest class with room in a cache */
 static unsigned ncached_classes; /* classes with room, 1..that class */
@@ -85,13 +88,20 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		if (cls <= SC_NSMALL && class_ncap[cls])
 			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
 			                                              TCACHE_CLASS_BYTES_GROWN / size));
-		stack_words += class_ncap_max[cls] + 1u;
+		stack_words += class_ncap[cls] + 1u;
 		if (class_ncap[cls]) {
 			max_cached_size = size;
 			ncached_classes = cls;
 		}
 	}
 	stack_words += QUARANTINE_LEN + CSTACKS_BYTES / sizeof(void *);
+	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
+		class_grown_at[cls] = 0;
+		if (class_ncap_max[cls] > class_ncap[cls]) {
+			class_grown_at[cls] = (uint32_t)stack_words;
+			stack_words += class_ncap_max[cls] + 1u;
+		}
+	}
 }
 
 size_t tcache_max_size(void) { return max_cached_size; }
@@ -197,9 +207,14 @@ static uintptr_t class_alignment(unsigned cls)
 }
 
 /* Gives every working stack its stack, each after a NULL sentinel, and its
- * capacity. In slow-path mode the cache works in stacks of their own, kept in
- * the stack memory, and leaves the TLS stacks empty with capacity 0: the fast
- * paths then always miss, and every call takes the checked slow paths. */
+ * capacity. The stacks at their base capacity lie side by side, and the room
+ * each may grow into comes after all of them (stack_move_to_room): the pages
+ * of stack memory a thread touches then follow what its stacks hold, where
+ * room for growth between the stacks put every class in use on a page or
+ * two of its own. In slow-path mode the cache works in stacks of their own,
+ * kept in the stack memory, and leaves the TLS stacks empty with capacity 0:
+ * the fast paths then always miss, and every call takes the checked slow
+ * paths. */
 static void tcache_layout(struct tcache *tc, void **mem)
 {
 	tc->stack_mem = mem;
@@ -226,7 +241,7 @@ static void tcache_layout(struct tcache *tc, void **mem)
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
-		mem += class_ncap_max[cls] + 1u;
+		mem += class_ncap[cls] + 1u;
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
@@ -475,13 +490,31 @@ void tcache_flush(struct tcache *tc)
 		stack_flush(tc, cls, tcache_stack_ncached(&tc->cstacks[cls]));
 }
 
+/* Moves tc's stack cls, with the objects it holds, to its room for growth
+ * (see tcache_layout), where it stays once there. */
+static void stack_move_to_room(struct tcache *tc, unsigned cls)
+{
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	void **room = tc->stack_mem + class_grown_at[cls] + 1;
+	if (stack->base == room)
+		return;
+	unsigned n = tcache_stack_ncached(stack);
+	room[-1] = NULL; /* a reused cache's memory may hold anything */
+	ingot_memcpy(room, stack->base, n * sizeof(void *));
+	stack->base = room;
+	tcache_stack_set_top(stack, room + n);
+}
+
 /* Sets the capacity of tc's stack cls (small, holding at most ncap objects)
  * and keeps the cache's total of growth in step. */
 static void stack_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
+	unsigned old = tcache_stack_ncap(stack);
+	if (ncap > class_ncap[cls])
+		stack_move_to_room(tc, cls);
 	tc->grown_bytes += (size_t)ncap * sc_size[cls];
-	tc->grown_bytes -= (size_t)tcache_stack_ncap(stack) * sc_size[cls];
+	tc->grown_bytes -= (size_t)old * sc_size[cls];
 	stack->limit = stack->base + ncap;
 }
 

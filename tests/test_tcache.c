@@ -503,6 +503,70 @@ Test(tcache, a_burst_bigger_than_the_cache_grows_its_class)
 	cr_assert_eq(r.shrunk, r.base, "an idle grown class kept capacity %u (base %u)", r.shrunk, r.base);
 }
 
+struct layout_result {
+	bool side_by_side, moved_beyond, kept_objects;
+	unsigned first_gap; /* class after which a gap was found, 0 if none */
+};
+
+/* A fresh cache's stacks lie side by side at their base capacity (a thread
+ * that uses a few classes touches a few pages of stack memory, not a page
+ * or two per class); a class that grows moves beyond all of them, with the
+ * objects it held. */
+static void *layout_thread(void *arg)
+{
+	struct layout_result *r = arg;
+	struct tcache *tc = my_cache();
+	r->side_by_side = true;
+	for (unsigned cls = 1; cls < SC_NCACHED; cls++) {
+		struct tcache_stack *s = &tc->stacks[cls], *next = &tc->stacks[cls + 1];
+		if (next->base != s->limit + 1) { /* +1: the next one's sentinel */
+			r->side_by_side = false;
+			r->first_gap = cls;
+			break;
+		}
+	}
+	unsigned cls = sizeclass_small(64);
+	struct tcache_stack *tb = &tc->stacks[cls];
+	void **last_base = tc->stacks[SC_NCACHED].limit;
+	unsigned base_ncap = tcache_stack_ncap(tb), n = 2 * base_ncap - 24;
+	void **objs = malloc(n * sizeof(void *)), **held = malloc(n * sizeof(void *)); /* libc's */
+	THREAD_CHECK(objs != NULL && held != NULL, "no room to test in");
+	/* Bursts until a free grows the stack; what the stack held just
+	 * before that free must be what the moved stack holds under the
+	 * freed block. */
+	for (int cycle = 0; cycle < 8 && tcache_stack_ncap(tb) == base_ncap; cycle++) {
+		for (unsigned k = 0; k < n; k++)
+			objs[k] = ingot_malloc(64);
+		for (unsigned k = 0; k < n; k++) {
+			unsigned held_n = tcache_stack_ncached(tb);
+			memcpy(held, tb->base, held_n * sizeof(void *));
+			ingot_free(objs[k]);
+			if (tcache_stack_ncap(tb) == base_ncap)
+				continue;
+			r->moved_beyond = tb->base > last_base;
+			r->kept_objects = tcache_stack_ncached(tb) == held_n + 1 &&
+			                  memcmp(held, tb->base, held_n * sizeof(void *)) == 0 &&
+			                  tb->base[held_n] == objs[k] && tb->base[-1] == NULL;
+			for (k++; k < n; k++)
+				ingot_free(objs[k]);
+		}
+	}
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the move");
+	free(objs);
+	free(held);
+	return NULL;
+}
+
+Test(tcache, stacks_lie_side_by_side_and_a_grown_one_moves_past_them)
+{
+	skip_if_uncached();
+	struct layout_result r = {0};
+	run_thread(layout_thread, &r);
+	cr_assert(r.side_by_side, "a gap after the stack of class %u", r.first_gap);
+	cr_assert(r.moved_beyond, "the grown stack is not past the base stacks");
+	cr_assert(r.kept_objects, "the moved stack does not hold what the stack held");
+}
+
 /* Bursts of every small class at three times its capacity: growth stays
  * within the cache's bound (ingot_check compares the bins with the
  * cache's total), and nothing is lost: after a flush the bins hold what

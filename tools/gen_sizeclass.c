@@ -15,9 +15,11 @@
 #define SMALL_MAX (16u * 1024)
 #define LARGE_MAX (2u * 1024 * 1024)
 #define MAX_SLAB_PAGES 32u
+#define TIGHT_SLAB_PAGES 8u /* slabs up to this may grow to waste less */
 #define CACHE_MAX (64u * 1024) /* largest class thread caches may hold */
 #define MAX_NREGS 512u /* the slab bitmap in a span holds this many */
 #define MIN_NREGS 8u
+#define MIN_NREGS_BIG 4u /* classes above a page */
 #define MAX_CLASSES 256
 
 static unsigned sizes[MAX_CLASSES];
@@ -34,21 +36,51 @@ static void make_sizes(void)
 			add(base + step * (base / 4));
 }
 
-/* Fewest pages that hold at least MIN_NREGS objects with at most 1/16 of the
- * slab wasted; else the least waste. More objects per slab means fewer slab
- * switches when a thread cache refills. */
+/* Objects a slab of this class must hold. A partly used slab of every class
+ * in every arena is the floor of the heap's footprint, so the classes above
+ * a page settle for fewer objects per slab: 8 would make their slabs 40 to
+ * 128 KiB. */
+static unsigned min_nregs(unsigned size, unsigned page)
+{
+	return size > page ? MIN_NREGS_BIG : MIN_NREGS;
+}
+
+/* Fewest pages, up to max_pages, that hold at least min_nregs objects and
+ * waste at most 1/waste_div of the slab; 0 when there are none. */
+static unsigned slab_fit(unsigned size, unsigned page, unsigned waste_div, unsigned max_pages)
+{
+	for (unsigned np = 1; np <= max_pages; np++) {
+		unsigned bytes = np * page;
+		if (bytes / size > MAX_NREGS)
+			break;
+		if (bytes >= size && (bytes % size) * waste_div <= bytes &&
+		    bytes / size >= min_nregs(size, page))
+			return np;
+	}
+	return 0;
+}
+
+/* Pages per slab: at most 1/64 wasted where TIGHT_SLAB_PAGES allow it
+ * (with 4 KiB pages the 160, 320, 384, 640, 768 and 1280-byte classes
+ * wasted 2.3 to 6.25% of every slab at 1/16), else at most 1/16, else the
+ * least waste. The pages of a slab that it has not handed out yet stay out
+ * of memory, so a slab a few pages bigger costs a small heap nothing. More
+ * objects per slab also means fewer slab switches when a cache refills. */
 static unsigned slab_pages(unsigned size, unsigned page)
 {
+	unsigned np = slab_fit(size, page, 64, TIGHT_SLAB_PAGES);
+	if (np == 0)
+		np = slab_fit(size, page, 16, MAX_SLAB_PAGES);
+	if (np)
+		return np;
 	unsigned best = 1, best_waste = ~0u;
-	for (unsigned np = 1; np <= MAX_SLAB_PAGES; np++) {
+	for (np = 1; np <= MAX_SLAB_PAGES; np++) {
 		unsigned bytes = np * page;
 		if (bytes / size > MAX_NREGS)
 			break;
 		if (bytes < size)
 			continue;
 		unsigned waste = bytes % size;
-		if (waste * 16 <= bytes && bytes / size >= MIN_NREGS)
-			return np;
 		if (waste * best < best_waste * np) {
 			best = np;
 			best_waste = waste;
