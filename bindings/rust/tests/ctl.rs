@@ -1,8 +1,9 @@
 //! `ingot::ctl`: the typed names, the raw calls by name and by MIB, and the
 //! error codes, in a program whose global allocator is ingot.
 //!
-//! Tests that assert counter deltas take one lock, so that the deltas are
-//! theirs; the harness's threads still allocate meanwhile (`SLACK`).
+//! Tests that assert counter deltas, or allocate megabytes, or advance the
+//! epoch, take one lock, so that the deltas are theirs; the harness's threads
+//! still allocate meanwhile (`SLACK`).
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -38,6 +39,9 @@ fn version_and_config() {
 
 #[test]
 fn epoch_advances() {
+    // An epoch advanced here would move the snapshot stats_follow_allocations
+    // holds still.
+    let _g = serial();
     let e0 = epoch::read().unwrap();
     let e1 = epoch::advance().unwrap();
     assert!(e1 > e0, "epoch {e0} -> {e1}");
@@ -171,6 +175,8 @@ fn decay_times_read_and_write() {
 
 #[test]
 fn thread_counters() {
+    // Its 4 MiB block would land in another test's stats.allocated delta.
+    let _g = serial();
     let p = ctl::thread::allocatedp().unwrap();
     let q = ctl::thread::deallocatedp().unwrap();
     let a0 = p.refresh().unwrap();
