@@ -1196,7 +1196,9 @@ Test(stats, uptime_counts_from_the_arenas_birth)
 {
 	epoch_refresh();
 	uint64_t first = ctl_u64("stats.arenas.0.uptime");
-	usleep(20000);
+	/* 50 ms between the births, 20 asserted: the two ages of one snapshot are
+	 * read a moment apart, longer on a loaded machine. */
+	usleep(50000);
 	unsigned a = arena_new_explicit();
 	epoch_refresh();
 	uint64_t zero = ctl_u64("stats.arenas.0.uptime"), mine = ctl_u64(ctl_name("stats.arenas.%u.uptime", a));
