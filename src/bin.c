@@ -5,7 +5,7 @@
  *   bin_alloc_batch -> slab_pop (from current) -> slab_next (nonfull or a new
  *                      span from the page heap)
  *   bin_free_batch  -> per run of objects of one slab: slab_free_run (slot
- *   bin_free_locked    checks, a bitmap word at a time) -> slab_refiled
+ *   bin_free_locked    checks, a bitmap word at a time) -> slab_refile
  *                      (nonfull link | slab back to the heap when empty)
  *
  * Batches move whole runs: a refill takes a slab's free objects a bitmap
