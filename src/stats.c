@@ -145,7 +145,9 @@ static void global_from(const struct arena_stats *s, struct ingot_stats *out)
 	out->metadata = base_used() + pagemap_table_bytes();
 	out->resident = (s->pactive + s->pdirty) << LG_PAGE;
 	out->resident += out->metadata;
-	out->mapped = s->mapped + out->metadata;
+	/* Mapped counts the base's whole blocks, the part not yet handed out too:
+	 * a region build's test matches it against the memory the region gave. */
+	out->mapped = s->mapped + base_mapped() + pagemap_table_bytes();
 	out->retained = s->retained;
 }
 
