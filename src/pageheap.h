@@ -40,7 +40,8 @@ _Static_assert(SC_SLAB_PAGES_MAX <= CHUNK_PAGES,
  *  - SLAB: nfree == number of set bits in free_bits among the first
  *    sc_nregs[sizeclass]; linked in its bin's nonfull list iff 0 < nfree and
  *    it is not the bin's current slab;
- *  - LARGE: usable == npages * PAGE (alignment trims are given back).
+ *  - LARGE: usable == npages * PAGE (alignment trims are given back);
+ *    large_cached: freed, and held by its arena's large cache (arena.c).
  */
 struct span {
 	uintptr_t base;
@@ -57,6 +58,11 @@ struct span {
 	struct span *dirty_prev;
 	uint32_t ndirty;         /* pages that may be dirty */
 	bool zeroed;             /* every page reads as zero */
+	/* LARGE spans only, written by the arena layer under its large cache's
+	 * lock: freed and kept whole for the next block of its class, since
+	 * cached_ns. */
+	bool large_cached;
+	uint64_t cached_ns;
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
 	/* SLAB spans of hardened heaps: 1 = not held by the program (free in
@@ -133,6 +139,11 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 
 /* Gives a SLAB or LARGE span back; it is coalesced and becomes dirty. */
 void pageheap_free(struct pageheap *heap, struct span *span);
+
+/* Gives a LARGE span back whose pages have waited past the decay time
+ * elsewhere (the arena's large cache): they go back to the OS first and
+ * join the heap clean. */
+void pageheap_free_purged(struct pageheap *heap, struct span *span);
 
 /* Frees every SLAB and LARGE span of the heap (arena.<i>.reset), calling
  * large_freed(ctx, s) before each LARGE one goes. The bins must have
