@@ -158,8 +158,8 @@ size_t arena_large_usable(size_t size)
  * (batch-8k-64k) skips the page heap's split, coalesce and dirty
  * bookkeeping, about 300 instructions a block each way, and reuses the same
  * pages. Classes up to 256 KiB cost realloc-array 16 MiB more peak RSS (a
- * cached block neither coalesces nor lets a neighbour grow in place); a
- * 16 MiB bound did not hold one batch of batch-8k-64k (33 MiB, not 10). */
+ * cached block does not coalesce); a 16 MiB bound did not hold one batch
+ * of batch-8k-64k (33 MiB, not 10). */
 #define LARGE_CACHE_SIZE_MAX ((size_t)64 << 10)
 #define LARGE_CACHE_BYTES ((size_t)32 << 20)
 
@@ -270,6 +270,47 @@ static void large_cache_decay(struct arena *a, bool force)
 			pageheap_free(&a->heap, out);
 		out = next;
 	}
+}
+
+/* Large span s cannot grow in place: if the block after it waits in the
+ * cache, it goes back to the page heap, so that s can take its pages (a
+ * cached block must not stop a realloc in place: realloc-str peaked 3 MiB
+ * higher). Returns whether one went back. The heap lock is held around the
+ * look (span_of and recycled records change under it), and the cache lock
+ * inside it, the one order the two are ever taken in together. */
+static bool large_cache_release_after(struct arena *a, struct span *s)
+{
+	uintptr_t next = s->base + ((size_t)s->npages << LG_PAGE);
+	if (chunk_page_index(next) == 0)
+		return false; /* s ends its chunk */
+	arch_lock_acquire(&a->heap.lock);
+	struct span *n = span_of_addr(s->chunk, next);
+	bool found = false;
+	arch_lock_acquire(&a->large_cache_lock);
+	if (n && n->state == SPAN_LARGE && n->large_cached && n->base == next) {
+		size_t bytes = (size_t)n->npages << LG_PAGE;
+		int j = large_cache_stack(bytes);
+		struct span *prev = NULL, *o = a->large_cached[j];
+		while (o && o != n) {
+			prev = o;
+			o = o->next;
+		}
+		found = o == n;
+		if (found && prev)
+			prev->next = n->next;
+		else if (found)
+			__atomic_store_n(&a->large_cached[j], n->next, __ATOMIC_RELAXED);
+		if (found) {
+			a->large_cached_bytes -= bytes;
+			n->large_cached = false;
+			n->next = NULL;
+		}
+	}
+	arch_lock_release(&a->large_cache_lock);
+	arch_lock_release(&a->heap.lock);
+	if (found)
+		pageheap_free(&a->heap, n);
+	return found;
 }
 
 /* When the oldest cached block's decay time is up (UINT64_MAX: none, or
@@ -451,8 +492,10 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	if (want < have) {
 		pageheap_shrink(&a->heap, s, want);
 		purger_note_free(a, false);
-	} else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
+	} else if (want > have && !pageheap_grow(&a->heap, s, want, zero) &&
+	           !(large_cache_release_after(a, s) && pageheap_grow(&a->heap, s, want, zero))) {
 		return 0;
+	}
 	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
 	if (want != have) { /* as jemalloc counts it: old class freed, new one made */
 		STAT_ADD(a->lextent_ndalloc[arena_lextent_of(have << LG_PAGE)], 1);

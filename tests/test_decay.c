@@ -628,3 +628,28 @@ Test(decay, large_blocks_cross_threads_exit_and_fork, .timeout = 120)
 	cr_assert_eq(large_cached_bytes(), 0);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+#define NO_TCACHE ((int)((0u - 1u + 2u) << 8)) /* MALLOCX_TCACHE_NONE */
+
+Test(decay, a_cached_neighbour_does_not_stop_a_realloc_in_place)
+{
+	set_decay_everywhere(-1);
+	/* Two blocks side by side (the page heap hands out a run front first). */
+	uint8_t *a = NULL, *b = NULL;
+	for (int i = 0; i < 16 && !(a && b == a + 32 * KiB); i++) {
+		a = ingot_mallocx(32 * KiB, NO_TCACHE);
+		b = ingot_mallocx(32 * KiB, NO_TCACHE);
+		cr_assert(a && b);
+	}
+	cr_assert_eq(b, a + 32 * KiB, "no two 32 KiB blocks side by side");
+	memset(a, 0x77, 32 * KiB);
+	ingot_dallocx(b, NO_TCACHE); /* into the arena's large cache */
+	cr_assert_geq(large_cached_bytes(), 32 * KiB);
+	uint8_t *q = ingot_realloc(a, 64 * KiB);
+	cr_assert_eq(q, a, "the block after it, cached, made the realloc move it");
+	for (size_t i = 0; i < 32 * KiB; i++)
+		cr_assert_eq(q[i], 0x77, "byte %zu changed", i);
+	memset(q, 0x78, 64 * KiB);
+	cr_assert_eq(ingot_check(), 0);
+	ingot_free(q);
+}
