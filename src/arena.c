@@ -4,9 +4,10 @@
  *
  * Call tree:
  *   arena_alloc_small -> bin_alloc_batch
- *   arena_alloc_large -> pageheap_alloc
+ *   arena_alloc_large -> large_cache_take | pageheap_alloc
  *   arena_alloc_huge  (huge.c)
- *   arena_free        -> bin_free_locked | pageheap_free | huge_free (huge.c)
+ *   arena_free        -> bin_free_locked | large_cache_put | pageheap_free
+ *                        | huge_free (huge.c)
  *   arena_free_batch  -> bin_free_batch (one lock per run of same-arena objects)
  */
 #include "arena.h"
@@ -133,8 +134,6 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 	return p;
 }
 
-/* ---- large ---------------------------------------------------------------- */
-
 /* Counts the free of large span s (its usable pages). */
 static void large_count_free(struct arena *a, const struct span *s)
 {
@@ -151,9 +150,210 @@ size_t arena_large_usable(size_t size)
 	return ALIGN_UP(size, PAGE);
 }
 
+/* ---- the large cache ------------------------------------------------------ */
+
+/* Freed large blocks up to this size are kept whole for the next block of
+ * their class, up to LARGE_CACHE_BYTES per arena, until the decay time:
+ * a program that frees a batch of them and allocates the batch again
+ * (batch-8k-64k) skips the page heap's split, coalesce and dirty
+ * bookkeeping, about 300 instructions a block each way, and reuses the same
+ * pages. Classes up to 256 KiB cost realloc-array 16 MiB more peak RSS (a
+ * cached block does not coalesce); a 16 MiB bound did not hold one batch
+ * of batch-8k-64k (33 MiB, not 10). */
+#define LARGE_CACHE_SIZE_MAX ((size_t)64 << 10)
+#define LARGE_CACHE_BYTES ((size_t)32 << 20)
+
+/* The cache's stack for blocks of bytes, or -1 when they are not cached:
+ * only whole large classes (aligned blocks may be other page counts). */
+static int large_cache_stack(size_t bytes)
+{
+	if (bytes <= SC_SMALL_MAX || bytes > LARGE_CACHE_SIZE_MAX || sc_size[sizeclass_of(bytes)] != bytes)
+		return -1;
+	return (int)arena_lextent_of(bytes);
+}
+
+static void large_cache_decay(struct arena *a, bool force);
+
+/* Keeps freed large span s (counted free already) in the cache; false when
+ * it does not fit or caching is off (decay 0, hardened heaps, past the
+ * soft limit). *first: the cache was empty (the purger should know). Every
+ * eighth of the decay time a put also decays the cache, as frees decay the
+ * page heap. */
+static bool large_cache_put(struct arena *a, struct span *s, bool *first)
+{
+	size_t bytes = (size_t)s->npages << LG_PAGE;
+	int j = large_cache_stack(bytes);
+	if (j < 0 || s->guarded || ingot_hardening || a->heap.decay_ms == 0 || osmem_over_soft())
+		return false;
+	uint64_t now = arch_now_ns();
+	arch_lock_acquire(&a->large_cache_lock);
+	bool fits = a->large_cached_bytes + bytes <= LARGE_CACHE_BYTES;
+	bool decay = now >= a->large_cache_decay_ns;
+	if (decay) { /* (decay -1: nothing expires; a look a second is plenty) */
+		int64_t decay_ms = a->heap.decay_ms < 0 ? 1000 : a->heap.decay_ms;
+		a->large_cache_decay_ns = now + (uint64_t)decay_ms * (1000000u / 8);
+	}
+	if (fits) {
+		*first = a->large_cached_bytes == 0;
+		s->large_cached = true;
+		s->cached_ns = now;
+		s->next = a->large_cached[j];
+		__atomic_store_n(&a->large_cached[j], s, __ATOMIC_RELAXED);
+		a->large_cached_bytes += bytes;
+	}
+	arch_lock_release(&a->large_cache_lock);
+	if (decay)
+		large_cache_decay(a, false);
+	return fits;
+}
+
+/* A cached block of usable bytes taken out of the cache, or NULL. */
+static struct span *large_cache_take(struct arena *a, size_t usable)
+{
+	int j = large_cache_stack(usable);
+	/* A glance without the lock: most classes are empty most of the time. */
+	if (j < 0 || !__atomic_load_n(&a->large_cached[j], __ATOMIC_RELAXED))
+		return NULL;
+	arch_lock_acquire(&a->large_cache_lock);
+	struct span *s = a->large_cached[j];
+	if (s) {
+		__atomic_store_n(&a->large_cached[j], s->next, __ATOMIC_RELAXED);
+		a->large_cached_bytes -= usable;
+		s->large_cached = false;
+		s->next = NULL;
+	}
+	arch_lock_release(&a->large_cache_lock);
+	return s;
+}
+
+/* Whether a block cached at since is older than the decay time. */
+static bool large_cache_expired(const struct arena *a, uint64_t since, uint64_t now)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	return decay_ms >= 0 && now - since >= (uint64_t)decay_ms * 1000000u;
+}
+
+/* Gives the cached blocks older than the decay time (all with force) back
+ * to the page heap: those past the decay time purged (their time is up),
+ * the others dirty. Each stack is newest first, so the old ones are a tail. */
+static void large_cache_decay(struct arena *a, bool force)
+{
+	uint64_t now = arch_now_ns();
+	struct span *out = NULL;
+	arch_lock_acquire(&a->large_cache_lock);
+	for (unsigned j = 0; j < SC_NLARGE && a->large_cached_bytes; j++) {
+		struct span *newer = NULL, *old = a->large_cached[j];
+		while (old && !force && !large_cache_expired(a, old->cached_ns, now)) {
+			newer = old;
+			old = old->next;
+		}
+		if (newer)
+			newer->next = NULL;
+		else
+			__atomic_store_n(&a->large_cached[j], NULL, __ATOMIC_RELAXED);
+		while (old) {
+			struct span *next = old->next;
+			a->large_cached_bytes -= (size_t)old->npages << LG_PAGE;
+			old->large_cached = false;
+			old->next = out;
+			out = old;
+			old = next;
+		}
+	}
+	arch_lock_release(&a->large_cache_lock);
+	while (out) {
+		struct span *next = out->next;
+		out->next = NULL;
+		if (large_cache_expired(a, out->cached_ns, now))
+			pageheap_free_purged(&a->heap, out);
+		else
+			pageheap_free(&a->heap, out);
+		out = next;
+	}
+}
+
+/* Large span s cannot grow in place: if the block after it waits in the
+ * cache, it goes back to the page heap, so that s can take its pages (a
+ * cached block must not stop a realloc in place: realloc-str peaked 3 MiB
+ * higher). Returns whether one went back. The heap lock is held around the
+ * look (span_of and recycled records change under it), and the cache lock
+ * inside it, the one order the two are ever taken in together. */
+static bool large_cache_release_after(struct arena *a, struct span *s)
+{
+	uintptr_t next = s->base + ((size_t)s->npages << LG_PAGE);
+	if (chunk_page_index(next) == 0)
+		return false; /* s ends its chunk */
+	arch_lock_acquire(&a->heap.lock);
+	struct span *n = span_of_addr(s->chunk, next);
+	bool found = false;
+	arch_lock_acquire(&a->large_cache_lock);
+	if (n && n->state == SPAN_LARGE && n->large_cached && n->base == next) {
+		size_t bytes = (size_t)n->npages << LG_PAGE;
+		int j = large_cache_stack(bytes);
+		struct span *prev = NULL, *o = a->large_cached[j];
+		while (o && o != n) {
+			prev = o;
+			o = o->next;
+		}
+		found = o == n;
+		if (found && prev)
+			prev->next = n->next;
+		else if (found)
+			__atomic_store_n(&a->large_cached[j], n->next, __ATOMIC_RELAXED);
+		if (found) {
+			a->large_cached_bytes -= bytes;
+			n->large_cached = false;
+			n->next = NULL;
+		}
+	}
+	arch_lock_release(&a->large_cache_lock);
+	arch_lock_release(&a->heap.lock);
+	if (found)
+		pageheap_free(&a->heap, n);
+	return found;
+}
+
+/* When the oldest cached block's decay time is up (UINT64_MAX: none, or
+ * decay off). */
+static uint64_t large_cache_deadline(struct arena *a)
+{
+	int64_t decay_ms = a->heap.decay_ms;
+	uint64_t deadline = UINT64_MAX;
+	arch_lock_acquire(&a->large_cache_lock);
+	for (unsigned j = 0; j < SC_NLARGE && decay_ms >= 0; j++)
+		for (struct span *s = a->large_cached[j]; s; s = s->next)
+			if (!s->next)
+				deadline = MIN(deadline, s->cached_ns + (uint64_t)decay_ms * 1000000u);
+	arch_lock_release(&a->large_cache_lock);
+	return deadline;
+}
+
+static const char *large_cache_check(struct arena *a)
+{
+	const char *err = NULL;
+	size_t bytes = 0;
+	arch_lock_acquire(&a->large_cache_lock);
+	for (unsigned j = 0; j < SC_NLARGE && !err; j++)
+		for (struct span *s = a->large_cached[j]; s && !err; s = s->next) {
+			size_t n = (size_t)s->npages << LG_PAGE;
+			if (s->state != SPAN_LARGE || !s->large_cached || s->chunk->arena != a ||
+			    large_cache_stack(n) != (int)j)
+				err = "large cache holds a span of the wrong state, arena or class";
+			bytes += n;
+		}
+	if (!err && bytes != a->large_cached_bytes)
+		err = "large cache's byte count disagrees with its blocks";
+	arch_lock_release(&a->large_cache_lock);
+	return err;
+}
+
+/* ---- large ---------------------------------------------------------------- */
+
 void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 {
-	struct span *s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
+	struct span *s = align <= PAGE && !zero ? large_cache_take(a, usable) : NULL;
+	if (!s)
+		s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
 	if (!s) {
 		arenas_reclaim();
 		s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
@@ -191,12 +391,14 @@ static struct span *span_for_free(struct chunk *c, const void *p)
 		return s;
 	if (INGOT_UNLIKELY(s->base != (uintptr_t)p))
 		ingot_report_invalid_ptr("free", p);
-	if (INGOT_UNLIKELY(s->state != SPAN_LARGE))
+	if (INGOT_UNLIKELY(s->state != SPAN_LARGE || s->large_cached))
 		ingot_report_double_free(p);
 	return s;
 }
 
-static void free_in_chunk(struct chunk *c, void *p)
+/* Returns true when a freed large block was kept in the large cache while
+ * it was empty. */
+static bool free_in_chunk(struct chunk *c, void *p)
 {
 	struct arena *a = c->arena;
 	struct span *s = span_for_free(c, p);
@@ -207,10 +409,13 @@ static void free_in_chunk(struct chunk *c, void *p)
 		arch_lock_acquire(&bin->lock);
 		bin_free_locked(bin, &a->heap, s, p);
 		arch_lock_release(&bin->lock);
-		return;
+		return false;
 	}
 	large_count_free(a, s);
-	pageheap_free(&a->heap, s);
+	bool first = false;
+	if (!large_cache_put(a, s, &first))
+		pageheap_free(&a->heap, s);
+	return first;
 }
 
 void arena_free(struct chunk *c, void *p)
@@ -228,8 +433,8 @@ void arena_free(struct chunk *c, void *p)
 		purger_note_free(a, huge_free(c));
 		return;
 	}
-	free_in_chunk(c, p);
-	purger_note_free(c->arena, false);
+	struct arena *a = c->arena;
+	purger_note_free(a, free_in_chunk(c, p));
 }
 
 void arena_free_batch(unsigned cls, void **objs, unsigned n)
@@ -254,7 +459,7 @@ size_t arena_usable_size(struct chunk *c, const void *p)
 	unsigned slot;
 	if (cls)
 		return slab_slot_of(s, cls, p, &slot) ? harden_small_usable(cls) : 0;
-	if (!s || s->state != SPAN_LARGE || s->base != (uintptr_t)p)
+	if (!s || s->state != SPAN_LARGE || s->large_cached || s->base != (uintptr_t)p)
 		return 0;
 	return span_usable_pages(s) << LG_PAGE;
 }
@@ -277,8 +482,10 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	if (want < have) {
 		pageheap_shrink(&a->heap, s, want);
 		purger_note_free(a, false);
-	} else if (want > have && !pageheap_grow(&a->heap, s, want, zero))
+	} else if (want > have && !pageheap_grow(&a->heap, s, want, zero) &&
+	           !(large_cache_release_after(a, s) && pageheap_grow(&a->heap, s, want, zero))) {
 		return 0;
+	}
 	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
 	if (want != have) { /* as jemalloc counts it: old class freed, new one made */
 		STAT_ADD(a->lextent_ndalloc[arena_lextent_of(have << LG_PAGE)], 1);
@@ -293,6 +500,7 @@ void arena_purge(struct arena *a, bool force)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL && force; cls++)
 		bin_release_empty(&a->bins[cls], &a->heap);
+	large_cache_decay(a, force);
 	pageheap_decay(&a->heap, force);
 	huge_cache_decay(a, force);
 }
@@ -312,6 +520,7 @@ uint64_t arena_background_pass(struct arena *a, uint64_t now, bool *bins_busy)
 	__atomic_store_n(&a->purger_wake_dirty, 0, __ATOMIC_SEQ_CST);
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
 		*bins_busy |= bin_trim_idle(&a->bins[cls], &a->heap, &a->idle_marks[cls]);
+	large_cache_decay(a, false);
 	pageheap_decay(&a->heap, false);
 	huge_cache_decay(a, false);
 	uint64_t deadline = pageheap_decay_deadline(&a->heap, now);
@@ -319,7 +528,7 @@ uint64_t arena_background_pass(struct arena *a, uint64_t now, bool *bins_busy)
 		size_t planned = dirty_pages_racy(a) + PURGER_WAKE_BYTES / PAGE;
 		__atomic_store_n(&a->purger_wake_dirty, planned, __ATOMIC_SEQ_CST);
 	}
-	return MIN(deadline, huge_cache_deadline(a));
+	return MIN(deadline, MIN(huge_cache_deadline(a), large_cache_deadline(a)));
 }
 
 const char *arena_check(struct arena *a)
@@ -329,11 +538,13 @@ const char *arena_check(struct arena *a)
 		err = bin_check(&a->bins[cls]);
 	if (!err)
 		err = pageheap_check(&a->heap);
+	if (!err)
+		err = large_cache_check(a);
 	return err;
 }
 
-/* Fork: every lock in a fixed order (bins, then heap, then huge), so that
- * the child finds them all free. */
+/* Fork: every lock in a fixed order (bins, then heap, then huge, then the
+ * large cache), so that the child finds them all free. */
 void arenas_fork_prepare(void)
 {
 	arch_lock_acquire(&create_lock);
@@ -343,6 +554,7 @@ void arenas_fork_prepare(void)
 			arch_lock_acquire(&a->bins[cls].lock);
 		pageheap_fork_prepare(&a->heap);
 		arch_lock_acquire(&a->huge_lock);
+		arch_lock_acquire(&a->large_cache_lock);
 	}
 	huge_records_fork_prepare();
 }
@@ -353,6 +565,7 @@ static void arenas_fork_release(bool child)
 	huge_records_fork_release(child);
 	for (unsigned i = 0; i < narenas_total; i++) {
 		struct arena *a = arenas[i];
+		release(&a->large_cache_lock);
 		release(&a->huge_lock);
 		if (child)
 			pageheap_fork_child(&a->heap);
@@ -388,6 +601,7 @@ static void large_counted_free(void *arena, const struct span *s)
 void arena_reset(struct arena *a)
 {
 	huge_free_all(a);
+	large_cache_decay(a, true); /* counted free already */
 	/* The bins forget their slabs; the pages go back with the rest below. */
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
 		bin_forget_slabs(&a->bins[cls]);

@@ -49,6 +49,14 @@ struct arena {
 	struct chunk *huge_cached;
 	struct chunk *huge_slack;
 	size_t huge_cached_bytes, huge_slack_bytes;
+	/* Freed large blocks of up to LARGE_CACHE_SIZE_MAX bytes kept whole,
+	 * one stack per large class (newest on top, linked by next), up to
+	 * LARGE_CACHE_BYTES, until decay: a block of a class freed a moment
+	 * ago serves the next one without the page heap (arena.c). */
+	arch_lock_t large_cache_lock;
+	struct span *large_cached[SC_NLARGE];
+	size_t large_cached_bytes;
+	uint64_t large_cache_decay_ns; /* when a put next decays the cache */
 	/* Large and huge counters (bytes and calls), through __atomic builtins;
 	 * large blocks also per large class (arenas.lextent.<j>; page runs of
 	 * smaller sizes count in the first, as jemalloc rounds them up to it). */

@@ -577,7 +577,10 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	return s;
 }
 
-static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
+/* Frees s into the heap. purged: its pages were given back already
+ * (*zeroed: they read as zero), so they join clean. */
+static void free_locked(struct pageheap *heap, struct span *s, uint64_t now, bool purged,
+                        bool zeroed)
 {
 	ingot_assert(s->state == SPAN_SLAB || s->state == SPAN_LARGE); /* in use -> free */
 	ingot_assert(heap->npages_active >= s->npages);
@@ -594,10 +597,15 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now)
 	else
 		boundary_set(s, NULL);
 	heap->npages_active -= s->npages;
-	heap->npages_dirty += s->npages;
-	s->ndirty = s->npages;
-	s->zeroed = false;
-	backlog_add(heap, now, s->npages);
+	if (purged) {
+		s->ndirty = 0;
+		s->zeroed = zeroed;
+	} else {
+		heap->npages_dirty += s->npages;
+		s->ndirty = s->npages;
+		s->zeroed = false;
+		backlog_add(heap, now, s->npages);
+	}
 	s = coalesce(heap, s);
 	free_insert(heap, s);
 	if (chunk_spare_over(heap, s)) {
@@ -614,7 +622,18 @@ void pageheap_free(struct pageheap *heap, struct span *span)
 {
 	arch_lock_acquire(&heap->lock);
 	uint64_t now = heap_now(heap);
-	free_locked(heap, span, now);
+	free_locked(heap, span, now, false, false);
+	arch_lock_release(&heap->lock);
+}
+
+void pageheap_free_purged(struct pageheap *heap, struct span *span)
+{
+	bool zeroed = pageheap_purge_range(span->base, span->base + ((size_t)span->npages << LG_PAGE));
+	arch_lock_acquire(&heap->lock);
+	uint64_t now = heap_now(heap);
+	heap->npurged += span->npages;
+	heap->npurge_calls++;
+	free_locked(heap, span, now, true, zeroed);
 	arch_lock_release(&heap->lock);
 }
 
@@ -658,7 +677,7 @@ void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
 	boundary_set(span, span);
 	if (tail) {
 		tail->state = SPAN_LARGE;
-		free_locked(heap, tail, now);
+		free_locked(heap, tail, now, false, false);
 	}
 	arch_lock_release(&heap->lock);
 }

@@ -40,7 +40,8 @@ _Static_assert(SC_SLAB_PAGES_MAX <= CHUNK_PAGES,
  *  - SLAB: nfree == number of set bits in free_bits among the first
  *    sc_nregs[sizeclass]; linked in its bin's nonfull list iff 0 < nfree and
  *    it is not the bin's current slab;
- *  - LARGE: usable == npages * PAGE (alignment trims are given back).
+ *  - LARGE: usable == npages * PAGE (alignment trims are given back);
+ *    large_cached: freed, and held by its arena's large cache (arena.c).
  */
 struct span {
 	uintptr_t base;
@@ -50,14 +51,20 @@ struct span {
 	uint8_t guarded;    /* last page is a guard: 1 reserved, 2 also protected */
 	bool zeroed;        /* FREE: every page reads as zero */
 	uint16_t nfree;     /* SLAB: free objects */
+	bool large_cached;  /* LARGE: freed, and held by its arena's large cache */
 	uint32_t ndirty;    /* FREE: pages that may be dirty (beside nfree, so
 	                     * that the record takes 192 bytes, not 256) */
 	struct chunk *chunk;
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
 	struct span *prev;
-	/* FREE spans only. */
-	struct span *dirty_next; /* dirty list, in the order spans joined it */
-	struct span *dirty_prev;
+	union {
+		/* FREE: the dirty list, in the order spans joined it. */
+		struct span *dirty_next;
+		/* LARGE and large_cached (written by the arena layer under its
+		 * large cache's lock): when it was cached. */
+		uint64_t cached_ns;
+	};
+	struct span *dirty_prev; /* FREE */
 	/* SLAB spans only: 1 = free object (in the slab). */
 	uint64_t free_bits[SLAB_BITMAP_WORDS];
 };
@@ -134,6 +141,11 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 
 /* Gives a SLAB or LARGE span back; it is coalesced and becomes dirty. */
 void pageheap_free(struct pageheap *heap, struct span *span);
+
+/* Gives a LARGE span back whose pages have waited past the decay time
+ * elsewhere (the arena's large cache): they go back to the OS first and
+ * join the heap clean. */
+void pageheap_free_purged(struct pageheap *heap, struct span *span);
 
 /* Frees every SLAB and LARGE span of the heap (arena.<i>.reset), calling
  * large_freed(ctx, s) before each LARGE one goes. The bins must have

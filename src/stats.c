@@ -59,6 +59,13 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 	struct pageheap *h = &a->heap;
 	arch_lock_acquire(&h->lock);
 	size_t active = h->npages_active, dirty = h->npages_dirty, mapped = h->npages_mapped;
+	/* Blocks in the arena's large cache are in use to the page heap but
+	 * freed by the program: dirty pages. */
+	arch_lock_acquire(&a->large_cache_lock);
+	size_t large_cached = a->large_cached_bytes >> LG_PAGE;
+	arch_lock_release(&a->large_cache_lock);
+	active -= large_cached;
+	dirty += large_cached;
 	for (struct span *r = h->spare_records; r; r = r->next)
 		s->extent_avail++;
 	s->npurge += h->npurge_calls;
@@ -193,6 +200,11 @@ static void arena_extents(struct arena *a, unsigned j, struct extent_stats *e)
 		}
 	}
 	arch_lock_release(&h->lock);
+	arch_lock_acquire(&a->large_cache_lock);
+	for (unsigned k = 0; k < SC_NLARGE; k++)
+		for (struct span *s = a->large_cached[k]; s; s = s->next)
+			extent_add(e, j, s->npages, true);
+	arch_lock_release(&a->large_cache_lock);
 	arch_lock_acquire(&a->huge_lock);
 	for (struct chunk *c = a->huge_cached; c; c = c->next)
 		extent_add(e, j, c->size >> LG_PAGE, true);

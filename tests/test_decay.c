@@ -454,3 +454,202 @@ Test(decay, a_forked_child_reuses_the_huge_cache)
 	ingot_free(p);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- the large cache: freed blocks of large classes kept whole ------------ */
+
+#define LBLOCK (48 * KiB) /* a large class the arenas' large caches keep */
+#define NLBLOCKS 256      /* 12 MiB */
+
+static size_t large_cached_bytes(void)
+{
+	size_t bytes = 0;
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++) {
+		struct arena *a = arena_get(i);
+		arch_lock_acquire(&a->large_cache_lock);
+		bytes += a->large_cached_bytes;
+		arch_lock_release(&a->large_cache_lock);
+	}
+	return bytes;
+}
+
+Test(decay, freed_large_blocks_are_reused_whole_and_go_back_on_purge)
+{
+	set_decay_everywhere(-1);
+	static uint8_t *blocks[NLBLOCKS], *again[NLBLOCKS];
+	for (int i = 0; i < NLBLOCKS; i++) {
+		blocks[i] = ingot_malloc(LBLOCK);
+		cr_assert_not_null(blocks[i]);
+		touch_pages(blocks[i], LBLOCK, 11);
+	}
+	for (int i = 0; i < NLBLOCKS; i++)
+		ingot_free(blocks[i]);
+	cr_assert_geq(large_cached_bytes(), (NLBLOCKS - 8) * LBLOCK, "only %zu bytes cached",
+	              large_cached_bytes());
+	cr_assert_eq(ingot_check(), 0);
+	/* The same blocks come back (each once: they were all live together). */
+	int reused = 0;
+	for (int i = 0; i < NLBLOCKS; i++) {
+		again[i] = ingot_malloc(LBLOCK);
+		cr_assert_not_null(again[i]);
+		for (int j = 0; j < NLBLOCKS; j++)
+			reused += again[i] == blocks[j];
+		for (int j = 0; j < i; j++)
+			cr_assert_neq(again[i], again[j], "one block handed out twice");
+		touch_pages(again[i], LBLOCK, (uint64_t)i);
+	}
+	cr_assert_geq(reused, NLBLOCKS - 8, "only %d of %d blocks reused", reused, NLBLOCKS);
+	for (int i = 0; i < NLBLOCKS; i++)
+		cr_assert_eq(pages_mismatch(again[i], 0, LBLOCK, (uint64_t)i), SIZE_MAX,
+		             "block %d overlaps another", i);
+	for (int i = 0; i < NLBLOCKS; i++)
+		ingot_free(again[i]);
+	size_t peak = rss_bytes();
+	ingot_purge();
+	cr_assert_eq(large_cached_bytes(), 0, "ingot_purge() left blocks in the large cache");
+	cr_assert_geq(fell(peak, rss_bytes()), NLBLOCKS * LBLOCK - 2 * MiB,
+	              "ingot_purge() gave back %zu bytes of %zu cached", fell(peak, rss_bytes()),
+	              (size_t)NLBLOCKS * LBLOCK);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(decay, the_large_cache_decays, .timeout = 30)
+{
+	set_decay_everywhere(100);
+	static uint8_t *blocks[NLBLOCKS];
+	for (int i = 0; i < NLBLOCKS; i++) {
+		blocks[i] = ingot_malloc(LBLOCK);
+		cr_assert_not_null(blocks[i]);
+		touch_pages(blocks[i], LBLOCK, 12);
+	}
+	for (int i = 0; i < NLBLOCKS; i++)
+		ingot_free(blocks[i]);
+	size_t peak = rss_bytes();
+	cr_assert_geq(large_cached_bytes(), NLBLOCKS * LBLOCK / 2, "decay 100 ms cached only %zu",
+	              large_cached_bytes());
+	sleep_ms(300);
+	/* Decay runs on allocator events: frees of large blocks past the thread
+	 * cache are some. */
+	for (int i = 0; i < 16; i++)
+		blocks[i] = ingot_malloc(LBLOCK);
+	for (int i = 0; i < 16; i++)
+		ingot_free(blocks[i]);
+	cr_assert_lt(large_cached_bytes(), 16 * LBLOCK, "%zu bytes still cached past the decay time",
+	             large_cached_bytes());
+	cr_assert_geq(fell(peak, rss_bytes()), NLBLOCKS * LBLOCK / 2,
+	              "300 ms past a decay of 100 ms only %zu bytes went back", fell(peak, rss_bytes()));
+	cr_assert_eq(ingot_check(), 0);
+}
+
+static void large_double_free(void *arg)
+{
+	(void)arg;
+	static void *blocks[64];
+	for (int i = 0; i < 64; i++)
+		blocks[i] = ingot_malloc(LBLOCK);
+	for (int i = 0; i < 64; i++)
+		ingot_free(blocks[i]); /* most go on to the large cache */
+	ingot_free(blocks[0]);
+}
+
+Test(decay, a_double_free_of_a_cached_large_block_is_caught)
+{
+	set_decay_everywhere(-1);
+	assert_aborts_with(large_double_free, NULL, "double free", "large double free");
+}
+
+/* Threads pass large blocks to each other (a block freed by another thread
+ * goes to its own arena's cache), exit with blocks in their caches, and
+ * fork: no block is handed out twice or loses data, and the heap checks. */
+#define LTHREADS 4
+#define LROUNDS 2000
+#define LSLOTS 64
+
+static uint8_t *shared_slots[LTHREADS][LSLOTS];
+
+static void *large_worker(void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	uint64_t rng = me * 104729 + 7;
+	for (int r = 0; r < LROUNDS; r++) {
+		unsigned t = (unsigned)rng_below(&rng, LTHREADS), k = (unsigned)rng_below(&rng, LSLOTS);
+		size_t n = 16 * KiB + rng_below(&rng, 240 * KiB);
+		uint8_t *p = ingot_malloc(n);
+		cr_assert_not_null(p);
+		uint64_t seed = (uint64_t)(uintptr_t)p ^ n;
+		p[0] = (uint8_t)seed;
+		p[n - 1] = (uint8_t)(seed >> 8);
+		memcpy(p + 8, &n, sizeof n);
+		uint8_t *old = __atomic_exchange_n(&shared_slots[t][k], p, __ATOMIC_ACQ_REL);
+		if (old) {
+			size_t m;
+			memcpy(&m, old + 8, sizeof m);
+			uint64_t s = (uint64_t)(uintptr_t)old ^ m;
+			cr_assert(old[0] == (uint8_t)s && old[m - 1] == (uint8_t)(s >> 8),
+			          "a large block changed while live");
+			ingot_free(old);
+		}
+	}
+	return NULL;
+}
+
+Test(decay, large_blocks_cross_threads_exit_and_fork, .timeout = 120)
+{
+	set_decay_everywhere(1000);
+	for (int round = 0; round < 2; round++) {
+		pthread_t th[LTHREADS];
+		for (uintptr_t i = 0; i < LTHREADS; i++)
+			cr_assert_eq(pthread_create(&th[i], NULL, large_worker, (void *)i), 0);
+		for (int i = 0; i < LTHREADS; i++)
+			pthread_join(th[i], NULL);
+		cr_assert_eq(ingot_check(), 0);
+	}
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		bool ok = true;
+		for (int i = 0; i < 1000 && ok; i++) {
+			uint8_t *p = ingot_malloc(48 * KiB);
+			ok = p != NULL;
+			if (p) {
+				memset(p, 0x5a, 48 * KiB);
+				ingot_free(p);
+			}
+		}
+		_exit(ok && ingot_check() == 0 ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+	for (int t = 0; t < LTHREADS; t++)
+		for (int k = 0; k < LSLOTS; k++)
+			ingot_free(shared_slots[t][k]);
+	ingot_purge();
+	cr_assert_eq(large_cached_bytes(), 0);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+#define NO_TCACHE ((int)((0u - 1u + 2u) << 8)) /* MALLOCX_TCACHE_NONE */
+
+Test(decay, a_cached_neighbour_does_not_stop_a_realloc_in_place)
+{
+	set_decay_everywhere(-1);
+	/* Two blocks side by side (the page heap hands out a run front first). */
+	uint8_t *a = NULL, *b = NULL;
+	for (int i = 0; i < 16 && !(a && b == a + 32 * KiB); i++) {
+		a = ingot_mallocx(32 * KiB, NO_TCACHE);
+		b = ingot_mallocx(32 * KiB, NO_TCACHE);
+		cr_assert(a && b);
+	}
+	cr_assert_eq(b, a + 32 * KiB, "no two 32 KiB blocks side by side");
+	memset(a, 0x77, 32 * KiB);
+	ingot_dallocx(b, NO_TCACHE); /* into the arena's large cache */
+	cr_assert_geq(large_cached_bytes(), 32 * KiB);
+	uint8_t *q = ingot_realloc(a, 64 * KiB);
+	cr_assert_eq(q, a, "the block after it, cached, made the realloc move it");
+	for (size_t i = 0; i < 32 * KiB; i++)
+		cr_assert_eq(q[i], 0x77, "byte %zu changed", i);
+	memset(q, 0x78, 64 * KiB);
+	cr_assert_eq(ingot_check(), 0);
+	ingot_free(q);
+}
