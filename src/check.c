@@ -118,10 +118,17 @@ static const char *arena_walk(struct arena *a)
 	return err ? err : huge_check(a);
 }
 
+/* A huge block's record changes range while the walk runs (moved or grown
+ * by its owner, or reused for another block once its entries are gone):
+ * its range is read atomically, after the writer cleared the old entries,
+ * and an entry that no longer leads to c by then is not c's to check. */
 static void entry_check(struct chunk *c, uintptr_t entry, void *arg)
 {
 	const char **err = arg;
-	if (!*err && (entry < ALIGN_DOWN(c->base, CHUNK) || entry >= c->base + c->size))
+	uintptr_t base = __atomic_load_n(&c->base, __ATOMIC_ACQUIRE);
+	size_t size = __atomic_load_n(&c->size, __ATOMIC_ACQUIRE);
+	if (!*err && (entry < ALIGN_DOWN(base, CHUNK) || entry >= base + size) &&
+	    pagemap_chunk(entry) == c)
 		*err = "page map entry points at a chunk that does not cover it";
 }
 

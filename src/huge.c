@@ -220,8 +220,10 @@ static bool huge_grow_by_move(struct chunk *c, size_t mapped, size_t align)
 		huge_record_put(c);
 		return false;
 	}
-	c->base = (uintptr_t)mem;
-	c->size = mapped;
+	/* ingot_check reads the range of a record it reached through the page
+	 * map without a lock (check.c, entry_check). */
+	__atomic_store_n(&c->base, (uintptr_t)mem, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->size, mapped, __ATOMIC_RELEASE);
 	if (pagemap_register(c) != 0) {
 		STAT_ADD(c->arena->huge_mapped, -old);
 		osmem_unmap(mem, mapped, OSMEM_HEAP);
@@ -345,8 +347,8 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	/* Past the soft limit, cached mappings go back before new ones stay. */
 	if (osmem_over_soft())
 		huge_caches_drop();
-	c->base = (uintptr_t)mem;
-	c->size = mapped;
+	__atomic_store_n(&c->base, (uintptr_t)mem, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+	__atomic_store_n(&c->size, mapped, __ATOMIC_RELEASE);
 	c->kind = CHUNK_KIND_HUGE;
 	c->arena = a;
 	c->huge_usable = mapped;
@@ -478,9 +480,9 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 			return 0;
 		}
 		size_t old_mapped = c->size;
-		c->size = want;
+		__atomic_store_n(&c->size, want, __ATOMIC_RELEASE); /* see huge_grow_by_move */
 		if (pagemap_register(c) != 0) {
-			c->size = old_mapped;
+			__atomic_store_n(&c->size, old_mapped, __ATOMIC_RELEASE);
 			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped, OSMEM_HEAP);
 			slack_relink(c, slack_since);
 			return 0;

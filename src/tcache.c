@@ -11,7 +11,7 @@
  *              -> arena_free_batch                 (small, cache full)
  *              -> bin_free_batch per arena's run
  *       -> arena_free                              (large, huge, no cache,
- *                                                   another arena's object)
+ *                                                   a remote small object)
  *   every TCACHE_GC_EVENTS slow-path events: gc_pass -> stack_flush
  *   thread exit: ingot_thread_exit -> tcache_flush -> record reused
  */
@@ -675,8 +675,8 @@ static void stack_check_double_free(struct tcache *tc, unsigned cls, void *p)
 /* Puts freed p in tc's stack cls: checks it was not freed twice, makes room
  * when the stack is full, pushes (a small block of a default heap with the
  * freed mark). False, having made room if the stack was full but put
- * nothing, when the class has no room in tc (capacity 0) or p is a small
- * object of another arena (remote: not this thread's to reuse): the caller
+ * nothing, when the class has no room in tc (capacity 0) or p is a remote
+ * small object (object_is_remote: not this thread's to reuse): the caller
  * frees p another way, to its home bin. Counts nothing: each caller says
  * why p came. */
 static bool stack_put(struct tcache *tc, unsigned cls, void *p)
