@@ -15,7 +15,7 @@
 #define SMALL_MAX (16u * 1024)
 #define LARGE_MAX (2u * 1024 * 1024)
 #define MAX_SLAB_PAGES 32u
-#define TIGHT_SLAB_PAGES 8u /* slabs up to this may grow to waste less */
+#define TIGHT_SLAB_BYTES 32768u /* slabs up to this may grow to waste less */
 #define CACHE_MAX (64u * 1024) /* largest class thread caches may hold */
 #define MAX_NREGS 512u /* the slab bitmap in a span holds this many */
 #define MIN_NREGS 8u
@@ -60,7 +60,7 @@ static unsigned slab_fit(unsigned size, unsigned page, unsigned waste_div, unsig
 	return 0;
 }
 
-/* Pages per slab: at most 1/64 wasted where TIGHT_SLAB_PAGES allow it
+/* Pages per slab: at most 1/64 wasted where TIGHT_SLAB_BYTES allow it
  * (with 4 KiB pages the 160, 320, 384, 640, 768 and 1280-byte classes
  * wasted 2.3 to 6.25% of every slab at 1/16), else at most 1/16, else the
  * least waste. The pages of a slab that it has not handed out yet stay out
@@ -68,7 +68,7 @@ static unsigned slab_fit(unsigned size, unsigned page, unsigned waste_div, unsig
  * objects per slab also means fewer slab switches when a cache refills. */
 static unsigned slab_pages(unsigned size, unsigned page)
 {
-	unsigned np = slab_fit(size, page, 64, TIGHT_SLAB_PAGES);
+	unsigned np = slab_fit(size, page, 64, TIGHT_SLAB_BYTES / page);
 	if (np == 0)
 		np = slab_fit(size, page, 16, MAX_SLAB_PAGES);
 	if (np)
