@@ -1,9 +1,10 @@
 //! `ingot::ctl`: the typed names, the raw calls by name and by MIB, and the
 //! error codes, in a program whose global allocator is ingot.
 //!
-//! Tests that assert counter deltas, or allocate megabytes, or advance the
-//! epoch, take one lock, so that the deltas are theirs; the harness's threads
-//! still allocate meanwhile (`SLACK`).
+//! Every test takes one lock, so that the counter deltas some assert are
+//! theirs: another test's megabytes, an epoch advanced, or a panic's
+//! backtrace (symbolising it allocates megabytes) would move them. The
+//! harness's threads still allocate meanwhile (`SLACK`).
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -29,6 +30,7 @@ fn code<T: std::fmt::Debug>(r: ctl::Result<T>) -> i32 {
 
 #[test]
 fn version_and_config() {
+    let _g = serial();
     // The jemalloc version ingot answers as, for programs that check it.
     let v = ctl::version::read().unwrap();
     assert!(v.starts_with("5.3.0-"), "version {v:?}");
@@ -39,8 +41,6 @@ fn version_and_config() {
 
 #[test]
 fn epoch_advances() {
-    // An epoch advanced here would move the snapshot stats_follow_allocations
-    // holds still.
     let _g = serial();
     let e0 = epoch::read().unwrap();
     let e1 = epoch::advance().unwrap();
@@ -95,6 +95,7 @@ fn stats_follow_allocations() {
 
 #[test]
 fn arenas_and_size_classes() {
+    let _g = serial();
     let n = arenas::narenas::read().unwrap();
     assert!(n >= 1);
     assert!(opt::narenas::read().unwrap() <= n);
@@ -175,7 +176,6 @@ fn decay_times_read_and_write() {
 
 #[test]
 fn thread_counters() {
-    // Its 4 MiB block would land in another test's stats.allocated delta.
     let _g = serial();
     let p = ctl::thread::allocatedp().unwrap();
     let q = ctl::thread::deallocatedp().unwrap();
@@ -235,6 +235,7 @@ fn background_thread_switches() {
 
 #[test]
 fn options_read_back() {
+    let _g = serial();
     for var in ["INGOT_CONF", "MALLOC_CONF"] {
         if std::env::var_os(var).is_some() {
             return; // the caller chose options; the defaults are not in force
@@ -251,6 +252,7 @@ fn options_read_back() {
 
 #[test]
 fn profiling_names_without_prof() {
+    let _g = serial();
     if opt::prof::read().unwrap() {
         return; // tests/prof.rs covers a program started with prof:true
     }
@@ -262,6 +264,7 @@ fn profiling_names_without_prof() {
 
 #[test]
 fn errors_are_mallctls() {
+    let _g = serial();
     assert_eq!(
         code(unsafe { raw::read::<usize>("no.such.name") }),
         Error::ENOENT
@@ -301,6 +304,7 @@ fn errors_are_mallctls() {
 #[cfg(feature = "std")]
 #[test]
 fn errors_convert_to_boxed_errors() {
+    let _g = serial();
     let boxed: Box<dyn std::error::Error> = Box::new(Error::from_code(Error::ENOENT));
     assert!(boxed.source().is_none());
     let f = || -> Result<u64, Box<dyn std::error::Error>> { Ok(epoch::advance()?) };
@@ -310,5 +314,6 @@ fn errors_convert_to_boxed_errors() {
 #[test]
 #[should_panic(expected = "component 5 of a 4-component name")]
 fn mib_set_past_the_depth_panics() {
+    let _g = serial();
     raw::name_to_mib("arenas.bin.0.size").unwrap().set(5, 0);
 }
