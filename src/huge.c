@@ -76,6 +76,13 @@ static void list_push(struct chunk **head, struct chunk *c)
 }
 
 /* Whether a time stamp taken at since is older than a's decay time. */
+/* Takes cached mapping c out of its arena's cache (under huge_lock). */
+static void cache_remove_locked(struct arena *a, struct chunk *c)
+{
+	list_unlink(&a->huge_cached, c);
+	a->huge_cached_bytes -= c->size;
+}
+
 static bool decay_expired(const struct arena *a, uint64_t since, uint64_t now)
 {
 	int64_t decay_ms = a->heap.decay_ms;
@@ -140,8 +147,7 @@ static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
 		bool over = a->huge_cached_bytes > HUGE_CACHE_MAX;
 		if (!over && !decay_expired(a, c->huge_freed_ns, now))
 			break; /* the cache is in the order of the frees */
-		list_unlink(&a->huge_cached, c);
-		a->huge_cached_bytes -= c->size;
+		cache_remove_locked(a, c);
 		c->next = out;
 		out = c;
 		c = newer;
@@ -179,10 +185,8 @@ static struct chunk *huge_cache_take(struct arena *a, size_t mapped, size_t alig
 			found = c;
 		}
 	}
-	if (found) {
-		list_unlink(&a->huge_cached, found);
-		a->huge_cached_bytes -= found->size;
-	}
+	if (found)
+		cache_remove_locked(a, found);
 	arch_lock_release(&a->huge_lock);
 	return found;
 }
@@ -264,10 +268,8 @@ static struct chunk *huge_cache_take_filler(struct arena *a, size_t room)
 		    (!fits && !found_fits && c->size > found->size))
 			found = c;
 	}
-	if (found) {
-		list_unlink(&a->huge_cached, found);
-		a->huge_cached_bytes -= found->size;
-	}
+	if (found)
+		cache_remove_locked(a, found);
 	arch_lock_release(&a->huge_lock);
 	return found;
 }
@@ -419,8 +421,7 @@ void huge_cache_decay(struct arena *a, bool force)
 	while (c) {
 		struct chunk *next = c->next;
 		if (force || decay_expired(a, c->huge_freed_ns, now)) {
-			list_unlink(&a->huge_cached, c);
-			a->huge_cached_bytes -= c->size;
+			cache_remove_locked(a, c);
 			c->next = expired;
 			expired = c;
 		}

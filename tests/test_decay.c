@@ -224,18 +224,26 @@ static size_t pages_mismatch(const uint8_t *p, size_t from, size_t n, uint64_t s
 	return SIZE_MAX;
 }
 
-Test(decay, a_reused_bigger_mapping_keeps_its_pages_until_purged)
+/* A block of TOTAL / 8 in the cached mapping of a freed TOTAL-byte block,
+ * whose pages past it (its slack) were touched while the big one lived; its
+ * own pages hold pattern seed. */
+static uint8_t *block_with_slack(unsigned seed)
 {
-	set_decay_everywhere(-1);
 	uint8_t *big = ingot_malloc(TOTAL);
 	cr_assert_not_null(big);
 	touch_pages(big, TOTAL, 1);
 	ingot_free(big);
-	/* A smaller block reuses the cached mapping, and growing it back in
-	 * place faults nothing in: the pages past it were kept. */
 	uint8_t *p = ingot_malloc(TOTAL / 8);
 	cr_assert_eq(p, big, "the cached mapping was not reused");
-	touch_pages(p, TOTAL / 8, 2);
+	touch_pages(p, TOTAL / 8, seed);
+	return p;
+}
+
+Test(decay, a_reused_bigger_mapping_keeps_its_pages_until_purged)
+{
+	set_decay_everywhere(-1);
+	uint8_t *p = block_with_slack(2);
+	/* Growing it back in place faults nothing in: its slack was kept. */
 	long faults = minor_faults();
 	uint8_t *q = ingot_realloc(p, TOTAL);
 	cr_assert_eq(q, p, "growing into the kept pages moved the block");
@@ -256,13 +264,7 @@ Test(decay, a_reused_bigger_mapping_keeps_its_pages_until_purged)
 Test(decay, the_slack_of_a_live_block_goes_back_on_purge)
 {
 	set_decay_everywhere(-1);
-	uint8_t *big = ingot_malloc(TOTAL);
-	cr_assert_not_null(big);
-	touch_pages(big, TOTAL, 1);
-	ingot_free(big);
-	uint8_t *p = ingot_malloc(TOTAL / 8);
-	cr_assert_eq(p, big, "the cached mapping was not reused");
-	touch_pages(p, TOTAL / 8, 4);
+	uint8_t *p = block_with_slack(4);
 	size_t peak = rss_bytes();
 	ingot_purge();
 	cr_assert_geq(fell(peak, rss_bytes()), MOST - TOTAL / 8,
@@ -281,13 +283,7 @@ Test(decay, the_slack_of_a_live_block_goes_back_on_purge)
 Test(decay, the_slack_of_a_live_block_decays, .timeout = 30)
 {
 	set_decay_everywhere(100);
-	uint8_t *big = ingot_malloc(TOTAL);
-	cr_assert_not_null(big);
-	touch_pages(big, TOTAL, 1);
-	ingot_free(big);
-	uint8_t *p = ingot_malloc(TOTAL / 8);
-	cr_assert_eq(p, big, "the cached mapping was not reused");
-	touch_pages(p, TOTAL / 8, 5);
+	uint8_t *p = block_with_slack(5);
 	size_t peak = rss_bytes();
 	sleep_ms(300);
 	/* Decay runs on allocator events: a huge free is one. */
@@ -432,13 +428,7 @@ Test(decay, huge_blocks_keep_their_data_while_others_purge, .timeout = 120)
 Test(decay, a_forked_child_reuses_the_huge_cache)
 {
 	set_decay_everywhere(-1);
-	uint8_t *big = ingot_malloc(TOTAL);
-	cr_assert_not_null(big);
-	touch_pages(big, TOTAL, 1);
-	ingot_free(big);
-	uint8_t *p = ingot_malloc(TOTAL / 8); /* a live block with slack */
-	cr_assert_not_null(p);
-	touch_pages(p, TOTAL / 8, 7);
+	uint8_t *p = block_with_slack(7);
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
