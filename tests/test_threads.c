@@ -142,10 +142,24 @@ static void *random_worker(void *arg)
 	return NULL;
 }
 
+/* After a test's threads freed every block they made: the heap is sound and
+ * holds what it held before them (st0, taken before they started). */
+static void assert_everything_freed(const struct ingot_stats *st0)
+{
+	ingot_thread_flush();
+	cr_assert_eq(ingot_check(), 0);
+	struct ingot_stats st1;
+	ingot_stats_get(&st1);
+	if (INGOT_STATS)
+		cr_assert_eq(st1.allocated, st0->allocated,
+		             "allocated %zu before the threads, %zu after they freed everything",
+		             st0->allocated, st1.allocated);
+}
+
 Test(threads, random_sizes_with_cross_thread_frees, .timeout = 120)
 {
 	ingot_free(ingot_malloc(1)); /* boots ingot */
-	struct ingot_stats st0, st1;
+	struct ingot_stats st0;
 	ingot_stats_get(&st0);
 	struct handoff_queue queue = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	struct worker w[WORKERS];
@@ -180,13 +194,7 @@ Test(threads, random_sizes_with_cross_thread_frees, .timeout = 120)
 	}
 	cr_assert_eq(taken, handed);
 	free(queue.items);
-	ingot_thread_flush();
-	cr_assert_eq(ingot_check(), 0);
-	ingot_stats_get(&st1);
-	if (INGOT_STATS)
-		cr_assert_eq(st1.allocated, st0.allocated,
-		             "allocated %zu before the threads, %zu after they freed everything",
-		             st0.allocated, st1.allocated);
+	assert_everything_freed(&st0);
 }
 
 /* ---- thread churn ------------------------------------------------------------------ */
@@ -568,7 +576,7 @@ static void *ring_worker(void *arg)
 Test(threads, remote_frees_in_a_ring_lose_and_double_nothing, .timeout = 120)
 {
 	boot_with_8_arenas();
-	struct ingot_stats st0, st1;
+	struct ingot_stats st0;
 	ingot_stats_get(&st0);
 	struct handoff_queue inbox[RING_THREADS];
 	for (unsigned i = 0; i < RING_THREADS; i++)
@@ -596,11 +604,5 @@ Test(threads, remote_frees_in_a_ring_lose_and_double_nothing, .timeout = 120)
 		}
 		free(inbox[i].items);
 	}
-	ingot_thread_flush();
-	cr_assert_eq(ingot_check(), 0);
-	ingot_stats_get(&st1);
-	if (INGOT_STATS)
-		cr_assert_eq(st1.allocated, st0.allocated,
-		             "allocated %zu before the ring, %zu after it freed everything",
-		             st0.allocated, st1.allocated);
+	assert_everything_freed(&st0);
 }
