@@ -1050,7 +1050,8 @@ Test(tcache, check_finds_an_object_cached_twice)
 		ingot_free(p[i]);
 	struct tcache *tc = tcache_thread();
 	cr_assert_not_null(tc);
-	unsigned cls = sizeclass_small(16);
+	/* A debug heap's canary takes 8 more bytes of each block. */
+	unsigned cls = sizeclass_small(16 + harden_canary_size());
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	cr_assert_geq(tcache_stack_ncached(stack), N / 2);
 	cr_assert_eq(ingot_check(), 0);
