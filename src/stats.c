@@ -36,8 +36,9 @@ static void bin_gather(struct bin *bin, struct bin_stats *b)
 	b->nonfull_slabs += nonfull;
 }
 
-/* Adds arena a's figures to s. */
-static void arena_gather(struct arena *a, struct arena_stats *s)
+/* Adds arena a's figures to s; now is the snapshot's time (one for all the
+ * arenas of a snapshot, so that their uptimes compare as their births do). */
+static void arena_gather(struct arena *a, struct arena_stats *s, uint64_t now)
 {
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		struct bin_stats *b = &s->bins[cls];
@@ -86,7 +87,7 @@ static void arena_gather(struct arena *a, struct arena_stats *s)
 		s->lextent_ndalloc[j] += __atomic_load_n(&a->lextent_ndalloc[j], __ATOMIC_RELAXED);
 	}
 	uint64_t created = __atomic_load_n(&a->created_ns, __ATOMIC_RELAXED);
-	s->uptime_ns = MAX(s->uptime_ns, arch_now_ns() - created);
+	s->uptime_ns = MAX(s->uptime_ns, now - created);
 	/* ingot's metadata is global, as jemalloc's arena 0 holds the base
 	 * of everything global. */
 	if (a->index == 0)
@@ -137,9 +138,10 @@ void stats_arena(unsigned index, struct arena_stats *out)
 {
 	ingot_memset(out, 0, sizeof(*out));
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	uint64_t now = arch_now_ns();
 	for (unsigned i = 0; i < n; i++)
 		if (index == STATS_ALL || index == i)
-			arena_gather(arenas[i], out);
+			arena_gather(arenas[i], out, now);
 }
 
 /* The global figures from the sum over every arena record. */
@@ -253,6 +255,7 @@ void stats_refresh(void)
 	static struct arena_stats everything; /* under stats_lock */
 	arch_lock_acquire(&stats_lock);
 	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	uint64_t now = arch_now_ns();
 	ingot_memset(&snap.merged, 0, sizeof(snap.merged));
 	ingot_memset(&everything, 0, sizeof(everything));
 	for (unsigned i = 0; i < n; i++) {
@@ -264,7 +267,7 @@ void stats_refresh(void)
 			continue;
 		}
 		ingot_memset(s, 0, sizeof(*s));
-		arena_gather(arenas[i], s);
+		arena_gather(arenas[i], s, now);
 		arena_stats_add(&everything, s);
 		snap.live[i] = !arena_destroyed(i);
 		if (snap.live[i])
@@ -324,7 +327,7 @@ void stats_arena_retire(struct arena *a)
 	static struct arena_stats s; /* under stats_lock */
 	arch_lock_acquire(&stats_lock);
 	ingot_memset(&s, 0, sizeof(s));
-	arena_gather(a, &s);
+	arena_gather(a, &s, arch_now_ns());
 	/* Only the cumulative counters move: the record keeps its (purged)
 	 * pages, which the global figures go on counting as retained. */
 	s.pactive = s.pdirty = s.mapped = s.retained = s.resident = 0;
