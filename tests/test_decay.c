@@ -464,17 +464,24 @@ static size_t large_cached_bytes(void)
 	return bytes;
 }
 
+/* Allocates NLBLOCKS large blocks into blocks, touches them (pattern seed),
+ * then frees them all: what the large cache is given to keep. */
+static void fill_and_free_large(uint8_t **blocks, uint64_t seed)
+{
+	for (int i = 0; i < NLBLOCKS; i++) {
+		blocks[i] = ingot_malloc(LBLOCK);
+		cr_assert_not_null(blocks[i]);
+		touch_pages(blocks[i], LBLOCK, seed);
+	}
+	for (int i = 0; i < NLBLOCKS; i++)
+		ingot_free(blocks[i]);
+}
+
 Test(decay, freed_large_blocks_are_reused_whole_and_go_back_on_purge)
 {
 	set_decay_everywhere(-1);
 	static uint8_t *blocks[NLBLOCKS], *again[NLBLOCKS];
-	for (int i = 0; i < NLBLOCKS; i++) {
-		blocks[i] = ingot_malloc(LBLOCK);
-		cr_assert_not_null(blocks[i]);
-		touch_pages(blocks[i], LBLOCK, 11);
-	}
-	for (int i = 0; i < NLBLOCKS; i++)
-		ingot_free(blocks[i]);
+	fill_and_free_large(blocks, 11);
 	cr_assert_geq(large_cached_bytes(), (NLBLOCKS - 8) * LBLOCK, "only %zu bytes cached",
 	              large_cached_bytes());
 	cr_assert_eq(ingot_check(), 0);
@@ -508,13 +515,7 @@ Test(decay, the_large_cache_decays, .timeout = 30)
 {
 	set_decay_everywhere(100);
 	static uint8_t *blocks[NLBLOCKS];
-	for (int i = 0; i < NLBLOCKS; i++) {
-		blocks[i] = ingot_malloc(LBLOCK);
-		cr_assert_not_null(blocks[i]);
-		touch_pages(blocks[i], LBLOCK, 12);
-	}
-	for (int i = 0; i < NLBLOCKS; i++)
-		ingot_free(blocks[i]);
+	fill_and_free_large(blocks, 12);
 	size_t peak = rss_bytes();
 	cr_assert_geq(large_cached_bytes(), NLBLOCKS * LBLOCK / 2, "decay 100 ms cached only %zu",
 	              large_cached_bytes());
