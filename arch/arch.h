@@ -242,10 +242,13 @@ uint64_t arch_process_id(void);
  * innermost first (the first returns into the caller), leaving out the
  * leading frames of ingot's own code where the back end can tell them
  * (ingot in a shared library); returns how
- * many it stored, 0 where the back end cannot unwind. Never allocates
- * through ingot (an unwinder that allocates on first use must be made safe
- * by the caller: ingot samples nothing while it unwinds). Cheap for stacks
- * seen before where the back end can (Unix on x86-64: unix.inc). */
+ * many it stored, 0 where the back end cannot unwind. Allocates through
+ * ingot only on the first call, where a back end loads its unwinder then
+ * (linux.c); a backtrace asked for meanwhile (a sample of that allocation,
+ * or another thread's) is empty. With max 0 it does only that first-call
+ * work: ingot asks for it right after start-up when backtraces are on.
+ * Cheap for stacks seen before where the back end can (Unix on x86-64:
+ * unix.inc). */
 unsigned arch_backtrace(uintptr_t *pcs, unsigned max);
 
 /* Appends the process's memory map, in the /proc/<pid>/maps form that heap

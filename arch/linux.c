@@ -10,6 +10,7 @@
 #include "arch.h"
 #include "backend.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -33,6 +34,9 @@
 #endif
 
 #define MAP_RW_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS)
+
+/* Loaded on the first backtrace, not linked (unix.inc). */
+#define UNWINDER_LIBRARY "libgcc_s.so.1"
 
 extern char **environ;
 

@@ -157,6 +157,12 @@ void ingot_boot(void)
 	arch_hooks_register();
 	/* Also after: installing the trace's hooks boots first. */
 	trace_boot();
+	/* Also after: the first backtrace loads the unwinder, which allocates;
+	 * now rather than inside the first sample. */
+	if (INGOT_PROF && opt.prof)
+		prof_backtrace_prepare();
+	else if (guard_enabled())
+		(void)arch_backtrace(NULL, 0);
 }
 
 void ingot_process_exit(void)

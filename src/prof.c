@@ -496,6 +496,14 @@ void prof_boot(void)
 	}
 }
 
+void prof_backtrace_prepare(void)
+{
+	struct prof_thread *t = thread_state();
+	t->busy = true;
+	(void)arch_backtrace(NULL, 0);
+	t->busy = false;
+}
+
 bool prof_active_get(void) { return __atomic_load_n(&active, __ATOMIC_RELAXED); }
 void prof_active_set(bool on) { __atomic_store_n(&active, on && prof_enabled, __ATOMIC_RELAXED); }
 

@@ -59,6 +59,10 @@ INGOT_INLINE bool prof_has_live(void)
 /* Reads the options; called once at boot, after conf. */
 void prof_boot(void);
 
+/* After start-up, with prof on: the first backtrace, which loads the
+ * unwinder (arch_backtrace); its allocations are not sampled. */
+void prof_backtrace_prepare(void);
+
 /* Allocations of a class of size bytes until its next sample: at least 1,
  * PROF_NO_SAMPLE when profiling is off. Draws from the calling thread's
  * generator. */
