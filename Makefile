@@ -39,15 +39,30 @@ DEFS     := -DINGOT_DEBUG=$(DEBUG) -DINGOT_STATS=$(STATS) -DINGOT_HARDENED=$(HAR
 # C11 (the ports build it with -std=c11); gnu11 adds named address spaces,
 # which the x86-64 fast paths use to reach TLS through %fs (tcache_inline.h).
 CORE_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -ffreestanding -fvisibility=hidden \
-               -fno-plt -ftls-model=initial-exec -fno-stack-protector \
+               -fno-plt -ftls-model=initial-exec -fno-stack-protector -ffunction-sections \
                $(WARN) $(DEFS) -Iinclude -Iarch -I$(GEN) $(CFLAGS)
-ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) $(DEFS) \
+ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -ffunction-sections $(WARN) $(DEFS) \
                -Iinclude -Iarch $(CFLAGS)
 
 CORE_SRC := $(wildcard src/*.c)
 CORE_HDR := $(wildcard src/*.h src/*.inc include/*.h arch/arch.h) $(GEN)/sizeclass_table.h
 # What the arch back ends include: arch.h, backend.h, unix.inc.
 ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
+
+# Code layout: every function is compiled into a section of its own, and the
+# objects of the override flavour (the shared libraries') have the sections of
+# the functions small programs run (mk/hot-functions.txt, written by
+# tools/hot-text.sh) renamed .text.hot.*, which the linker puts together at the
+# start of .text; the shared libraries' segments are aligned to 64 KiB. Linux
+# maps a file's pages 64 KiB at a time around each page a program touches, so
+# a small program's code then costs it one such window of resident memory
+# instead of the whole text.
+HOT_LIST     := mk/hot-functions.txt
+HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
+# _fini (crti.o, crtn.o: empty; destructors go through .fini_array) lies after
+# all of .text and the loader calls it at exit: naming a symbol that does not
+# exist leaves DT_FINI out.
+SO_LAYOUT    := -Wl,-z,max-page-size=0x10000 -Wl,-fini=ingot_no_dt_fini
 
 # Two flavours of every object: with the standard names (override) and with
 # only the ingot_* names (prefixed; used under sanitizers and for embedding).
@@ -63,15 +78,17 @@ $(GEN)/sizeclass_table.h: tools/gen_sizeclass.c
 	$(CC) -std=c11 -O1 -o $(GEN)/gen_sizeclass $<
 	$(GEN)/gen_sizeclass $(LG_PAGE) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/ovr/%.o: src/%.c $(CORE_HDR)
+$(BUILD)/ovr/%.o: src/%.c $(CORE_HDR) $(HOT_LIST)
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) -DINGOT_OVERRIDE=1 -c $< -o $@
+	$(HOT_SECTIONS) $@
 $(BUILD)/pfx/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) -DINGOT_OVERRIDE=0 -c $< -o $@
-$(BUILD)/ovr/arch_%.o: arch/%.c $(ARCH_HDR)
+$(BUILD)/ovr/arch_%.o: arch/%.c $(ARCH_HDR) $(HOT_LIST)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+	$(HOT_SECTIONS) $@
 $(BUILD)/pfx/arch_%.o: arch/%.c $(ARCH_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
@@ -100,9 +117,9 @@ $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
 lib/libingot.so: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
-	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
+	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 lib/libjemalloc.so.2: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
-	$(CC) -shared -Wl,-soname,libjemalloc.so.2 -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
+	$(CC) -shared -Wl,-soname,libjemalloc.so.2 $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 
 # src/ must stay freestanding: no OS or libc header, no test for an OS.
 .PHONY: check-freestanding

@@ -70,12 +70,13 @@ adopt-deps: deps
 
 OBJ_CXX_SO ?= $(BUILD)/cxx/ingot_new.o
 OBJ_CXX_A  ?= $(BUILD)/cxx/ingot_new_static.o
-ADOPT_CXXFLAGS := -std=c++17 $(OPT) -g -fPIC -fvisibility=hidden -fno-plt -Wall -Wextra -Wshadow \
+ADOPT_CXXFLAGS := -std=c++17 $(OPT) -g -fPIC -fvisibility=hidden -fno-plt -ffunction-sections -Wall -Wextra -Wshadow \
                   $(if $(filter 1,$(WERROR)),-Werror) -Iinclude $(CXXFLAGS)
 
-$(OBJ_CXX_SO): cxx/ingot_new.cc include/ingot.h
+$(OBJ_CXX_SO): cxx/ingot_new.cc include/ingot.h $(HOT_LIST)
 	@mkdir -p $(@D)
 	$(CXX) $(ADOPT_CXXFLAGS) -DINGOT_CXX_WEAK_RUNTIME=1 -c $< -o $@
+	$(HOT_SECTIONS) $@
 $(OBJ_CXX_A): cxx/ingot_new.cc include/ingot.h
 	@mkdir -p $(@D)
 	$(CXX) $(ADOPT_CXXFLAGS) -DINGOT_CXX_WEAK_RUNTIME=0 -c $< -o $@
