@@ -63,6 +63,11 @@ HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
 # all of .text and the loader calls it at exit: naming a symbol that does not
 # exist leaves DT_FINI out.
 SO_LAYOUT    := -Wl,-z,max-page-size=0x10000 -Wl,-fini=ingot_no_dt_fini
+# Relative relocations packed (DT_RELR; the linker adds it where libc loads it,
+# glibc 2.36+): the table the loader reads in every process shrinks from 17 KiB
+# to 1, and the libraries' first segment from 24 KiB to 9.
+SO_LAYOUT    += $(shell $(CC) -shared -Wl,--fatal-warnings -Wl,-z,pack-relative-relocs \
+                  -o /dev/null -x c /dev/null 2>/dev/null && echo -Wl,-z,pack-relative-relocs)
 
 # Two flavours of every object: with the standard names (override) and with
 # only the ingot_* names (prefixed; used under sanitizers and for embedding).
