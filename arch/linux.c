@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -81,27 +82,58 @@ static bool parse_u64(const char **p, uint64_t *out)
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
+/* Start-up reads and parses its few files with loops of its own rather
+ * than libc's string functions: each libc function ingot alone calls costs a
+ * small program the 64 KiB of libc's code that Linux maps around it. */
+
+/* The line of text that begins with prefix, past the prefix; NULL if none. */
+static const char *line_after(const char *text, const char *prefix)
+{
+	for (const char *line = text; *line != '\0';) {
+		size_t i = 0;
+		while (prefix[i] != '\0' && line[i] == prefix[i])
+			i++;
+		if (prefix[i] == '\0')
+			return line + i;
+		while (*line != '\0' && *line++ != '\n')
+			continue;
+	}
+	return NULL;
+}
+
+/* Appends the n bytes of text (NUL-terminated if n is SIZE_MAX) at *at,
+ * before end; false when they do not fit. */
+static bool append(char **at, const char *end, const char *text, size_t n)
+{
+	for (size_t i = 0; i < n && text[i] != '\0'; i++) {
+		if (*at == end)
+			return false;
+		*(*at)++ = text[i];
+	}
+	return true;
+}
+
 /* The file name of the process's cgroup v2 directory joined with name, in
  * out: "0::/path" in /proc/self/cgroup. False on cgroup v1 or no cgroup. */
 static bool cgroup_file(const char *name, char *out, size_t size)
 {
-	char line[512];
-	if (!read_small_file("/proc/self/cgroup", line, sizeof line))
+	char text[512];
+	if (!read_small_file("/proc/self/cgroup", text, sizeof text))
 		return false;
-	const char *path = strstr(line, "0::");
-	if (path == NULL || (path != line && path[-1] != '\n'))
+	const char *path = line_after(text, "0::");
+	if (path == NULL)
 		return false;
-	path += 3;
-	size_t len = strcspn(path, "\n");
-	if (strlen(CGROUP_ROOT) + len + 1 + strlen(name) + 1 > size)
+	size_t len = 0;
+	while (path[len] != '\0' && path[len] != '\n')
+		len++;
+	char *at = out, *end = out + size - 1;
+	if (!append(&at, end, CGROUP_ROOT, SIZE_MAX) || !append(&at, end, path, len))
 		return false;
-	memcpy(out, CGROUP_ROOT, strlen(CGROUP_ROOT));
-	char *end = out + strlen(CGROUP_ROOT);
-	memcpy(end, path, len);
-	end += len;
-	if (len == 0 || end[-1] != '/')
-		*end++ = '/';
-	memcpy(end, name, strlen(name) + 1);
+	if ((len == 0 || at[-1] != '/') && !append(&at, end, "/", 1))
+		return false;
+	if (!append(&at, end, name, SIZE_MAX))
+		return false;
+	*at = '\0';
 	return true;
 }
 
@@ -148,12 +180,15 @@ static unsigned count_cpus(void)
 {
 	/* The affinity mask is what this process may run on (containers, taskset);
 	 * it fails on hosts with more than CPU_SETSIZE CPUs, hence the fallback.
-	 * A container's CPU quota bounds it further. */
+	 * A container's CPU quota bounds it further. The system call (not libc's
+	 * wrapper, see line_after) returns the bytes of the mask it wrote. */
 	unsigned n = 0;
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
-		n = (unsigned)CPU_COUNT(&set);
-	} else {
+	unsigned long set[CPU_SETSIZE / (8 * sizeof(unsigned long))] = {0};
+	long bytes = syscall(SYS_sched_getaffinity, 0, sizeof set, set);
+	for (long i = 0; i < bytes / (long)sizeof(set[0]); i++)
+		for (unsigned long word = set[i]; word != 0; word &= word - 1)
+			n++;
+	if (n == 0) {
 		long online = sysconf(_SC_NPROCESSORS_ONLN);
 		n = online > 0 ? (unsigned)online : 1;
 	}
@@ -163,8 +198,8 @@ static unsigned count_cpus(void)
 
 void arch_init(struct arch_info *info)
 {
-	long ps = sysconf(_SC_PAGESIZE); /* read from the aux vector: safe before libc init */
-	page_size = ps > 0 ? (size_t)ps : 4096;
+	unsigned long ps = getauxval(AT_PAGESZ); /* safe before libc's own start-up */
+	page_size = ps != 0 ? (size_t)ps : 4096;
 	info->page_size = page_size;
 	info->ncpus = count_cpus();
 	info->memory_high = cgroup_limit("memory.high");
