@@ -39,9 +39,9 @@ DEFS     := -DINGOT_DEBUG=$(DEBUG) -DINGOT_STATS=$(STATS) -DINGOT_HARDENED=$(HAR
 # C11 (the ports build it with -std=c11); gnu11 adds named address spaces,
 # which the x86-64 fast paths use to reach TLS through %fs (tcache_inline.h).
 CORE_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -ffreestanding -fvisibility=hidden \
-               -fno-plt -ftls-model=initial-exec -fno-stack-protector -ffunction-sections \
+               -fno-plt -ftls-model=initial-exec -fno-stack-protector -ffunction-sections -fdata-sections \
                $(WARN) $(DEFS) -Iinclude -Iarch -I$(GEN) $(CFLAGS)
-ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -ffunction-sections $(WARN) $(DEFS) \
+ARCH_CFLAGS := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -ffunction-sections -fdata-sections $(WARN) $(DEFS) \
                -Iinclude -Iarch $(CFLAGS)
 
 CORE_SRC := $(wildcard src/*.c)
@@ -49,14 +49,15 @@ CORE_HDR := $(wildcard src/*.h src/*.inc include/*.h arch/arch.h) $(GEN)/sizecla
 # What the arch back ends include: arch.h, backend.h, unix.inc.
 ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
 
-# Code layout: every function is compiled into a section of its own, and the
-# objects of the override flavour (the shared libraries') have the sections of
-# the functions small programs run (mk/hot-functions.txt, written by
-# tools/hot-text.sh) renamed .text.hot.*, which the linker puts together at the
-# start of .text; the shared libraries' segments are aligned to 64 KiB. Linux
-# maps a file's pages 64 KiB at a time around each page a program touches, so
-# a small program's code then costs it one such window of resident memory
-# instead of the whole text.
+# Code layout: every function and variable is compiled into a section of its
+# own, and the objects of the override flavour (the shared libraries') have the
+# sections of the functions small programs run (mk/hot-functions.txt, written
+# by tools/hot-text.sh) renamed .text.hot.*, which the linker puts together at
+# the start of .text, and their large zeroed tables moved after the small
+# variables (tools/hot-sections.sh); the shared libraries' segments are aligned
+# to 64 KiB. Linux maps a file's pages 64 KiB at a time around each page a
+# program touches, so a small program's code then costs it one such window of
+# resident memory instead of the whole text.
 HOT_LIST     := mk/hot-functions.txt
 HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
 # _fini (crti.o, crtn.o: empty; destructors go through .fini_array) lies after
