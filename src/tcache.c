@@ -245,7 +245,11 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
-	ingot_memset(mem, 0, QUARANTINE_LEN * sizeof(void *));
+	/* Cleared as the stacks' sentinels are: fresh memory is left untouched
+	 * (a page per thread that only hardened heaps use). */
+	for (unsigned i = 0; i < QUARANTINE_LEN; i++)
+		if (mem[i] != NULL)
+			mem[i] = NULL;
 	tc->gc_countdown = TCACHE_GC_EVENTS;
 }
 
