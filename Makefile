@@ -73,6 +73,10 @@ SO_LAYOUT    += $(shell $(CC) -shared -Wl,--fatal-warnings -Wl,-z,pack-relative-
 # Two flavours of every object: with the standard names (override) and with
 # only the ingot_* names (prefixed; used under sanitizers and for embedding).
 OBJ_OVR  := $(CORE_SRC:src/%.c=$(BUILD)/ovr/%.o) $(BUILD)/ovr/arch_$(ARCH).o
+# The shared libraries' own arch object loads libgcc's unwinder on the first
+# backtrace (arch/unix.inc), so that they do not need libgcc_s.so.1; the
+# archive's links it, as a static program must.
+OBJ_SO   := $(filter-out $(BUILD)/ovr/arch_$(ARCH).o,$(OBJ_OVR)) $(BUILD)/ovr/arch_$(ARCH)_so.o
 OBJ_PFX  := $(CORE_SRC:src/%.c=$(BUILD)/pfx/%.o) $(BUILD)/pfx/arch_$(ARCH).o
 ARCH_LIBS := -lpthread
 
@@ -94,6 +98,10 @@ $(BUILD)/pfx/%.o: src/%.c $(CORE_HDR)
 $(BUILD)/ovr/arch_%.o: arch/%.c $(ARCH_HDR) $(HOT_LIST)
 	@mkdir -p $(@D)
 	$(CC) $(ARCH_CFLAGS) -c $< -o $@
+	$(HOT_SECTIONS) $@
+$(BUILD)/ovr/arch_%_so.o: arch/%.c $(ARCH_HDR) $(HOT_LIST)
+	@mkdir -p $(@D)
+	$(CC) $(ARCH_CFLAGS) -DINGOT_UNWINDER_DLOPEN=1 -c $< -o $@
 	$(HOT_SECTIONS) $@
 $(BUILD)/pfx/arch_%.o: arch/%.c $(ARCH_HDR)
 	@mkdir -p $(@D)
@@ -122,9 +130,9 @@ lib/libingot-prefixed.a: $(OBJ_PFX) $(LIB_STAMP)
 $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
-lib/libingot.so: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libingot.so: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
 	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
-lib/libjemalloc.so.2: $(OBJ_OVR) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libjemalloc.so.2: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
 	$(CC) -shared -Wl,-soname,libjemalloc.so.2 $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 
 # src/ must stay freestanding: no OS or libc header, no test for an OS.

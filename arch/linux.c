@@ -36,8 +36,12 @@
 
 #define MAP_RW_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS)
 
-/* Loaded on the first backtrace, not linked (unix.inc). */
+/* In the shared libraries, loaded on the first backtrace rather than linked
+ * (unix.inc; the Makefile builds their arch object with this flag). A static
+ * program links libgcc's unwinder: loading the shared one into it fails. */
+#if INGOT_UNWINDER_DLOPEN
 #define UNWINDER_LIBRARY "libgcc_s.so.1"
+#endif
 
 extern char **environ;
 
