@@ -13,6 +13,7 @@
 #   make bench-prof       ingot and jemalloc, each with and without prof:true
 #   make bench-prof-callgrind  the same in callgrind instructions
 #   make bench-build      only build the workload programs (bench/build/)
+#   bench/footprint.sh    resident KiB per mapping at exit of small workloads (glibc, ingot)
 #
 # Options (make VAR=value):
 #   THREADS=N            threads of the threaded workloads (default 2, the reference machine)
@@ -30,7 +31,8 @@ BENCH_DIR         := bench
 BENCH_BUILD       := bench/build
 BENCH_CFLAGS      := -std=gnu11 -O2 -g -pthread -Wall -Wextra -Wshadow
 BENCH_WORKLOADS   := sizeloop frag prodcons larson falseshare churn stress realloc large memreturn fastpath idlefree
-BENCH_BINS        := $(BENCH_WORKLOADS:%=$(BENCH_BUILD)/%) $(BENCH_BUILD)/measure $(BENCH_BUILD)/probe
+BENCH_BINS        := $(BENCH_WORKLOADS:%=$(BENCH_BUILD)/%) $(BENCH_BUILD)/measure $(BENCH_BUILD)/probe \
+                     $(BENCH_BUILD)/smaps_exit.so
 
 BENCH_ROUNDS      ?=
 BENCH_SCALE       ?=
@@ -58,6 +60,11 @@ $(BENCH_BUILD)/%: bench/workloads/%.c bench/common/bench.c bench/common/bench.h
 $(BENCH_BUILD)/measure: bench/runner/measure.c
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+# Preloaded by bench/footprint.sh: resident size per mapping at exit.
+$(BENCH_BUILD)/smaps_exit.so: bench/runner/smaps_exit.c
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
 
 $(BENCH_BUILD)/probe: bench/runner/probe.c
 	@mkdir -p $(@D)
