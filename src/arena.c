@@ -498,8 +498,13 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 
 void arena_purge(struct arena *a, bool force)
 {
-	for (unsigned cls = 1; cls <= SC_NSMALL && force; cls++)
-		bin_release_empty(&a->bins[cls], &a->heap);
+	bool trim = !force && bins_have_surplus(&a->heap);
+	for (unsigned cls = 1; cls <= SC_NSMALL && (force || trim); cls++) {
+		if (force)
+			bin_release_empty(&a->bins[cls], &a->heap);
+		else if (bin_keeps_surplus(cls))
+			bin_trim_surplus(&a->bins[cls], &a->heap);
+	}
 	large_cache_decay(a, force);
 	pageheap_decay(&a->heap, force);
 	huge_cache_decay(a, force);
