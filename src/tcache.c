@@ -864,6 +864,15 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (sc_size[cls] != usable)
 		return false; /* page-rounded aligned blocks are not class sizes */
 	harden_large_give(p, usable);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->top == stack->limit && stack->limit != stack->base) {
+		/* Full: p goes to the arena's large cache, which holds whole
+		 * batches, rather than through a flush of the stack's older
+		 * half and a garbage tick (a third of batch-8k-64k's
+		 * instructions). */
+		stack_check_double_free(tc, cls, p);
+		return false;
+	}
 	return stack_put(tc, cls, p);
 }
 

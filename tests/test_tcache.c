@@ -1058,6 +1058,35 @@ Test(tcache, a_freed_large_block_is_reused_from_its_class_stack)
 	run_thread(large_hits_thread, NULL);
 }
 
+/* A large class's stack that is full keeps what it holds: further frees go
+ * straight to the arena (its large cache), and a second free of a block the
+ * full stack holds is still caught. */
+static void full_large_stack_double_free(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_of(tcache_max_size());
+	struct tcache_stack *stack = &tc->stacks[cls];
+	enum { N = 16 };
+	void *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = ingot_malloc(tcache_max_size());
+	for (int i = 0; i < N; i++)
+		ingot_free(blocks[i]);
+	unsigned ncap = tcache_stack_ncap(stack);
+	if (tcache_stack_ncached(stack) != ncap || stack->base[0] != blocks[0])
+		return; /* no abort: the test reports that */
+	ingot_free(blocks[0]);
+}
+
+Test(tcache, a_full_large_stack_keeps_its_blocks_and_catches_a_double_free)
+{
+	skip_if_uncached();
+	if (tcache_max_size() <= SC_SMALL_MAX)
+		cr_skip_test("no large class is cached on this build");
+	assert_aborts_with(full_large_stack_double_free, NULL, "double free", "double free of a block a full large stack holds");
+}
+
 /* Threads that free each other's large blocks: each keeps what it frees
  * (as it does small ones) and the heap stays whole through thread exit. */
 #define LARGE_SWAP 64
