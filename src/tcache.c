@@ -868,9 +868,11 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (stack->top == stack->limit && stack->limit != stack->base) {
 		/* Full: p goes to the arena's large cache, which holds whole
 		 * batches, rather than through a flush of the stack's older
-		 * half and a garbage tick (a third of batch-8k-64k's
-		 * instructions). */
+		 * half (a fifth of batch-8k-64k's instructions). The garbage
+		 * tick stays: without its passes that batch touched 3% more
+		 * pages. */
 		stack_check_double_free(tc, cls, p);
+		gc_tick(tc);
 		return false;
 	}
 	return stack_put(tc, cls, p);
