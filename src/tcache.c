@@ -878,19 +878,17 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	return stack_put(tc, cls, p);
 }
 
-/* The hits of the large classes, which the fast paths leave to the slow
- * ones: a pop from, or push to, the calling thread's stack of the class in
- * an open, default-mode cache (no checks, hooks, guarded samples or
- * profile), ahead of everything else the slow paths weigh. Each answers
- * NULL or false, having done nothing, for the general path to take. They
- * cut pair-8k-64k (two in three blocks large) from 253 to 134 instructions
- * a pair. */
 /* The class of a block of n pages, for blocks up to the largest cached
  * class, while every class there is a whole number of pages (then a
  * request and its page-rounded size share their class); all 0 else, which
  * turns large_hit_* off. Two loads where sizeclass_of took 15 instructions. */
 #define LARGE_HIT_PAGES 64u
-static uint8_t large_class_of_pages[LARGE_HIT_PAGES + 1];
+static uint8_t large_class_of_pages[LARGE_HIT_PAGES + 2]; /* the last: any more pages */
+
+static unsigned large_hit_class(size_t pages)
+{
+	return large_class_of_pages[MIN(pages, LARGE_HIT_PAGES + 1)];
+}
 
 static void large_hit_boot(void)
 {
@@ -904,6 +902,13 @@ static void large_hit_boot(void)
 	}
 }
 
+/* The hits of the large classes, which the fast paths leave to the slow
+ * ones: a pop from, or push to, the calling thread's stack of the class in
+ * an open, default-mode cache (no checks, hooks, guarded samples or
+ * profile), ahead of everything else the slow paths weigh. Each answers
+ * NULL or false, having done nothing, for the general path to take. They
+ * cut pair-8k-64k (two in three blocks large) from 253 to 134 instructions
+ * a pair. */
 INGOT_INLINE struct tcache *large_hit_cache(void)
 {
 	struct tcache *tc = &tcache_tls.cache;
@@ -916,7 +921,7 @@ INGOT_INLINE struct tcache *large_hit_cache(void)
 static void *large_hit_alloc(size_t size)
 {
 	struct tcache *tc = large_hit_cache();
-	unsigned cls = large_class_of_pages[(size + PAGE - 1) >> LG_PAGE];
+	unsigned cls = large_hit_class((size + PAGE - 1) >> LG_PAGE);
 	if (!tc || cls == 0 || guard_enabled())
 		return NULL;
 	struct tcache_stack *stack = &tc->cstacks[cls];
@@ -938,7 +943,7 @@ static bool large_hit_free(void *p)
 	if (!s || s->state != SPAN_LARGE || s->large_cached || s->base != (uintptr_t)p)
 		return false;
 	size_t pages = span_usable_pages(s);
-	unsigned cls = pages <= LARGE_HIT_PAGES ? large_class_of_pages[pages] : 0;
+	unsigned cls = large_hit_class(pages);
 	if (cls == 0 || sc_size[cls] != pages << LG_PAGE)
 		return false; /* no cached class, or an aligned block's run */
 	struct tcache_stack *stack = &tc->cstacks[cls];
