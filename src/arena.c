@@ -64,9 +64,12 @@ static struct arena *arena_new(unsigned index)
 	return a;
 }
 
+static void large_cache_boot(void);
+
 int arenas_boot(unsigned count, int64_t decay_ms)
 {
 	default_decay_ms = decay_ms;
+	large_cache_boot();
 	narenas_auto = MAX(1u, MIN(count, ARENAS_MAX - 1));
 	for (unsigned i = 0; i < narenas_auto; i++) {
 		arenas[i] = arena_new(i);
@@ -163,13 +166,25 @@ size_t arena_large_usable(size_t size)
 #define LARGE_CACHE_SIZE_MAX ((size_t)64 << 10)
 #define LARGE_CACHE_BYTES ((size_t)32 << 20)
 
-/* The cache's stack for blocks of bytes, or -1 when they are not cached:
- * only whole large classes (aligned blocks may be other page counts). */
+/* The cache's stack for blocks of n pages, or -1 when they are not cached:
+ * only whole large classes (aligned blocks may be other page counts). A
+ * table, made at boot: sizeclass_of took 30 instructions a put or take. */
+static int8_t large_cache_stack_of_pages[LARGE_CACHE_SIZE_MAX / PAGE + 1];
+
+static void large_cache_boot(void)
+{
+	for (size_t n = 0; n <= LARGE_CACHE_SIZE_MAX / PAGE; n++) {
+		size_t bytes = n << LG_PAGE;
+		bool cached = bytes > SC_SMALL_MAX && sc_size[sizeclass_of(bytes)] == bytes;
+		large_cache_stack_of_pages[n] = (int8_t)(cached ? (int)arena_lextent_of(bytes) : -1);
+	}
+}
+
+/* The cache's stack for blocks of bytes (whole pages), or -1. */
 static int large_cache_stack(size_t bytes)
 {
-	if (bytes <= SC_SMALL_MAX || bytes > LARGE_CACHE_SIZE_MAX || sc_size[sizeclass_of(bytes)] != bytes)
-		return -1;
-	return (int)arena_lextent_of(bytes);
+	bool listed = bytes <= LARGE_CACHE_SIZE_MAX && (bytes & PAGE_MASK) == 0;
+	return listed ? large_cache_stack_of_pages[bytes >> LG_PAGE] : -1;
 }
 
 static void large_cache_decay(struct arena *a, bool force);
@@ -498,8 +513,13 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 
 void arena_purge(struct arena *a, bool force)
 {
-	for (unsigned cls = 1; cls <= SC_NSMALL && force; cls++)
-		bin_release_empty(&a->bins[cls], &a->heap);
+	bool trim = !force && bins_have_surplus(&a->heap);
+	for (unsigned cls = 1; cls <= SC_NSMALL && (force || trim); cls++) {
+		if (force)
+			bin_release_empty(&a->bins[cls], &a->heap);
+		else if (bin_keeps_surplus(cls))
+			bin_trim_surplus(&a->bins[cls], &a->heap);
+	}
 	large_cache_decay(a, force);
 	pageheap_decay(&a->heap, force);
 	huge_cache_decay(a, force);

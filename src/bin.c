@@ -61,6 +61,68 @@ static void nonfull_remove(struct bin *bin, struct span *s)
 	s->next = s->prev = NULL;
 }
 
+/* Bytes of empty slabs a bin keeps: a little in default heaps (dirty
+ * memory the page heap cannot purge), more in hardened ones, where a slab's
+ * round trip through the page heap also protects and unprotects a page. */
+#define BIN_EMPTY_BYTES MIN((size_t)64 << 10, CHUNK / 16)
+#define BIN_EMPTY_BYTES_HARDENED MIN((size_t)1 << 20, CHUNK / 4)
+
+/* Bins of classes from BIN_SURPLUS_MIN_SIZE up may keep more: a batch of
+ * such blocks overflows a thread cache by whole slabs, and a program that
+ * frees it and allocates it again sent those slabs through the page heap
+ * every round (a third of batch-1k-8k's instructions). Empty slabs beyond a
+ * bin's base budget (its surplus) stay while all the arena's bins together
+ * keep at most BIN_SURPLUS_BYTES of them, so that what the bins hold back
+ * from other sizes is bounded however many classes a program moves through
+ * (realloc-str's growing strings: a budget of 1 MiB per bin cost it 37%
+ * more peak RSS). bin_trim_surplus gives back those that sat unused. */
+#define BIN_SURPLUS_BYTES MIN((size_t)1 << 20, CHUNK / 4)
+
+static size_t slab_bytes(unsigned sizeclass) { return (size_t)sc_slab_pages[sizeclass] << LG_PAGE; }
+
+/* Empty slabs a bin keeps however long they go unused. */
+static unsigned bin_nempty_base(unsigned sizeclass)
+{
+	size_t budget = ingot_hardening ? BIN_EMPTY_BYTES_HARDENED : BIN_EMPTY_BYTES;
+	return (unsigned)MIN(UINT8_MAX, budget / slab_bytes(sizeclass));
+}
+
+/* Empty slabs bin may keep, its share of the surplus included. */
+static unsigned bin_nempty_max(const struct bin *bin)
+{
+	unsigned base = bin->nempty_base;
+	if (!bin_keeps_surplus(bin->sizeclass))
+		return base;
+	return (unsigned)MIN(UINT8_MAX, base + BIN_SURPLUS_BYTES / slab_bytes(bin->sizeclass));
+}
+
+/* Takes room for one more surplus slab of bin's class from heap's shared
+ * budget; false when there is none. */
+static bool surplus_take(struct bin *bin, struct pageheap *heap)
+{
+	if (!bin_keeps_surplus(bin->sizeclass) || bin->nempty >= bin_nempty_max(bin))
+		return false;
+	size_t bytes = slab_bytes(bin->sizeclass);
+	size_t had = __atomic_fetch_add(&heap->bin_surplus_bytes, bytes, __ATOMIC_RELAXED);
+	if (had + bytes <= BIN_SURPLUS_BYTES)
+		return true;
+	__atomic_fetch_sub(&heap->bin_surplus_bytes, bytes, __ATOMIC_RELAXED);
+	return false;
+}
+
+/* Takes the newest empty slab off bin's list, giving its room back to
+ * heap's surplus budget when it was surplus. */
+static struct span *empty_pop(struct bin *bin, struct pageheap *heap)
+{
+	struct span *s = bin->empty;
+	if (bin->nempty > bin->nempty_base)
+		__atomic_fetch_sub(&heap->bin_surplus_bytes, slab_bytes(bin->sizeclass), __ATOMIC_RELAXED);
+	bin->empty = s->next;
+	bin->nempty--;
+	s->next = NULL;
+	return s;
+}
+
 /* A slab with free objects to become current, or NULL (out of memory). */
 static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 {
@@ -69,11 +131,9 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 		nonfull_remove(bin, s);
 		return s;
 	}
-	s = bin->empty;
-	if (s) {
-		bin->empty = s->next;
-		bin->nempty--;
-		s->next = NULL;
+	if (bin->empty) {
+		s = empty_pop(bin, heap);
+		bin->nempty_low = MIN(bin->nempty_low, bin->nempty);
 		return s;
 	}
 	unsigned cls = bin->sizeclass;
@@ -115,21 +175,11 @@ static unsigned slab_pop(struct span *s, size_t size, void **end, unsigned n)
 	return got;
 }
 
-/* Bytes of empty slabs a bin keeps: a little in default heaps (dirty
- * memory the page heap cannot purge), more in hardened ones, where a slab's
- * round trip through the page heap also protects and unprotects a page. */
-#define BIN_EMPTY_BYTES MIN((size_t)64 << 10, CHUNK / 16)
-#define BIN_EMPTY_BYTES_HARDENED MIN((size_t)1 << 20, CHUNK / 4)
-
-static unsigned bin_nempty_max(unsigned sizeclass)
-{
-	size_t budget = ingot_hardening ? BIN_EMPTY_BYTES_HARDENED : BIN_EMPTY_BYTES;
-	return (unsigned)(budget / ((size_t)sc_slab_pages[sizeclass] << LG_PAGE));
-}
-
 void bin_init(struct bin *bin, unsigned sizeclass)
 {
-	bin->sizeclass = (uint16_t)sizeclass;
+	_Static_assert(SC_NSMALL <= UINT8_MAX, "struct bin keeps its class in a byte");
+	bin->sizeclass = (uint8_t)sizeclass;
+	bin->nempty_base = (uint8_t)bin_nempty_base(sizeclass);
 }
 
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)
@@ -226,7 +276,7 @@ static void slab_refile(struct bin *bin, struct pageheap *heap, struct span *s, 
 		nonfull_remove(bin, s);
 		if (!bin->current) {
 			bin->current = s;
-		} else if (bin->nempty < bin_nempty_max(cls)) {
+		} else if (bin->nempty < bin->nempty_base || surplus_take(bin, heap)) {
 			s->prev = NULL;
 			s->next = bin->empty;
 			bin->empty = s;
@@ -294,11 +344,9 @@ static void release_empty_locked(struct bin *bin, struct pageheap *heap)
 		bin->nslabs--;
 		pageheap_free(heap, s);
 	}
-	while ((s = bin->empty)) {
-		bin->empty = s->next;
-		bin->nempty--;
+	while (bin->empty) {
 		bin->nslabs--;
-		pageheap_free(heap, s);
+		pageheap_free(heap, empty_pop(bin, heap));
 	}
 }
 
@@ -306,6 +354,19 @@ void bin_release_empty(struct bin *bin, struct pageheap *heap)
 {
 	arch_lock_acquire(&bin->lock);
 	release_empty_locked(bin, heap);
+	arch_lock_release(&bin->lock);
+}
+
+void bin_trim_surplus(struct bin *bin, struct pageheap *heap)
+{
+	arch_lock_acquire(&bin->lock);
+	unsigned base = bin->nempty_base;
+	unsigned unused = MIN(bin->nempty_low, bin->nempty);
+	for (unsigned n = bin->nempty > base ? MIN(unused, bin->nempty - base) : 0; n > 0; n--) {
+		bin->nslabs--;
+		pageheap_free(heap, empty_pop(bin, heap));
+	}
+	bin->nempty_low = bin->nempty;
 	arch_lock_release(&bin->lock);
 }
 
@@ -356,7 +417,7 @@ const char *bin_check(struct bin *bin)
 		if (!err && s->nfree != sc_nregs[bin->sizeclass])
 			err = "slab in a bin's empty list is not empty";
 	}
-	if (!err && (nempty != bin->nempty || nempty > bin_nempty_max(bin->sizeclass)))
+	if (!err && (nempty != bin->nempty || nempty > bin_nempty_max(bin)))
 		err = "bin's count of empty slabs is wrong";
 	arch_lock_release(&bin->lock);
 	return err;

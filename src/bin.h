@@ -11,19 +11,24 @@
 
 #include "common.h"
 #include "pageheap.h"
+#include "sizeclass.h"
 
 /*
  * Invariants: current is NULL or a SLAB span of this class with nfree > 0;
  * nonfull holds exactly the other slabs of this bin with 0 < nfree < nregs;
- * empty holds nempty <= bin_nempty_max() slabs with nfree == nregs, kept so that
+ * empty holds nempty <= bin_nempty_max(bin) slabs with nfree == nregs, kept so that
  * a program that frees a batch and allocates it again does not send the
  * slabs through the page heap each time (in hardened heaps each trip costs
- * two system calls for the guard page). Beyond that they go back.
+ * two system calls for the guard page). Beyond that they go back. Bins of
+ * classes of 1 KiB and up keep a surplus beyond that while it is used
+ * (bin_trim_surplus).
  */
 struct bin {
 	arch_lock_t lock;
-	uint16_t sizeclass;
-	uint16_t nempty; /* at most bin_nempty_max(sizeclass) */
+	uint8_t sizeclass;
+	uint8_t nempty_base; /* empty slabs kept however long unused (bin.c) */
+	uint8_t nempty;      /* at most bin_nempty_max(bin) */
+	uint8_t nempty_low;  /* fewest empty slabs since the last bin_trim_surplus */
 	struct span *current;
 	struct span *nonfull;
 	struct span *empty;
@@ -59,6 +64,25 @@ unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *obj
 
 /* Gives the bin's empty current slab back to the heap (purge, reset). */
 void bin_release_empty(struct bin *bin, struct pageheap *heap);
+
+/* Gives back the empty slabs beyond the bin's base budget that were not
+ * used since the last call (the low-water mark of its empty list); arena
+ * purges call it. */
+void bin_trim_surplus(struct bin *bin, struct pageheap *heap);
+
+/* Whether any bin of heap's arena keeps surplus slabs now (racy: a purge
+ * that misses one a thread is adding trims it next time). */
+INGOT_INLINE bool bins_have_surplus(struct pageheap *heap)
+{
+	return __atomic_load_n(&heap->bin_surplus_bytes, __ATOMIC_RELAXED) != 0;
+}
+
+/* Whether bins of the class keep a surplus (classes of 1 KiB and up). */
+#define BIN_SURPLUS_MIN_SIZE 1024u
+INGOT_INLINE bool bin_keeps_surplus(unsigned sizeclass)
+{
+	return sc_size[sizeclass] >= BIN_SURPLUS_MIN_SIZE;
+}
 
 /* For the background purger: when nothing was handed out from the bin
  * since the last call (*mark holds its count from then), gives its empty

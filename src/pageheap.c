@@ -659,6 +659,7 @@ void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, con
 			i = next;
 		}
 	}
+	heap->bin_surplus_bytes = 0; /* the bins forgot their slabs first */
 }
 
 void pageheap_clear_counters(struct pageheap *heap)

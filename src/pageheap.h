@@ -110,6 +110,10 @@ struct pageheap {
 	size_t npages_mapped, npages_active, npages_dirty;
 	uint64_t npurged, npurge_calls;
 	struct pageheap *next_heap; /* every heap, for pageheap_pressure */
+	/* Bytes of empty slabs the arena's bins keep beyond their base
+	 * budgets, all bins together (bin.c; atomic: each bin under its own
+	 * lock). */
+	size_t bin_surplus_bytes;
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS

@@ -1353,3 +1353,110 @@ Test(threads, mallctl_from_many_threads)
 	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- empty slabs the bins of 1 KiB and up keep (bin.c, surplus) ---------- */
+
+#define SURPLUS_BLOCK 4096
+#define SURPLUS_BUDGET (1 * MiB) /* BIN_SURPLUS_BYTES with 4 MiB chunks */
+
+static void *surplus_blocks[1024];
+
+static void surplus_alloc(unsigned a, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		surplus_blocks[i] = JE(mallocx)(SURPLUS_BLOCK, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+		cr_assert_not_null(surplus_blocks[i]);
+		memset(surplus_blocks[i], 1, SURPLUS_BLOCK);
+	}
+}
+
+static void surplus_free(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		JE(dallocx)(surplus_blocks[i], MALLOCX_TCACHE_NONE);
+}
+
+static uint64_t surplus_stat(unsigned a, const char *name)
+{
+	epoch_refresh();
+	return ctl_u64(ctl_name("stats.arenas.%u.bins.%u.%s", a, sizeclass_small(SURPLUS_BLOCK) - 1, name));
+}
+
+static size_t surplus_curslabs(unsigned a)
+{
+	epoch_refresh();
+	return ctl_size(ctl_name("stats.arenas.%u.bins.%u.curslabs", a, sizeclass_small(SURPLUS_BLOCK) - 1));
+}
+
+/* A batch of 512 KiB freed and allocated again takes no new slab: the bin
+ * kept them (its base budget alone is 64 KiB). */
+Test(bins, a_batch_freed_and_taken_again_reuses_its_slabs)
+{
+	unsigned a = arena_new_explicit();
+	surplus_alloc(a, 128);
+	surplus_free(128);
+	uint64_t made = surplus_stat(a, "nslabs");
+	surplus_alloc(a, 128);
+	cr_assert_eq(surplus_stat(a, "nslabs"), made, "slabs made again for the same batch");
+	surplus_free(128);
+}
+
+/* The bins keep at most the surplus budget beyond their base: a batch of
+ * 4 MiB freed leaves no more than that. */
+Test(bins, the_surplus_is_bounded)
+{
+	unsigned a = arena_new_explicit();
+	surplus_alloc(a, 1024);
+	surplus_free(1024);
+	size_t slab = SURPLUS_BLOCK * 8; /* 8 objects a slab (sizeclass table) */
+	cr_assert_leq(surplus_curslabs(a) * slab, SURPLUS_BUDGET + 64 * KiB + slab);
+	cr_assert_gt(surplus_curslabs(a) * slab, SURPLUS_BUDGET / 2, "the surplus was kept");
+}
+
+/* A decay gives back the surplus slabs that went unused since the last one;
+ * those used in between stay. */
+Test(bins, decay_gives_back_an_unused_surplus)
+{
+	unsigned a = arena_new_explicit();
+	surplus_alloc(a, 128);
+	surplus_free(128);
+	ctl_do(ctl_name("arena.%u.decay", a)); /* starts a period */
+	surplus_alloc(a, 128);
+	surplus_free(128);
+	size_t kept = surplus_curslabs(a);
+	ctl_do(ctl_name("arena.%u.decay", a));
+	cr_assert_eq(surplus_curslabs(a), kept, "slabs used in the period were given back");
+	ctl_do(ctl_name("arena.%u.decay", a));
+	cr_assert_leq(surplus_curslabs(a) * SURPLUS_BLOCK * 8, 64 * KiB + SURPLUS_BLOCK * 8);
+}
+
+/* Surplus slabs are shared by every thread of the arena: threads that free
+ * batches of several classes at once keep the bins consistent. */
+static void *surplus_worker(void *arg)
+{
+	unsigned a = *(unsigned *)arg;
+	void *blocks[256];
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 256; i++) {
+			blocks[i] = JE(mallocx)(1024 + (size_t)(i % 13) * 1024, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
+			cr_assert_not_null(blocks[i]);
+		}
+		for (int i = 0; i < 256; i++)
+			JE(dallocx)(blocks[i], MALLOCX_TCACHE_NONE);
+	}
+	return NULL;
+}
+
+Test(bins, threads_share_the_surplus)
+{
+	unsigned a = arena_new_explicit();
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, surplus_worker, &a), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(ingot_check(), 0);
+	epoch_refresh();
+	for (unsigned size = 1024; size <= 13 * 1024; size += 1024)
+		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.bins.%u.curregs", a, sizeclass_small(size) - 1)), 0);
+}
