@@ -6,7 +6,8 @@
  *   ingot_free          -> tcache_free (inline fast path)   -> tcache_free_slow
  *   ingot_calloc        -> tcache_malloc + memset | alloc_big (pages known zero)
  *   ingot_realloc       -> realloc_in_class (small, same class: p)
- *                          | alloc_realloc: same class: p | arena_resize_in_place | move
+ *                          | alloc_realloc: same class: p | arena_resize_in_place
+ *                          | arena_move_huge (huge growth: pages moved) | move
  *   aligned functions   -> alloc_aligned -> aligned class | alloc_big
  *   sized frees         -> tcache_free_sized (bin from the size, class confirmed
  *                          by the page map) | alloc_free_checked_size
@@ -132,6 +133,11 @@ static void *realloc_move(void *p, size_t old, size_t size, size_t align, bool z
 		prof_forget(p); /* a sampled block's record would keep its old size */
 		if (arena_resize_in_place(c, p, size, zero) != 0)
 			return p;
+		/* A huge block grows by moving its pages, not copying them. */
+		void *moved;
+		if (c->kind == CHUNK_KIND_HUGE && want > ARENA_LARGE_MAX && want > old && align <= CHUNK &&
+		    (moved = arena_move_huge(c, size, zero)) != NULL)
+			return moved;
 	}
 	void *q = align <= SC_QUANTUM && !zero ? tcache_malloc(size) : alloc_aligned(align, size, zero);
 	if (!q)
