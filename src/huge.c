@@ -3,7 +3,8 @@
  * and the arena's cache of freed mappings with its decay.
  *
  * Call tree:
- *   arena_alloc_huge -> huge_cache_take [-> huge_grow_by_move -> huge_fill_tail]
+ *   arena_alloc_huge -> huge_cache_take [-> huge_absorb_next] [-> huge_grow_by_move
+ *                       -> huge_fill_tail] [-> huge_split_off]
  *                       | osmem_map -> pagemap_register
  *   huge_free        -> the cache | huge_unmap -> osmem_unmap
  *   huge_resize      -> [huge_absorb_next] [-> osmem_map_extend -> huge_fill_tail]
@@ -311,6 +312,45 @@ static void huge_fill_tail(struct arena *a, struct chunk *c, size_t filled)
 	}
 }
 
+/* The cached mapping that starts where block c's mapping ends, taken
+ * out of the cache, or NULL. The page map only suggests it: it counts
+ * once it is found in the cache under the lock. */
+static struct chunk *cache_take_next(struct chunk *c)
+{
+	struct arena *a = c->arena;
+	uintptr_t end = c->base + c->size;
+	struct chunk *next = pagemap_lookup(end), *o = NULL;
+	if (!next)
+		return NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (o = a->huge_cached; o && o != next; o = o->next) {
+	}
+	if (o && o->base == end)
+		cache_remove_locked(a, o);
+	else
+		o = NULL;
+	arch_lock_release(&a->huge_lock);
+	return o;
+}
+
+/* Grows block c's mapping (a live block's, or a cached one taken for a
+ * bigger block) over the cached mappings that follow it (the rest of one
+ * it reused, split off by huge_split_off) until it spans want bytes or none
+ * follows: growth in place with pages faulted in already. Their pages were
+ * counted as mapped; now they are c's. */
+static void huge_absorb_next(struct chunk *c, size_t want)
+{
+	struct chunk *next;
+	while (c->size < want && (next = cache_take_next(c)) != NULL) {
+		size_t size = next->size;
+		pagemap_unregister(next);
+		huge_record_put(next);
+		__atomic_store_n(&c->size, c->size + size, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+		if (pagemap_register(c) != 0) /* covered: both ranges were */
+			ingot_report_corrupt_meta((void *)c->base, "huge block outside the page map");
+	}
+}
+
 /* Splits the pages of reused mapping c past keep bytes (a multiple of
  * CHUNK, less than its size) off into a cached mapping of their own, as
  * old as c's time in the cache: a block that reuses a bigger mapping
@@ -344,6 +384,8 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	size_t mapped = ALIGN_UP(size, PAGE);
 	/* Fresh mappings read as zero: zeroed requests skip the cache. */
 	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
+	if (reused && reused->size < mapped && (reused->base & (MAX(align, CHUNK) - 1)) == 0)
+		huge_absorb_next(reused, mapped);
 	if (reused && reused->size < mapped) {
 		size_t filled = reused->size;
 		if (huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
@@ -496,44 +538,6 @@ static void slack_relink(struct chunk *c, uint64_t since)
 	arch_lock_acquire(&c->arena->huge_lock);
 	slack_link_locked(c->arena, c, since);
 	arch_lock_release(&c->arena->huge_lock);
-}
-
-/* The cached mapping that starts where live block c's mapping ends, taken
- * out of the cache, or NULL. The page map only suggests it: it counts
- * once it is found in the cache under the lock. */
-static struct chunk *cache_take_next(struct chunk *c)
-{
-	struct arena *a = c->arena;
-	uintptr_t end = c->base + c->size;
-	struct chunk *next = pagemap_lookup(end), *o = NULL;
-	if (!next)
-		return NULL;
-	arch_lock_acquire(&a->huge_lock);
-	for (o = a->huge_cached; o && o != next; o = o->next) {
-	}
-	if (o && o->base == end)
-		cache_remove_locked(a, o);
-	else
-		o = NULL;
-	arch_lock_release(&a->huge_lock);
-	return o;
-}
-
-/* Grows live block c's mapping over the cached mappings that follow it
- * (the rest of one it reused, split off by huge_split_off) until it spans
- * want bytes or none follows: growth in place with pages faulted in
- * already. Their pages were counted as mapped; now they are c's. */
-static void huge_absorb_next(struct chunk *c, size_t want)
-{
-	struct chunk *next;
-	while (c->size < want && (next = cache_take_next(c)) != NULL) {
-		size_t size = next->size;
-		pagemap_unregister(next);
-		huge_record_put(next);
-		__atomic_store_n(&c->size, c->size + size, __ATOMIC_RELEASE); /* see huge_grow_by_move */
-		if (pagemap_register(c) != 0) /* covered: both ranges were */
-			ingot_report_corrupt_meta((void *)c->base, "huge block outside the page map");
-	}
 }
 
 size_t huge_resize(struct chunk *c, size_t size, bool zero)
