@@ -199,7 +199,8 @@ static void *realloc_in_class(void *p, size_t size)
 	if (cls == 0 || sizeclass_small(size) != cls || ingot_hardening ||
 	    !slab_slot_of(span_of_addr(c, (uintptr_t)p), cls, p, &slot))
 		return NULL;
-	hooks_resize(p, p, size, sc_size[cls]);
+	if (INGOT_UNLIKELY(hooks_active())) /* spares the call when no hook is on */
+		hooks_resize(p, p, size, sc_size[cls]);
 	return p;
 }
 
