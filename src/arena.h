@@ -125,6 +125,14 @@ size_t arena_usable_size(struct chunk *c, const void *p);
  * when it cannot stay where it is. */
 size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero);
 
+/* Moves huge block c, which could not grow in place, to a fresh range of
+ * size bytes (page-rounded; more than its mapping) with its pages: nothing
+ * is copied and the new tail takes the pages of cached mappings where
+ * there are some (zero: fresh ones). Returns the block's new address, or
+ * NULL with the block untouched where the back end or the limits refuse
+ * (realloc then copies). */
+void *arena_move_huge(struct chunk *c, size_t size, bool zero);
+
 /* Usable size a large request gets (page-rounded class; huge: pages). */
 size_t arena_large_usable(size_t size);
 

@@ -3,9 +3,12 @@
  * and the arena's cache of freed mappings with its decay.
  *
  * Call tree:
- *   arena_alloc_huge -> huge_cache_take [-> huge_grow_by_move -> huge_fill_tail]
+ *   arena_alloc_huge -> huge_cache_take [-> huge_absorb_next] [-> huge_grow_by_move
+ *                       -> huge_fill_tail] [-> huge_split_off]
  *                       | osmem_map -> pagemap_register
  *   huge_free        -> the cache | huge_unmap -> osmem_unmap
+ *   huge_resize      -> [huge_absorb_next] [-> osmem_map_extend -> huge_fill_tail]
+ *   arena_move_huge  -> osmem_map_move [-> huge_fill_tail] (realloc's growth)
  *   huge_cache_decay (arena_purge, the background purger) -> huge_unmap
  */
 #include "huge.h"
@@ -14,6 +17,7 @@
 #include "base.h"
 #include "hardening.h"
 #include "osmem.h"
+#include "report.h"
 
 /* Recycled huge records, under huge_records_lock. */
 static arch_lock_t huge_records_lock = ARCH_LOCK_INIT;
@@ -308,11 +312,80 @@ static void huge_fill_tail(struct arena *a, struct chunk *c, size_t filled)
 	}
 }
 
+/* The cached mapping that starts where block c's mapping ends, taken
+ * out of the cache, or NULL. The page map only suggests it: it counts
+ * once it is found in the cache under the lock. */
+static struct chunk *cache_take_next(struct chunk *c)
+{
+	struct arena *a = c->arena;
+	uintptr_t end = c->base + c->size;
+	struct chunk *next = pagemap_lookup(end), *o = NULL;
+	if (!next)
+		return NULL;
+	arch_lock_acquire(&a->huge_lock);
+	for (o = a->huge_cached; o && o != next; o = o->next) {
+	}
+	if (o && o->base == end)
+		cache_remove_locked(a, o);
+	else
+		o = NULL;
+	arch_lock_release(&a->huge_lock);
+	return o;
+}
+
+/* Grows block c's mapping (a live block's, or a cached one taken for a
+ * bigger block) over the cached mappings that follow it (the rest of one
+ * it reused, split off by huge_split_off) until it spans want bytes or none
+ * follows: growth in place with pages faulted in already. Their pages were
+ * counted as mapped; now they are c's. */
+static void huge_absorb_next(struct chunk *c, size_t want)
+{
+	struct chunk *next;
+	while (c->size < want && (next = cache_take_next(c)) != NULL) {
+		size_t size = next->size;
+		pagemap_unregister(next);
+		huge_record_put(next);
+		__atomic_store_n(&c->size, c->size + size, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+		if (pagemap_register(c) != 0) /* covered: both ranges were */
+			ingot_report_corrupt_meta((void *)c->base, "huge block outside the page map");
+	}
+}
+
+/* Splits the pages of reused mapping c past keep bytes (a multiple of
+ * CHUNK, less than its size) off into a cached mapping of their own, as
+ * old as c's time in the cache: a block that reuses a bigger mapping
+ * leaves the rest to the next block rather than holding it as slack until
+ * decay (20 buffers of 5 to 25 MiB each held a mapping of the largest
+ * size). The pages stay where they are, so nothing faults in again; c is
+ * out of every list, and the new record is in the page map before it is
+ * cached. Without a record the rest stays slack. */
+static void huge_split_off(struct arena *a, struct chunk *c, size_t keep)
+{
+	struct chunk *o = huge_record_get();
+	if (!o)
+		return;
+	o->kind = CHUNK_KIND_HUGE;
+	o->arena = a;
+	o->huge_freed_ns = c->huge_freed_ns;
+	__atomic_store_n(&o->base, c->base + keep, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+	__atomic_store_n(&o->size, c->size - keep, __ATOMIC_RELEASE);
+	if (pagemap_register(o) != 0) {
+		huge_record_put(o);
+		return;
+	}
+	__atomic_store_n(&c->size, keep, __ATOMIC_RELEASE);
+	arch_lock_acquire(&a->huge_lock);
+	cache_insert_locked(a, o);
+	arch_lock_release(&a->huge_lock);
+}
+
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 {
 	size_t mapped = ALIGN_UP(size, PAGE);
 	/* Fresh mappings read as zero: zeroed requests skip the cache. */
 	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
+	if (reused && reused->size < mapped && (reused->base & (MAX(align, CHUNK) - 1)) == 0)
+		huge_absorb_next(reused, mapped);
 	if (reused && reused->size < mapped) {
 		size_t filled = reused->size;
 		if (huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
@@ -320,6 +393,8 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		else
 			reused = NULL;
 	}
+	if (reused && reused->size > ALIGN_UP(mapped, CHUNK))
+		huge_split_off(a, reused, ALIGN_UP(mapped, CHUNK));
 	if (reused) {
 		reused->huge_usable = mapped;
 		uint64_t now = reused->size > mapped ? arch_now_ns() : 0;
@@ -475,6 +550,10 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 	arch_lock_release(&c->arena->huge_lock);
 	size_t want = ALIGN_UP(size, PAGE);
 	size_t old = c->huge_usable;
+	if (want > c->size)
+		huge_absorb_next(c, want);
+	if (!slack_since && c->size > old)
+		slack_since = arch_now_ns(); /* pages it took are slack until used */
 	if (want > c->size) {
 		if (osmem_map_extend((void *)c->base, c->size, want) != 0) {
 			slack_relink(c, slack_since);
@@ -489,6 +568,10 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 			return 0;
 		}
 		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
+		/* Pages faulted in once, not fresh ones, while cached mappings
+		 * hold some. */
+		if (!zero)
+			huge_fill_tail(c->arena, c, old_mapped);
 	}
 	if (want < old) {
 		pageheap_purge_range(c->base + want, c->base + old);
@@ -499,6 +582,47 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 	slack_relink(c, slack_since);
 	STAT_ADD(c->arena->huge_allocated, want - old);
 	return want;
+}
+
+void *arena_move_huge(struct chunk *c, size_t size, bool zero)
+{
+	struct arena *a = c->arena;
+	size_t want = ALIGN_UP(size, PAGE), old_usable = c->huge_usable, old_mapped = c->size;
+	void *mem;
+	/* Off the lists while it moves: ingot_check finds every listed block
+	 * in the page map. */
+	arch_lock_acquire(&a->huge_lock);
+	uint64_t slack_since = c->huge_slack_listed ? c->huge_slack_ns : 0;
+	slack_unlink_locked(a, c);
+	list_unlink(&a->huge_list, c);
+	arch_lock_release(&a->huge_lock);
+	pagemap_unregister(c);
+	bool moved = osmem_map_move((void *)c->base, old_mapped, want, CHUNK, &mem) == 0;
+	if (moved) {
+		__atomic_store_n(&c->base, (uintptr_t)mem, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+		__atomic_store_n(&c->size, want, __ATOMIC_RELEASE);
+	}
+	/* The map covers every address the OS hands out (the back ends that
+	 * cannot say so cannot move either), and the old range was in it. */
+	if (pagemap_register(c) != 0)
+		ingot_report_corrupt_meta(mem, "moved huge block outside the page map");
+	arch_lock_acquire(&a->huge_lock);
+	list_push(&a->huge_list, c);
+	if (!moved && slack_since)
+		slack_link_locked(a, c, slack_since);
+	arch_lock_release(&a->huge_lock);
+	if (!moved)
+		return NULL;
+	STAT_ADD(a->huge_mapped, want - old_mapped);
+	STAT_ADD(a->huge_allocated, want - old_usable);
+	c->huge_usable = want;
+	/* Past old_mapped the pages are fresh (they read as zero); between
+	 * old_usable and it, the slack of a reused mapping, they are not. */
+	if (zero)
+		ingot_memset((char *)mem + old_usable, 0, old_mapped - old_usable);
+	else
+		huge_fill_tail(a, c, old_mapped);
+	return mem;
 }
 
 /* When the oldest cached huge mapping's or slack's decay time is up

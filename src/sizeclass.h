@@ -23,12 +23,14 @@ INGOT_INLINE unsigned sizeclass_of(size_t size)
 {
 	if (size <= SC_SMALL_MAX)
 		return sizeclass_small(size);
-	/* Four classes per doubling: find the doubling, then the quarter. */
+	/* Four classes per doubling past the small ones: find the doubling,
+	 * then the quarter. */
 	unsigned lg = lg_ceil(size) - 1; /* 2^lg < size <= 2^(lg+1) */
 	size_t quarter = (size_t)1 << (lg - 2);
 	unsigned step = (unsigned)((size - ((size_t)1 << lg) + quarter - 1) >> (lg - 2));
-	/* class of 2^lg is 8 + 4 * (lg - 7); step 1..4 are the next four */
-	return 8 + 4 * (lg - 7) + step;
+	/* class of 2^lg is 8 + 4 * (lg - 7) plus the small doublings' extra
+	 * classes; step 1..4 are the next four */
+	return 8 + 4 * (lg - 7) + SC_FINE_EXTRA + step;
 }
 
 INGOT_INLINE size_t sizeclass_size(unsigned cls) { return sc_size[cls]; }

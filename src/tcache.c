@@ -79,9 +79,11 @@ void tcache_boot(size_t tcache_max, bool enabled)
 	ncached_classes = 0;
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		size_t size = sc_size[cls];
-		size_t ncap = TCACHE_CLASS_BYTES / size;
+		/* Doublings of eight classes cache what those of four do. */
+		unsigned fine = cls <= SC_NSMALL && size > SC_FINE_MIN ? 2 : 1;
+		size_t ncap = TCACHE_CLASS_BYTES / fine / size;
 		if (cls <= SC_NSMALL)
-			ncap = MAX(TCACHE_NCAP_MIN, MIN(TCACHE_NCAP_MAX, ncap));
+			ncap = MAX(TCACHE_NCAP_MIN / fine, MIN(TCACHE_NCAP_MAX, ncap));
 		else
 			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;

@@ -461,6 +461,34 @@ Test(api, realloc_within_the_usable_size_keeps_the_block)
 	API(free)(p);
 }
 
+Test(api, realloc_in_every_small_class_keeps_the_block_until_it_outgrows_it)
+{
+	/* A string grown a byte at a time through every small class: each
+	 * realloc within the usable size returns the block itself, the first
+	 * one past it moves to the next class, and the bytes written so far
+	 * are kept all the way. */
+	size_t len = 1;
+	uint8_t *p = API(malloc)(len);
+	p[0] = 0x5a;
+	while (len < 16 * KiB) {
+		size_t usable = API(malloc_usable_size)(p);
+		uint8_t *q = API(realloc)(p, len + 1);
+		cr_assert_not_null(q, "realloc to %zu failed", len + 1);
+		if (len + 1 <= usable)
+			cr_assert_eq(q, p, "realloc %zu -> %zu moved within %zu usable bytes", len, len + 1, usable);
+		else
+			cr_assert_gt(API(malloc_usable_size)(q), usable, "outgrown class kept at %zu", len + 1);
+		cr_assert_geq(API(malloc_usable_size)(q), len + 1);
+		q[len] = (uint8_t)(len * 7 + 3);
+		p = q;
+		len++;
+	}
+	cr_assert_eq(p[0], 0x5a);
+	for (size_t i = 1; i < len; i++)
+		cr_assert_eq(p[i], (uint8_t)(i * 7 + 3), "byte %zu lost", i);
+	API(free)(p);
+}
+
 Test(api, large_realloc_growth_preserves_contents)
 {
 	/* Growing in place is likely (the pages after it are free) but not

@@ -239,6 +239,69 @@ static uint8_t *block_with_slack(unsigned seed)
 	return p;
 }
 
+Test(decay, a_huge_block_in_a_bigger_cached_mapping_leaves_the_rest_to_the_next)
+{
+	set_decay_everywhere(-1);
+	uint8_t *p = block_with_slack(2); /* 8 MiB in a freed 64 MiB mapping */
+	/* The next huge block takes the rest, pages faulted in already. */
+	long faults = minor_faults();
+	uint8_t *q = ingot_malloc(TOTAL / 2);
+	cr_assert_not_null(q);
+	touch_pages(q, TOTAL / 2, 3);
+	cr_assert(TEST_UNDER_TSAN || minor_faults() - faults < 256,
+	          "%ld page faults on the rest of a reused mapping", minor_faults() - faults);
+	cr_assert_eq(pages_mismatch(p, 0, TOTAL / 8, 2), SIZE_MAX, "the first block's data changed");
+	cr_assert_eq(ingot_check(), 0);
+	ingot_free(q);
+	ingot_free(p);
+}
+
+Test(decay, a_zeroed_realloc_over_reused_pages_reads_zero)
+{
+	set_decay_everywhere(-1);
+	uint8_t *p = block_with_slack(2); /* the rest of the mapping holds seed 1 */
+	uint8_t *q = ingot_rallocx(p, TOTAL - TOTAL / 4, 0x40 /* MALLOCX_ZERO */);
+	cr_assert_not_null(q);
+	cr_assert_eq(pages_mismatch(q, 0, TOTAL / 8, 2), SIZE_MAX, "the block's data changed");
+	for (size_t i = TOTAL / 8; i < TOTAL - TOTAL / 4; i += 4096)
+		cr_assert_eq(q[i], 0, "byte %zu of a zeroed realloc is %d", i, q[i]);
+	cr_assert_eq(ingot_check(), 0);
+	ingot_free(q);
+}
+
+Test(decay, huge_blocks_grown_by_realloc_keep_their_pages)
+{
+	/* Blocks that cannot grow where they are (each mapped below the one
+	 * before) move with their pages: no realloc copies or faults in the
+	 * bytes it keeps. */
+	set_decay_everywhere(0); /* no cache: every page a realloc takes is fresh */
+	enum { N = 4 };
+	uint8_t *blocks[N];
+	size_t size = 16 * MiB;
+	for (int i = 0; i < N; i++) {
+		blocks[i] = ingot_malloc(size);
+		cr_assert_not_null(blocks[i]);
+		touch_pages(blocks[i], size, 20 + i);
+	}
+	for (; size < 64 * MiB; size *= 2) {
+		for (int i = 0; i < N; i++) {
+			long faults = minor_faults();
+			uint8_t *q = ingot_realloc(blocks[i], size * 2);
+			cr_assert_not_null(q);
+			cr_assert(TEST_UNDER_TSAN || minor_faults() - faults < 256,
+			          "%ld page faults growing a %zu-byte block", minor_faults() - faults, size);
+			cr_assert_eq(pages_mismatch(q, 0, size, 20 + i), SIZE_MAX, "block %d lost data", i);
+			touch_pages_from(q, size, size * 2, 20 + i);
+			blocks[i] = q;
+		}
+		cr_assert_eq(ingot_check(), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(pages_mismatch(blocks[i], 0, size, 20 + i), SIZE_MAX);
+		ingot_free(blocks[i]);
+	}
+}
+
 Test(decay, a_reused_bigger_mapping_keeps_its_pages_until_purged)
 {
 	set_decay_everywhere(-1);

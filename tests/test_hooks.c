@@ -138,6 +138,18 @@ Test(hooks, realloc_reports_one_resize)
 	free(q);
 }
 
+Test(hooks, realloc_within_the_class_reports_one_resize)
+{
+	char *p = malloc(100), *q;
+	WATCH(q = realloc(p, 110));
+	struct event *e = only_event('r', q, "realloc in the class");
+	cr_assert_eq(q, p, "a realloc within the class moved the block");
+	cr_assert_eq(e->old, p);
+	cr_assert_eq(e->requested, 110);
+	cr_assert_eq(e->usable, malloc_usable_size(q));
+	free(q);
+}
+
 Test(hooks, x_api_reports)
 {
 	void *p, *q;

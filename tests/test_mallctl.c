@@ -28,10 +28,11 @@ static unsigned arena_of(const void *p)
 Test(walk, unknown_and_incomplete_names_are_enoent)
 {
 	size_t v, len = sizeof(v);
+	_Static_assert(SC_NSMALL == 52, "the bin names below are one past the last bin");
 	const char *bad[] = {"", "nosuchname", "stats", "arenas", "arenas.bin", "arenas.bin.0",
 	                     "version.more", "stats.allocated.x", "arenas.bin.x.size",
-	                     "arenas.bin.-1.size", "arenas.bin.36.size", "arena..purge", ".version",
-	                     "version.", "arenas..narenas", "stats.arenas.0.bins.36.nmalloc",
+	                     "arenas.bin.-1.size", "arenas.bin.52.size", "arena..purge", ".version",
+	                     "version.", "arenas..narenas", "stats.arenas.0.bins.52.nmalloc",
 	                     "arenas.lextent.99999999999999999999999.size", "opt.nosuchoption",
 	                     "config.nosuch", "thread.tcache", "arena.0"};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {

@@ -34,17 +34,26 @@ Test(sizeclass, every_quantum_multiple_up_to_128_is_a_class)
 		             sc_size[s / 16]);
 }
 
-Test(sizeclass, four_classes_per_doubling_above_128)
+Test(sizeclass, four_classes_per_doubling_above_128_eight_from_1k_to_the_small_max)
 {
 	for (size_t lo = 128; lo < SC_LARGE_MAX; lo *= 2) {
-		unsigned n = 0;
+		unsigned n = 0, want = lo >= 1024 && lo < SC_SMALL_MAX ? 8 : 4;
 		bool has_hi = false;
 		for (unsigned cls = 1; cls <= SC_NCLASSES; cls++) {
 			n += sc_size[cls] > lo && sc_size[cls] <= 2 * lo;
 			has_hi |= sc_size[cls] == 2 * lo;
 		}
-		cr_assert_eq(n, 4, "%u classes in (%zu, %zu], want 4", n, lo, 2 * lo);
+		cr_assert_eq(n, want, "%u classes in (%zu, %zu], want %u", n, lo, 2 * lo, want);
 		cr_assert(has_hi, "%zu is not a class", 2 * lo);
+	}
+}
+
+Test(sizeclass, a_power_of_two_and_a_header_wastes_at_most_an_eighth_from_1k_to_8k)
+{
+	/* sqlite's page cache asks for 1032 and 4104..4824 bytes. */
+	for (size_t lo = 1024; lo < SC_SMALL_MAX; lo *= 2) {
+		size_t request = lo + 8, got = sc_size[sizeclass_small(request)];
+		cr_assert_leq(got - request, lo / 8, "%zu bytes take a %zu-byte class", request, got);
 	}
 }
 

@@ -4,7 +4,7 @@
  * Usage: gen_sizeclass LG_PAGE > sizeclass_table.h
  *
  * Classes: multiples of the 16-byte quantum up to 128, then four classes per
- * doubling. Classes up to SC_SMALL_MAX live in slabs; larger ones, up to
+ * doubling, eight from 1 KiB up to SC_SMALL_MAX. Classes up to SC_SMALL_MAX live in slabs; larger ones, up to
  * SC_LARGE_MAX, are runs of whole pages from the page heap. Class 0 is
  * reserved to mean "not a small object" in the page map.
  */
@@ -27,13 +27,26 @@ static unsigned nclasses = 1; /* index 0 unused */
 
 static void add(unsigned size) { sizes[nclasses++] = size; }
 
+/* Doublings from FINE_MIN up to SMALL_MAX get eight classes rather than
+ * four: requests of a power of two plus a small header (sqlite's pages of
+ * 1032 and 4104..4824 bytes, buffers with a length word) wasted up to 20%
+ * of a slot there, at most 11% now. */
+#define FINE_MIN 1024u
+
+static unsigned classes_per_doubling(unsigned base)
+{
+	return base >= FINE_MIN && base < SMALL_MAX ? 8 : 4;
+}
+
 static void make_sizes(void)
 {
 	for (unsigned s = QUANTUM; s <= 128; s += QUANTUM)
 		add(s);
-	for (unsigned base = 128; base < LARGE_MAX; base *= 2)
-		for (unsigned step = 1; step <= 4; step++)
-			add(base + step * (base / 4));
+	for (unsigned base = 128; base < LARGE_MAX; base *= 2) {
+		unsigned n = classes_per_doubling(base);
+		for (unsigned step = 1; step <= n; step++)
+			add(base + step * (base / n));
+	}
 }
 
 /* Objects a slab of this class must hold. A partly used slab of every class
@@ -107,6 +120,11 @@ int main(int argc, char **argv)
 	       QUANTUM, nsmall, nclasses - 1);
 	printf("#define SC_SMALL_MAX %uu\n#define SC_LARGE_MAX %uu\n", sizes[nsmall],
 	       sizes[nclasses - 1]);
+	unsigned fine = 0;
+	for (unsigned base = 128; base < LARGE_MAX; base *= 2)
+		fine += classes_per_doubling(base) - 4;
+	printf("#define SC_FINE_EXTRA %u /* classes past four per doubling, all small */\n", fine);
+	printf("#define SC_FINE_MIN %uu /* small classes above it: eight per doubling */\n", FINE_MIN);
 	unsigned ncached = nsmall;
 	while (sizes[ncached + 1] <= CACHE_MAX)
 		ncached++;
