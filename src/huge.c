@@ -297,7 +297,7 @@ static void huge_fill_tail(struct arena *a, struct chunk *c, size_t filled)
 			filled += n;
 		else
 			osmem_unmap(from, n, OSMEM_HEAP);
-		o->size -= n;
+		__atomic_store_n(&o->size, o->size - n, __ATOMIC_RELEASE); /* see huge_grow_by_move */
 		if (o->size && pagemap_register(o) == 0) {
 			arch_lock_acquire(&a->huge_lock);
 			cache_insert_locked(a, o);
