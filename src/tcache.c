@@ -29,6 +29,18 @@
 
 #define TCACHE_CLASS_BYTES 65536u /* target bytes cached per class */
 #define TCACHE_NCAP_MIN 8u
+/* A fresh small stack holds at most TCACHE_NCAP_UNFILLED objects until its
+ * first refill raises it to its class's capacity: a thread that only frees
+ * a class (the consumer of other threads' blocks, a main thread joining its
+ * workers) parks a few of them in its cache rather than up to 64 KiB per
+ * class, each pinning a slab. And a stack's first refill takes
+ * 1/TCACHE_FILL_FIRST_DIV of its capacity (later ones double up to half):
+ * a short-lived thread pulls less out of the bins than its 16 KiB per class
+ * before. Together they cut churn-t2's peak RSS from 4.3 to 3.3 MiB at the
+ * same instruction counts (a first refill of 1/16 would cost flood-64 0.5
+ * more per pair). */
+#define TCACHE_NCAP_UNFILLED 8u
+#define TCACHE_FILL_FIRST_DIV 8u
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
 /* Growth: a small class whose stack runs empty and then full again (a burst
@@ -102,6 +114,12 @@ void tcache_boot(size_t tcache_max, bool enabled)
 			stack_words += class_ncap_max[cls] + 1u;
 		}
 	}
+}
+
+/* The capacity of stack cls before its first refill (TCACHE_NCAP_UNFILLED). */
+static unsigned class_ncap_unfilled(unsigned cls)
+{
+	return cls <= SC_NSMALL ? MIN(class_ncap[cls], TCACHE_NCAP_UNFILLED) : class_ncap[cls];
 }
 
 size_t tcache_max_size(void) { return max_cached_size; }
@@ -234,9 +252,9 @@ static void tcache_layout(struct tcache *tc, void **mem)
 			mem[0] = NULL;
 		stack->base = mem + 1;
 		tcache_stack_set_top(stack, stack->base);
-		stack->limit = stack->base + class_ncap[cls];
+		stack->limit = stack->base + class_ncap_unfilled(cls);
 		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
-		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / 4);
+		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / TCACHE_FILL_FIRST_DIV);
 		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(tc, cls);
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
@@ -703,6 +721,8 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	struct tcache_stack_info *info = &tc->info[cls];
+	if (tcache_stack_ncap(stack) < class_ncap[cls]) /* its first refill */
+		stack->limit = stack->base + class_ncap[cls];
 	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
@@ -1115,9 +1135,10 @@ static const char *tcache_check(struct tcache *tc)
 		    (stack->limit != stack->base && stack->base[-1] != NULL))
 			return "thread cache stack over its capacity or sentinel overwritten";
 		unsigned ncap = tcache_stack_ncap(stack);
-		if (ncap < class_ncap[cls] || ncap > class_ncap_max[cls])
+		if (ncap != class_ncap_unfilled(cls) && (ncap < class_ncap[cls] || ncap > class_ncap_max[cls]))
 			return "thread cache stack's capacity outside its class's bounds";
-		grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];
+		if (ncap > class_ncap[cls])
+			grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];
 		if (stack->limit != stack->base && stack->hot != stack->top[-1])
 			return "thread cache stack's copy of its newest object is out of step";
 		if (!objects_distinct(stack->base, tcache_stack_ncached(stack)))
