@@ -41,6 +41,7 @@
  * more per pair). */
 #define TCACHE_NCAP_UNFILLED 8u
 #define TCACHE_FILL_FIRST_DIV 8u
+#define TCACHE_NCAP_REMOTE_DIV 4u /* see stack_make_room */
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
 /* Growth: a small class whose stack runs empty and then full again (a burst
@@ -488,18 +489,6 @@ static bool stack_probe_remote(const struct tcache *tc, unsigned cls)
 	return false;
 }
 
-/* Makes room in tc's full stack cls: the older half goes home, and of the
- * newer (warm) half that stays, a small stack sends home the remote objects
- * the free fast path cached (another thread's blocks: handed out here they
- * would share cache lines with their owner's, and a producer's blocks would
- * pile up in its consumers' caches). */
-static void stack_make_room(struct tcache *tc, unsigned cls)
-{
-	struct tcache_stack *stack = &tc->cstacks[cls];
-	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
-	if (cls <= SC_NSMALL && stack_probe_remote(tc, cls))
-		stack_send_remote_home(tc, cls);
-}
 
 void tcache_flush(struct tcache *tc)
 {
@@ -531,9 +520,41 @@ static void stack_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
 	unsigned old = tcache_stack_ncap(stack);
 	if (ncap > class_ncap[cls])
 		stack_move_to_room(tc, cls);
-	tc->grown_bytes += (size_t)ncap * sc_size[cls];
-	tc->grown_bytes -= (size_t)old * sc_size[cls];
+	tc->grown_bytes += (size_t)(MAX(ncap, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
+	tc->grown_bytes -= (size_t)(MAX(old, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
 	stack->limit = stack->base + ncap;
+}
+
+/* The capacity a small stack of class cls drops to when a flush finds it
+ * holding remote objects (TCACHE_NCAP_REMOTE_DIV). */
+static unsigned class_ncap_remote(unsigned cls)
+{
+	return MAX(class_ncap_unfilled(cls), class_ncap[cls] / TCACHE_NCAP_REMOTE_DIV);
+}
+
+/* Makes room in tc's full stack cls: the older half goes home, and of the
+ * newer (warm) half that stays, a small stack sends home the remote objects
+ * the free fast path cached (another thread's blocks: handed out here they
+ * would share cache lines with their owner's, and a producer's blocks would
+ * pile up in its consumers' caches). A stack found so drops to a quarter of
+ * its class's capacity: between flushes it fills with blocks the fast path
+ * cannot tell apart, and at full capacity a consumer's stacks held 32-64
+ * KiB of them per class (stack_grow doubles it again for bursts of its own
+ * blocks). */
+static void stack_make_room(struct tcache *tc, unsigned cls)
+{
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
+	if (cls <= SC_NSMALL && stack_probe_remote(tc, cls)) {
+		stack_send_remote_home(tc, cls);
+		unsigned ncap = class_ncap_remote(cls);
+		if (ncap < tcache_stack_ncap(stack)) {
+			unsigned n = tcache_stack_ncached(stack);
+			stack_flush(tc, cls, n - MIN(n, ncap / 2u));
+			stack_set_capacity(tc, cls, ncap);
+			tc->info[cls].nfill = (uint16_t)MIN(tc->info[cls].nfill, MAX(1u, ncap / 2u));
+		}
+	}
 }
 
 /* A full stack that ran empty since it was last full sees a burst bigger
@@ -721,7 +742,8 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	struct tcache_stack_info *info = &tc->info[cls];
-	if (tcache_stack_ncap(stack) < class_ncap[cls]) /* its first refill */
+	/* An unfilled stack opens (as does a shrunk one at that capacity). */
+	if (tcache_stack_ncap(stack) == class_ncap_unfilled(cls))
 		stack->limit = stack->base + class_ncap[cls];
 	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, stack->base,
 	                               info->nfill);
@@ -1135,7 +1157,7 @@ static const char *tcache_check(struct tcache *tc)
 		    (stack->limit != stack->base && stack->base[-1] != NULL))
 			return "thread cache stack over its capacity or sentinel overwritten";
 		unsigned ncap = tcache_stack_ncap(stack);
-		if (ncap != class_ncap_unfilled(cls) && (ncap < class_ncap[cls] || ncap > class_ncap_max[cls]))
+		if (ncap != class_ncap_unfilled(cls) && (ncap < class_ncap_remote(cls) || ncap > class_ncap_max[cls]))
 			return "thread cache stack's capacity outside its class's bounds";
 		if (ncap > class_ncap[cls])
 			grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];

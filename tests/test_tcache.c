@@ -1054,6 +1054,71 @@ Test(tcache, a_first_refill_takes_a_small_batch_and_opens_the_stack)
 	             r.second_batch, r.first_batch);
 }
 
+/* A consumer's stack, found holding other threads' blocks when it fills,
+ * drops to a quarter of its capacity (it parked up to 64 KiB of them per
+ * class), gives every one of them back, and grows again under bursts of
+ * its own blocks. */
+struct remote_shrink {
+	void **objs;
+	unsigned n, cls;
+	struct bin *home;
+	unsigned ncap_full, ncap_after_frees, ncap_after_bursts, cached_after_frees;
+	size_t live_before_free, live_after_flush;
+};
+
+static void *remote_producer_thread(void *arg)
+{
+	struct remote_shrink *r = arg;
+	int index = arena_create(); /* the consumer's blocks are remote, however many CPUs */
+	THREAD_CHECK(index >= 0, "no arena for the producer");
+	tcache_set_thread_arena(arena_get((unsigned)index));
+	struct tcache *tc = my_cache();
+	r->home = &tc->arena->bins[r->cls];
+	for (unsigned k = 0; k < r->n; k++)
+		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
+	return NULL;
+}
+
+static void *remote_consumer_thread(void *arg)
+{
+	struct remote_shrink *r = arg;
+	struct tcache *tc = my_cache();
+	struct tcache_stack *tb = &tc->stacks[r->cls];
+	r->ncap_full = tcache_stack_ncap(tb);
+	r->live_before_free = bin_live(r->home);
+	for (unsigned k = 0; k < r->n; k++)
+		ingot_free(r->objs[k]);
+	r->ncap_after_frees = tcache_stack_ncap(tb);
+	r->cached_after_frees = tcache_stack_ncached(tb);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the remote frees");
+	ingot_thread_flush();
+	r->live_after_flush = bin_live(r->home);
+	for (int cycle = 0; cycle < 8; cycle++)
+		burst(300, r->ncap_full, r->objs);
+	r->ncap_after_bursts = tcache_stack_ncap(tb);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the bursts");
+	return NULL;
+}
+
+Test(tcache, a_stack_holding_remote_blocks_shrinks_and_grows_back)
+{
+	skip_if_uncached();
+	static void *objs[4096];
+	struct remote_shrink r = {.objs = objs, .cls = sizeclass_small(300 + harden_canary_size())};
+	r.n = 3 * (unsigned)(65536 / sc_size[r.cls]);
+	cr_assert_leq(r.n, 4096);
+	run_thread(remote_producer_thread, &r);
+	run_thread(remote_consumer_thread, &r);
+	cr_assert_leq(r.ncap_after_frees, r.ncap_full / 4, "capacity %u after the remote frees (full %u)",
+	              r.ncap_after_frees, r.ncap_full);
+	cr_assert_leq(r.cached_after_frees, r.ncap_after_frees);
+	cr_assert_eq(r.live_before_free - r.live_after_flush, r.n, "%zu of %u remote blocks went home",
+	             r.live_before_free - r.live_after_flush, r.n);
+	cr_assert_geq(r.ncap_after_bursts, r.ncap_full, "capacity %u after bursts of %u (full %u)",
+	              r.ncap_after_bursts, r.ncap_full, r.ncap_full);
+	cr_assert_eq(ingot_check(), 0);
+}
+
 /* ---- counts ------------------------------------------------------------------ */
 
 /* The fast paths count only allocations (the events countdown); frees are
