@@ -1055,7 +1055,7 @@ Test(tcache, a_first_refill_takes_a_small_batch_and_opens_the_stack)
 }
 
 /* A consumer's stack, found holding other threads' blocks when it fills,
- * drops to a quarter of its capacity (it parked up to 64 KiB of them per
+ * drops to half its capacity (it parked up to 64 KiB of them per
  * class), gives every one of them back, and grows again under bursts of
  * its own blocks. */
 struct remote_shrink {
@@ -1109,7 +1109,7 @@ Test(tcache, a_stack_holding_remote_blocks_shrinks_and_grows_back)
 	cr_assert_leq(r.n, 4096);
 	run_thread(remote_producer_thread, &r);
 	run_thread(remote_consumer_thread, &r);
-	cr_assert_leq(r.ncap_after_frees, r.ncap_full / 4, "capacity %u after the remote frees (full %u)",
+	cr_assert_leq(r.ncap_after_frees, r.ncap_full / 2, "capacity %u after the remote frees (full %u)",
 	              r.ncap_after_frees, r.ncap_full);
 	cr_assert_leq(r.cached_after_frees, r.ncap_after_frees);
 	cr_assert_eq(r.live_before_free - r.live_after_flush, r.n, "%zu of %u remote blocks went home",
