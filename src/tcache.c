@@ -489,7 +489,6 @@ static bool stack_probe_remote(const struct tcache *tc, unsigned cls)
 	return false;
 }
 
-
 void tcache_flush(struct tcache *tc)
 {
 	quarantine_flush(tc);
@@ -570,8 +569,11 @@ static bool stack_grow(struct tcache *tc, unsigned cls)
 	unsigned ncap = tcache_stack_ncap(&tc->cstacks[cls]);
 	if (!missed || ncap >= class_ncap_max[cls])
 		return false;
+	/* Only capacity above the base counts against the cache's bound: a
+	 * stack that dropped below it (stack_make_room) may double back. */
 	size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / sc_size[cls];
-	unsigned grown = (unsigned)MIN(MIN(2u * ncap, (unsigned)class_ncap_max[cls]), ncap + room);
+	unsigned grown = (unsigned)MIN(MIN(2u * ncap, (unsigned)class_ncap_max[cls]),
+	                               MAX(ncap, class_ncap[cls]) + room);
 	if (grown == ncap)
 		return false;
 	stack_set_capacity(tc, cls, grown);

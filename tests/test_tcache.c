@@ -1063,7 +1063,7 @@ struct remote_shrink {
 	unsigned n, cls;
 	struct bin *home;
 	unsigned ncap_full, ncap_after_frees, ncap_after_bursts, cached_after_frees;
-	size_t live_before_free, live_after_flush;
+	size_t live_before_free, live_after_flush, growth_used;
 };
 
 static void *remote_producer_thread(void *arg)
@@ -1077,6 +1077,15 @@ static void *remote_producer_thread(void *arg)
 	for (unsigned k = 0; k < r->n; k++)
 		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
 	return NULL;
+}
+
+/* Bursts of four classes whose stacks may grow by 768 KiB in all, more
+ * than a cache may grow by. */
+static void other_bursts(void **objs)
+{
+	static const size_t sizes[] = {1024, 2048, 4096, 8192};
+	for (unsigned i = 0; i < 4; i++)
+		burst(sizes[i], (unsigned)((256 << 10) / sizes[i]), objs);
 }
 
 static void *remote_consumer_thread(void *arg)
@@ -1093,8 +1102,15 @@ static void *remote_consumer_thread(void *arg)
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the remote frees");
 	ingot_thread_flush();
 	r->live_after_flush = bin_live(r->home);
+	/* Bursts of other classes take all the growth the cache may have:
+	 * a stack below its base capacity may still double back to it. */
 	for (int cycle = 0; cycle < 8; cycle++)
+		other_bursts(r->objs);
+	r->growth_used = tc->grown_bytes;
+	for (int cycle = 0; cycle < 8; cycle++) {
 		burst(300, r->ncap_full, r->objs);
+		other_bursts(r->objs); /* keeps them busy: no garbage pass trims them */
+	}
 	r->ncap_after_bursts = tcache_stack_ncap(tb);
 	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the bursts");
 	return NULL;
@@ -1114,6 +1130,8 @@ Test(tcache, a_stack_holding_remote_blocks_shrinks_and_grows_back)
 	cr_assert_leq(r.cached_after_frees, r.ncap_after_frees);
 	cr_assert_eq(r.live_before_free - r.live_after_flush, r.n, "%zu of %u remote blocks went home",
 	             r.live_before_free - r.live_after_flush, r.n);
+	cr_assert_geq(r.growth_used + 64 * KiB, 512 * KiB,
+	              "the bursts of other classes grew the cache by only %zu bytes of 512 KiB", r.growth_used);
 	cr_assert_geq(r.ncap_after_bursts, r.ncap_full, "capacity %u after bursts of %u (full %u)",
 	              r.ncap_after_bursts, r.ncap_full, r.ncap_full);
 	cr_assert_eq(ingot_check(), 0);
