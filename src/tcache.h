@@ -20,7 +20,9 @@
  * that misses often fills more, one that sits unused is trimmed by a garbage
  * pass every TCACHE_GC_EVENTS slow-path events. Capacities adapt too: a
  * small class whose stack runs empty and then full again (a burst bigger than
- * the stack) doubles within bounds in bytes, and halves back when idle. A thread's cache is flushed
+ * the stack) doubles within bounds in bytes, and halves back when idle; a
+ * stack holds 8 objects until its first refill, and drops to half its
+ * capacity when a flush finds remote objects in it. A thread's cache is flushed
  * when it exits, and its record is reused by the next new thread.
  */
 #ifndef INGOT_TCACHE_H

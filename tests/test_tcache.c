@@ -30,13 +30,30 @@ static void skip_if_uncached(void)
 		cr_skip_test("hardened heaps keep thread caches closed");
 }
 
+/* Refills the calling thread's stack of small class cls once: a stack
+ * holds only a few objects until its first refill (tcache.c). */
+static void fill_class_once(unsigned cls)
+{
+	/* A debug heap's canary takes 8 more bytes of each block. */
+	ingot_free(ingot_malloc(sc_size[cls] - harden_canary_size()));
+}
+
 /* The calling thread's cache, made by a first allocation if need be. */
-static struct tcache *my_cache(void)
+static struct tcache *open_cache(void)
 {
 	ingot_free(ingot_malloc(1));
 	struct tcache *tc = tcache_thread();
 	THREAD_CHECK(tc != NULL, "the thread has no active cache");
 	return tc;
+}
+
+/* The same with every small class at its full capacity (each refilled
+ * once). */
+static struct tcache *my_cache(void)
+{
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		fill_class_once(cls);
+	return open_cache();
 }
 
 static size_t own_cached_bytes(struct tcache *tc)
@@ -105,7 +122,7 @@ Test(tcache, sized_frees_go_to_the_cache)
 static void *refill_takes_a_batch_thread(void *arg)
 {
 	(void)arg;
-	struct tcache *tc = my_cache();
+	struct tcache *tc = open_cache();
 	unsigned cls = sizeclass_small(1000);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	struct bin *bin = &tc->arena->bins[cls];
@@ -955,6 +972,168 @@ Test(tcache, a_cross_thread_free_goes_home_at_the_flush)
 	             "frees from another thread went to the bin at once, not to that thread's cache");
 	cr_assert_eq(h.live_before_free - h.live_after_flush, 64,
 	             "the flush sent %zu of 64 objects home", h.live_before_free - h.live_after_flush);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A thread that frees a class it never allocated (a consumer of other
+ * threads' blocks) keeps only a few of them in its cache: the rest go home
+ * at once rather than pin their slabs until a flush. */
+static void *unfilled_consumer_thread(void *arg)
+{
+	struct handoff *h = arg;
+	struct tcache *tc = open_cache(); /* class 300 stays unfilled */
+	h->live_before_free = bin_live(h->home);
+	for (int i = 0; i < 64; i++)
+		ingot_free(h->objs[i]);
+	h->live_after_free = bin_live(h->home);
+	THREAD_CHECK(tcache_stack_ncached(&tc->stacks[h->cls]) <= 8, "the cache parked %u objects",
+	             tcache_stack_ncached(&tc->stacks[h->cls]));
+	ingot_thread_flush();
+	h->live_after_flush = bin_live(h->home);
+	return NULL;
+}
+
+Test(tcache, a_thread_that_only_frees_a_class_parks_few_of_its_blocks)
+{
+	skip_if_uncached();
+	static struct handoff h;
+	run_thread(producer_thread, &h);
+	run_thread(unfilled_consumer_thread, &h);
+	cr_assert_geq(h.live_before_free - h.live_after_free, 64 - 8,
+	              "only %zu of 64 frees from another thread went home at once",
+	              h.live_before_free - h.live_after_free);
+	cr_assert_eq(h.live_before_free - h.live_after_flush, 64, "the flush sent %zu of 64 objects home",
+	             h.live_before_free - h.live_after_flush);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A thread's first allocation of a class takes a small batch from the bin
+ * (a short-lived thread does not pull a quarter of its cache's capacity
+ * per class out of the bins), and opens the class's stack to its full
+ * capacity; later refills double the batch. */
+struct first_fill_result {
+	size_t first_batch, second_batch;
+	unsigned ncap_before, ncap_after;
+};
+
+static void *first_fill_thread(void *arg)
+{
+	struct first_fill_result *r = arg;
+	struct tcache *tc = open_cache();
+	unsigned cls = sizeclass_small(64 + harden_canary_size());
+	struct bin *bin = &tc->arena->bins[cls];
+	struct tcache_stack *tb = &tc->stacks[cls];
+	r->ncap_before = tcache_stack_ncap(tb);
+	size_t live = bin_live(bin);
+	void *objs[1024];
+	objs[0] = ingot_malloc(64);
+	r->first_batch = bin_live(bin) - live;
+	r->ncap_after = tcache_stack_ncap(tb);
+	unsigned n = 1;
+	while (n < 1024 && tcache_stack_ncached(tb) > 0)
+		objs[n++] = ingot_malloc(64);
+	live = bin_live(bin);
+	objs[n++] = ingot_malloc(64);
+	r->second_batch = bin_live(bin) - live;
+	for (unsigned k = 0; k < n; k++)
+		ingot_free(objs[k]);
+	return NULL;
+}
+
+Test(tcache, a_first_refill_takes_a_small_batch_and_opens_the_stack)
+{
+	skip_if_uncached();
+	struct first_fill_result r = {0};
+	run_thread(first_fill_thread, &r);
+	cr_assert_leq(r.ncap_before, 8, "an unfilled stack has capacity %u", r.ncap_before);
+	cr_assert_gt(r.ncap_after, r.ncap_before, "the first refill did not open the stack");
+	cr_assert_geq(r.first_batch, 1);
+	cr_assert_leq(r.first_batch, r.ncap_after / 8, "the first refill took %zu objects (capacity %u)",
+	              r.first_batch, r.ncap_after);
+	cr_assert_eq(r.second_batch, 2 * r.first_batch, "the second refill took %zu objects, the first %zu",
+	             r.second_batch, r.first_batch);
+}
+
+/* A consumer's stack, found holding other threads' blocks when it fills,
+ * drops to half its capacity (it parked up to 64 KiB of them per
+ * class), gives every one of them back, and grows again under bursts of
+ * its own blocks. */
+struct remote_shrink {
+	void **objs;
+	unsigned n, cls;
+	struct bin *home;
+	unsigned ncap_full, ncap_after_frees, ncap_after_bursts, cached_after_frees;
+	size_t live_before_free, live_after_flush, growth_used;
+};
+
+static void *remote_producer_thread(void *arg)
+{
+	struct remote_shrink *r = arg;
+	int index = arena_create(); /* the consumer's blocks are remote, however many CPUs */
+	THREAD_CHECK(index >= 0, "no arena for the producer");
+	tcache_set_thread_arena(arena_get((unsigned)index));
+	struct tcache *tc = my_cache();
+	r->home = &tc->arena->bins[r->cls];
+	for (unsigned k = 0; k < r->n; k++)
+		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
+	return NULL;
+}
+
+/* Bursts of four classes whose stacks may grow by 768 KiB in all, more
+ * than a cache may grow by. */
+static void other_bursts(void **objs)
+{
+	static const size_t sizes[] = {1024, 2048, 4096, 8192};
+	for (unsigned i = 0; i < 4; i++)
+		burst(sizes[i], (unsigned)((256 << 10) / sizes[i]), objs);
+}
+
+static void *remote_consumer_thread(void *arg)
+{
+	struct remote_shrink *r = arg;
+	struct tcache *tc = my_cache();
+	struct tcache_stack *tb = &tc->stacks[r->cls];
+	r->ncap_full = tcache_stack_ncap(tb);
+	r->live_before_free = bin_live(r->home);
+	for (unsigned k = 0; k < r->n; k++)
+		ingot_free(r->objs[k]);
+	r->ncap_after_frees = tcache_stack_ncap(tb);
+	r->cached_after_frees = tcache_stack_ncached(tb);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the remote frees");
+	ingot_thread_flush();
+	r->live_after_flush = bin_live(r->home);
+	/* Bursts of other classes take all the growth the cache may have:
+	 * a stack below its base capacity may still double back to it. */
+	for (int cycle = 0; cycle < 8; cycle++)
+		other_bursts(r->objs);
+	r->growth_used = tc->grown_bytes;
+	for (int cycle = 0; cycle < 8; cycle++) {
+		burst(300, r->ncap_full, r->objs);
+		other_bursts(r->objs); /* keeps them busy: no garbage pass trims them */
+	}
+	r->ncap_after_bursts = tcache_stack_ncap(tb);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the bursts");
+	return NULL;
+}
+
+Test(tcache, a_stack_holding_remote_blocks_shrinks_and_grows_back)
+{
+	skip_if_uncached();
+	static void *objs[4096];
+	struct remote_shrink r = {.objs = objs, .cls = sizeclass_small(300 + harden_canary_size())};
+	r.n = 3 * (unsigned)(65536 / sc_size[r.cls]);
+	cr_assert_leq(r.n, 4096);
+	run_thread(remote_producer_thread, &r);
+	run_thread(remote_consumer_thread, &r);
+	cr_assert_leq(r.ncap_after_frees, r.ncap_full / 2, "capacity %u after the remote frees (full %u)",
+	              r.ncap_after_frees, r.ncap_full);
+	cr_assert_leq(r.cached_after_frees, r.ncap_after_frees);
+	cr_assert_eq(r.live_before_free - r.live_after_flush, r.n, "%zu of %u remote blocks went home",
+	             r.live_before_free - r.live_after_flush, r.n);
+	cr_assert_geq(r.growth_used + 64 * KiB, 512 * KiB,
+	              "the bursts of other classes grew the cache by only %zu bytes of 512 KiB", r.growth_used);
+	cr_assert_geq(r.ncap_after_bursts, r.ncap_full, "capacity %u after bursts of %u (full %u)",
+	              r.ncap_after_bursts, r.ncap_full, r.ncap_full);
 	cr_assert_eq(ingot_check(), 0);
 }
 
