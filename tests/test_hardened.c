@@ -280,6 +280,28 @@ Test(hardened, write_after_free_of_a_large_block_is_caught_on_reuse)
 	                   "a write into a freed 64 KiB block, then mallocs of its size");
 }
 
+/* Freed 32 KiB blocks past the two a thread cache keeps go to the arena's
+ * large cache, their pages still accessible: the first, written after its
+ * free, is reported when a malloc takes it from there. */
+static void write_after_free_of_a_block_in_the_arena_cache(void *arg)
+{
+	(void)arg;
+	char *blocks[4];
+	for (int i = 0; i < 4; i++)
+		blocks[i] = ingot_malloc(32 << 10);
+	for (int i = 0; i < 4; i++)
+		ingot_free(blocks[i]);
+	((volatile char *)blocks[0])[200] = 1;
+	for (int i = 0; i < 8; i++)
+		ingot_malloc(32 << 10);
+}
+
+Test(hardened, write_after_free_of_a_block_in_the_arena_cache_is_caught_on_reuse)
+{
+	assert_aborts_with(write_after_free_of_a_block_in_the_arena_cache, NULL, "write after free",
+	                   "a write into a freed 32 KiB block gone to the arena's cache, then mallocs");
+}
+
 /* A 1 MiB block goes back to the page heap, whose freed pages a guarded
  * heap keeps inaccessible. */
 static void read_after_free_of_a_large_block(void *arg)
