@@ -263,6 +263,9 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 	tc->is_explicit = is_explicit;
 	tc->arena = arena_choose();
 	list_link(tc);
+	/* A mode change between tcache_layout and list_link did not see tc. */
+	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -349,6 +352,13 @@ static struct tcache *tcache_reopen(struct tcache *tc)
 void tcache_mode_changed(void)
 {
 	__atomic_fetch_add(&mode_epoch, 1, __ATOMIC_ACQ_REL);
+	/* The hardened fast paths look at their own cache's flag alone (not
+	 * at mode_epoch): every cache loses it, and reopens on its next
+	 * general slow path. */
+	arch_lock_acquire(&list_lock);
+	for (struct tcache *tc = all_tcaches; tc; tc = tc->next)
+		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
+	arch_lock_release(&list_lock);
 	if (tcache_thread())
 		tcache_reopen(&tcache_tls.cache);
 }
@@ -834,27 +844,21 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 
 /* ---- hardened fast paths ------------------------------------------------- */
 
-/* The calling thread's cache when it may take the hardened fast paths: it
- * is active, was opened in a heap of the hardened checks alone (no junk or
- * zero options, no hooks, no profiling: hardened_fast) and in the mode now
- * in force. Else NULL, and the call takes checked_alloc or checked_free. */
-static struct tcache *hardened_fast_cache(void)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	if (!tc->hardened_fast || tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
-		return NULL;
-	return tc;
-}
+/* Both are called only for the calling thread's cache when it is
+ * hardened_fast: active, opened in a heap of the hardened checks alone (no
+ * junk or zero options, no hooks, no profiling), and no mode change came
+ * since (tcache_mode_changed clears the flag). Every other call takes
+ * checked_alloc and checked_free. */
 
 /* A small object of size bytes from the top of its stack, checked and
  * marked owned; NULL, having done nothing, for any other case (an empty
  * stack, a big size, a cache that may not: hardened_fast_cache), which
  * takes checked_alloc. What checked_alloc does on a hit, less its
  * branches and calls. */
-static void *hardened_alloc_fast(size_t size)
+INGOT_INLINE void *hardened_alloc_fast(size_t size)
 {
-	struct tcache *tc = hardened_fast_cache();
-	if (!tc || size > SC_SMALL_MAX - CANARY_SIZE)
+	struct tcache *tc = &tcache_tls.cache;
+	if (size > SC_SMALL_MAX - CANARY_SIZE)
 		return NULL;
 	unsigned cls = sizeclass_small(size + CANARY_SIZE);
 	struct tcache_stack *stack = &tc->cstacks[cls];
@@ -871,11 +875,11 @@ static void *hardened_alloc_fast(size_t size)
  * leaves the quarantine pushed on its stack (a full or remote stack takes
  * stack_put's way). False, having done nothing, when p is anything else
  * or the cache may not (hardened_fast_cache). */
-static bool hardened_free_fast(void *p)
+INGOT_INLINE bool hardened_free_fast(void *p)
 {
-	struct tcache *tc = hardened_fast_cache();
+	struct tcache *tc = &tcache_tls.cache;
 	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
-	if (!tc || cls == 0)
+	if (cls == 0)
 		return false;
 	struct span *s = span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p);
 	unsigned slot;
@@ -886,10 +890,13 @@ static bool hardened_free_fast(void *p)
 	void *victim = quarantine_swap(tc, p);
 	if (!victim)
 		return true;
-	unsigned vcls = (unsigned)pagemap_class((uintptr_t)victim);
+	struct chunk *vc = pagemap_chunk((uintptr_t)victim);
+	unsigned vcls = vc->class_of[chunk_page_index((uintptr_t)victim)];
 	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	if (INGOT_LIKELY(stack->top != stack->limit) && !object_is_remote(tc, vcls, victim)) {
+	/* object_is_remote with the chunk at hand (nin is counted already) */
+	bool remote = vc->arena != tc->arena;
+	if (INGOT_LIKELY(stack->top != stack->limit) && !remote) {
 		tcache_stack_push(stack, victim);
 		return true;
 	}
@@ -1030,14 +1037,16 @@ static __attribute__((noinline)) void free_slow(void *p)
 void *tcache_alloc_slow(size_t size)
 {
 	void *p;
-	if (INGOT_UNLIKELY(tcache_tls.cache.hardened_fast) && (p = hardened_alloc_fast(size)))
+	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
+	    (p = hardened_alloc_fast(size)))
 		return p;
 	return alloc_slow(size);
 }
 
 void tcache_free_slow(void *p)
 {
-	if (INGOT_UNLIKELY(tcache_tls.cache.hardened_fast) && hardened_free_fast(p))
+	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
+	    hardened_free_fast(p))
 		return;
 	free_slow(p);
 }
