@@ -4,9 +4,11 @@
  * HARDENED=1 builds turn on every bit; a default build turns them on at
  * start with INGOT_CONF=profile:hardened (profile:debug turns on junk
  * filling, canaries and the free checks; DEBUG=1 builds always have those). With no bit on, none of this code runs: the
- * thread caches' fast paths never look at it. With any bit on, every cache
- * bin gets capacity 0 so that each malloc and free takes the checked slow
- * path in tcache.c, which calls the functions below.
+ * thread caches' fast paths never look at it. With any bit on, the fast
+ * paths' stacks get capacity 0 so that each malloc and free takes a slow
+ * path in tcache.c: with exactly HARDEN_ALL_CHECKS, the hardened fast paths
+ * (harden_take_all, harden_give_all inline), else the checked paths, which
+ * call harden_take and harden_give.
  *
  * Costs are measured by bench/ (README "Hardening").
  */
