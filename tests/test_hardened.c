@@ -423,6 +423,54 @@ Test(hardened, an_aligned_block_as_first_allocation_is_sized_like_any)
 	ingot_free_aligned_sized(p, 16, 1); /* must not report a size mismatch */
 }
 
+/* Hooks installed while other threads run: a hardened heap shows them
+ * every call from then on, also the next call of a thread whose cache
+ * took the hardened fast paths until then. */
+static pthread_barrier_t hooks_barrier;
+static int hooked_allocs, hooked_frees;
+static void *hooked_block;
+
+static void count_alloc(void *ctx, void *ptr, size_t requested, size_t usable)
+{
+	(void)ctx, (void)ptr, (void)usable;
+	if (requested == 48) {
+		__atomic_fetch_add(&hooked_allocs, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&hooked_block, ptr, __ATOMIC_RELAXED);
+	}
+}
+
+static void count_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx, (void)usable;
+	if (ptr == __atomic_load_n(&hooked_block, __ATOMIC_RELAXED))
+		__atomic_fetch_add(&hooked_frees, 1, __ATOMIC_RELAXED);
+}
+
+static void *allocate_around_the_install(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++)
+		ingot_free(ingot_malloc(48)); /* its cache open, and its stack not empty */
+	pthread_barrier_wait(&hooks_barrier);
+	pthread_barrier_wait(&hooks_barrier); /* hooks installed */
+	ingot_free(ingot_malloc(48));
+	return NULL;
+}
+
+Test(hardened, hooks_installed_later_see_another_threads_next_call)
+{
+	static const struct ingot_hooks hooks = {count_alloc, count_free, NULL, NULL};
+	pthread_barrier_init(&hooks_barrier, NULL, 2);
+	pthread_t t = start_thread(allocate_around_the_install, NULL);
+	pthread_barrier_wait(&hooks_barrier);
+	cr_assert_eq(ingot_hooks_set(&hooks), 0);
+	pthread_barrier_wait(&hooks_barrier);
+	join_thread(t);
+	ingot_hooks_set(NULL);
+	cr_assert_eq(hooked_allocs, 1, "the thread's malloc after the install was not reported");
+	cr_assert_eq(hooked_frees, 1, "the thread's free after the install was not reported");
+}
+
 Test(hardened, threads_and_heap_check)
 {
 	pthread_t t[4];
