@@ -166,6 +166,13 @@ size_t arena_large_usable(size_t size)
 #define LARGE_CACHE_SIZE_MAX ((size_t)64 << 10)
 #define LARGE_CACHE_BYTES ((size_t)32 << 20)
 
+/* The bytes cached span s counts for: its usable pages (a hardened span's
+ * guard page is not part of its block). */
+static size_t cached_bytes(const struct span *s)
+{
+	return span_usable_pages(s) << LG_PAGE;
+}
+
 /* The cache's stack for blocks of n pages, or -1 when they are not cached:
  * only whole large classes (aligned blocks may be other page counts). A
  * table, made at boot: sizeclass_of took 30 instructions a put or take. */
@@ -190,16 +197,20 @@ static int large_cache_stack(size_t bytes)
 static void large_cache_decay(struct arena *a, bool force);
 
 /* Keeps freed large span s (counted free already) in the cache; false when
- * it does not fit or caching is off (decay 0, hardened heaps, past the
- * soft limit). *first: the cache was empty (the purger should know). Every
- * eighth of the decay time a put also decays the cache, as frees decay the
- * page heap. */
+ * it does not fit or caching is off (decay 0, past the soft limit).
+ * *first: the cache was empty (the purger should know). Every eighth of the
+ * decay time a put also decays the cache, as frees decay the page heap. */
 static bool large_cache_put(struct arena *a, struct span *s, bool *first)
 {
-	size_t bytes = (size_t)s->npages << LG_PAGE;
+	size_t bytes = cached_bytes(s);
 	int j = large_cache_stack(bytes);
-	if (j < 0 || s->guarded || ingot_hardening || a->heap.decay_ms == 0 || osmem_over_soft())
+	if (j < 0 || a->heap.decay_ms == 0 || osmem_over_soft())
 		return false;
+	/* Hardened heaps zero it first (another thread may take it as soon as
+	 * it is in): its pages, guard page kept, stay accessible while cached
+	 * and are made inaccessible when it goes back to the page heap. */
+	if (ingot_hardening)
+		harden_large_give((void *)s->base, bytes);
 	uint64_t now = arch_now_ns();
 	arch_lock_acquire(&a->large_cache_lock);
 	bool fits = a->large_cached_bytes + bytes <= LARGE_CACHE_BYTES;
@@ -268,7 +279,7 @@ static void large_cache_decay(struct arena *a, bool force)
 			__atomic_store_n(&a->large_cached[j], NULL, __ATOMIC_RELAXED);
 		while (old) {
 			struct span *next = old->next;
-			a->large_cached_bytes -= (size_t)old->npages << LG_PAGE;
+			a->large_cached_bytes -= cached_bytes(old);
 			old->large_cached = false;
 			old->next = out;
 			out = old;
@@ -303,7 +314,7 @@ static bool large_cache_release_after(struct arena *a, struct span *s)
 	bool found = false;
 	arch_lock_acquire(&a->large_cache_lock);
 	if (n && n->state == SPAN_LARGE && n->large_cached && n->base == next) {
-		size_t bytes = (size_t)n->npages << LG_PAGE;
+		size_t bytes = cached_bytes(n);
 		int j = large_cache_stack(bytes);
 		struct span *prev = NULL, *o = a->large_cached[j];
 		while (o && o != n) {
@@ -350,7 +361,7 @@ static const char *large_cache_check(struct arena *a)
 	arch_lock_acquire(&a->large_cache_lock);
 	for (unsigned j = 0; j < SC_NLARGE && !err; j++)
 		for (struct span *s = a->large_cached[j]; s && !err; s = s->next) {
-			size_t n = (size_t)s->npages << LG_PAGE;
+			size_t n = cached_bytes(s);
 			if (s->state != SPAN_LARGE || !s->large_cached || s->chunk->arena != a ||
 			    large_cache_stack(n) != (int)j)
 				err = "large cache holds a span of the wrong state, arena or class";
@@ -367,6 +378,7 @@ static const char *large_cache_check(struct arena *a)
 void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 {
 	struct span *s = align <= PAGE && !zero ? large_cache_take(a, usable) : NULL;
+	bool cached = s != NULL;
 	if (!s)
 		s = pageheap_alloc(&a->heap, usable >> LG_PAGE, MAX(align, PAGE), zero, 0);
 	if (!s) {
@@ -378,7 +390,9 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->lextent_nmalloc[arena_lextent_of(usable)], 1);
 	STAT_ADD(a->large_allocated, usable);
-	if (!zero)
+	if (cached && ingot_hardening)
+		harden_large_reuse((void *)s->base, usable); /* checks it stayed zero */
+	else if (!zero)
 		harden_large_take((void *)s->base, usable);
 	return (void *)s->base;
 }

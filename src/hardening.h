@@ -4,9 +4,11 @@
  * HARDENED=1 builds turn on every bit; a default build turns them on at
  * start with INGOT_CONF=profile:hardened (profile:debug turns on junk
  * filling, canaries and the free checks; DEBUG=1 builds always have those). With no bit on, none of this code runs: the
- * thread caches' fast paths never look at it. With any bit on, every cache
- * bin gets capacity 0 so that each malloc and free takes the checked slow
- * path in tcache.c, which calls the functions below.
+ * thread caches' fast paths never look at it. With any bit on, the fast
+ * paths' stacks get capacity 0 so that each malloc and free takes a slow
+ * path in tcache.c: with exactly HARDEN_ALL_CHECKS, the hardened fast paths
+ * (harden_take_all, harden_give_all inline), else the checked paths, which
+ * call harden_take and harden_give.
  *
  * Costs are measured by bench/ (README "Hardening").
  */
@@ -34,9 +36,11 @@
 
 #define CANARY_SIZE 8u
 #define QUARANTINE_LEN 64u
+#define HARDEN_CHECKED_HEAD 256u /* head of a reused block checked for writes */
 
 /* The bits in force; fixed at start, before the first allocation. */
 extern unsigned ingot_hardening;
+extern uint64_t harden_canary_secret; /* odd: zeroed memory never matches */
 
 /* Sets the bits and the process secret (called once at boot). */
 void harden_boot(unsigned bits, uint64_t secret);
@@ -52,12 +56,77 @@ INGOT_INLINE size_t harden_small_usable(unsigned cls)
 	return sc_size[cls] - harden_canary_size();
 }
 
+/* Where the canary of a small object p of class cls lies (its class's
+ * last 8 bytes), and the keyed value it holds while the program owns p. */
+INGOT_INLINE uint64_t *harden_canary_at(void *p, unsigned cls)
+{
+	return (uint64_t *)((char *)p + sc_size[cls] - CANARY_SIZE);
+}
+
+INGOT_INLINE uint64_t harden_canary_value(const void *p)
+{
+	return harden_canary_secret ^ ((uintptr_t)p * 0x9e3779b97f4a7c15ull);
+}
+
+/* 16 bytes read as one vector (may alias whatever the program stored). */
+typedef uint64_t harden_vec __attribute__((vector_size(16), may_alias));
+
+/* Whether the n bytes at p are all zero; p 16-aligned, n a multiple of 16
+ * (every class size and page is). OR of every 16-byte vector, four at a
+ * time, without an early exit: a freed block is almost always all zero
+ * anyway, and 256 bytes take 16 vector loads (the word loop it replaced,
+ * not vectorised at -O2, took about 80 instructions per malloc). */
+INGOT_INLINE bool harden_all_zero(const void *p, size_t n)
+{
+	const harden_vec *v = p;
+	size_t nvec = n / sizeof(harden_vec);
+	harden_vec any = {0, 0};
+	size_t i = 0;
+	for (; i + 4 <= nvec; i += 4)
+		any |= v[i] | v[i + 1] | v[i + 2] | v[i + 3];
+	for (; i < nvec; i++)
+		any |= v[i];
+	return (any[0] | any[1]) == 0;
+}
+
 /* A small object leaves the allocator for the user (check it was free and
  * untouched, write its canary: owned) or comes back to slab s (check it is
  * the start of an owned object by its canary, then zero or junk it).
  * Misuse is reported and aborts. */
 void harden_take(void *p, unsigned cls);
 void harden_give(struct span *s, void *p, unsigned cls);
+
+/* The checks of harden_take and harden_give for a heap with exactly
+ * HARDEN_ALL_CHECKS, inline for the hardened fast paths (tcache.c): the
+ * same checks in the same order, no bit tests, and the reports out of
+ * line (the *_failed functions, each one line and an abort). */
+_Noreturn void harden_take_failed(void *p, unsigned cls);
+_Noreturn void harden_give_failed(void *p, uint64_t was);
+_Noreturn void harden_underflow_failed(void *p);
+
+INGOT_INLINE void harden_take_all(void *p, unsigned cls)
+{
+	uint64_t *canary = harden_canary_at(p, cls);
+	if (INGOT_UNLIKELY(!harden_all_zero(p, MIN(sc_size[cls], HARDEN_CHECKED_HEAD)) ||
+	                   __atomic_load_n(canary, __ATOMIC_RELAXED)))
+		harden_take_failed(p, cls);
+	__atomic_store_n(canary, harden_canary_value(p), __ATOMIC_RELAXED);
+}
+
+/* p was checked to be the start of an object of its slab (slot slot). */
+INGOT_INLINE void harden_give_all(void *p, unsigned slot, unsigned cls)
+{
+	uint64_t was = __atomic_exchange_n(harden_canary_at(p, cls), 0, __ATOMIC_ACQ_REL);
+	if (INGOT_UNLIKELY(was != harden_canary_value(p)))
+		harden_give_failed(p, was);
+	if (slot != 0) { /* the word before p: see underflow_check (harden.c) */
+		void *prev = (char *)p - sc_size[cls];
+		uint64_t word = __atomic_load_n(harden_canary_at(prev, cls), __ATOMIC_RELAXED);
+		if (INGOT_UNLIKELY(word != 0 && word != harden_canary_value(prev)))
+			harden_underflow_failed(p);
+	}
+	ingot_memset(p, 0, sc_size[cls] - CANARY_SIZE);
+}
 
 /* Shuffles n objects (random slot order); rng is a per-cache state. */
 void harden_shuffle(void **objs, unsigned n, uint64_t *rng);

@@ -167,6 +167,8 @@ struct tcache {
 	uint32_t gc_countdown;           /* slow-path events until the next GC */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
+	bool hardened_fast;              /* opened in a heap of the hardened checks
+	                                  * alone: tcache.c's hardened fast paths */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
 

@@ -280,6 +280,28 @@ Test(hardened, write_after_free_of_a_large_block_is_caught_on_reuse)
 	                   "a write into a freed 64 KiB block, then mallocs of its size");
 }
 
+/* Freed 32 KiB blocks past the two a thread cache keeps go to the arena's
+ * large cache, their pages still accessible: the first, written after its
+ * free, is reported when a malloc takes it from there. */
+static void write_after_free_of_a_block_in_the_arena_cache(void *arg)
+{
+	(void)arg;
+	char *blocks[4];
+	for (int i = 0; i < 4; i++)
+		blocks[i] = ingot_malloc(32 << 10);
+	for (int i = 0; i < 4; i++)
+		ingot_free(blocks[i]);
+	((volatile char *)blocks[0])[200] = 1;
+	for (int i = 0; i < 8; i++)
+		ingot_malloc(32 << 10);
+}
+
+Test(hardened, write_after_free_of_a_block_in_the_arena_cache_is_caught_on_reuse)
+{
+	assert_aborts_with(write_after_free_of_a_block_in_the_arena_cache, NULL, "write after free",
+	                   "a write into a freed 32 KiB block gone to the arena's cache, then mallocs");
+}
+
 /* A 1 MiB block goes back to the page heap, whose freed pages a guarded
  * heap keeps inaccessible. */
 static void read_after_free_of_a_large_block(void *arg)
@@ -399,6 +421,54 @@ Test(hardened, an_aligned_block_as_first_allocation_is_sized_like_any)
 	             ingot_malloc_usable_size(q));
 	ingot_free(q);
 	ingot_free_aligned_sized(p, 16, 1); /* must not report a size mismatch */
+}
+
+/* Hooks installed while other threads run: a hardened heap shows them
+ * every call from then on, also the next call of a thread whose cache
+ * took the hardened fast paths until then. */
+static pthread_barrier_t hooks_barrier;
+static int hooked_allocs, hooked_frees;
+static void *hooked_block;
+
+static void count_alloc(void *ctx, void *ptr, size_t requested, size_t usable)
+{
+	(void)ctx, (void)ptr, (void)usable;
+	if (requested == 48) {
+		__atomic_fetch_add(&hooked_allocs, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&hooked_block, ptr, __ATOMIC_RELAXED);
+	}
+}
+
+static void count_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx, (void)usable;
+	if (ptr == __atomic_load_n(&hooked_block, __ATOMIC_RELAXED))
+		__atomic_fetch_add(&hooked_frees, 1, __ATOMIC_RELAXED);
+}
+
+static void *allocate_around_the_install(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100; i++)
+		ingot_free(ingot_malloc(48)); /* its cache open, and its stack not empty */
+	pthread_barrier_wait(&hooks_barrier);
+	pthread_barrier_wait(&hooks_barrier); /* hooks installed */
+	ingot_free(ingot_malloc(48));
+	return NULL;
+}
+
+Test(hardened, hooks_installed_later_see_another_threads_next_call)
+{
+	static const struct ingot_hooks hooks = {count_alloc, count_free, NULL, NULL};
+	pthread_barrier_init(&hooks_barrier, NULL, 2);
+	pthread_t t = start_thread(allocate_around_the_install, NULL);
+	pthread_barrier_wait(&hooks_barrier);
+	cr_assert_eq(ingot_hooks_set(&hooks), 0);
+	pthread_barrier_wait(&hooks_barrier);
+	join_thread(t);
+	ingot_hooks_set(NULL);
+	cr_assert_eq(hooked_allocs, 1, "the thread's malloc after the install was not reported");
+	cr_assert_eq(hooked_frees, 1, "the thread's free after the install was not reported");
 }
 
 Test(hardened, threads_and_heap_check)
