@@ -60,7 +60,10 @@ fi
 	-o "$WORK/probe" -ljemalloc
 "$WORK/probe" names "$LIST" >"$WORK/system.txt"
 LD_LIBRARY_PATH=$OUR_LIB_DIR "$WORK/probe" names "$LIST" >"$WORK/ours.txt"
-if ! LD_LIBRARY_PATH=$OUR_LIB_DIR ldd "$WORK/probe" | grep -q "$OUR_LIB_DIR/libjemalloc.so.2"; then
+# ldd's whole output first: grep -q stops reading at the first match, and
+# under pipefail an ldd still writing then fails the pipe (SIGPIPE).
+loaded=$(LD_LIBRARY_PATH=$OUR_LIB_DIR ldd "$WORK/probe")
+if ! grep -qF "$OUR_LIB_DIR/libjemalloc.so.2" <<<"$loaded"; then
 	echo "ctl_compat: FAIL: the run did not load $OUR_LIB_DIR/libjemalloc.so.2" >&2
 	exit 1
 fi

@@ -218,7 +218,10 @@ if [[ -f $OUR_LIB_DIR/libjemalloc.so.2 ]]; then
 	"$CC" "$WORK/api_system.o" -o "$WORK/api_on_ours" -ljemalloc
 	run_api "built with Debian's header, on $OUR_LIB_DIR/libjemalloc.so.2" "$WORK/api_on_ours" \
 		LD_LIBRARY_PATH="$OUR_LIB_DIR"
-	if ! LD_LIBRARY_PATH=$OUR_LIB_DIR ldd "$WORK/api_on_ours" | grep -q "$OUR_LIB_DIR/libjemalloc.so.2"; then
+	# ldd's whole output first: grep -q stops reading at the first match, and
+	# under pipefail an ldd still writing then fails the pipe (SIGPIPE).
+	loaded=$(LD_LIBRARY_PATH=$OUR_LIB_DIR ldd "$WORK/api_on_ours")
+	if ! grep -qF "$OUR_LIB_DIR/libjemalloc.so.2" <<<"$loaded"; then
 		echo "header_compat: FAIL: the run did not load $OUR_LIB_DIR/libjemalloc.so.2" >&2
 		exit 1
 	fi
