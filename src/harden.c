@@ -72,7 +72,7 @@ void harden_give(struct span *s, void *p, unsigned cls)
 	}
 	/* Fills leave the canary word (now 0) alone. */
 	if (bits & HARDEN_ZERO_ON_FREE)
-		ingot_memset(p, 0, harden_zeroed_head(cls, harden_canary_size()));
+		harden_zero_head(p, cls, harden_canary_size());
 	else if (bits & HARDEN_JUNK_FREE)
 		ingot_memset(p, 0x5a, sc_size[cls] - harden_canary_size());
 }
