@@ -42,44 +42,23 @@ static unsigned slot_of(struct span *s, const void *p, unsigned cls)
 void harden_take(void *p, unsigned cls)
 {
 	unsigned bits = ingot_hardening;
-	uint64_t *canary = harden_canary_at(p, cls);
-	/* A freed object was zeroed; anything else is a write after free.
-	 * Objects never handed out are zero too (their slabs start zeroed).
-	 * Only the head is checked: stale pointers are mostly written through
-	 * near the start (headers, links, vtables), and checking a whole 16 KiB
-	 * object on every malloc would cost more than all the other checks.
-	 * A canary word that is set says the object is in use. */
-	if (bits & HARDEN_ZERO_ON_FREE) {
-		if (INGOT_UNLIKELY(!harden_all_zero(p, MIN(sc_size[cls], HARDEN_CHECKED_HEAD))))
-			ingot_report_use_after_free(p);
-		if ((bits & HARDEN_CANARY) && INGOT_UNLIKELY(__atomic_load_n(canary, __ATOMIC_RELAXED)))
-			ingot_report_corrupt_meta(p, "(object handed out twice: its canary is set)");
-	}
+	/* A freed object's head was zeroed; anything else is a write after
+	 * free. Objects never handed out are zero too (their slabs start
+	 * zeroed). Only the head is checked: stale pointers are mostly written
+	 * through near the start (headers, links, vtables), and checking a whole
+	 * 16 KiB object on every malloc would cost more than all the other
+	 * checks. A canary word that is set says the object is in use. */
+	if (bits & HARDEN_ZERO_ON_FREE)
+		harden_check_untouched(p, cls, (bits & HARDEN_CANARY) != 0);
 	/* The canary word goes from 0 to the canary in one store (fills leave
-	 * it alone): underflow_check may read it from another thread. */
+	 * it alone): harden_underflow_check may read it from another thread. */
 	size_t fill = sc_size[cls] - harden_canary_size();
 	if (bits & HARDEN_ZERO_ALLOC)
 		ingot_memset(p, 0, fill);
 	else if (bits & HARDEN_JUNK_ALLOC)
 		ingot_memset(p, 0xa5, fill);
 	if (bits & HARDEN_CANARY)
-		__atomic_store_n(canary, harden_canary_value(p), __ATOMIC_RELAXED);
-}
-
-/* With canaries and zero on free, the word before object slot of slab s
- * is the canary of the object before it when that one is live, and 0 when
- * it is free (zeroed, or never used in a zeroed slab), whatever another
- * thread is doing with it (take and give change the word in one store).
- * Anything else was written there from outside: an underflow of p (or an
- * overflow of its neighbour, which its own free would report). */
-static void underflow_check(void *p, unsigned slot, unsigned cls)
-{
-	if (slot == 0)
-		return; /* the slab's first object: a guard or another span before it */
-	void *prev = (char *)p - sc_size[cls];
-	uint64_t word = __atomic_load_n(harden_canary_at(prev, cls), __ATOMIC_RELAXED);
-	if (INGOT_UNLIKELY(word != 0 && word != harden_canary_value(prev)))
-		ingot_report_underflow(p);
+		__atomic_store_n(harden_canary_at(p, cls), harden_canary_value(p), __ATOMIC_RELAXED);
 }
 
 void harden_give(struct span *s, void *p, unsigned cls)
@@ -87,22 +66,15 @@ void harden_give(struct span *s, void *p, unsigned cls)
 	unsigned bits = ingot_hardening;
 	unsigned slot = slot_of(s, p, cls);
 	if (bits & HARDEN_CANARY) {
-		/* Ownership goes back with the canary: see the top of the file. */
-		uint64_t was = __atomic_exchange_n(harden_canary_at(p, cls), 0, __ATOMIC_ACQ_REL);
-		if (INGOT_UNLIKELY(was != harden_canary_value(p))) {
-			if (was == 0)
-				ingot_report_double_free(p);
-			ingot_report_overflow(p);
-		}
+		harden_disown(p, cls);
 		if (bits & HARDEN_ZERO_ON_FREE)
-			underflow_check(p, slot, cls);
+			harden_underflow_check(p, slot, cls);
 	}
 	/* Fills leave the canary word (now 0) alone. */
-	size_t fill = sc_size[cls] - harden_canary_size();
 	if (bits & HARDEN_ZERO_ON_FREE)
-		ingot_memset(p, 0, fill);
+		harden_zero_head(p, cls, harden_canary_size());
 	else if (bits & HARDEN_JUNK_FREE)
-		ingot_memset(p, 0x5a, fill);
+		ingot_memset(p, 0x5a, sc_size[cls] - harden_canary_size());
 }
 
 void harden_take_failed(void *p, unsigned cls)

@@ -349,6 +349,29 @@ Test(hardened, freed_blocks_are_zeroed)
 	cr_assert_eq(first_nonzero(opaque_ptr(p), 96), SIZE_MAX, "freed block not zeroed");
 }
 
+/* Zero on free clears a block's checked head (256 bytes) and leaves the
+ * rest: calloc must still hand out blocks that were freed dirty all zero,
+ * and malloc their heads zero. 200 blocks, more than the quarantine holds,
+ * so the second round reuses the first's. */
+Test(hardened, reused_blocks_start_with_a_zero_head_and_calloc_clears_them)
+{
+	enum { N = 200, SIZE = 4000 };
+	unsigned char *dirty[N];
+	for (int i = 0; i < N; i++)
+		memset(dirty[i] = ingot_malloc(SIZE), 0xab, SIZE);
+	for (int i = 0; i < N; i++)
+		ingot_free(dirty[i]);
+	unsigned char *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = i % 2 ? ingot_calloc(1, SIZE) : ingot_malloc(SIZE);
+		size_t zero = i % 2 ? SIZE : 256;
+		cr_assert_eq(first_nonzero(p[i], zero), SIZE_MAX, "%s(%d) not zeroed in its first %zu",
+		             i % 2 ? "calloc" : "malloc", SIZE, zero);
+	}
+	for (int i = 0; i < N; i++)
+		ingot_free(p[i]);
+}
+
 Test(hardened, a_freed_block_is_not_handed_out_at_once)
 {
 	void *p = ingot_malloc(64);
