@@ -18,7 +18,7 @@
  * goes home at once and is never handed out by the thread that freed it;
  * one the fast path cached (it does not look at owners) may be. Batch sizes adapt: a stack
  * that misses often fills more, one that sits unused is trimmed by a garbage
- * pass every TCACHE_GC_EVENTS slow-path events. Capacities adapt too: a
+ * pass every TCACHE_GC_EVENTS refills. Capacities adapt too: a
  * small class whose stack runs empty and then full again (a burst bigger than
  * the stack) doubles within bounds in bytes, and halves back when idle; a
  * stack holds 8 objects until its first refill, and drops to half its
@@ -164,7 +164,7 @@ struct tcache {
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
 	                                  * bytes (at most TCACHE_GROW_BYTES) */
-	uint32_t gc_countdown;           /* slow-path events until the next GC */
+	uint32_t gc_countdown;           /* refills until the next GC */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
 	bool hardened_fast;              /* opened in a heap of the hardened checks

@@ -80,6 +80,8 @@ static size_t bin_live(struct bin *bin)
 	return n;
 }
 
+#define TCACHE_NCAP_MAX_TEST 4096u /* more than any stack holds */
+
 static void run_thread(void *(*fn)(void *), void *arg)
 {
 	join_thread(start_thread(fn, arg));
@@ -763,6 +765,55 @@ Test(tcache, an_idle_class_is_trimmed_by_the_garbage_pass)
 	             r.cycles_to_first_trim);
 	cr_assert_leq(r.at_end, r.filled / 4, "idle class still holds %u of %u objects", r.at_end,
 	              r.filled);
+}
+
+struct free_run_result {
+	unsigned filled, after_run;
+};
+
+/* A run of frees of one class (which flushes that stack many times) hands
+ * nothing out, and leaves the other stacks as they were: a garbage pass in
+ * its middle would find every stack idle and halve them just before the
+ * program allocates again (a batch of mixed sizes, freed, then allocated
+ * again, refilled most of its stacks so). */
+static void *free_run_thread(void *arg)
+{
+	struct free_run_result *r = arg;
+	struct tcache *tc = my_cache();
+	unsigned kept = sizeclass_small(64), flushed = sizeclass_small(1024);
+	enum { NRUN = 20000 };
+	void **run = malloc(NRUN * sizeof(void *)); /* libc's */
+	THREAD_CHECK(run != NULL, "no room to test in");
+	for (unsigned k = 0; k < NRUN; k++)
+		THREAD_CHECK((run[k] = ingot_malloc(sc_size[flushed])) != NULL, "malloc failed");
+	struct tcache_stack *tb = &tc->stacks[kept];
+	unsigned n = tcache_stack_ncap(tb);
+	void *objs[TCACHE_NCAP_MAX_TEST];
+	THREAD_CHECK(n <= TCACHE_NCAP_MAX_TEST, "class of 64 bytes holds %u", n);
+	for (unsigned k = 0; k < n; k++)
+		objs[k] = ingot_malloc(64);
+	for (unsigned k = 0; k < n; k++)
+		ingot_free(objs[k]);
+	r->filled = tcache_stack_ncached(tb);
+	uint64_t nout = tc->info[flushed].nout;
+	for (unsigned k = 0; k < NRUN; k++)
+		ingot_free(run[k]);
+	THREAD_CHECK(tc->info[flushed].nout - nout >= NRUN / 2, "the run of frees flushed only %llu objects",
+	             (unsigned long long)(tc->info[flushed].nout - nout));
+	r->after_run = tcache_stack_ncached(tb);
+	free(run);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the run of frees");
+	return NULL;
+}
+
+Test(tcache, a_run_of_frees_leaves_the_other_stacks_alone)
+{
+	skip_if_uncached();
+	struct free_run_result r = {0};
+	run_thread(free_run_thread, &r);
+	cr_assert_gt(r.filled, 8, "only %u objects cached", r.filled);
+	cr_assert_eq(r.after_run, r.filled, "a run of frees of another class trimmed %u cached objects to %u",
+	             r.filled, r.after_run);
 }
 
 /* ---- thread exit --------------------------------------------------------------- */
