@@ -15,6 +15,8 @@
  * object. A cache's stack keeps objects in the order they came, so a burst
  * of one class flushes as long runs of one slab.
  */
+/* The one definition of the size-class tables (sizeclass_table.h). */
+#define SC_DEFINE_TABLES
 #include "bin.h"
 
 #include "hardening.h"

@@ -102,6 +102,19 @@ static unsigned slab_pages(unsigned size, unsigned page)
 	return best;
 }
 
+/* Each table is declared in every file that includes the header and
+ * defined only where SC_DEFINE_TABLES is set (bin.c): one copy in .rodata
+ * rather than one per file that reads it, so malloc and free touch one set
+ * of pages. Hidden on ELF, so -fPIC code reads it PC-relative, not via the
+ * GOT (PE has no such attribute). */
+static void table_open(const char *type, const char *name, const char *dim)
+{
+	printf("extern const %s %s[%s] SC_TABLE_HIDDEN;\n", type, name, dim);
+	printf("#ifdef SC_DEFINE_TABLES\nconst %s %s[%s] = {", type, name, dim);
+}
+
+static void table_close(void) { printf("};\n#endif\n"); }
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -136,30 +149,38 @@ int main(int argc, char **argv)
 	printf("#define SC_SLAB_PAGES_MAX %uu /* pages of the largest slab */\n", slab_max);
 	printf("#define SC_NCACHED %u /* classes a thread cache can hold */\n\n", ncached);
 
+	printf("#ifdef __ELF__\n#define SC_TABLE_HIDDEN __attribute__((visibility(\"hidden\")))\n");
+	printf("#else\n#define SC_TABLE_HIDDEN\n#endif\n\n");
 	printf("/* Usable size of each class. */\n");
-	printf("static const uint32_t sc_size[SC_NCLASSES + 1] = {0");
+	table_open("uint32_t", "sc_size", "SC_NCLASSES + 1");
+	printf("0");
 	for (unsigned i = 1; i < nclasses; i++)
 		printf("%s%u", i % 8 == 0 ? ",\n\t" : ", ", sizes[i]);
-	printf("};\n\n");
+	table_close();
+	printf("\n");
 
 	printf("/* Pages per slab and objects per slab, small classes only. */\n");
-	printf("static const uint8_t sc_slab_pages[SC_NSMALL + 1] = {0");
+	table_open("uint8_t", "sc_slab_pages", "SC_NSMALL + 1");
+	printf("0");
 	for (unsigned i = 1; i <= nsmall; i++)
 		printf(", %u", slab_pages(sizes[i], page));
-	printf("};\n");
-	printf("static const uint16_t sc_nregs[SC_NSMALL + 1] = {0");
+	table_close();
+	table_open("uint16_t", "sc_nregs", "SC_NSMALL + 1");
+	printf("0");
 	for (unsigned i = 1; i <= nsmall; i++)
 		printf(", %u", slab_pages(sizes[i], page) * page / sizes[i]);
-	printf("};\n");
+	table_close();
 	/* offset * magic >> 32 == offset / size for every offset in a slab. */
-	printf("static const uint32_t sc_div_magic[SC_NSMALL + 1] = {0");
+	table_open("uint32_t", "sc_div_magic", "SC_NSMALL + 1");
+	printf("0");
 	for (unsigned i = 1; i <= nsmall; i++)
 		printf("%s%lluu", i % 6 == 0 ? ",\n\t" : ", ",
 		       ((1ull << 32) + sizes[i] - 1) / sizes[i]);
-	printf("};\n\n");
+	table_close();
+	printf("\n");
 
 	printf("/* Class of a small request: sc_small_lookup[(size + 15) >> 4]. */\n");
-	printf("static const uint8_t sc_small_lookup[(SC_SMALL_MAX >> 4) + 1] = {");
+	table_open("uint8_t", "sc_small_lookup", "(SC_SMALL_MAX >> 4) + 1");
 	unsigned cls = 1;
 	for (unsigned q = 0; q <= SMALL_MAX / QUANTUM; q++) {
 		while (sizes[cls] < q * QUANTUM)
@@ -168,13 +189,14 @@ int main(int argc, char **argv)
 		if (q < SMALL_MAX / QUANTUM)
 			printf(q % 16 == 15 ? "," : "");
 	}
-	printf("\n};\n");
+	printf("\n");
+	table_close();
 
 	/* The same classes times 64, the size of a thread cache's bin
 	 * (tcache.h): the bin's byte offset, so malloc's fast path needs no
 	 * shift. */
 	printf("\n/* Byte offset of a small request's thread-cache bin: class * 64. */\n");
-	printf("static const uint16_t sc_small_stack_offset[(SC_SMALL_MAX >> 4) + 1] = {");
+	table_open("uint16_t", "sc_small_stack_offset", "(SC_SMALL_MAX >> 4) + 1");
 	cls = 1;
 	for (unsigned q = 0; q <= SMALL_MAX / QUANTUM; q++) {
 		while (sizes[cls] < q * QUANTUM)
@@ -183,6 +205,7 @@ int main(int argc, char **argv)
 		if (q < SMALL_MAX / QUANTUM)
 			printf(q % 16 == 15 ? "," : "");
 	}
-	printf("\n};\n");
+	printf("\n");
+	table_close();
 	return 0;
 }
