@@ -998,18 +998,30 @@ static void *producer_thread(void *arg)
 	return NULL;
 }
 
+/* The consumer's part: frees the 64 handed objects, then flushes its
+ * cache, counting the home bin's live objects before and after each. */
+static void free_handed_objects(struct handoff *h)
+{
+	h->live_before_free = bin_live(h->home);
+	for (int i = 0; i < 64; i++)
+		ingot_free(h->objs[i]);
+	h->live_after_free = bin_live(h->home);
+}
+
+static void flush_handed_objects(struct handoff *h)
+{
+	ingot_thread_flush();
+	h->live_after_flush = bin_live(h->home);
+}
+
 static void *consumer_thread(void *arg)
 {
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
 	THREAD_CHECK(tcache_stack_ncap(&tc->stacks[h->cls]) > 64, "class cap %u too small for the test",
 	             tcache_stack_ncap(&tc->stacks[h->cls]));
-	h->live_before_free = bin_live(h->home);
-	for (int i = 0; i < 64; i++)
-		ingot_free(h->objs[i]);
-	h->live_after_free = bin_live(h->home);
-	ingot_thread_flush();
-	h->live_after_flush = bin_live(h->home);
+	free_handed_objects(h);
+	flush_handed_objects(h);
 	return NULL;
 }
 
@@ -1033,14 +1045,10 @@ static void *unfilled_consumer_thread(void *arg)
 {
 	struct handoff *h = arg;
 	struct tcache *tc = open_cache(); /* class 300 stays unfilled */
-	h->live_before_free = bin_live(h->home);
-	for (int i = 0; i < 64; i++)
-		ingot_free(h->objs[i]);
-	h->live_after_free = bin_live(h->home);
+	free_handed_objects(h);
 	THREAD_CHECK(tcache_stack_ncached(&tc->stacks[h->cls]) <= 8, "the cache parked %u objects",
 	             tcache_stack_ncached(&tc->stacks[h->cls]));
-	ingot_thread_flush();
-	h->live_after_flush = bin_live(h->home);
+	flush_handed_objects(h);
 	return NULL;
 }
 
