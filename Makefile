@@ -122,7 +122,13 @@ $(LIB_STAMP):
 	@rm -f lib/.variant-*
 	@touch $@
 
-lib/libingot.a: $(OBJ_OVR) $(OBJ_CXX_A) $(LIB_STAMP)
+# The archive's copies of the objects have their code in one section
+# (tools/archive-sections.sh), whose bounds the heap profiler reads.
+OBJ_AR := $(patsubst $(BUILD)/%,$(BUILD)/ar/%,$(OBJ_OVR) $(OBJ_CXX_A))
+$(BUILD)/ar/%.o: $(BUILD)/%.o tools/archive-sections.sh
+	@mkdir -p $(@D)
+	tools/archive-sections.sh $< $@
+lib/libingot.a: $(OBJ_AR) $(LIB_STAMP)
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 lib/libingot-prefixed.a: $(OBJ_PFX) $(LIB_STAMP)
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)

@@ -361,7 +361,8 @@ void arch_random(void *buf, size_t len)
 
 /* The address range of the loaded object that holds ingot's code: frames
  * inside it at the top of a backtrace are ingot's own. Left empty when
- * ingot is linked into the main program, whose own frames share the range. */
+ * ingot is linked into the main program, whose own frames share the range
+ * (text_range_find then takes the archive's code section). */
 static int find_ingot_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
@@ -380,9 +381,19 @@ static int find_ingot_text(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* The bounds of lib/libingot.a's code in a program that links it: the
+ * linker defines them around the section ingot_text that holds it all
+ * (tools/archive-sections.sh); elsewhere they are absent (weak: 0). */
+extern const char __start_ingot_text[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_ingot_text[] __attribute__((weak, visibility("hidden")));
+
 static void text_range_find(uintptr_t range[2])
 {
 	dl_iterate_phdr(find_ingot_text, range);
+	if (range[0] == range[1] && __start_ingot_text != NULL) {
+		range[0] = (uintptr_t)__start_ingot_text;
+		range[1] = (uintptr_t)__stop_ingot_text;
+	}
 }
 
 #include "unix.inc"
