@@ -54,6 +54,12 @@
 
 /* The region's page is ingot's page: nothing smaller is ever asked for. */
 #define REGION_PAGE ((size_t)1 << INGOT_LG_PAGE)
+/* ingot's chunk (src/common.h's default unless the build sets it): only
+ * where metadata goes depends on it. */
+#ifndef INGOT_LG_CHUNK
+#define INGOT_LG_CHUNK 22
+#endif
+#define REGION_CHUNK ((size_t)1 << INGOT_LG_CHUNK)
 #define REGION_MIN_PAGES 4
 
 #define EXPORT __attribute__((visibility("default")))
@@ -188,25 +194,55 @@ static uintptr_t fit(const struct free_range *r, size_t size, size_t align, bool
 	return start >= lo && start <= hi && hi - start >= size ? start : 0;
 }
 
-int arch_map(size_t size, size_t align, void **out)
+/* Where in free range r a page-aligned run of size bytes fits in pages no
+ * chunk can use: below the range's first chunk boundary or above its last
+ * (all of it when no whole aligned chunk fits), taken from the top of such
+ * a part; 0 when none holds it. A region that starts or ends off a chunk
+ * boundary has such a part, which metadata would otherwise leave unused. */
+static uintptr_t fit_slack(const struct free_range *r, size_t size)
 {
-	/* Page-aligned requests are ingot's metadata, which is never given
-	 * back: they come from the top of the region. Chunks and huge blocks
-	 * (aligned to the chunk) come from the bottom. Kept apart, metadata
-	 * does not break up the aligned runs that chunks need. */
+	uintptr_t lo = (uintptr_t)r, hi = lo + r->size;
+	uintptr_t first = align_up(lo, REGION_CHUNK), last = align_down(hi, REGION_CHUNK);
+	if (first < lo || first >= last) /* no whole chunk in r */
+		return r->size >= size ? hi - size : 0;
+	if (hi - last >= size)
+		return hi - size;
+	if (first - lo >= size)
+		return first - size;
+	return 0;
+}
+
+/* The free range where a run of size bytes aligned to align goes, and in
+ * *start where in it; NULL when none holds it. Page-aligned requests are
+ * ingot's metadata, which is never given back: they take pages no chunk
+ * can use first, else the top of the region. Chunks and huge blocks
+ * (aligned to the chunk) come from the bottom. Kept apart, metadata does
+ * not break up the aligned runs that chunks need. Caller holds the lock. */
+static struct free_range **place(size_t size, size_t align, uintptr_t *start)
+{
 	bool top = align <= REGION_PAGE;
-	arch_lock_acquire(&region.lock);
 	struct free_range **link = NULL;
-	uintptr_t start = 0;
+	if (top)
+		for (struct free_range **l = &region.free; *l != NULL; l = &(*l)->next)
+			if ((*start = fit_slack(*l, size)) != 0)
+				return l;
 	for (struct free_range **l = &region.free; *l != NULL; l = &(*l)->next) {
 		uintptr_t at = fit(*l, size, align, top);
 		if (at != 0) {
 			link = l;
-			start = at;
+			*start = at;
 			if (!top)
 				break; /* the lowest fit */
 		}
 	}
+	return link;
+}
+
+int arch_map(size_t size, size_t align, void **out)
+{
+	arch_lock_acquire(&region.lock);
+	uintptr_t start = 0;
+	struct free_range **link = place(size, align, &start);
 	if (link == NULL) {
 		arch_lock_release(&region.lock);
 		return ARCH_ENOMEM;
