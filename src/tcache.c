@@ -271,6 +271,9 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	tc->quarantine_next = 0;
 	tc->hardened_fast = ingot_hardening == HARDEN_ALL_CHECKS &&
 	                    !__atomic_load_n(&hooks_on, __ATOMIC_RELAXED) && !prof_on();
+	/* Profiling and guarded sampling are set at start-up, before any
+	 * cache opens; with profiling off, no block is ever sampled. */
+	tc->large_fast = !tcache_checked_mode() && !prof_on() && !guard_enabled();
 	/* Cleared as the stacks' sentinels are: fresh memory is left untouched
 	 * (a page per thread that only hardened heaps use). */
 	for (unsigned i = 0; i < QUARANTINE_LEN; i++)
@@ -292,8 +295,10 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 	tc->arena = arena_choose();
 	list_link(tc);
 	/* A mode change between tcache_layout and list_link did not see tc. */
-	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
+	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&tc->large_fast, false, __ATOMIC_RELAXED);
+	}
 	return true;
 }
 
@@ -314,6 +319,7 @@ static void tcache_close(struct tcache *tc)
 	tc->stack_mem = NULL;
 	tc->quarantine = NULL;
 	tc->hardened_fast = false;
+	tc->large_fast = false;
 }
 
 struct arena *tcache_thread_arena(void)
@@ -380,12 +386,14 @@ static struct tcache *tcache_reopen(struct tcache *tc)
 void tcache_mode_changed(void)
 {
 	__atomic_fetch_add(&mode_epoch, 1, __ATOMIC_ACQ_REL);
-	/* The hardened fast paths look at their own cache's flag alone (not
-	 * at mode_epoch): every cache loses it, and reopens on its next
-	 * general slow path. */
+	/* The hardened fast paths and the large hits look at their own
+	 * cache's flags alone (not at mode_epoch): every cache loses them,
+	 * and reopens on its next general slow path. */
 	arch_lock_acquire(&list_lock);
-	for (struct tcache *tc = all_tcaches; tc; tc = tc->next)
+	for (struct tcache *tc = all_tcaches; tc; tc = tc->next) {
 		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&tc->large_fast, false, __ATOMIC_RELAXED);
+	}
 	arch_lock_release(&list_lock);
 	if (tcache_thread())
 		tcache_reopen(&tcache_tls.cache);
@@ -1045,8 +1053,9 @@ static void large_hit_boot(void)
 INGOT_INLINE struct tcache *large_hit_cache(void)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	if (tcache_tls.state != TCACHE_ACTIVE || tcache_checked_mode() || prof_on() || prof_has_live() ||
-	    tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE))
+	/* large_fast stands for the mode, profile and guard checks: one
+	 * load, not seven. */
+	if (tcache_tls.state != TCACHE_ACTIVE || !__atomic_load_n(&tc->large_fast, __ATOMIC_RELAXED))
 		return NULL;
 	return tc;
 }
@@ -1055,7 +1064,7 @@ static void *large_hit_alloc(size_t size)
 {
 	struct tcache *tc = large_hit_cache();
 	unsigned cls = large_hit_class((size + PAGE - 1) >> LG_PAGE);
-	if (!tc || cls == 0 || guard_enabled())
+	if (!tc || cls == 0)
 		return NULL;
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->top == stack->base)
