@@ -1062,6 +1062,33 @@ INGOT_INLINE struct tcache *large_hit_cache(void)
 	return tc;
 }
 
+/* The large hits' cases of an empty or a full stack, in an open,
+ * default-mode cache, without the general paths' checks that large_fast
+ * stands for (batch-8k-64k: 603 -> 430 instructions a pair). Functions of
+ * their own, so that the hits do not save the registers they use. */
+
+/* A block of class cls straight from the arena, counted as if it passed
+ * through the stack (as large_cached_alloc does); NULL, having counted
+ * nothing, when memory ran out: the general path reports it. */
+static __attribute__((noinline)) void *large_miss_alloc(struct tcache *tc, unsigned cls)
+{
+	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
+	if (p) {
+		tc->info[cls].nin++;
+		tc->info[cls].nalloc++;
+	}
+	return p;
+}
+
+/* Block p of class cls in chunk c to the arena's large cache, as
+ * large_cached_free sends it when the stack is full. */
+static __attribute__((noinline)) bool large_full_free(struct chunk *c, void *p, unsigned cls)
+{
+	arena_free(c, p);
+	tcache_account(0, sc_size[cls]);
+	return true;
+}
+
 static void *large_hit_alloc(size_t size)
 {
 	struct tcache *tc = large_hit_cache();
@@ -1070,7 +1097,7 @@ static void *large_hit_alloc(size_t size)
 		return NULL;
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->top == stack->base)
-		return NULL;
+		return large_miss_alloc(tc, cls);
 	tc->info[cls].nalloc++;
 	return tcache_stack_pop(stack);
 }
@@ -1091,11 +1118,11 @@ static bool large_hit_free(void *p)
 	if (cls == 0 || sc_size[cls] != pages << LG_PAGE)
 		return false; /* no cached class, or an aligned block's run */
 	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (stack->top == stack->limit)
-		return false;
 	for (void **q = stack->base; q < stack->top; q++) /* a few at most */
 		if (INGOT_UNLIKELY(*q == p))
 			ingot_report_double_free(p);
+	if (stack->top == stack->limit) /* full, or no room for the class here */
+		return stack->limit != stack->base && large_full_free(c, p, cls);
 	tcache_stack_push(stack, p);
 	return true;
 }

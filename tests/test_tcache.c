@@ -1469,3 +1469,50 @@ Test(tcache, hooks_set_by_another_thread_see_large_hits_at_once)
 	cr_assert_eq(hooked_frees, 1, "the large free after the hooks went unseen");
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* A batch of large blocks bigger than their class's stack: the mallocs past
+ * an empty stack and the frees past a full one go straight to the arena,
+ * and still count in the thread's byte totals, give distinct blocks, and
+ * leave the heap whole. */
+#define LARGE_BATCH 24
+static void *large_batch_past_the_stack(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	size_t size = tcache_max_size();
+	unsigned cls = sizeclass_of(size);
+	void *blocks[LARGE_BATCH];
+	for (int round = 0; round < 3; round++) {
+		uint64_t a0 = tcache_thread_allocated(), d0 = tcache_thread_deallocated();
+		for (int i = 0; i < LARGE_BATCH; i++) {
+			blocks[i] = ingot_malloc(size);
+			THREAD_CHECK(blocks[i] != NULL, "malloc of %zu failed", size);
+			memset(blocks[i], i, size);
+		}
+		for (int i = 0; i < LARGE_BATCH; i++)
+			for (int j = 0; j < i; j++)
+				THREAD_CHECK(blocks[i] != blocks[j], "one block handed out twice");
+		for (int i = 0; i < LARGE_BATCH; i++)
+			THREAD_CHECK(((unsigned char *)blocks[i])[size - 1] == (unsigned char)i,
+			             "a block was overwritten by another");
+		for (int i = 0; i < LARGE_BATCH; i++)
+			ingot_free(blocks[i]);
+		THREAD_CHECK(tcache_stack_ncached(&tc->stacks[cls]) == tcache_stack_ncap(&tc->stacks[cls]),
+		             "the class's stack is not full after the batch");
+		THREAD_CHECK(tcache_thread_allocated() - a0 == LARGE_BATCH * (uint64_t)sc_size[cls],
+		             "thread.allocated missed large blocks");
+		THREAD_CHECK(tcache_thread_deallocated() - d0 == LARGE_BATCH * (uint64_t)sc_size[cls],
+		             "thread.deallocated missed large blocks");
+		THREAD_CHECK(ingot_check() == 0, "heap check failed after round %d", round);
+	}
+	return NULL;
+}
+
+Test(tcache, a_large_batch_past_its_stack_counts_and_reuses_its_blocks)
+{
+	skip_if_uncached();
+	if (tcache_max_size() <= SC_SMALL_MAX)
+		cr_skip_test("no large class is cached on this build");
+	run_thread(large_batch_past_the_stack, NULL);
+	cr_assert_eq(ingot_check(), 0);
+}
