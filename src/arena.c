@@ -137,12 +137,14 @@ void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 	return p;
 }
 
+static unsigned large_lextent(size_t usable);
+
 /* Counts the free of large span s (its usable pages). */
 static void large_count_free(struct arena *a, const struct span *s)
 {
 	size_t usable = span_usable_pages(s) << LG_PAGE;
 	STAT_ADD(a->large_ndalloc, 1);
-	STAT_ADD(a->lextent_ndalloc[arena_lextent_of(usable)], 1);
+	STAT_ADD(a->lextent_ndalloc[large_lextent(usable)], 1);
 	STAT_ADD(a->large_allocated, -usable);
 }
 
@@ -192,6 +194,14 @@ static int large_cache_stack(size_t bytes)
 {
 	bool listed = bytes <= LARGE_CACHE_SIZE_MAX && (bytes & PAGE_MASK) == 0;
 	return listed ? large_cache_stack_of_pages[bytes >> LG_PAGE] : -1;
+}
+
+/* arena_lextent_of(usable), from the cache's table for the classes it
+ * lists (sizeclass_of took 15 instructions a large malloc and free). */
+static unsigned large_lextent(size_t usable)
+{
+	int j = large_cache_stack(usable);
+	return j >= 0 ? (unsigned)j : arena_lextent_of(usable);
 }
 
 static void large_cache_decay(struct arena *a, bool force);
@@ -388,7 +398,7 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	if (!s)
 		return NULL;
 	STAT_ADD(a->large_nmalloc, 1);
-	STAT_ADD(a->lextent_nmalloc[arena_lextent_of(usable)], 1);
+	STAT_ADD(a->lextent_nmalloc[large_lextent(usable)], 1);
 	STAT_ADD(a->large_allocated, usable);
 	if (cached && ingot_hardening)
 		harden_large_reuse((void *)s->base, usable); /* checks it stayed zero */

@@ -169,6 +169,10 @@ struct tcache {
 	bool is_explicit;                /* made by tcache.create */
 	bool hardened_fast;              /* opened in a heap of the hardened checks
 	                                  * alone: tcache.c's hardened fast paths */
+	bool large_fast;                 /* opened in default mode (no checks,
+	                                  * hooks, profile or guarded samples)
+	                                  * and no mode change since: tcache.c's
+	                                  * large_hit_* may run */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
 

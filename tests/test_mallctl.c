@@ -1461,3 +1461,33 @@ Test(bins, threads_share_the_surplus)
 	for (unsigned size = 1024; size <= 13 * 1024; size += 1024)
 		cr_assert_eq(ctl_size(ctl_name("stats.arenas.%u.bins.%u.curregs", a, sizeclass_small(size) - 1)), 0);
 }
+
+/* Every large class up to 1 MiB counts its mallocs and frees in its own
+ * lextents.<j> (the large cache's table stands for sizeclass_of for those
+ * it lists), as does a block of the same size freed by size. */
+Test(stats, every_large_class_counts_in_its_own_lextent)
+{
+	unsigned a = arena_new_explicit();
+	int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+	unsigned nl = ctl_unsigned("arenas.nlextents");
+	for (unsigned j = 0; j < nl; j++) {
+		size_t size = ctl_size(ctl_name("arenas.lextent.%u.size", j));
+		if (size > ((size_t)1 << 20))
+			break;
+		epoch_refresh();
+		uint64_t m0 = ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, j));
+		uint64_t d0 = ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.ndalloc", a, j));
+		void *p = JE(mallocx)(size, flags);
+		cr_assert_not_null(p);
+		void *q = JE(mallocx)(size - PAGE + 1, flags); /* same class */
+		cr_assert_not_null(q);
+		JE(dallocx)(p, MALLOCX_TCACHE_NONE);
+		JE(sdallocx)(q, size - PAGE + 1, MALLOCX_TCACHE_NONE);
+		epoch_refresh();
+		cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.nmalloc", a, j)), m0 + 2,
+		             "lextent %u (%zu bytes) missed a malloc", j, size);
+		cr_assert_eq(ctl_u64(ctl_name("stats.arenas.%u.lextents.%u.ndalloc", a, j)), d0 + 2,
+		             "lextent %u (%zu bytes) missed a free", j, size);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}

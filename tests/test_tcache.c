@@ -1412,3 +1412,107 @@ Test(tcache, check_finds_an_object_cached_twice)
 	tcache_stack_pop(stack);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* Hooks installed by another thread see this thread's large blocks at once,
+ * though its class stack holds one (large_hit_* step aside). */
+static void *hooked_block;
+static int hooked_allocs, hooked_frees;
+
+static void count_hooked_alloc(void *ctx, void *ptr, size_t requested, size_t usable)
+{
+	(void)ctx, (void)requested, (void)usable;
+	if (ptr == hooked_block)
+		__atomic_fetch_add(&hooked_allocs, 1, __ATOMIC_RELAXED);
+}
+
+static void count_hooked_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx, (void)usable;
+	if (ptr == hooked_block)
+		__atomic_fetch_add(&hooked_frees, 1, __ATOMIC_RELAXED);
+}
+
+static int hooks_phase; /* 1: the thread's stack holds its block; 2: hooks are in */
+
+static void *large_block_under_new_hooks(void *arg)
+{
+	size_t size = *(size_t *)arg;
+	void *p = ingot_malloc(size);
+	THREAD_CHECK(p != NULL, "malloc of %zu failed", size);
+	ingot_free(p); /* kept on its class's stack */
+	__atomic_store_n(&hooked_block, p, __ATOMIC_RELEASE);
+	__atomic_store_n(&hooks_phase, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&hooks_phase, __ATOMIC_ACQUIRE) != 2)
+		sched_yield();
+	void *q = ingot_malloc(size);
+	THREAD_CHECK(q == p, "the class's stack did not give its block back");
+	ingot_free(q);
+	return NULL;
+}
+
+Test(tcache, hooks_set_by_another_thread_see_large_hits_at_once)
+{
+	skip_if_uncached();
+	if (tcache_max_size() <= SC_SMALL_MAX)
+		cr_skip_test("no large class is cached on this build");
+	size_t size = tcache_max_size();
+	pthread_t t = start_thread(large_block_under_new_hooks, &size);
+	while (__atomic_load_n(&hooks_phase, __ATOMIC_ACQUIRE) != 1)
+		sched_yield();
+	static const struct ingot_hooks hooks = {count_hooked_alloc, count_hooked_free, NULL, NULL};
+	cr_assert_eq(ingot_hooks_set(&hooks), 0);
+	__atomic_store_n(&hooks_phase, 2, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ingot_hooks_set(NULL);
+	assert_no_thread_failure();
+	cr_assert_eq(hooked_allocs, 1, "the large malloc after the hooks went unseen");
+	cr_assert_eq(hooked_frees, 1, "the large free after the hooks went unseen");
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A batch of large blocks bigger than their class's stack: the mallocs past
+ * an empty stack and the frees past a full one go straight to the arena,
+ * and still count in the thread's byte totals, give distinct blocks, and
+ * leave the heap whole. */
+#define LARGE_BATCH 24
+static void *large_batch_past_the_stack(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	size_t size = tcache_max_size();
+	unsigned cls = sizeclass_of(size);
+	void *blocks[LARGE_BATCH];
+	for (int round = 0; round < 3; round++) {
+		uint64_t a0 = tcache_thread_allocated(), d0 = tcache_thread_deallocated();
+		for (int i = 0; i < LARGE_BATCH; i++) {
+			blocks[i] = ingot_malloc(size);
+			THREAD_CHECK(blocks[i] != NULL, "malloc of %zu failed", size);
+			memset(blocks[i], i, size);
+		}
+		for (int i = 0; i < LARGE_BATCH; i++)
+			for (int j = 0; j < i; j++)
+				THREAD_CHECK(blocks[i] != blocks[j], "one block handed out twice");
+		for (int i = 0; i < LARGE_BATCH; i++)
+			THREAD_CHECK(((unsigned char *)blocks[i])[size - 1] == (unsigned char)i,
+			             "a block was overwritten by another");
+		for (int i = 0; i < LARGE_BATCH; i++)
+			ingot_free(blocks[i]);
+		THREAD_CHECK(tcache_stack_ncached(&tc->stacks[cls]) == tcache_stack_ncap(&tc->stacks[cls]),
+		             "the class's stack is not full after the batch");
+		THREAD_CHECK(tcache_thread_allocated() - a0 == LARGE_BATCH * (uint64_t)sc_size[cls],
+		             "thread.allocated missed large blocks");
+		THREAD_CHECK(tcache_thread_deallocated() - d0 == LARGE_BATCH * (uint64_t)sc_size[cls],
+		             "thread.deallocated missed large blocks");
+		THREAD_CHECK(ingot_check() == 0, "heap check failed after round %d", round);
+	}
+	return NULL;
+}
+
+Test(tcache, a_large_batch_past_its_stack_counts_and_reuses_its_blocks)
+{
+	skip_if_uncached();
+	if (tcache_max_size() <= SC_SMALL_MAX)
+		cr_skip_test("no large class is cached on this build");
+	run_thread(large_batch_past_the_stack, NULL);
+	cr_assert_eq(ingot_check(), 0);
+}
