@@ -60,6 +60,36 @@ static void huge_record_put(struct chunk *c)
 
 static void huge_caches_drop(void);
 
+/* Hardened heaps (guard pages) cache freed huge mappings too, made
+ * inaccessible in one mprotect while they wait: a read or write after free
+ * faults and is reported (harden.c, harden_guard_fault), and reuse makes
+ * only the new block's pages accessible again, so that a live block's
+ * slack, the cached pages past it, also faults (an overflow). The pages
+ * stay mapped and faulted in: a program cycling through big buffers pays
+ * two mprotect calls a block, not a mapping and a fault a page. Moving
+ * pages (mremap) keeps their protection. */
+static bool huge_guarded(void)
+{
+	return (ingot_hardening & HARDEN_GUARD_PAGES) != 0;
+}
+
+/* Block c's bytes from from to to made accessible or not (guarded heaps). */
+static void huge_protect(struct chunk *c, size_t from, size_t to, bool accessible)
+{
+	if (huge_guarded() && to > from)
+		(void)arch_protect((void *)(c->base + from), to - from, accessible);
+}
+
+/* Whether freed block c may wait in the cache: its mapping made
+ * inaccessible in a guarded heap; other checked heaps (junk, canaries
+ * without guards) unmap it at once. */
+static bool huge_cacheable(struct chunk *c)
+{
+	if (!ingot_hardening)
+		return true;
+	return huge_guarded() && arch_protect((void *)c->base, c->size, false) == 0;
+}
+
 static void list_unlink(struct chunk **head, struct chunk *c)
 {
 	if (c->prev)
@@ -405,6 +435,7 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		arch_lock_release(&a->huge_lock);
 		STAT_ADD(a->large_nmalloc, 1);
 		STAT_ADD(a->huge_allocated, mapped);
+		huge_protect(reused, 0, mapped, true); /* its slack stays inaccessible */
 		harden_large_take((void *)reused->base, mapped);
 		return (void *)reused->base;
 	}
@@ -459,7 +490,7 @@ bool huge_free(struct chunk *c)
 {
 	struct arena *a = c->arena;
 	size_t usable = c->huge_usable;
-	bool cache = a->heap.decay_ms != 0 && !ingot_hardening && !osmem_over_soft();
+	bool cache = a->heap.decay_ms != 0 && !osmem_over_soft() && huge_cacheable(c);
 	bool keep = false;
 	uint64_t now = arch_now_ns();
 	struct chunk *dropped = NULL;
@@ -575,8 +606,11 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 	}
 	if (want < old) {
 		pageheap_purge_range(c->base + want, c->base + old);
-	} else if (zero && want > old) {
-		ingot_memset((void *)(c->base + old), 0, want - old);
+		huge_protect(c, want, old, false); /* slack now */
+	} else if (want > old) {
+		huge_protect(c, old, want, true);
+		if (zero)
+			ingot_memset((void *)(c->base + old), 0, want - old);
 	}
 	c->huge_usable = want;
 	slack_relink(c, slack_since);
@@ -617,11 +651,13 @@ void *arena_move_huge(struct chunk *c, size_t size, bool zero)
 	STAT_ADD(a->huge_allocated, want - old_usable);
 	c->huge_usable = want;
 	/* Past old_mapped the pages are fresh (they read as zero); between
-	 * old_usable and it, the slack of a reused mapping, they are not. */
+	 * old_usable and it, the slack of a reused mapping, they are not.
+	 * Slack, and pages moved from cached mappings, were inaccessible. */
+	if (!zero)
+		huge_fill_tail(a, c, old_mapped);
+	huge_protect(c, old_usable, want, true);
 	if (zero)
 		ingot_memset((char *)mem + old_usable, 0, old_mapped - old_usable);
-	else
-		huge_fill_tail(a, c, old_mapped);
 	return mem;
 }
 
