@@ -71,6 +71,34 @@ Test(hardened_huge, realloc_in_a_reused_mapping_grows_and_shrinks_in_place)
 	cr_assert_eq(ingot_check(), 0);
 }
 
+/* Bytes mapped for the heap, as stats.mapped reports them now. */
+static size_t mapped_bytes(void)
+{
+	uint64_t epoch = 1;
+	size_t mapped, len = sizeof mapped;
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	cr_assert_eq(ingot_mallctl("stats.mapped", &mapped, &len, NULL, 0), 0);
+	return mapped;
+}
+
+/* The cache is given back as the default's is: a purge unmaps what it
+ * holds (decay does the same after dirty_decay_ms; test_decay's huge-cache
+ * tests, run under profile:hardened too, check decay and the byte bound). */
+Test(hardened_huge, a_purge_unmaps_the_cached_mappings)
+{
+	char *p = ingot_malloc(32 * MIB);
+	ingot_free(p);
+	size_t before = mapped_bytes();
+	ingot_purge();
+	size_t after = mapped_bytes();
+	cr_assert_geq(before - after, 32 * MIB, "mapped %zu bytes before the purge, %zu after", before,
+	              after);
+	char *q = ingot_malloc(32 * MIB);
+	memset(q, 0x66, 32 * MIB);
+	ingot_free(q);
+	cr_assert_eq(ingot_check(), 0);
+}
+
 /* ---- misuse that must abort -------------------------------------------------- */
 
 static void read_after_free(void *arg)
