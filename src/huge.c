@@ -80,6 +80,15 @@ static void huge_protect(struct chunk *c, size_t from, size_t to, bool accessibl
 		(void)arch_protect((void *)(c->base + from), to - from, accessible);
 }
 
+/* Bytes a guarded heap maps past each huge block: one inaccessible page,
+ * so that an overflow faults (reported as one, harden.c) rather than reach
+ * the mapping after it. It is slack (huge_usable < size), and a block that
+ * grows in place keeps one past its new end. */
+static size_t huge_guard_size(void)
+{
+	return huge_guarded() ? PAGE : 0;
+}
+
 /* Whether freed block c may wait in the cache: its mapping made
  * inaccessible in a guarded heap; other checked heaps (junk, canaries
  * without guards) unmap it at once. */
@@ -411,20 +420,20 @@ static void huge_split_off(struct arena *a, struct chunk *c, size_t keep)
 
 void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 {
-	size_t mapped = ALIGN_UP(size, PAGE);
+	size_t mapped = ALIGN_UP(size, PAGE), span = mapped + huge_guard_size();
 	/* Fresh mappings read as zero: zeroed requests skip the cache. */
-	struct chunk *reused = zero ? NULL : huge_cache_take(a, mapped, MAX(align, CHUNK));
-	if (reused && reused->size < mapped && (reused->base & (MAX(align, CHUNK) - 1)) == 0)
-		huge_absorb_next(reused, mapped);
-	if (reused && reused->size < mapped) {
+	struct chunk *reused = zero ? NULL : huge_cache_take(a, span, MAX(align, CHUNK));
+	if (reused && reused->size < span && (reused->base & (MAX(align, CHUNK) - 1)) == 0)
+		huge_absorb_next(reused, span);
+	if (reused && reused->size < span) {
 		size_t filled = reused->size;
-		if (huge_grow_by_move(reused, mapped, MAX(align, CHUNK)))
+		if (huge_grow_by_move(reused, span, MAX(align, CHUNK)))
 			huge_fill_tail(a, reused, filled);
 		else
 			reused = NULL;
 	}
-	if (reused && reused->size > ALIGN_UP(mapped, CHUNK))
-		huge_split_off(a, reused, ALIGN_UP(mapped, CHUNK));
+	if (reused && reused->size > ALIGN_UP(span, CHUNK))
+		huge_split_off(a, reused, ALIGN_UP(span, CHUNK));
 	if (reused) {
 		reused->huge_usable = mapped;
 		uint64_t now = reused->size > mapped ? arch_now_ns() : 0;
@@ -435,7 +444,10 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 		arch_lock_release(&a->huge_lock);
 		STAT_ADD(a->large_nmalloc, 1);
 		STAT_ADD(a->huge_allocated, mapped);
-		huge_protect(reused, 0, mapped, true); /* its slack stays inaccessible */
+		/* Its slack and guard page stay inaccessible (pages a growth by
+		 * moving added may not have been: made so). */
+		huge_protect(reused, 0, mapped, true);
+		huge_protect(reused, mapped, reused->size, false);
 		harden_large_take((void *)reused->base, mapped);
 		return (void *)reused->base;
 	}
@@ -443,10 +455,10 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	void *mem;
 	if (!c)
 		return NULL;
-	int err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
+	int err = osmem_map(span, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	if (err) {
 		arenas_reclaim();
-		err = osmem_map(mapped, MAX(align, CHUNK), OSMEM_HEAP, &mem);
+		err = osmem_map(span, MAX(align, CHUNK), OSMEM_HEAP, &mem);
 	}
 	if (err) {
 		huge_record_put(c);
@@ -456,21 +468,24 @@ void *arena_alloc_huge(struct arena *a, size_t size, size_t align, bool zero)
 	if (osmem_over_soft())
 		huge_caches_drop();
 	__atomic_store_n(&c->base, (uintptr_t)mem, __ATOMIC_RELEASE); /* see huge_grow_by_move */
-	__atomic_store_n(&c->size, mapped, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->size, span, __ATOMIC_RELEASE);
 	c->kind = CHUNK_KIND_HUGE;
 	c->arena = a;
 	c->huge_usable = mapped;
 	if (pagemap_register(c) != 0) {
-		osmem_unmap(mem, mapped, OSMEM_HEAP);
+		osmem_unmap(mem, span, OSMEM_HEAP);
 		huge_record_put(c);
 		return NULL;
 	}
+	/* Its guard page holds no data and is never faulted in: not slack
+	 * to decay. */
+	huge_protect(c, mapped, span, false);
 	arch_lock_acquire(&a->huge_lock);
 	list_push(&a->huge_list, c);
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->huge_allocated, mapped);
-	STAT_ADD(a->huge_mapped, mapped);
+	STAT_ADD(a->huge_mapped, span);
 	return mem;
 }
 
@@ -579,26 +594,33 @@ size_t huge_resize(struct chunk *c, size_t size, bool zero)
 	uint64_t slack_since = c->huge_slack_listed ? c->huge_slack_ns : 0;
 	slack_unlink_locked(c->arena, c);
 	arch_lock_release(&c->arena->huge_lock);
-	size_t want = ALIGN_UP(size, PAGE);
+	size_t want = ALIGN_UP(size, PAGE), span = want + huge_guard_size();
 	size_t old = c->huge_usable;
-	if (want > c->size)
-		huge_absorb_next(c, want);
+	if (span > c->size)
+		huge_absorb_next(c, span);
 	if (!slack_since && c->size > old)
 		slack_since = arch_now_ns(); /* pages it took are slack until used */
-	if (want > c->size) {
-		if (osmem_map_extend((void *)c->base, c->size, want) != 0) {
+	if (span > c->size) {
+		/* A guarded heap's block is two mappings to the OS (its pages,
+		 * its inaccessible slack and guard page), which mremap cannot
+		 * extend as one: they are made one first. */
+		huge_protect(c, old, c->size, true);
+		if (osmem_map_extend((void *)c->base, c->size, span) != 0) {
+			huge_protect(c, old, c->size, false);
 			slack_relink(c, slack_since);
 			return 0;
 		}
 		size_t old_mapped = c->size;
-		__atomic_store_n(&c->size, want, __ATOMIC_RELEASE); /* see huge_grow_by_move */
+		__atomic_store_n(&c->size, span, __ATOMIC_RELEASE); /* see huge_grow_by_move */
 		if (pagemap_register(c) != 0) {
 			__atomic_store_n(&c->size, old_mapped, __ATOMIC_RELEASE);
-			osmem_unmap((void *)(c->base + old_mapped), want - old_mapped, OSMEM_HEAP);
+			osmem_unmap((void *)(c->base + old_mapped), span - old_mapped, OSMEM_HEAP);
+			huge_protect(c, old, old_mapped, false);
 			slack_relink(c, slack_since);
 			return 0;
 		}
-		STAT_ADD(c->arena->huge_mapped, want - old_mapped);
+		STAT_ADD(c->arena->huge_mapped, span - old_mapped);
+		huge_protect(c, old_mapped, span, false); /* as the slack before them */
 		/* Pages faulted in once, not fresh ones, while cached mappings
 		 * hold some. */
 		if (!zero)
@@ -622,6 +644,7 @@ void *arena_move_huge(struct chunk *c, size_t size, bool zero)
 {
 	struct arena *a = c->arena;
 	size_t want = ALIGN_UP(size, PAGE), old_usable = c->huge_usable, old_mapped = c->size;
+	size_t span = want + huge_guard_size();
 	void *mem;
 	/* Off the lists while it moves: ingot_check finds every listed block
 	 * in the page map. */
@@ -631,10 +654,17 @@ void *arena_move_huge(struct chunk *c, size_t size, bool zero)
 	list_unlink(&a->huge_list, c);
 	arch_lock_release(&a->huge_lock);
 	pagemap_unregister(c);
-	bool moved = osmem_map_move((void *)c->base, old_mapped, want, CHUNK, &mem) == 0;
+	/* To the OS a guarded heap's block is two mappings, its pages and then
+	 * its inaccessible slack and guard page, and one mremap moves only
+	 * one: the pages move, the rest is unmapped. */
+	uintptr_t old_base = c->base;
+	size_t moving = huge_guarded() ? old_usable : old_mapped;
+	bool moved = osmem_map_move((void *)old_base, moving, span, CHUNK, &mem) == 0;
+	if (moved && moving < old_mapped)
+		osmem_unmap((void *)(old_base + moving), old_mapped - moving, OSMEM_HEAP);
 	if (moved) {
 		__atomic_store_n(&c->base, (uintptr_t)mem, __ATOMIC_RELEASE); /* see huge_grow_by_move */
-		__atomic_store_n(&c->size, want, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->size, span, __ATOMIC_RELEASE);
 	}
 	/* The map covers every address the OS hands out (the back ends that
 	 * cannot say so cannot move either), and the old range was in it. */
@@ -647,17 +677,18 @@ void *arena_move_huge(struct chunk *c, size_t size, bool zero)
 	arch_lock_release(&a->huge_lock);
 	if (!moved)
 		return NULL;
-	STAT_ADD(a->huge_mapped, want - old_mapped);
+	STAT_ADD(a->huge_mapped, span - old_mapped);
 	STAT_ADD(a->huge_allocated, want - old_usable);
 	c->huge_usable = want;
-	/* Past old_mapped the pages are fresh (they read as zero); between
+	/* Past moving the pages are fresh (they read as zero); between
 	 * old_usable and it, the slack of a reused mapping, they are not.
-	 * Slack, and pages moved from cached mappings, were inaccessible. */
+	 * Pages moved from cached mappings were inaccessible. */
 	if (!zero)
-		huge_fill_tail(a, c, old_mapped);
+		huge_fill_tail(a, c, moving);
 	huge_protect(c, old_usable, want, true);
+	huge_protect(c, want, span, false);
 	if (zero)
-		ingot_memset((char *)mem + old_usable, 0, old_mapped - old_usable);
+		ingot_memset((char *)mem + old_usable, 0, moving - old_usable);
 	return mem;
 }
 

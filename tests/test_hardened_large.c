@@ -1,8 +1,9 @@
 /*
- * test_hardened_large.c — freed huge blocks in a hardened heap: they wait
- * for reuse in the arena's cache with their pages inaccessible, so that a
- * read or write after free is reported on the access, and a reused mapping
- * bigger than its block keeps the pages past the block inaccessible.
+ * test_hardened_large.c — huge blocks in a hardened heap: each ends in an
+ * inaccessible guard page; freed ones wait for reuse in the arena's cache
+ * with their pages inaccessible, so that a read or write after free is
+ * reported on the access, and a reused mapping bigger than its block keeps
+ * the pages past the block inaccessible.
  *
  * Built twice, as test_hardened is (mk/hardened.mk): against the
  * HARDENED=1 build and against the default one with profile:hardened.
@@ -153,6 +154,48 @@ Test(hardened_huge, an_overflow_past_a_block_in_a_bigger_reused_mapping_is_repor
 	struct child_result r;
 	run_in_child(overflow_into_the_rest_of_a_reused_mapping, NULL, &r);
 	cr_assert(strstr(r.err, "at offset 0 after the end of block"), "the report: %s", r.err);
+}
+
+/* Every huge block ends in an inaccessible page: a fresh one, one grown in
+ * place and one moved by realloc alike. */
+static void overflow_of_a_fresh_block(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(8 * MIB + 100);
+	size_t usable = ingot_malloc_usable_size(p);
+	((volatile char *)p)[usable] = 1;
+}
+
+static void overflow_of_a_block_grown_in_place(void *arg)
+{
+	(void)arg;
+	ingot_free(ingot_malloc(16 * MIB));
+	char *p = ingot_malloc(9 * MIB);
+	char *q = ingot_realloc(p, 11 * MIB);
+	if (q != p)
+		_exit(3); /* not the growth in place this test needs */
+	((volatile char *)q)[11 * MIB] = 1;
+}
+
+static void overflow_of_a_block_moved_by_realloc(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(8 * MIB);
+	char *q = ingot_malloc(8 * MIB); /* maps after p: p cannot grow in place */
+	char *r = ingot_realloc(p, 40 * MIB);
+	memset(r, 1, 40 * MIB);
+	((volatile char *)r)[40 * MIB] = 1;
+	ingot_free(q);
+}
+
+Test(hardened_huge, an_overflow_past_any_block_is_reported_on_its_guard_page)
+{
+	assert_aborts_with(overflow_of_a_fresh_block, NULL, "heap overflow: access to",
+	                   "a write just past a fresh 8 MiB block");
+	assert_aborts_with(overflow_of_a_block_grown_in_place, NULL, "heap overflow: access to",
+	                   "a write just past a block grown in place from 9 to 11 MiB");
+	assert_aborts_with(overflow_of_a_block_moved_by_realloc, NULL, "heap overflow: access to",
+	                   "a write just past a block grown by realloc from 8 to 40 MiB");
 }
 
 static void access_past_a_shrunk_block(void *arg)
