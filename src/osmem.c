@@ -114,6 +114,13 @@ int osmem_map_move_onto(void *addr, size_t size, void *dest)
 	return err;
 }
 
+int osmem_map_move_out(void *addr, size_t size, void *dest)
+{
+	if (inject())
+		return ARCH_ENOMEM;
+	return arch_map_move_out(addr, size, dest);
+}
+
 void osmem_unmap(void *addr, size_t size, enum osmem_use use)
 {
 	arch_unmap(addr, size);
