@@ -516,6 +516,18 @@ static struct chunk *freed_trim_locked(struct arena *a, uint64_t now, bool force
 	return out;
 }
 
+/* Unmaps freed ranges (linked by next), which hold no memory. */
+static void freed_unmap_all(struct chunk *list)
+{
+	while (list) {
+		struct chunk *next = list->next;
+		pagemap_unregister(list);
+		osmem_unmap_empty((void *)list->base, list->size);
+		huge_record_put(list);
+		list = next;
+	}
+}
+
 /* Moves the pages of freed block c (its usable bytes) to a fresh range,
  * which c then describes, to be cached accessible (no pointer the program
  * holds leads there: it was never handed out), and keeps c's old range
@@ -550,14 +562,16 @@ static struct chunk *huge_move_out(struct arena *a, struct chunk *c, size_t usab
 	 * was in it. */
 	if (pagemap_register(old) != 0 || pagemap_register(c) != 0)
 		ingot_report_corrupt_meta(mem, "huge block outside the page map");
-	STAT_ADD(a->huge_mapped, c->size);
-	/* A reused mapping's slack (inaccessible pages past the block, faulted
-	 * in once) moves too, for the next block that reuses the mapping; if
-	 * it cannot (made of parts), it is given back. */
-	size_t slack = old->size - usable;
-	if (slack > PAGE && osmem_map_move_out((void *)(old->base + usable), slack,
-	                                       (void *)(c->base + usable)) != 0)
+	/* The rest, inaccessible (its guard page, and a reused mapping's slack
+	 * faulted in once), moves too, for the next block that reuses the
+	 * mapping; if it cannot (made of parts), it is given back. The old
+	 * range then holds no memory: it counts neither against the limits
+	 * nor as mapped (c's new range does). */
+	size_t rest = old->size - usable;
+	if (rest && osmem_map_move_out((void *)(old->base + usable), rest,
+	                               (void *)(c->base + usable)) != 0)
 		pageheap_purge_range(old->base + usable, old->base + old->size);
+	osmem_uncount(old->size);
 	return old;
 }
 
@@ -601,7 +615,7 @@ static bool huge_free_guarded(struct chunk *c)
 	bool keep = a->huge_cached == c; /* else it was dropped itself */
 	arch_lock_release(&a->huge_lock);
 	unmap_all(dropped);
-	unmap_all(freed);
+	freed_unmap_all(freed);
 	return keep;
 }
 
@@ -660,7 +674,7 @@ void huge_cache_decay(struct arena *a, bool force)
 	struct chunk *freed = freed_trim_locked(a, now, force);
 	arch_lock_release(&a->huge_lock);
 	unmap_all(expired);
-	unmap_all(freed);
+	freed_unmap_all(freed);
 }
 
 /* Unmaps every arena's cached huge mappings. */
