@@ -90,6 +90,16 @@ int arch_map_move(void *addr, size_t old_size, size_t new_size, size_t align, vo
  * and [dest, dest+size) holds some of its pages and zero pages elsewhere. */
 int arch_map_move_onto(void *addr, size_t size, void *dest);
 
+/* Moves the pages of [addr, addr+size) (one range from arch_map) onto
+ * [dest, dest+size), part of another, as arch_map_move_onto does, but
+ * leaves [addr, addr+size) mapped, without pages and inaccessible: the
+ * range of a freed block stays reserved and faults, at a cost that does
+ * not grow with its pages as arch_protect's does (Linux moves whole page
+ * tables). Returns 0; ARCH_EINVAL where the back end cannot (older
+ * kernels, posix.c, windows.c, region.c) or the range is made of parts,
+ * with both ranges untouched. */
+int arch_map_move_out(void *addr, size_t size, void *dest);
+
 /* Gives the physical pages of a committed range back to the OS but keeps
  * the range usable: the next touch reads zero (*zeroed = true) or the old
  * contents (*zeroed = false, e.g. MADV_FREE or no-op back ends). */

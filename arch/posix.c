@@ -86,6 +86,15 @@ int arch_map_move_onto(void *addr, size_t size, void *dest)
 	return ARCH_EINVAL;
 }
 
+int arch_map_move_out(void *addr, size_t size, void *dest)
+{
+	/* Not supported: POSIX has no way to move pages to another address. */
+	(void)addr;
+	(void)size;
+	(void)dest;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	char *tail = (char *)addr + old_size;

@@ -328,6 +328,15 @@ int arch_map_move_onto(void *addr, size_t size, void *dest)
 	return ARCH_EINVAL;
 }
 
+int arch_map_move_out(void *addr, size_t size, void *dest)
+{
+	/* Not supported: the region has no second mapping of its pages to move them with. */
+	(void)addr;
+	(void)size;
+	(void)dest;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	/* Only when the free range right after the mapping is big enough. */

@@ -174,6 +174,15 @@ int arch_map_move_onto(void *addr, size_t size, void *dest)
 	return ARCH_EINVAL;
 }
 
+int arch_map_move_out(void *addr, size_t size, void *dest)
+{
+	/* Not supported: VirtualAlloc has no way to move pages to another address. */
+	(void)addr;
+	(void)size;
+	(void)dest;
+	return ARCH_EINVAL;
+}
+
 int arch_map_extend(void *addr, size_t old_size, size_t new_size)
 {
 	/* A reservation cannot grow, and a second one after it could not be

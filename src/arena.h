@@ -49,6 +49,11 @@ struct arena {
 	struct chunk *huge_cached;
 	struct chunk *huge_slack;
 	size_t huge_cached_bytes, huge_slack_bytes;
+	/* Guarded heaps: the ranges of freed huge blocks whose pages moved to a
+	 * cached mapping, kept mapped, empty and inaccessible (newest first;
+	 * huge.c) until decay or the byte bound unmaps them. */
+	struct chunk *huge_freed;
+	size_t huge_freed_bytes;
 	/* Freed large blocks of up to LARGE_CACHE_SIZE_MAX bytes kept whole,
 	 * one stack per large class (newest on top, linked by next), up to
 	 * LARGE_CACHE_BYTES, until decay: a block of a class freed a moment

@@ -155,12 +155,32 @@ static const void *block_at(uintptr_t p, size_t *usable)
 	return (const void *)p;
 }
 
+/* A fault in a huge mapping of a guarded heap (huge.c keeps what is not
+ * a live block's inaccessible): a cached mapping's pages are a freed
+ * block's, a live block's past its usable size are its slack, reached by
+ * an overflow. */
+static void huge_fault(const struct chunk *c, uintptr_t address)
+{
+	uintptr_t base = __atomic_load_n(&c->base, __ATOMIC_ACQUIRE);
+	size_t usable = __atomic_load_n(&c->huge_usable, __ATOMIC_RELAXED);
+	size_t size = __atomic_load_n(&c->size, __ATOMIC_ACQUIRE);
+	if (address < base || address - base >= size)
+		return;
+	if (usable == 0)
+		ingot_report_freed_page_access((const void *)address, (const void *)base, size);
+	if (address - base >= usable)
+		ingot_report_guard_fault((const void *)address, (const void *)base, usable, false);
+}
+
 /* A fault on ingot's pages. On a guard page: the block before it ran over
  * its end (an access in the page's first half), or the block after it
  * under its start (the second half, when a block starts right after the
  * page). On freed pages (kept inaccessible): a use after free. */
 void harden_guard_fault(uintptr_t address)
 {
+	const struct chunk *c = pagemap_lookup(address);
+	if (c && c->kind == CHUNK_KIND_HUGE)
+		huge_fault(c, address);
 	struct span *s = pageheap_span_covering(address);
 	if (!s)
 		return;

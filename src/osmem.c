@@ -114,6 +114,17 @@ int osmem_map_move_onto(void *addr, size_t size, void *dest)
 	return err;
 }
 
+int osmem_map_move_out(void *addr, size_t size, void *dest)
+{
+	if (inject())
+		return ARCH_ENOMEM;
+	return arch_map_move_out(addr, size, dest);
+}
+
+void osmem_uncount(size_t size) { uncharge(size); }
+
+void osmem_unmap_empty(void *addr, size_t size) { arch_unmap(addr, size); }
+
 void osmem_unmap(void *addr, size_t size, enum osmem_use use)
 {
 	arch_unmap(addr, size);

@@ -45,6 +45,14 @@ int osmem_map_move(void *addr, size_t old_size, size_t new_size, size_t align, v
  * On success the mapped bytes fall by size; on failure the caller unmaps
  * [addr, addr + size) (osmem_unmap). */
 int osmem_map_move_onto(void *addr, size_t size, void *dest);
+/* arch_map_move_out: [addr, addr+size) stays mapped, still counted until
+ * osmem_uncount says it holds nothing. */
+int osmem_map_move_out(void *addr, size_t size, void *dest);
+/* A heap range kept mapped but emptied (pages moved out or purged) and
+ * inaccessible stops counting against the limits (it holds no memory);
+ * osmem_unmap_empty unmaps it later. */
+void osmem_uncount(size_t size);
+void osmem_unmap_empty(void *addr, size_t size);
 
 /* arch_unmap of memory that came from osmem_map or osmem_map_extend with
  * the same use. */

@@ -305,6 +305,48 @@ Test(arch, map_move_onto_puts_pages_in_another_range)
 	arch_unmap(q, 16 * ps);
 }
 
+/* linux.c moves the pages out and leaves the source range mapped, empty
+ * and inaccessible (the test that it faults is below); posix.c refuses. */
+Test(arch, map_move_out_leaves_the_source_reserved)
+{
+	size_t ps = info.page_size;
+	unsigned char *src = map_or_fail(4 * ps, ps);
+	unsigned char *dst = map_or_fail(8 * ps, ps);
+	memset(src, 7, 4 * ps);
+	memset(dst, 9, 8 * ps);
+	int err = arch_map_move_out(src, 4 * ps, dst + 2 * ps);
+	if (TEST_ARCH_POSIX) {
+		cr_assert_eq(err, ARCH_EINVAL);
+		cr_assert_eq(src[0], 7, "a refused move changed the source");
+		cr_assert_eq(dst[2 * ps], 9, "a refused move changed the destination");
+		arch_unmap(src, 4 * ps);
+		arch_unmap(dst, 8 * ps);
+		return;
+	}
+	cr_assert_eq(err, 0);
+	for (size_t i = 0; i < 8 * ps; i++)
+		cr_assert_eq(dst[i], i >= 2 * ps && i < 6 * ps ? 7 : 9, "byte %zu of the destination", i);
+	cr_assert(is_mapped(src, 4 * ps), "the source range is no longer mapped");
+	arch_unmap(src, 4 * ps);
+	arch_unmap(dst, 8 * ps);
+}
+
+Test(arch, map_move_out_source_faults, .signal = SIGSEGV)
+{
+	size_t ps = info.page_size;
+	unsigned char *src = map_or_fail(2 * ps, ps);
+	unsigned char *dst = map_or_fail(2 * ps, ps);
+	memset(src, 7, 2 * ps);
+	int err = arch_map_move_out(src, 2 * ps, dst);
+	if (TEST_ARCH_POSIX) { /* refused (the test above): the expected end */
+		cr_assert_eq(err, ARCH_EINVAL);
+		raise(SIGSEGV);
+	}
+	cr_assert_eq(err, 0);
+	(void)((volatile unsigned char *)src)[ps];
+	cr_assert_fail("a read of the emptied source range did not fault");
+}
+
 Test(arch, purge_returns_memory_and_keeps_the_range_usable)
 {
 	size_t size = 64 * MiB;

@@ -45,10 +45,6 @@ EXPECT_HARDENED="$EXPECT_COMMON free-interior-small sdallocx-interior overflow-s
 # expression after "ingot: "), in profile $2 (ingot or hardened).
 message_of() { # kind, column
 	case $1 in
-	double-free-huge)
-		# Hardened heaps unmap a freed huge block at once (huge.c): its
-		# second free finds no record of it and calls it foreign.
-		[[ $2 == hardened ]] && echo "foreign pointer" || echo "double free of" ;;
 	double-free-*) echo "double free of" ;;
 	free-foreign | realloc-foreign) echo "foreign pointer" ;;
 	*-interior* | free-misaligned-small) echo "invalid pointer .* in " ;;

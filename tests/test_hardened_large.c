@@ -1,0 +1,350 @@
+/*
+ * test_hardened_large.c — huge blocks in a hardened heap: each ends in an
+ * inaccessible guard page; a freed one's range stays inaccessible (its
+ * pages wait for reuse in the arena's cache, moved to a new address, or in
+ * place made inaccessible), so that a read or write after free is reported
+ * on the access, and a reused mapping bigger than its block keeps the
+ * pages past the block inaccessible.
+ *
+ * Built twice, as test_hardened is (mk/hardened.mk): against the
+ * HARDENED=1 build and against the default one with profile:hardened.
+ */
+#include <pthread.h>
+#include <sys/resource.h>
+
+#include "helpers.h"
+#include "ingot.h"
+
+#ifndef PROFILE_AT_START
+#define PROFILE_AT_START 0
+#endif
+
+#define MIB ((size_t)1 << 20)
+
+/* Each test runs in a fresh process in which ingot has not started yet. */
+static void choose_profile(void)
+{
+	if (PROFILE_AT_START)
+		setenv("INGOT_CONF", "profile:hardened", 1);
+}
+
+TestSuite(hardened_huge, .init = choose_profile);
+
+/* ---- reuse ------------------------------------------------------------------ */
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* The freed block's pages serve the next block of its size (at another
+ * address: the freed range stays inaccessible), faulted in already. */
+Test(hardened_huge, a_freed_blocks_pages_serve_the_next_of_its_size)
+{
+	char *p = ingot_malloc(8 * MIB);
+	memset(p, 0x11, 8 * MIB);
+	ingot_free(p);
+	long faults = minor_faults();
+	char *q = ingot_malloc(8 * MIB);
+	memset(q, 0x22, 8 * MIB); /* every page accessible */
+	cr_assert(minor_faults() - faults < 256, "%ld page faults writing a reused 8 MiB block",
+	          minor_faults() - faults);
+	cr_assert_eq(q[8 * MIB - 1], 0x22);
+	ingot_free(q);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(hardened_huge, calloc_of_a_freed_size_reads_zero)
+{
+	char *p = ingot_malloc(6 * MIB);
+	memset(p, 0x5c, 6 * MIB);
+	ingot_free(p);
+	unsigned char *q = ingot_calloc(1, 6 * MIB);
+	for (size_t i = 0; i < 6 * MIB; i += 4093)
+		cr_assert_eq(q[i], 0, "byte %zu of a calloc'd huge block is %d", i, q[i]);
+	ingot_free(q);
+}
+
+/* A 9 MiB block in a reused 16 MiB mapping keeps 12 MiB of it (whole
+ * chunks); realloc grows it in place into those pages, which must then be
+ * writable, and a shrink makes the pages it gives up inaccessible again. */
+Test(hardened_huge, realloc_in_a_reused_mapping_grows_and_shrinks_in_place)
+{
+	ingot_free(ingot_malloc(16 * MIB));
+	char *p = ingot_malloc(9 * MIB);
+	char *q = ingot_realloc(p, 11 * MIB);
+	cr_assert_eq(q, p, "grown within its mapping, not moved");
+	memset(q, 0x33, 11 * MIB);
+	char *r = ingot_realloc(q, 40 * MIB); /* moved or grown: all of it writable */
+	cr_assert_not_null(r);
+	cr_assert_eq(r[11 * MIB - 1], 0x33, "the contents moved with the block");
+	memset(r, 0x44, 40 * MIB);
+	ingot_free(r);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Bytes mapped for the heap, as stats.mapped reports them now. */
+static size_t mapped_bytes(void)
+{
+	uint64_t epoch = 1;
+	size_t mapped, len = sizeof mapped;
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	cr_assert_eq(ingot_mallctl("stats.mapped", &mapped, &len, NULL, 0), 0);
+	return mapped;
+}
+
+/* The cache is given back as the default's is: a purge unmaps what it
+ * holds (decay does the same after dirty_decay_ms; test_decay's huge-cache
+ * tests, run under profile:hardened too, check decay and the byte bound). */
+Test(hardened_huge, a_purge_unmaps_the_cached_mappings)
+{
+	char *p = ingot_malloc(32 * MIB);
+	ingot_free(p);
+	size_t before = mapped_bytes();
+	ingot_purge();
+	size_t after = mapped_bytes();
+	cr_assert_geq(before - after, 32 * MIB, "mapped %zu bytes before the purge, %zu after", before,
+	              after);
+	char *q = ingot_malloc(32 * MIB);
+	memset(q, 0x66, 32 * MIB);
+	ingot_free(q);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* The process's address space in bytes (VmSize). */
+static size_t vm_size_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	cr_assert_not_null(f);
+	char line[256];
+	size_t kib = 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib << 10;
+}
+
+/* Freed ranges are address space only (no memory, and not counted as
+ * mapped), and bounded (1 GiB): once 1.25 GiB of blocks were freed one
+ * after another, 768 MiB more leave the address space as it was. */
+Test(hardened_huge, freed_ranges_are_bounded)
+{
+	size_t mapped_before = mapped_bytes(), at_bound = 0;
+	for (int i = 0; i < 64; i++) {
+		if (i == 40)
+			at_bound = vm_size_bytes();
+		char *p = ingot_malloc(32 * MIB);
+		p[0] = (char)i;
+		ingot_free(p);
+	}
+	size_t grown = vm_size_bytes() - at_bound;
+	cr_assert_leq(grown, (size_t)64 * MIB, "address space grew by %zu bytes past the bound",
+	              grown);
+	cr_assert_leq(mapped_bytes() - mapped_before, (size_t)40 * MIB,
+	              "the freed ranges count as mapped");
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- misuse that must abort -------------------------------------------------- */
+
+static void read_after_free(void *arg)
+{
+	(void)arg;
+	volatile char *p = ingot_malloc(8 * MIB);
+	p[0] = 1;
+	ingot_free((void *)p);
+	(void)p[3 * MIB + 100];
+}
+
+Test(hardened_huge, a_read_after_free_is_reported)
+{
+	assert_aborts_with(read_after_free, NULL, "use after free: access to",
+	                   "a read of a freed 8 MiB block");
+	struct child_result r;
+	run_in_child(read_after_free, NULL, &r);
+	cr_assert(strstr(r.err, "in freed pages"), "the report names the freed pages: %s", r.err);
+}
+
+static void write_after_free(void *arg)
+{
+	(void)arg;
+	volatile char *p = ingot_malloc(5 * MIB);
+	ingot_free((void *)p);
+	p[5 * MIB - 1] = 1;
+}
+
+Test(hardened_huge, a_write_after_free_is_reported)
+{
+	assert_aborts_with(write_after_free, NULL, "use after free: access to",
+	                   "a write into the last page of a freed 5 MiB block");
+}
+
+/* The freed block's mapping is reused by a smaller block: the pages past
+ * the new block stay inaccessible, and a read of them by the old pointer,
+ * or an overflow of the new block, is reported. */
+static void overflow_into_the_rest_of_a_reused_mapping(void *arg)
+{
+	(void)arg;
+	ingot_free(ingot_malloc(16 * MIB));
+	char *p = ingot_malloc(9 * MIB);
+	size_t usable = ingot_malloc_usable_size(p);
+	((volatile char *)p)[usable] = 1;
+}
+
+Test(hardened_huge, an_overflow_past_a_block_in_a_bigger_reused_mapping_is_reported)
+{
+	assert_aborts_with(overflow_into_the_rest_of_a_reused_mapping, NULL,
+	                   "heap overflow: access to",
+	                   "a write just past a 9 MiB block in a reused 16 MiB mapping");
+	struct child_result r;
+	run_in_child(overflow_into_the_rest_of_a_reused_mapping, NULL, &r);
+	cr_assert(strstr(r.err, "at offset 0 after the end of block"), "the report: %s", r.err);
+}
+
+/* Every huge block ends in an inaccessible page: a fresh one, one grown in
+ * place and one moved by realloc alike. */
+static void overflow_of_a_fresh_block(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(8 * MIB + 100);
+	size_t usable = ingot_malloc_usable_size(p);
+	((volatile char *)p)[usable] = 1;
+}
+
+static void overflow_of_a_block_grown_in_place(void *arg)
+{
+	(void)arg;
+	ingot_free(ingot_malloc(16 * MIB));
+	char *p = ingot_malloc(9 * MIB);
+	char *q = ingot_realloc(p, 11 * MIB);
+	if (q != p)
+		_exit(3); /* not the growth in place this test needs */
+	((volatile char *)q)[11 * MIB] = 1;
+}
+
+static void overflow_of_a_block_moved_by_realloc(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(8 * MIB);
+	char *q = ingot_malloc(8 * MIB); /* maps after p: p cannot grow in place */
+	char *r = ingot_realloc(p, 40 * MIB);
+	memset(r, 1, 40 * MIB);
+	((volatile char *)r)[40 * MIB] = 1;
+	ingot_free(q);
+}
+
+Test(hardened_huge, an_overflow_past_any_block_is_reported_on_its_guard_page)
+{
+	assert_aborts_with(overflow_of_a_fresh_block, NULL, "heap overflow: access to",
+	                   "a write just past a fresh 8 MiB block");
+	assert_aborts_with(overflow_of_a_block_grown_in_place, NULL, "heap overflow: access to",
+	                   "a write just past a block grown in place from 9 to 11 MiB");
+	assert_aborts_with(overflow_of_a_block_moved_by_realloc, NULL, "heap overflow: access to",
+	                   "a write just past a block grown by realloc from 8 to 40 MiB");
+}
+
+static void access_past_a_shrunk_block(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(12 * MIB);
+	char *q = ingot_realloc(p, 5 * MIB);
+	if (q != p)
+		_exit(3); /* not the shrink in place this test needs */
+	((volatile char *)q)[6 * MIB] = 1;
+}
+
+Test(hardened_huge, an_access_past_a_block_shrunk_in_place_is_reported)
+{
+	assert_aborts_with(access_past_a_shrunk_block, NULL, "heap overflow: access to",
+	                   "a write 1 MiB past a block shrunk from 12 to 5 MiB");
+}
+
+static void double_free(void *arg)
+{
+	(void)arg;
+	void *p = ingot_malloc(8 * MIB);
+	ingot_free(p);
+	ingot_free(p);
+}
+
+Test(hardened_huge, a_double_free_is_reported_as_one)
+{
+	assert_aborts_with(double_free, NULL, "double free of", "two frees of an 8 MiB block");
+}
+
+/* ---- threads and fork ---------------------------------------------------- */
+
+struct huge_worker {
+	pthread_t id;
+	unsigned seed;
+	char *handed[8]; /* blocks this thread made for the next one to free */
+};
+
+#define WORKERS 6
+
+/* Each worker makes blocks of 5 to 20 MiB, writes all of them, checks
+ * its own pattern, and frees them, some its own, some its neighbour's: a
+ * reused mapping must be accessible to whichever thread gets it. */
+static void *huge_worker_run(void *arg)
+{
+	struct huge_worker *w = arg;
+	for (int round = 0; round < 6; round++) {
+		for (int i = 0; i < 8; i++) {
+			size_t size = (5 + rand_r(&w->seed) % 16) * MIB + (size_t)(rand_r(&w->seed) % 4096);
+			char *p = ingot_malloc(size);
+			if (!p)
+				return (void *)1;
+			memset(p, (int)(w->seed & 0x7f), size);
+			if (p[size - 1] != (char)(w->seed & 0x7f))
+				return (void *)2;
+			if (i & 1)
+				ingot_free(p);
+			else
+				__atomic_store_n(&w->handed[i], p, __ATOMIC_RELEASE);
+		}
+		for (int i = 0; i < 8; i += 2)
+			ingot_free(__atomic_exchange_n(&w->handed[i], NULL, __ATOMIC_ACQ_REL));
+	}
+	return NULL;
+}
+
+Test(hardened_huge, threads_reuse_each_others_mappings)
+{
+	struct huge_worker w[WORKERS];
+	for (int i = 0; i < WORKERS; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].seed = 1234u + (unsigned)i;
+		cr_assert_eq(pthread_create(&w[i].id, NULL, huge_worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < WORKERS; i++) {
+		void *ret;
+		pthread_join(w[i].id, &ret);
+		cr_assert_null(ret, "worker %d failed (%p)", i, ret);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A forked child inherits the cache and the freed ranges: it reuses the
+ * cached pages (copies of its parent's: each write faults once), and a
+ * read of its parent's freed block, or of its own, is reported. */
+static void reuse_then_read_after_free(void *arg)
+{
+	char *q = ingot_malloc(8 * MIB);
+	memset(q, 0x55, 8 * MIB);
+	ingot_free(q);
+	(void)((volatile char *)(arg ? arg : q))[100];
+}
+
+Test(hardened_huge, a_forked_child_reuses_the_cache_and_reports_a_read_after_free)
+{
+	char *p = ingot_malloc(8 * MIB);
+	memset(p, 0x44, 8 * MIB);
+	ingot_free(p);
+	assert_aborts_with(reuse_then_read_after_free, p, "use after free: access to",
+	                   "a child's reuse of the cache, then a read of its parent's freed block");
+	assert_aborts_with(reuse_then_read_after_free, NULL, "use after free: access to",
+	                   "a child's reuse of the cache, then a read of its own freed block");
+}
