@@ -79,7 +79,7 @@ void harden_give(struct span *s, void *p, unsigned cls)
 
 void harden_take_failed(void *p, unsigned cls)
 {
-	if (!harden_all_zero(p, MIN(sc_size[cls], HARDEN_CHECKED_HEAD)))
+	if (!harden_head_zero(p, cls))
 		ingot_report_use_after_free(p);
 	ingot_report_corrupt_meta(p, "(object handed out twice: its canary is set)");
 }
