@@ -66,9 +66,10 @@ void harden_give(struct span *s, void *p, unsigned cls)
 	unsigned bits = ingot_hardening;
 	unsigned slot = slot_of(s, p, cls);
 	if (bits & HARDEN_CANARY) {
-		harden_disown(p, cls);
+		uint64_t secret = harden_canary_secret;
+		harden_disown(p, cls, secret);
 		if (bits & HARDEN_ZERO_ON_FREE)
-			harden_underflow_check(p, slot, cls);
+			harden_underflow_check(p, slot == 0, cls, secret);
 	}
 	/* Fills leave the canary word (now 0) alone. */
 	if (bits & HARDEN_ZERO_ON_FREE)
@@ -129,7 +130,7 @@ void harden_large_give(void *p, size_t size)
 void harden_large_reuse(void *p, size_t size)
 {
 	if ((ingot_hardening & HARDEN_ZERO_ON_FREE) &&
-	    INGOT_UNLIKELY(!harden_all_zero(p, MIN(size, HARDEN_CHECKED_HEAD))))
+	    INGOT_UNLIKELY(!harden_checked_head_zero(p))) /* size > SC_SMALL_MAX */
 		ingot_report_use_after_free(p);
 	harden_large_take(p, size);
 }

@@ -67,6 +67,14 @@ static void quarantine_flush(struct tcache *tc);
 static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 static void large_hit_boot(void);
 
+/* The quarantine's tags: a byte per object, its class and whether its
+ * slab is another arena's (hardened_free_fast), so that the object leaving
+ * the ring needs no page-map lookup. */
+#define QUARANTINE_REMOTE 0x80u
+#define QUARANTINE_TAG_WORDS (QUARANTINE_LEN / sizeof(void *))
+_Static_assert(SC_NSMALL < QUARANTINE_REMOTE && QUARANTINE_LEN % sizeof(void *) == 0,
+               "a quarantine tag is a class and a flag, the tags whole words");
+
 /* Room for the working stacks of a hardened cache (see tcache_layout). */
 #define CSTACKS_BYTES ALIGN_UP(sizeof(struct tcache_stack) * (SC_NCACHED + 1), sizeof(void *))
 
@@ -111,7 +119,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 			ncached_classes = cls;
 		}
 	}
-	stack_words += QUARANTINE_LEN + CSTACKS_BYTES / sizeof(void *);
+	stack_words += QUARANTINE_LEN + QUARANTINE_TAG_WORDS + CSTACKS_BYTES / sizeof(void *);
 	large_hit_boot();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		class_grown_at[cls] = 0;
@@ -269,6 +277,7 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
+	tc->quarantine_tags = (uint8_t *)(mem + QUARANTINE_LEN); /* read only under a pointer */
 	tc->hardened_fast = ingot_hardening == HARDEN_ALL_CHECKS &&
 	                    !__atomic_load_n(&hooks_on, __ATOMIC_RELAXED) && !prof_on();
 	/* Cleared as the stacks' sentinels are: fresh memory is left untouched
@@ -313,6 +322,7 @@ static void tcache_close(struct tcache *tc)
 	stack_mem_put(tc->stack_mem);
 	tc->stack_mem = NULL;
 	tc->quarantine = NULL;
+	tc->quarantine_tags = NULL;
 	tc->hardened_fast = false;
 }
 
@@ -848,14 +858,24 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	return p;
 }
 
-/* Puts a checked, freed object in the quarantine ring; returns the object
- * it pushes out (oldest first), or NULL while the ring fills. */
-static void *quarantine_swap(struct tcache *tc, void *p)
+/* Puts checked, freed object p in the quarantine ring with its tag (its
+ * class, and QUARANTINE_REMOTE when another arena owns its slab); returns
+ * the object it pushes out (oldest first), that one's tag in *victim_tag,
+ * or NULL while the ring fills. */
+static void *quarantine_swap(struct tcache *tc, void *p, unsigned tag, unsigned *victim_tag)
 {
-	void *victim = tc->quarantine[tc->quarantine_next];
-	tc->quarantine[tc->quarantine_next] = p;
-	tc->quarantine_next = (tc->quarantine_next + 1) % QUARANTINE_LEN;
+	unsigned i = tc->quarantine_next;
+	void *victim = tc->quarantine[i];
+	*victim_tag = tc->quarantine_tags[i];
+	tc->quarantine[i] = p;
+	tc->quarantine_tags[i] = (uint8_t)tag;
+	tc->quarantine_next = (i + 1) % QUARANTINE_LEN;
 	return victim;
+}
+
+static unsigned quarantine_tag(const struct tcache *tc, const struct chunk *c, unsigned cls)
+{
+	return cls | (c->arena != tc->arena ? QUARANTINE_REMOTE : 0);
 }
 
 static void quarantine_flush(struct tcache *tc)
@@ -865,8 +885,7 @@ static void quarantine_flush(struct tcache *tc)
 		if (!p)
 			continue;
 		tc->quarantine[i] = NULL;
-		struct chunk *c = pagemap_chunk((uintptr_t)p);
-		arena_free_batch(c->class_of[chunk_page_index((uintptr_t)p)], &p, 1);
+		arena_free_batch(tc->quarantine_tags[i] & ~QUARANTINE_REMOTE, &p, 1);
 	}
 }
 
@@ -886,11 +905,11 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 	}
 	if (ingot_hardening & HARDEN_QUARANTINE) {
 		tc->info[cls].nout++;
-		p = quarantine_swap(tc, p);
+		unsigned tag;
+		p = quarantine_swap(tc, p, quarantine_tag(tc, c, cls), &tag);
 		if (!p)
 			return;
-		c = pagemap_chunk((uintptr_t)p);
-		cls = c->class_of[chunk_page_index((uintptr_t)p)];
+		cls = tag & ~QUARANTINE_REMOTE;
 		tc->info[cls].nin++;
 	}
 	if (!stack_put(tc, cls, p)) {
@@ -927,33 +946,33 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	return p;
 }
 
-/* Frees p as checked_free does when it is a small object: the checks
- * (ownership, canaries, zeroing), the quarantine, and the object that
- * leaves the quarantine pushed on its stack (a full or remote stack takes
- * stack_put's way). False, having done nothing, when p is anything else
- * or the cache may not (hardened_fast_cache). */
+/* Frees p as checked_free does when it is a small object its program
+ * owns (harden_owned): the checks (ownership, canaries, zeroing), the
+ * quarantine, and the object that leaves the quarantine pushed on its
+ * stack (a full or remote stack takes stack_put's way). False, having done
+ * nothing, when p is anything else, which checked_free checks in full and
+ * reports, or the cache may not (hardened_fast_cache). The page map's
+ * class and the canary prove p an object start, so only a page-aligned p
+ * needs its span's record (is it the slab's first object?). */
 INGOT_INLINE bool hardened_free_fast(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
-	if (cls == 0)
+	uint64_t secret = harden_canary_secret;
+	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	struct span *s = span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p);
-	unsigned slot;
-	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
-		ingot_report_invalid_ptr("free", p);
-	harden_give_all(p, slot, cls);
+	struct chunk *c = pagemap_chunk((uintptr_t)p);
+	bool first = ((uintptr_t)p & PAGE_MASK) == 0 && span_of_addr(c, (uintptr_t)p)->base == (uintptr_t)p;
+	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
-	void *victim = quarantine_swap(tc, p);
+	unsigned tag;
+	void *victim = quarantine_swap(tc, p, quarantine_tag(tc, c, cls), &tag);
 	if (!victim)
 		return true;
-	struct chunk *vc = pagemap_chunk((uintptr_t)victim);
-	unsigned vcls = vc->class_of[chunk_page_index((uintptr_t)victim)];
+	unsigned vcls = tag & ~QUARANTINE_REMOTE;
 	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	/* object_is_remote with the chunk at hand (nin is counted already) */
-	bool remote = vc->arena != tc->arena;
-	if (INGOT_LIKELY(stack->top != stack->limit) && !remote) {
+	if (INGOT_LIKELY(stack->top != stack->limit) && !(tag & QUARANTINE_REMOTE)) {
 		tcache_stack_push(stack, victim);
 		return true;
 	}
