@@ -67,13 +67,11 @@ static void quarantine_flush(struct tcache *tc);
 static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 static void large_hit_boot(void);
 
-/* The quarantine's tags: a byte per object, its class and whether its
- * slab is another arena's (hardened_free_fast), so that the object leaving
- * the ring needs no page-map lookup. */
-#define QUARANTINE_REMOTE 0x80u
+/* The quarantine keeps each object's class in a byte beside it, so that
+ * the object leaving the ring needs no page-map lookup. */
 #define QUARANTINE_TAG_WORDS (QUARANTINE_LEN / sizeof(void *))
-_Static_assert(SC_NSMALL < QUARANTINE_REMOTE && QUARANTINE_LEN % sizeof(void *) == 0,
-               "a quarantine tag is a class and a flag, the tags whole words");
+_Static_assert(SC_NSMALL <= UINT8_MAX && QUARANTINE_LEN % sizeof(void *) == 0,
+               "a quarantine tag is a class, the tags whole words");
 
 /* Room for the working stacks of a hardened cache (see tcache_layout). */
 #define CSTACKS_BYTES ALIGN_UP(sizeof(struct tcache_stack) * (SC_NCACHED + 1), sizeof(void *))
@@ -858,24 +856,18 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	return p;
 }
 
-/* Puts checked, freed object p in the quarantine ring with its tag (its
- * class, and QUARANTINE_REMOTE when another arena owns its slab); returns
- * the object it pushes out (oldest first), that one's tag in *victim_tag,
- * or NULL while the ring fills. */
-static void *quarantine_swap(struct tcache *tc, void *p, unsigned tag, unsigned *victim_tag)
+/* Puts checked, freed object p of class cls in the quarantine ring;
+ * returns the object it pushes out (oldest first), that one's class in
+ * *victim_cls, or NULL while the ring fills. */
+static void *quarantine_swap(struct tcache *tc, void *p, unsigned cls, unsigned *victim_cls)
 {
 	unsigned i = tc->quarantine_next;
 	void *victim = tc->quarantine[i];
-	*victim_tag = tc->quarantine_tags[i];
+	*victim_cls = tc->quarantine_tags[i];
 	tc->quarantine[i] = p;
-	tc->quarantine_tags[i] = (uint8_t)tag;
+	tc->quarantine_tags[i] = (uint8_t)cls;
 	tc->quarantine_next = (i + 1) % QUARANTINE_LEN;
 	return victim;
-}
-
-static unsigned quarantine_tag(const struct tcache *tc, const struct chunk *c, unsigned cls)
-{
-	return cls | (c->arena != tc->arena ? QUARANTINE_REMOTE : 0);
 }
 
 static void quarantine_flush(struct tcache *tc)
@@ -885,7 +877,7 @@ static void quarantine_flush(struct tcache *tc)
 		if (!p)
 			continue;
 		tc->quarantine[i] = NULL;
-		arena_free_batch(tc->quarantine_tags[i] & ~QUARANTINE_REMOTE, &p, 1);
+		arena_free_batch(tc->quarantine_tags[i], &p, 1);
 	}
 }
 
@@ -905,11 +897,9 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 	}
 	if (ingot_hardening & HARDEN_QUARANTINE) {
 		tc->info[cls].nout++;
-		unsigned tag;
-		p = quarantine_swap(tc, p, quarantine_tag(tc, c, cls), &tag);
+		p = quarantine_swap(tc, p, cls, &cls);
 		if (!p)
 			return;
-		cls = tag & ~QUARANTINE_REMOTE;
 		tc->info[cls].nin++;
 	}
 	if (!stack_put(tc, cls, p)) {
@@ -949,11 +939,14 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 /* Frees p as checked_free does when it is a small object its program
  * owns (harden_owned): the checks (ownership, canaries, zeroing), the
  * quarantine, and the object that leaves the quarantine pushed on its
- * stack (a full or remote stack takes stack_put's way). False, having done
- * nothing, when p is anything else, which checked_free checks in full and
- * reports, or the cache may not (hardened_fast_cache). The page map's
- * class and the canary prove p an object start, so only a page-aligned p
- * needs its span's record (is it the slab's first object?). */
+ * stack, as the default fast path pushes, also another thread's block (a
+ * full stack takes stack_put's way, which sends those home in batches).
+ * False, having done nothing, when p is anything else, which checked_free
+ * checks in full and reports, or the cache may not (hardened_fast_cache).
+ * The page map's class and the canary prove p an object start, so only a
+ * page-aligned p needs its span's record (is it the slab's first object?).
+ * Sending remote objects home one at a time, under their bin's lock, took
+ * most of a hardened prodcons-t2. */
 INGOT_INLINE bool hardened_free_fast(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
@@ -961,18 +954,17 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 	uint64_t secret = harden_canary_secret;
 	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	struct chunk *c = pagemap_chunk((uintptr_t)p);
-	bool first = ((uintptr_t)p & PAGE_MASK) == 0 && span_of_addr(c, (uintptr_t)p)->base == (uintptr_t)p;
+	bool first = ((uintptr_t)p & PAGE_MASK) == 0 &&
+	             span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p)->base == (uintptr_t)p;
 	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
-	unsigned tag;
-	void *victim = quarantine_swap(tc, p, quarantine_tag(tc, c, cls), &tag);
+	unsigned vcls;
+	void *victim = quarantine_swap(tc, p, cls, &vcls);
 	if (!victim)
 		return true;
-	unsigned vcls = tag & ~QUARANTINE_REMOTE;
 	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	if (INGOT_LIKELY(stack->top != stack->limit) && !(tag & QUARANTINE_REMOTE)) {
+	if (INGOT_LIKELY(stack->top != stack->limit)) {
 		tcache_stack_push(stack, victim);
 		return true;
 	}

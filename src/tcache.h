@@ -160,7 +160,7 @@ struct tcache {
 	void **stack_mem;                /* memory of every class's stack */
 	void **quarantine;               /* hardened: ring of QUARANTINE_LEN freed */
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
-	uint8_t *quarantine_tags;        /* each one's class | QUARANTINE_REMOTE */
+	uint8_t *quarantine_tags;        /* each one's class */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
