@@ -107,7 +107,9 @@ void harden_shuffle(void **objs, unsigned n, uint64_t *rng)
 		x ^= x >> 7;
 		x ^= x << 17;
 		*rng = x;
-		unsigned j = (unsigned)(x % i);
+		/* The high half of x times i: in [0, i) as x % i is, without
+		 * a division (tens of cycles each, one per object refilled). */
+		unsigned j = (unsigned)(((x >> 32) * i) >> 32);
 		void *t = objs[i - 1];
 		objs[i - 1] = objs[j];
 		objs[j] = t;

@@ -939,14 +939,12 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 /* Frees p as checked_free does when it is a small object its program
  * owns (harden_owned): the checks (ownership, canaries, zeroing), the
  * quarantine, and the object that leaves the quarantine pushed on its
- * stack, as the default fast path pushes, also another thread's block (a
- * full stack takes stack_put's way, which sends those home in batches).
- * False, having done nothing, when p is anything else, which checked_free
- * checks in full and reports, or the cache may not (hardened_fast_cache).
- * The page map's class and the canary prove p an object start, so only a
- * page-aligned p needs its span's record (is it the slab's first object?).
- * Sending remote objects home one at a time, under their bin's lock, took
- * most of a hardened prodcons-t2. */
+ * stack (a full stack, or a remote object, takes stack_put's way: a
+ * thread never hands out another arena's block that it freed). False,
+ * having done nothing, when p is anything else, which checked_free checks
+ * in full and reports, or the cache may not (hardened_fast_cache). The
+ * page map's class and the canary prove p an object start, so only a
+ * page-aligned p needs its span's record (is it the slab's first object?). */
 INGOT_INLINE bool hardened_free_fast(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
@@ -964,7 +962,9 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 		return true;
 	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	if (INGOT_LIKELY(stack->top != stack->limit)) {
+	/* object_is_remote with nin counted already */
+	bool remote = pagemap_chunk((uintptr_t)victim)->arena != tc->arena;
+	if (INGOT_LIKELY(stack->top != stack->limit) && !remote) {
 		tcache_stack_push(stack, victim);
 		return true;
 	}

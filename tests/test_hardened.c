@@ -531,8 +531,7 @@ Test(hardened, hooks_installed_later_see_another_threads_next_call)
 }
 
 /* Frees, in one thread, blocks another allocated: through the freeing
- * thread's quarantine into its cache, which sends them home when it fills
- * or the thread ends. */
+ * thread's quarantine, which holds blocks of another thread's arena. */
 static void *free_handed_blocks(void *arg)
 {
 	void **blocks = arg;
@@ -543,7 +542,7 @@ static void *free_handed_blocks(void *arg)
 	return NULL;
 }
 
-Test(hardened, blocks_freed_by_another_thread_pass_through_its_quarantine_and_cache)
+Test(hardened, blocks_freed_by_another_thread_go_home_through_its_quarantine)
 {
 	static void *blocks[1000];
 	for (int round = 0; round < 4; round++) {
