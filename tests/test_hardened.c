@@ -542,16 +542,35 @@ static void *free_handed_blocks(void *arg)
 	return NULL;
 }
 
+/* Bytes of small blocks the arenas have handed out (to caches or to the
+ * program), after the calling thread's cache went back. */
+static size_t small_bytes_out(void)
+{
+	uint64_t epoch = 1;
+	size_t bytes = 0, len = sizeof bytes;
+	ingot_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+	cr_assert_eq(ingot_mallctl("stats.arenas.4096.small.allocated", &bytes, &len, NULL, 0), 0);
+	return bytes;
+}
+
 Test(hardened, blocks_freed_by_another_thread_go_home_through_its_quarantine)
 {
 	static void *blocks[1000];
+	size_t after_first = 0;
 	for (int round = 0; round < 4; round++) {
 		for (int i = 0; i < 1000; i++)
 			blocks[i] = ingot_malloc(16 + (size_t)i % 500);
 		pthread_t t = start_thread(free_handed_blocks, blocks);
 		join_thread(t);
 		cr_assert_eq(ingot_check(), 0, "round %d", round);
+		if (round == 0)
+			after_first = small_bytes_out();
 	}
+	/* A round hands the thread about 260 KB of blocks: none may stay out. */
+	size_t after_last = small_bytes_out();
+	cr_assert_leq(after_last, after_first + 16384, "%zu bytes out after the first round, %zu after the last",
+	              after_first, after_last);
 }
 
 /* A thread that ends with blocks in its quarantine gives them back, and a
