@@ -102,6 +102,61 @@ Test(hardened, double_free_is_caught_even_when_not_last)
 	assert_aborts_with(double_free_later, NULL, "double free", "double free");
 }
 
+/* Frees a, then enough other blocks to push a out of the quarantine onto
+ * its cache stack, then a again. */
+static void double_free_from_the_stack(void *arg)
+{
+	(void)arg;
+	enum { N = 100 }; /* more than the quarantine's 64 */
+	void *a = ingot_malloc(64), *others[N];
+	for (int i = 0; i < N; i++)
+		others[i] = ingot_malloc(64);
+	ingot_free(a);
+	for (int i = 0; i < N; i++)
+		ingot_free(others[i]);
+	ingot_free(a);
+}
+
+Test(hardened, double_free_of_a_block_back_in_the_cache_is_caught)
+{
+	assert_aborts_with(double_free_from_the_stack, NULL, "double free", "from the stack");
+}
+
+/* The same for another thread's block, which leaves the freeing thread's
+ * quarantine to wait with others to go home (remote_put). */
+static void *free_remote_twice(void *arg)
+{
+	enum { N = 100 };
+	void *others[N];
+	unsigned arena;
+	size_t len = sizeof arena;
+	/* an arena of its own: main's blocks are remote to it */
+	if (ingot_mallctl("arenas.create", &arena, &len, NULL, 0) != 0 ||
+	    ingot_mallctl("thread.arena", NULL, NULL, &arena, sizeof arena) != 0)
+		_exit(3);
+	for (int i = 0; i < N; i++)
+		others[i] = ingot_malloc(64);
+	ingot_free(arg);
+	for (int i = 0; i < N; i++)
+		ingot_free(others[i]);
+	ingot_free(arg);
+	return NULL;
+}
+
+static void double_free_on_the_way_home(void *arg)
+{
+	(void)arg;
+	void *p = ingot_malloc(64);
+	pthread_t t;
+	pthread_create(&t, NULL, free_remote_twice, p);
+	pthread_join(t, NULL);
+}
+
+Test(hardened, double_free_of_a_remote_block_on_its_way_home_is_caught)
+{
+	assert_aborts_with(double_free_on_the_way_home, NULL, "double free", "on the way home");
+}
+
 static void *free_in_thread(void *p)
 {
 	ingot_free(p);
