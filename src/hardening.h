@@ -63,30 +63,164 @@ INGOT_INLINE uint64_t *harden_canary_at(void *p, unsigned cls)
 	return (uint64_t *)((char *)p + sc_size[cls] - CANARY_SIZE);
 }
 
-INGOT_INLINE uint64_t harden_canary_value(const void *p)
+INGOT_INLINE uint64_t harden_canary_keyed(uint64_t secret, const void *p)
 {
-	return harden_canary_secret ^ ((uintptr_t)p * 0x9e3779b97f4a7c15ull);
+	return secret ^ ((uintptr_t)p * 0x9e3779b97f4a7c15ull);
 }
 
-/* 16 bytes read as one vector (may alias whatever the program stored). */
-typedef uint64_t harden_vec __attribute__((vector_size(16), may_alias));
+INGOT_INLINE uint64_t harden_canary_value(const void *p)
+{
+	return harden_canary_keyed(harden_canary_secret, p);
+}
 
-/* Whether the n bytes at p are all zero; p 16-aligned, n a multiple of 16
- * (every class size and page is). OR of every 16-byte vector, four at a
- * time, without an early exit: a freed block is almost always all zero
- * anyway, and 256 bytes take 16 vector loads (the word loop it replaced,
- * not vectorised at -O2, took about 80 instructions per malloc). */
-INGOT_INLINE bool harden_all_zero(const void *p, size_t n)
+/* 16 bytes read or written as one vector (may alias whatever the program
+ * stored). */
+typedef uint64_t harden_vec __attribute__((vector_size(16), may_alias));
+typedef uint64_t __attribute__((may_alias)) harden_word;
+
+/* Whether the checked head at p (16-aligned) is all zero: an OR of its 16
+ * vectors, four at a time, without an early exit (a freed block is almost
+ * always all zero anyway) and without a loop. The word loop this replaced,
+ * not vectorised at -O2, took about 80 instructions per malloc. */
+INGOT_INLINE bool harden_checked_head_zero(const void *p)
 {
 	const harden_vec *v = p;
-	size_t nvec = n / sizeof(harden_vec);
 	harden_vec any = {0, 0};
-	size_t i = 0;
-	for (; i + 4 <= nvec; i += 4)
+#pragma GCC unroll 4
+	for (size_t i = 0; i < HARDEN_CHECKED_HEAD / sizeof(harden_vec); i += 4)
 		any |= v[i] | v[i + 1] | v[i + 2] | v[i + 3];
-	for (; i < nvec; i++)
-		any |= v[i];
 	return (any[0] | any[1]) == 0;
+}
+
+/* The same for the first nvec (at most 16) vectors at p: a jump into a run
+ * of loads. A loop over them took twice the instructions of the unrolled
+ * 256 bytes (callgrind, the classes below the head). */
+INGOT_INLINE bool harden_vecs_zero(const void *p, size_t nvec)
+{
+	const harden_vec *v = p;
+	harden_vec any = {0, 0};
+	switch (nvec) {
+	case 16:
+		any |= v[15];
+		/* fall through */
+	case 15:
+		any |= v[14];
+		/* fall through */
+	case 14:
+		any |= v[13];
+		/* fall through */
+	case 13:
+		any |= v[12];
+		/* fall through */
+	case 12:
+		any |= v[11];
+		/* fall through */
+	case 11:
+		any |= v[10];
+		/* fall through */
+	case 10:
+		any |= v[9];
+		/* fall through */
+	case 9:
+		any |= v[8];
+		/* fall through */
+	case 8:
+		any |= v[7];
+		/* fall through */
+	case 7:
+		any |= v[6];
+		/* fall through */
+	case 6:
+		any |= v[5];
+		/* fall through */
+	case 5:
+		any |= v[4];
+		/* fall through */
+	case 4:
+		any |= v[3];
+		/* fall through */
+	case 3:
+		any |= v[2];
+		/* fall through */
+	case 2:
+		any |= v[1];
+		/* fall through */
+	case 1:
+		any |= v[0];
+		/* fall through */
+	default:
+		break;
+	}
+	return (any[0] | any[1]) == 0;
+}
+
+/* Whether the head of small object p of class cls (what take checks) is
+ * all zero. */
+INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
+{
+	if (sc_size[cls] >= HARDEN_CHECKED_HEAD)
+		return harden_checked_head_zero(p);
+	return harden_vecs_zero(p, sc_size[cls] / sizeof(harden_vec));
+}
+
+/* Zeroes the first nvec (at most 16) 16-byte vectors at p (16-aligned)
+ * with vector stores: a jump into a run of them. */
+INGOT_INLINE void harden_zero_vecs(void *p, size_t nvec)
+{
+	harden_vec *v = p;
+	const harden_vec zero = {0, 0};
+	switch (nvec) {
+	case 16:
+		v[15] = zero;
+		/* fall through */
+	case 15:
+		v[14] = zero;
+		/* fall through */
+	case 14:
+		v[13] = zero;
+		/* fall through */
+	case 13:
+		v[12] = zero;
+		/* fall through */
+	case 12:
+		v[11] = zero;
+		/* fall through */
+	case 11:
+		v[10] = zero;
+		/* fall through */
+	case 10:
+		v[9] = zero;
+		/* fall through */
+	case 9:
+		v[8] = zero;
+		/* fall through */
+	case 8:
+		v[7] = zero;
+		/* fall through */
+	case 7:
+		v[6] = zero;
+		/* fall through */
+	case 6:
+		v[5] = zero;
+		/* fall through */
+	case 5:
+		v[4] = zero;
+		/* fall through */
+	case 4:
+		v[3] = zero;
+		/* fall through */
+	case 3:
+		v[2] = zero;
+		/* fall through */
+	case 2:
+		v[1] = zero;
+		/* fall through */
+	case 1:
+		v[0] = zero;
+		/* fall through */
+	default:
+		break;
+	}
 }
 
 /* Zeroes the head of small object p of class cls, what zero on free
@@ -95,15 +229,21 @@ INGOT_INLINE bool harden_all_zero(const void *p, size_t n)
  * a bigger object keeps what the program left there until the object is
  * handed out again (malloc does not clear it, calloc does): zeroing all of
  * it took 92% of a hardened malloc+free of 1-8 KiB (callgrind, pair-1k-8k:
- * 6,777 instructions). The classes past the head take a constant size,
- * set inline (gcc: one rep stos), the smaller ones a call of memset: 22
- * fewer instructions a pair of 128-1k than one variable size for all. */
+ * 6,777 instructions). Inline vector stores, 16 for the classes past the
+ * head, and the word before the canary with one more (sizes are multiples
+ * of 16, so less the canary they end 8 bytes into a vector), rather than a
+ * call of memset or gcc's rep stos for a constant 256 bytes (one counted
+ * instruction per word under callgrind, and slow to start). */
 INGOT_INLINE void harden_zero_head(void *p, unsigned cls, size_t canary)
 {
-	if (sc_size[cls] - canary >= HARDEN_CHECKED_HEAD)
-		ingot_memset(p, 0, HARDEN_CHECKED_HEAD);
-	else
-		ingot_memset(p, 0, sc_size[cls] - canary);
+	size_t n = sc_size[cls] - canary;
+	if (n >= HARDEN_CHECKED_HEAD) {
+		harden_zero_vecs(p, HARDEN_CHECKED_HEAD / sizeof(harden_vec));
+		return;
+	}
+	harden_zero_vecs(p, n / sizeof(harden_vec));
+	if (n % sizeof(harden_vec))
+		*(harden_word *)((char *)p + n - sizeof(harden_word)) = 0;
 }
 
 /* A small object leaves the allocator for the user (check it was free and
@@ -126,7 +266,7 @@ _Noreturn void harden_underflow_failed(void *p);
  * and, with canaries (canary), its canary word 0 (else handed out twice). */
 INGOT_INLINE void harden_check_untouched(void *p, unsigned cls, bool canary)
 {
-	if (INGOT_UNLIKELY(!harden_all_zero(p, MIN(sc_size[cls], HARDEN_CHECKED_HEAD)) ||
+	if (INGOT_UNLIKELY(!harden_head_zero(p, cls) ||
 	                   (canary && __atomic_load_n(harden_canary_at(p, cls), __ATOMIC_RELAXED))))
 		harden_take_failed(p, cls);
 }
@@ -138,11 +278,13 @@ INGOT_INLINE void harden_take_all(void *p, unsigned cls)
 }
 
 /* Ownership of p comes back with its canary word, taken in one exchange:
- * see the top of harden.c. */
-INGOT_INLINE void harden_disown(void *p, unsigned cls)
+ * see the top of harden.c. The functions from here on take the secret
+ * (harden_canary_secret) from their caller, which loads it once: the
+ * exchange would make the compiler load it again after. */
+INGOT_INLINE void harden_disown(void *p, unsigned cls, uint64_t secret)
 {
 	uint64_t was = __atomic_exchange_n(harden_canary_at(p, cls), 0, __ATOMIC_ACQ_REL);
-	if (INGOT_UNLIKELY(was != harden_canary_value(p)))
+	if (INGOT_UNLIKELY(was != harden_canary_keyed(secret, p)))
 		harden_give_failed(p, was);
 }
 
@@ -152,21 +294,40 @@ INGOT_INLINE void harden_disown(void *p, unsigned cls)
  * thread is doing with it (take and give change the word in one store).
  * Anything else was written there from outside: an underflow of p (or an
  * overflow of its neighbour, which its own free would report). */
-INGOT_INLINE void harden_underflow_check(void *p, unsigned slot, unsigned cls)
+INGOT_INLINE void harden_underflow_check(void *p, bool first_in_slab, unsigned cls, uint64_t secret)
 {
-	if (slot == 0)
-		return; /* the slab's first object: a guard or another span before it */
+	if (first_in_slab)
+		return; /* a guard or another span before it */
 	void *prev = (char *)p - sc_size[cls];
 	uint64_t word = __atomic_load_n(harden_canary_at(prev, cls), __ATOMIC_RELAXED);
-	if (INGOT_UNLIKELY(word != 0 && word != harden_canary_value(prev)))
+	if (INGOT_UNLIKELY(word != 0 && word != harden_canary_keyed(secret, prev)))
 		harden_underflow_failed(p);
 }
 
-/* p was checked to be the start of an object of its slab (slot slot). */
-INGOT_INLINE void harden_give_all(void *p, unsigned slot, unsigned cls)
+/* Whether small object p, of class cls by the page map and aligned for
+ * the class, holds its canary, read without taking it: a block start that
+ * the program was handed and has not freed, with no overflow over its
+ * canary. Anything else (a pointer into an object or past the slab's last,
+ * one never handed out, one freed already) the checked path (harden_give)
+ * tells apart and reports, with the slab's record. Keyed by address, the
+ * canary an interior pointer would need takes the secret to forge. The
+ * word is read only when its page is p's or of class cls too: never a
+ * guard page, which keeps class 0. Spares the hardened free the span record and
+ * the slot's division (harden_give_all). */
+INGOT_INLINE bool harden_owned(void *p, unsigned cls, uint64_t secret)
 {
-	harden_disown(p, cls);
-	harden_underflow_check(p, slot, cls);
+	uint64_t *canary = harden_canary_at(p, cls);
+	bool same_page = (((uintptr_t)p ^ (uintptr_t)canary) >> LG_PAGE) == 0;
+	return (same_page || pagemap_class((uintptr_t)canary) == cls) &&
+	       __atomic_load_n(canary, __ATOMIC_RELAXED) == harden_canary_keyed(secret, p);
+}
+
+/* p was checked to be an owned object start (harden_owned);
+ * first_in_slab says whether it is its slab's first object. */
+INGOT_INLINE void harden_give_all(void *p, bool first_in_slab, unsigned cls, uint64_t secret)
+{
+	harden_disown(p, cls, secret);
+	harden_underflow_check(p, first_in_slab, cls, secret);
 	harden_zero_head(p, cls, CANARY_SIZE);
 }
 

@@ -64,8 +64,18 @@
 INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
 static void quarantine_flush(struct tcache *tc);
+static void remote_flush(struct tcache *tc);
 static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 static void large_hit_boot(void);
+
+/* The quarantine keeps each object's class in a byte beside it, so that
+ * the object leaving the ring needs no page-map lookup. */
+#define QUARANTINE_TAG_WORDS (QUARANTINE_LEN / sizeof(void *))
+/* Room for a hardened cache's remote objects on their way home, with a
+ * class byte each (remote_put). */
+#define REMOTE_WAITING_WORDS (REMOTE_BATCH + REMOTE_BATCH / sizeof(void *))
+_Static_assert(SC_NSMALL <= UINT8_MAX && QUARANTINE_LEN % sizeof(void *) == 0,
+               "a quarantine tag is a class, the tags whole words");
 
 /* Room for the working stacks of a hardened cache (see tcache_layout). */
 #define CSTACKS_BYTES ALIGN_UP(sizeof(struct tcache_stack) * (SC_NCACHED + 1), sizeof(void *))
@@ -111,7 +121,8 @@ void tcache_boot(size_t tcache_max, bool enabled)
 			ncached_classes = cls;
 		}
 	}
-	stack_words += QUARANTINE_LEN + CSTACKS_BYTES / sizeof(void *);
+	stack_words += QUARANTINE_LEN + QUARANTINE_TAG_WORDS + REMOTE_WAITING_WORDS +
+	               CSTACKS_BYTES / sizeof(void *);
 	large_hit_boot();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		class_grown_at[cls] = 0;
@@ -269,6 +280,10 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
+	tc->quarantine_tags = (uint8_t *)(mem + QUARANTINE_LEN); /* read only under a pointer */
+	tc->remote = mem + QUARANTINE_LEN + QUARANTINE_TAG_WORDS;
+	tc->remote_cls = (uint8_t *)(tc->remote + REMOTE_BATCH);
+	tc->nremote = 0;
 	tc->hardened_fast = ingot_hardening == HARDEN_ALL_CHECKS &&
 	                    !__atomic_load_n(&hooks_on, __ATOMIC_RELAXED) && !prof_on();
 	/* Profiling and guarded sampling are set at start-up, before any
@@ -318,6 +333,9 @@ static void tcache_close(struct tcache *tc)
 	stack_mem_put(tc->stack_mem);
 	tc->stack_mem = NULL;
 	tc->quarantine = NULL;
+	tc->quarantine_tags = NULL;
+	tc->remote = NULL;
+	tc->remote_cls = NULL;
 	tc->hardened_fast = false;
 	tc->large_fast = false;
 }
@@ -522,6 +540,7 @@ static bool stack_probe_remote(const struct tcache *tc, unsigned cls)
 void tcache_flush(struct tcache *tc)
 {
 	quarantine_flush(tc);
+	remote_flush(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		stack_flush(tc, cls, tcache_stack_ncached(&tc->cstacks[cls]));
 }
@@ -856,13 +875,17 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 	return p;
 }
 
-/* Puts a checked, freed object in the quarantine ring; returns the object
- * it pushes out (oldest first), or NULL while the ring fills. */
-static void *quarantine_swap(struct tcache *tc, void *p)
+/* Puts checked, freed object p of class cls in the quarantine ring;
+ * returns the object it pushes out (oldest first), that one's class in
+ * *victim_cls, or NULL while the ring fills. */
+static void *quarantine_swap(struct tcache *tc, void *p, unsigned cls, unsigned *victim_cls)
 {
-	void *victim = tc->quarantine[tc->quarantine_next];
-	tc->quarantine[tc->quarantine_next] = p;
-	tc->quarantine_next = (tc->quarantine_next + 1) % QUARANTINE_LEN;
+	unsigned i = tc->quarantine_next;
+	void *victim = tc->quarantine[i];
+	*victim_cls = tc->quarantine_tags[i];
+	tc->quarantine[i] = p;
+	tc->quarantine_tags[i] = (uint8_t)cls;
+	tc->quarantine_next = (i + 1) % QUARANTINE_LEN;
 	return victim;
 }
 
@@ -873,9 +896,43 @@ static void quarantine_flush(struct tcache *tc)
 		if (!p)
 			continue;
 		tc->quarantine[i] = NULL;
-		struct chunk *c = pagemap_chunk((uintptr_t)p);
-		arena_free_batch(c->class_of[chunk_page_index((uintptr_t)p)], &p, 1);
+		arena_free_batch(tc->quarantine_tags[i], &p, 1);
 	}
+}
+
+/* Sends home the remote objects waiting in hardened cache tc, one batch
+ * per class (arena_free_batch: one lock per run of one bin), put in class
+ * order by a counting sort. */
+static __attribute__((noinline)) void remote_flush(struct tcache *tc)
+{
+	void *home[REMOTE_BATCH];
+	unsigned end[SC_NSMALL + 1] = {0}; /* counts, then where each class ends */
+	unsigned n = tc->nremote;
+	for (unsigned i = 0; i < n; i++)
+		end[tc->remote_cls[i]]++;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		end[cls] += end[cls - 1];
+	for (unsigned i = n; i-- > 0;)
+		home[--end[tc->remote_cls[i]]] = tc->remote[i]; /* end[cls]: where cls starts */
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		unsigned next = cls < SC_NSMALL ? end[cls + 1] : n;
+		if (next > end[cls])
+			arena_free_batch(cls, home + end[cls], next - end[cls]);
+	}
+	tc->nremote = 0;
+}
+
+/* A remote object of class cls leaves hardened cache tc's quarantine: it
+ * waits with others to go home, REMOTE_BATCH at a time. Sent one at a
+ * time, each under its bin's lock, they took most of a hardened
+ * prodcons-t2 (a thread frees only the other's blocks). */
+static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, unsigned cls)
+{
+	if (tc->nremote == REMOTE_BATCH)
+		remote_flush(tc);
+	tc->remote[tc->nremote] = p;
+	tc->remote_cls[tc->nremote++] = (uint8_t)cls;
+	tc->info[cls].nout++;
 }
 
 /* Hardened free of small object p: checks, quarantine, then the cache.
@@ -894,11 +951,9 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 	}
 	if (ingot_hardening & HARDEN_QUARANTINE) {
 		tc->info[cls].nout++;
-		p = quarantine_swap(tc, p);
+		p = quarantine_swap(tc, p, cls, &cls);
 		if (!p)
 			return;
-		c = pagemap_chunk((uintptr_t)p);
-		cls = c->class_of[chunk_page_index((uintptr_t)p)];
 		tc->info[cls].nin++;
 	}
 	if (!stack_put(tc, cls, p)) {
@@ -935,33 +990,39 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	return p;
 }
 
-/* Frees p as checked_free does when it is a small object: the checks
- * (ownership, canaries, zeroing), the quarantine, and the object that
- * leaves the quarantine pushed on its stack (a full or remote stack takes
- * stack_put's way). False, having done nothing, when p is anything else
- * or the cache may not (hardened_fast_cache). */
+/* Frees p as checked_free does when it is a small object its program
+ * owns (harden_owned): the checks (ownership, canaries, zeroing), the
+ * quarantine, and the object that leaves the quarantine pushed on its
+ * stack (a full stack takes stack_put's way; a remote object waits to go
+ * home with others, remote_put: a thread never hands out another arena's
+ * block that it freed). False,
+ * having done nothing, when p is anything else, which checked_free checks
+ * in full and reports, or the cache may not (hardened_fast_cache). The
+ * page map's class and the canary prove p an object start, so only a
+ * page-aligned p needs its span's record (is it the slab's first object?). */
 INGOT_INLINE bool hardened_free_fast(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
-	if (cls == 0)
+	uint64_t secret = harden_canary_secret;
+	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	struct span *s = span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p);
-	unsigned slot;
-	if (INGOT_UNLIKELY(!slab_slot_of(s, cls, p, &slot)))
-		ingot_report_invalid_ptr("free", p);
-	harden_give_all(p, slot, cls);
+	bool first = ((uintptr_t)p & PAGE_MASK) == 0 &&
+	             span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p)->base == (uintptr_t)p;
+	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
-	void *victim = quarantine_swap(tc, p);
+	unsigned vcls;
+	void *victim = quarantine_swap(tc, p, cls, &vcls);
 	if (!victim)
 		return true;
-	struct chunk *vc = pagemap_chunk((uintptr_t)victim);
-	unsigned vcls = vc->class_of[chunk_page_index((uintptr_t)victim)];
 	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	/* object_is_remote with the chunk at hand (nin is counted already) */
-	bool remote = vc->arena != tc->arena;
-	if (INGOT_LIKELY(stack->top != stack->limit) && !remote) {
+	/* object_is_remote with nin counted already */
+	if (INGOT_UNLIKELY(pagemap_chunk((uintptr_t)victim)->arena != tc->arena)) {
+		remote_put(tc, victim, vcls);
+		return true;
+	}
+	if (INGOT_LIKELY(stack->top != stack->limit)) {
 		tcache_stack_push(stack, victim);
 		return true;
 	}
@@ -1321,6 +1382,8 @@ INGOT_RACY_READ size_t tcache_cached_bytes(void)
 			if (p)
 				total += sc_size[pagemap_class(p)];
 		}
+		for (unsigned i = 0; i < tc->nremote && tc->remote; i++)
+			total += sc_size[tc->remote_cls[i]];
 	}
 	arch_lock_release(&list_lock);
 	return total;

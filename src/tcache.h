@@ -160,6 +160,10 @@ struct tcache {
 	void **stack_mem;                /* memory of every class's stack */
 	void **quarantine;               /* hardened: ring of QUARANTINE_LEN freed */
 	unsigned quarantine_next;        /* objects, oldest at quarantine_next */
+	uint8_t *quarantine_tags;        /* each one's class */
+	void **remote;                   /* hardened: remote objects on their way */
+	uint8_t *remote_cls;             /* home, with their classes (remote_put) */
+	unsigned nremote;
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in

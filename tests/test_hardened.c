@@ -102,6 +102,61 @@ Test(hardened, double_free_is_caught_even_when_not_last)
 	assert_aborts_with(double_free_later, NULL, "double free", "double free");
 }
 
+/* Frees a, then enough other blocks to push a out of the quarantine onto
+ * its cache stack, then a again. */
+static void double_free_from_the_stack(void *arg)
+{
+	(void)arg;
+	enum { N = 100 }; /* more than the quarantine's 64 */
+	void *a = ingot_malloc(64), *others[N];
+	for (int i = 0; i < N; i++)
+		others[i] = ingot_malloc(64);
+	ingot_free(a);
+	for (int i = 0; i < N; i++)
+		ingot_free(others[i]);
+	ingot_free(a);
+}
+
+Test(hardened, double_free_of_a_block_back_in_the_cache_is_caught)
+{
+	assert_aborts_with(double_free_from_the_stack, NULL, "double free", "from the stack");
+}
+
+/* The same for another thread's block, which leaves the freeing thread's
+ * quarantine to wait with others to go home (remote_put). */
+static void *free_remote_twice(void *arg)
+{
+	enum { N = 100 };
+	void *others[N];
+	unsigned arena;
+	size_t len = sizeof arena;
+	/* an arena of its own: main's blocks are remote to it */
+	if (ingot_mallctl("arenas.create", &arena, &len, NULL, 0) != 0 ||
+	    ingot_mallctl("thread.arena", NULL, NULL, &arena, sizeof arena) != 0)
+		_exit(3);
+	for (int i = 0; i < N; i++)
+		others[i] = ingot_malloc(64);
+	ingot_free(arg);
+	for (int i = 0; i < N; i++)
+		ingot_free(others[i]);
+	ingot_free(arg);
+	return NULL;
+}
+
+static void double_free_on_the_way_home(void *arg)
+{
+	(void)arg;
+	void *p = ingot_malloc(64);
+	pthread_t t;
+	pthread_create(&t, NULL, free_remote_twice, p);
+	pthread_join(t, NULL);
+}
+
+Test(hardened, double_free_of_a_remote_block_on_its_way_home_is_caught)
+{
+	assert_aborts_with(double_free_on_the_way_home, NULL, "double free", "on the way home");
+}
+
 static void *free_in_thread(void *p)
 {
 	ingot_free(p);
@@ -133,6 +188,42 @@ static void interior_free(void *arg)
 Test(hardened, interior_pointer_free_is_caught)
 {
 	assert_aborts_with(interior_free, NULL, "invalid pointer", "interior");
+}
+
+/* Whether the byte at p can be read: a pipe's write takes it from p, and
+ * says EFAULT on a page that cannot be read (a guard page). */
+static bool readable(const void *p)
+{
+	int fd[2];
+	if (pipe(fd) != 0)
+		return false;
+	bool ok = write(fd[1], p, 1) == 1;
+	close(fd[0]);
+	close(fd[1]);
+	return ok;
+}
+
+/* Frees a pointer 32 bytes into the last block of a slab, whose canary
+ * word (where a block at that address would have it) lies on the guard
+ * page after the slab: the free must say "invalid pointer", not fault.
+ * The 48-byte class: 32 is a multiple of its alignment (16), and its
+ * one-page slab of 85 blocks leaves 16 bytes at the end. */
+static void interior_free_at_a_slab_end(void *arg)
+{
+	(void)arg;
+	enum { N = 1024, SIZE = 40, STRIDE = 48, INTO = 32 };
+	for (int i = 0; i < N; i++) {
+		char *p = ingot_malloc(SIZE);
+		char *canary = p + INTO + SIZE; /* of a block at p + INTO */
+		if (((uintptr_t)p + STRIDE + 16) % 4096 == 0 && !readable(canary))
+			ingot_free(p + INTO);
+	}
+	_exit(3); /* no slab end found */
+}
+
+Test(hardened, interior_free_in_a_slabs_last_block_is_caught)
+{
+	assert_aborts_with(interior_free_at_a_slab_end, NULL, "invalid pointer", "slab end");
 }
 
 static void misaligned_free(void *arg)
@@ -492,6 +583,79 @@ Test(hardened, hooks_installed_later_see_another_threads_next_call)
 	ingot_hooks_set(NULL);
 	cr_assert_eq(hooked_allocs, 1, "the thread's malloc after the install was not reported");
 	cr_assert_eq(hooked_frees, 1, "the thread's free after the install was not reported");
+}
+
+/* Frees, in one thread, blocks another allocated: through the freeing
+ * thread's quarantine, which holds blocks of another thread's arena. */
+static void *free_handed_blocks(void *arg)
+{
+	void **blocks = arg;
+	for (int i = 0; i < 1000; i++)
+		ingot_free(blocks[i]);
+	for (int i = 0; i < 1000; i++) /* moves them out of the quarantine */
+		ingot_free(ingot_malloc(16 + (size_t)i % 500));
+	return NULL;
+}
+
+/* Bytes of small blocks the arenas have handed out (to caches or to the
+ * program), after the calling thread's cache went back. */
+static size_t small_bytes_out(void)
+{
+	uint64_t epoch = 1;
+	size_t bytes = 0, len = sizeof bytes;
+	ingot_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+	ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+	cr_assert_eq(ingot_mallctl("stats.arenas.4096.small.allocated", &bytes, &len, NULL, 0), 0);
+	return bytes;
+}
+
+Test(hardened, blocks_freed_by_another_thread_go_home_through_its_quarantine)
+{
+	static void *blocks[1000];
+	size_t after_first = 0;
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 1000; i++)
+			blocks[i] = ingot_malloc(16 + (size_t)i % 500);
+		pthread_t t = start_thread(free_handed_blocks, blocks);
+		join_thread(t);
+		cr_assert_eq(ingot_check(), 0, "round %d", round);
+		if (round == 0)
+			after_first = small_bytes_out();
+	}
+	/* A round hands the thread about 260 KB of blocks: none may stay out. */
+	size_t after_last = small_bytes_out();
+	cr_assert_leq(after_last, after_first + 16384, "%zu bytes out after the first round, %zu after the last",
+	              after_first, after_last);
+}
+
+/* A thread that ends with blocks in its quarantine gives them back, and a
+ * forked child's heap works on with the quarantine it inherited. */
+static void *free_some_and_exit(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 40; i++)
+		ingot_free(ingot_malloc(64));
+	return NULL;
+}
+
+Test(hardened, quarantined_blocks_survive_thread_exit_and_fork)
+{
+	for (int i = 0; i < 8; i++)
+		join_thread(start_thread(free_some_and_exit, NULL));
+	cr_assert_eq(ingot_check(), 0);
+	for (int i = 0; i < 40; i++)
+		ingot_free(ingot_malloc(48));
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		for (int i = 0; i < 1000; i++)
+			ingot_free(ingot_malloc(48));
+		_exit(ingot_check() == 0 ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's heap check failed");
+	cr_assert_eq(ingot_check(), 0);
 }
 
 Test(hardened, threads_and_heap_check)
