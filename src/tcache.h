@@ -169,6 +169,8 @@ struct tcache {
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
 	                                  * bytes (at most TCACHE_GROW_BYTES) */
 	uint32_t gc_countdown;           /* refills until the next GC */
+	uint32_t checked_allocs_left;    /* checked heaps: mallocs until the next
+	                                  * garbage pass and decay tick */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
 	bool hardened_fast;              /* opened in a heap of the hardened checks
