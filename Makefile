@@ -64,6 +64,11 @@ HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
 # all of .text and the loader calls it at exit: naming a symbol that does not
 # exist leaves DT_FINI out.
 SO_LAYOUT    := -Wl,-z,max-page-size=0x10000 -Wl,-fini=ingot_no_dt_fini
+# The unwind tables, which only an unwinder reads, on 64 KiB of their own before
+# .rodata (mk/unwind-tables.ld; GNU ld's script syntax, left out where the
+# linker refuses it).
+SO_LAYOUT    += $(shell $(CC) -shared -Wl,-T,mk/unwind-tables.ld -o /dev/null -x c /dev/null \
+                  2>/dev/null && echo -Wl,-T,mk/unwind-tables.ld)
 # Relative relocations packed (DT_RELR; the linker adds it where libc loads it,
 # glibc 2.36+): the table the loader reads in every process shrinks from 17 KiB
 # to 1, and the libraries' first segment from 24 KiB to 9.
@@ -130,9 +135,9 @@ lib/libingot-prefixed.a: $(OBJ_PFX) $(LIB_STAMP)
 $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
-lib/libingot.so: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libingot.so: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP) mk/unwind-tables.ld
 	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
-lib/libjemalloc.so.2: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libjemalloc.so.2: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP) mk/unwind-tables.ld
 	$(CC) -shared -Wl,-soname,libjemalloc.so.2 $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 
 # src/ must stay freestanding: no OS or libc header, no test for an OS.
