@@ -10,7 +10,9 @@
 #     missing when the plain name is there.
 #  2. a small program (malloc, calloc, realloc, aligned and large blocks, a
 #     second thread freeing the first's blocks) run on LIB has no page of the
-#     cold text resident: nothing it runs lies outside the hot segment.
+#     cold text or of the cold read-only data (unwind tables, the constants
+#     of cold code) resident: nothing it runs or reads lies outside the hot
+#     segments.
 #     Linux maps 64 KiB around each page touched, so one call into the cold
 #     text shows as its whole window. Run tools/hot-text.sh when it fails.
 # Usage: tools/check-hot-text.sh lib/libingot.so   (make check-hot-text)
@@ -90,18 +92,30 @@ LD_PRELOAD=$LIB "$TMP/small" <"$TMP/in" >"$TMP/out" &
 pid=$!
 exec 3>"$TMP/in"
 read -r ready <"$TMP/out" || true
-# "start-end perms offset dev inode path" headers, then Rss: lines.
+# "start-end perms offset dev inode path" headers, then Rss: lines. The
+# library's mappings in address order: first read-only (headers, .rodata),
+# hot text, cold text, then the cold read-only segment (unwind tables, cold
+# constants), then its data; the loader's PROT_NONE gaps between them count
+# for nothing.
 awk -v lib="$LIB" '
-	/^[0-9a-f]+-[0-9a-f]+ / { code = ($NF == lib && $2 ~ /x/) ? ++ncode : 0; next }
-	code && /^Rss:/ { rss[code] = $2 }
+	/^[0-9a-f]+-[0-9a-f]+ / {
+		part = ""
+		if ($NF == lib && $2 ~ /x/)
+			part = ++ncode == 1 ? "hot text" : "cold text"
+		else if ($NF == lib && $2 ~ /^r-/ && ncode == 2 && !cold_ro++)
+			part = "cold read-only data"
+		next
+	}
+	part != "" && /^Rss:/ { rss[part] = $2 }
 	END {
-		if (ncode != 2) {
-			printf "check-hot-text: %s has %d executable mappings, not 2 (hot, cold): the layout of mk/layout.ld is missing\n", lib, ncode > "/dev/stderr"
+		if (ncode != 2 || !cold_ro) {
+			printf "check-hot-text: %s lacks the segments of mk/layout.ld (hot text, cold text, cold read-only data)\n", lib > "/dev/stderr"
 			exit 1
 		}
-		printf "check-hot-text: hot text %d KiB resident, cold text %d KiB\n", rss[1], rss[2]
-		if (rss[2] != 0) {
-			print "check-hot-text: a small program runs code outside the hot segment (run tools/hot-text.sh)" > "/dev/stderr"
+		printf "check-hot-text: resident KiB: hot text %d, cold text %d, cold read-only data %d\n",
+		       rss["hot text"], rss["cold text"], rss["cold read-only data"]
+		if (rss["cold text"] != 0 || rss["cold read-only data"] != 0) {
+			print "check-hot-text: a small program runs code or reads constants outside the hot segments (run tools/hot-text.sh, or see mk/layout.ld)" > "/dev/stderr"
 			exit 1
 		}
 	}' "/proc/$pid/smaps" || fail=1
