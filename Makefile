@@ -54,11 +54,11 @@ ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
 # sections of the functions small programs run (mk/hot-functions.txt, written
 # by tools/hot-text.sh) renamed .text.hot.*, and their large zeroed tables
 # moved after the small variables (tools/hot-sections.sh). The shared
-# libraries' segments are aligned to 64 KiB, and mk/layout.ld gives the hot
-# code a segment of its own, and the unwind tables a 64 KiB window away from
-# .rodata. Linux maps a file's pages 64 KiB at a time around each page a
-# program touches (clipped to the segment), so a small program's code then
-# costs it the pages of its own segment (48 KiB now), not the whole text
+# libraries' segments are aligned to 64 KiB, and mk/layout.ld puts .rodata
+# with the loader's headers, and the unwind tables and the constants of cold
+# code in a segment after the text. Linux maps a file's pages 64 KiB at a time
+# around each page a program touches (clipped to the segment), so a small
+# program's code then costs it one such window, not the whole text
 # (tools/check-hot-text.sh checks it).
 HOT_LIST     := mk/hot-functions.txt
 HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)

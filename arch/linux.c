@@ -374,8 +374,8 @@ static int find_ingot_text(struct dl_phdr_info *info, size_t size, void *arg)
 		if (ph->p_type != PT_LOAD)
 			continue;
 		mine |= self >= lo && self < hi;
-		/* The shared libraries' code is two segments (mk/layout.ld: the
-		 * code small programs run, then the rest): the range spans both. */
+		/* The range spans every executable segment: a layout may split
+		 * the code (code small programs run, then the rest). */
 		if (ph->p_flags & PF_X) {
 			text_lo = lo < text_lo ? lo : text_lo;
 			text_hi = hi > text_hi ? hi : text_hi;

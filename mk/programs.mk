@@ -13,7 +13,8 @@
 #   make test-header-compat      the same header against Debian's libjemalloc-dev header
 #   make check-hot-text          lib/libingot.so's code layout still holds: every name of
 #                                mk/hot-functions.txt is a function, and a small program
-#                                keeps no page of the cold text resident
+#                                keeps one 64 KiB window of the text and no cold constants
+#                                resident
 #                                (tools/check-hot-text.sh; rerun tools/hot-text.sh if not)
 #   make test-misuse             each heap misuse of tests/programs/misuse.c in a child
 #                                process on ingot (default and profile:hardened), glibc,
