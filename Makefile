@@ -52,18 +52,23 @@ ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
 # Code layout: every function and variable is compiled into a section of its
 # own, and the objects of the override flavour (the shared libraries') have the
 # sections of the functions small programs run (mk/hot-functions.txt, written
-# by tools/hot-text.sh) renamed .text.hot.*, which the linker puts together at
-# the start of .text, and their large zeroed tables moved after the small
-# variables (tools/hot-sections.sh); the shared libraries' segments are aligned
-# to 64 KiB. Linux maps a file's pages 64 KiB at a time around each page a
-# program touches, so a small program's code then costs it one such window of
-# resident memory instead of the whole text.
+# by tools/hot-text.sh) renamed .text.hot.*, and their large zeroed tables
+# moved after the small variables (tools/hot-sections.sh). The shared
+# libraries' segments are aligned to 64 KiB, and mk/layout.ld puts .rodata
+# with the loader's headers, and the unwind tables and the constants of cold
+# code in a segment after the text. Linux maps a file's pages 64 KiB at a time
+# around each page a program touches (clipped to the segment), so a small
+# program's code then costs it one such window, not the whole text
+# (tools/check-hot-text.sh checks it).
 HOT_LIST     := mk/hot-functions.txt
 HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
 # _fini (crti.o, crtn.o: empty; destructors go through .fini_array) lies after
 # all of .text and the loader calls it at exit: naming a symbol that does not
 # exist leaves DT_FINI out.
 SO_LAYOUT    := -Wl,-z,max-page-size=0x10000 -Wl,-fini=ingot_no_dt_fini
+# mk/layout.ld is GNU ld's script syntax: left out where the linker refuses it.
+SO_LAYOUT    += $(shell $(CC) -shared -Wl,-T,mk/layout.ld -o /dev/null -x c /dev/null \
+                  2>/dev/null && echo -Wl,-T,mk/layout.ld)
 # Relative relocations packed (DT_RELR; the linker adds it where libc loads it,
 # glibc 2.36+): the table the loader reads in every process shrinks from 17 KiB
 # to 1, and the libraries' first segment from 24 KiB to 9.
@@ -136,9 +141,9 @@ lib/libingot-prefixed.a: $(OBJ_PFX) $(LIB_STAMP)
 $(BUILD)/libingot-prefixed.a: $(OBJ_PFX)
 	rm -f $@ && ar rcs $@ $^
 
-lib/libingot.so: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libingot.so: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP) mk/layout.ld
 	$(CC) -shared -Wl,-soname,libingot.so -Wl,-z,nodelete $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
-lib/libjemalloc.so.2: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP)
+lib/libjemalloc.so.2: $(OBJ_SO) $(OBJ_CXX_SO) $(LIB_STAMP) mk/layout.ld
 	$(CC) -shared -Wl,-soname,libjemalloc.so.2 $(SO_LAYOUT) -o $@ $(filter %.o,$^) $(ARCH_LIBS) $(LDFLAGS)
 
 # src/ must stay freestanding: no OS or libc header, no test for an OS.

@@ -380,18 +380,28 @@ static int find_ingot_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	uintptr_t *range = arg, self = (uintptr_t)&arch_backtrace;
+	uintptr_t text_lo = UINTPTR_MAX, text_hi = 0;
+	bool mine = false;
 	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (ph->p_type != PT_LOAD || self < lo || self >= hi)
+		if (ph->p_type != PT_LOAD)
 			continue;
-		if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
-			range[0] = lo;
-			range[1] = hi;
+		mine |= self >= lo && self < hi;
+		/* The range spans every executable segment: a layout may split
+		 * the code (code small programs run, then the rest). */
+		if (ph->p_flags & PF_X) {
+			text_lo = lo < text_lo ? lo : text_lo;
+			text_hi = hi > text_hi ? hi : text_hi;
 		}
-		return 1;
 	}
-	return 0;
+	if (!mine)
+		return 0;
+	if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0') {
+		range[0] = text_lo;
+		range[1] = text_hi;
+	}
+	return 1;
 }
 
 /* The bounds of lib/libingot.a's code in a program that links it: the

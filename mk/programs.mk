@@ -11,6 +11,11 @@
 #   make test-header             include/jemalloc/jemalloc.h against the jemalloc 5.3
 #                                manual (Criterion, build/tests/programs/)
 #   make test-header-compat      the same header against Debian's libjemalloc-dev header
+#   make check-hot-text          lib/libingot.so's code layout still holds: every name of
+#                                mk/hot-functions.txt is a function, and a small program
+#                                keeps one 64 KiB window of the text and no cold constants
+#                                resident
+#                                (tools/check-hot-text.sh; rerun tools/hot-text.sh if not)
 #   make test-misuse             each heap misuse of tests/programs/misuse.c in a child
 #                                process on ingot (default and profile:hardened), glibc,
 #                                Debian's jemalloc, mimalloc and tcmalloc: prints README's
@@ -28,10 +33,13 @@ JEMALLOC_SYMBOLS_FLAGS ?=
 HEADER_TEST_CFLAGS     := -std=c11 -O2 -g $(WARN) -Werror -Iinclude
 
 .PHONY: test-programs test-jemalloc-programs test-jemalloc-symbols test-header test-header-compat \
-	test-misuse
+	test-misuse check-hot-text
 
 test-programs: lib/libingot.so
 	tests/programs/preload.sh
+
+check-hot-text: lib/libingot.so
+	CC="$(CC)" tools/check-hot-text.sh lib/libingot.so
 
 # The dependency builds ingot's library even when JEMALLOC_LIB_DIR=system.
 # redis_idle_rss.sh runs redis on ingot's and on Debian's jemalloc in turn.

@@ -44,7 +44,7 @@ TEST_HDRS     := tests/helpers.h $(CORE_HDR)
 
 .PHONY: test test-quick test-unit test-tsan test-ubsan deps
 
-test: check-layers test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-guarded test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
+test: check-layers check-hot-text test-unit test-arch test-header test-programs test-tsan test-ubsan test-hardened test-guarded test-options test-faults test-hooks test-jemalloc fuzz-replay test-prof-tools test-misuse
 test-quick: test-unit
 
 # What make test needs, installed only when missing (Debian; as root): every

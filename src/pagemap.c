@@ -7,6 +7,7 @@
 #include "osmem.h"
 
 struct pagemap pagemap;
+struct chunk pagemap_no_chunk;
 static size_t table_page; /* the OS page the table was mapped in */
 
 /* Entries ever registered lie in [used_lo, used_hi): pagemap_foreach walks
@@ -111,7 +112,7 @@ static uintptr_t entry_index(uintptr_t a)
 
 static void entries_set(struct chunk *c, struct chunk *value)
 {
-	uintptr_t offset = (uintptr_t)value - (uintptr_t)&pagemap.no_chunk;
+	uintptr_t offset = (uintptr_t)value - (uintptr_t)&pagemap_no_chunk;
 	for (uintptr_t a = c->base; a < c->base + c->size; a += CHUNK)
 		__atomic_store_n(&pagemap.entries[entry_index(a)], offset, __ATOMIC_RELEASE);
 }
@@ -131,7 +132,7 @@ int pagemap_register(struct chunk *c)
 
 void pagemap_unregister(struct chunk *c)
 {
-	entries_set(c, &pagemap.no_chunk);
+	entries_set(c, &pagemap_no_chunk);
 }
 
 void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t entry, void *arg), void *arg)
@@ -141,7 +142,7 @@ void pagemap_foreach(void (*fn)(struct chunk *c, uintptr_t entry, void *arg), vo
 	for (uintptr_t i = lo; i < hi; i++) {
 		uintptr_t entry = __atomic_load_n(&pagemap.entries[i], __ATOMIC_ACQUIRE);
 		if (entry)
-			fn((struct chunk *)((char *)&pagemap.no_chunk + entry), (first + i) << LG_CHUNK, arg);
+			fn((struct chunk *)((char *)&pagemap_no_chunk + entry), (first + i) << LG_CHUNK, arg);
 	}
 }
 

@@ -79,9 +79,10 @@ struct chunk {
  * 4 MiB: one page of table covers 2 GiB).
  *
  * Entries hold offsets, not pointers: an entry is its chunk record's distance
- * from no_chunk, a record with no pages and every class 0, so the zero memory
- * the table starts as means "nothing here" everywhere and lookups need no
- * NULL test. Until boot nentries is 0 and every lookup gives no_chunk.
+ * from pagemap_no_chunk, a record with no pages and every class 0, so the
+ * zero memory the table starts as means "nothing here" everywhere and lookups
+ * need no NULL test. Until boot nentries is 0 and every lookup gives
+ * pagemap_no_chunk.
  *
  * The free fast path needs only a page's small class, and a chain of two
  * dependent loads (entry, then class_of) was its slowest part. So a second
@@ -112,11 +113,16 @@ struct pagemap {
 	uintptr_t class_bias;  /* address of page number 0's class byte (the
 	                        * window table's address - class_first) */
 	uint8_t *class_table;  /* the window table: class_first's byte first */
-	struct chunk no_chunk; /* stays all zero */
 };
 extern struct pagemap pagemap;
+/* The record of every address ingot never mapped; stays all zero. A variable
+ * of its own, not a field of pagemap: the shared libraries put zeroed
+ * variables of 1 KiB or more after the small ones (tools/hot-sections.sh),
+ * so pagemap's words, which boot writes, share a page with the others
+ * instead of taking one of their own in every process. */
+extern struct chunk pagemap_no_chunk;
 
-/* The chunk record of address p, or &pagemap.no_chunk when ingot never
+/* The chunk record of address p, or &pagemap_no_chunk when ingot never
  * mapped p's entry. The table's place and length are read without atomics:
  * they are written once, at boot, and a thread holds ingot's addresses only
  * after boot, which it saw happen through whatever gave it the address. */
@@ -128,14 +134,14 @@ INGOT_FAST struct chunk *pagemap_chunk(uintptr_t p)
 	uintptr_t offset = 0;
 	if (INGOT_LIKELY(entry < pagemap.nentries))
 		offset = __atomic_load_n(&pagemap.entries[entry], __ATOMIC_ACQUIRE);
-	return (struct chunk *)((char *)&pagemap.no_chunk + offset);
+	return (struct chunk *)((char *)&pagemap_no_chunk + offset);
 }
 
 /* The chunk record of p, or NULL for foreign addresses. */
 INGOT_INLINE struct chunk *pagemap_lookup(uintptr_t p)
 {
 	struct chunk *c = pagemap_chunk(p);
-	return c == &pagemap.no_chunk ? NULL : c;
+	return c == &pagemap_no_chunk ? NULL : c;
 }
 
 INGOT_FAST size_t chunk_page_index(uintptr_t p) { return (p >> LG_PAGE) & (CHUNK_PAGES - 1); }
