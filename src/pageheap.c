@@ -315,11 +315,14 @@ static bool chunk_spare_over(const struct pageheap *heap, const struct span *s)
 	return false;
 }
 
-/* s, about to be handed out, has clean pages: if whole chunks were given
- * back early since the last time, they were needed. */
-static void spare_note_take(struct pageheap *heap, const struct span *s, uint64_t now)
+/* s, about to be handed out of a whole free chunk (from_whole), has clean
+ * pages: if whole chunks were given back early since the last time, they
+ * were needed. Only a whole chunk's pages count: clean pages elsewhere
+ * are those that purge_for_fresh_take gave back (memreturn: counted too,
+ * they doubled spare_max until no whole chunk went back, 47 -> 290 MiB). */
+static void spare_note_take(struct pageheap *heap, const struct span *s, bool from_whole, uint64_t now)
 {
-	if (heap->spare_purged && s->ndirty < s->npages) {
+	if (heap->spare_purged && from_whole && s->ndirty < s->npages) {
 		heap->spare_max = MIN(heap->spare_max * 2, SPARE_MAX_LIMIT);
 		heap->spare_purged = false;
 		heap->spare_since_ns = now;
@@ -583,12 +586,13 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	bool grew = !s;
 	if (!s)
 		s = chunk_add(heap);
+	bool from_whole = s && s->npages == CHUNK_PAGES;
 	if (s)
 		s = span_take(heap, s, npages, align);
 	if (s) {
 		ingot_assert(s->npages == npages); /* free -> in use */
 		purge_for_fresh_take(heap, s->npages - s->ndirty);
-		spare_note_take(heap, s, heap->now_ns);
+		spare_note_take(heap, s, from_whole, heap->now_ns);
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
 		s->guarded = guards;
