@@ -65,8 +65,13 @@ struct span {
 		uint64_t cached_ns;
 	};
 	struct span *dirty_prev; /* FREE */
-	/* SLAB spans only: 1 = free object (in the slab). */
-	uint64_t free_bits[SLAB_BITMAP_WORDS];
+	union {
+		/* SLAB spans only: 1 = free object (in the slab). */
+		uint64_t free_bits[SLAB_BITMAP_WORDS];
+		/* FREE, in the dirty list: when it joined (the heap's clock,
+		 * so the list is oldest first). */
+		uint64_t dirty_ns;
+	};
 };
 
 /* Metadata per slab: base_alloc rounds records to 64 bytes. */

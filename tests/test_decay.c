@@ -733,3 +733,163 @@ Test(decay, a_cached_neighbour_does_not_stop_a_realloc_in_place)
 	cr_assert_eq(ingot_check(), 0);
 	ingot_free(q);
 }
+
+/* Taking fresh pages while pages freed long before sit dirty: as many of
+ * those go back at once, so the resident size does not grow by the new
+ * pages; pages freed a moment ago stay dirty, for the program to reuse. */
+#define TAKE (2 * MiB) /* a large block bigger than any free run below */
+
+Test(decay, fresh_pages_taken_send_old_dirty_pages_back, .timeout = 30)
+{
+	/* Old: freed more than 16 s / 16 = 1 s ago. */
+	set_decay_everywhere(16000);
+	static void *blocks[NBLOCKS];
+	fill(blocks);
+	/* Every other block, the last one kept: runs of one block, between
+	 * live ones, none next to the heap's untouched pages. */
+	for (size_t i = 1; i + 1 < NBLOCKS; i += 2)
+		ingot_free(blocks[i]);
+	size_t dirty_young = dirty_bytes();
+	cr_assert_geq(dirty_young, TOTAL / 2 - 2 * BLOCK);
+	uint8_t *young_take = ingot_malloc(TAKE);
+	cr_assert_not_null(young_take);
+	memset(young_take, 0x3c, TAKE);
+	cr_assert_eq(dirty_bytes(), dirty_young, "pages freed a moment ago went back: %zu -> %zu dirty",
+	             dirty_young, dirty_bytes());
+	sleep_ms(1300);
+	/* The page heap reads the clock only every few dozen operations (or
+	 * on a decay pass, which may purge some pages itself: counted from
+	 * after it). */
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		pageheap_decay(&arena_get(i)->heap, false);
+	size_t rss_before = rss_bytes(), dirty_old = dirty_bytes();
+	uint8_t *old_take = ingot_malloc(TAKE);
+	cr_assert_not_null(old_take);
+	memset(old_take, 0x3d, TAKE);
+	size_t purged = fell(dirty_old, dirty_bytes());
+	cr_assert_geq(purged, TAKE / 2, "a fresh take of %zu bytes sent back %zu dirty bytes", (size_t)TAKE,
+	              purged);
+	cr_assert_leq(purged, TAKE + BLOCK, "a fresh take of %zu bytes sent back %zu dirty bytes",
+	              (size_t)TAKE, purged);
+	/* (TSan's shadow of the new block's pages is resident too.) */
+	cr_assert(TEST_UNDER_TSAN || rss_bytes() <= rss_before + TAKE / 2, "resident grew %zu -> %zu bytes",
+	          rss_before, rss_bytes());
+	for (size_t i = 0; i < TAKE; i++)
+		cr_assert(young_take[i] == 0x3c && old_take[i] == 0x3d, "byte %zu of a live block changed", i);
+	ingot_free(young_take);
+	ingot_free(old_take);
+	for (size_t i = 0; i < NBLOCKS; i += 2)
+		ingot_free(blocks[i]);
+	ingot_free(blocks[NBLOCKS - 1]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* With a decay time of 16 ms, fresh takes send dirty pages back all the
+ * time while threads allocate, write, hand over and free blocks of 16 KiB
+ * to 1 MiB (from the page heap; the large cache keeps 64 KiB at most):
+ * no live block loses a byte, in the threads or in a forked child. */
+#define FTHREADS 4
+#define FROUNDS 300
+#define FSLOTS 16
+
+static uint8_t *fresh_slots[FTHREADS][FSLOTS];
+
+static void fresh_block_check_and_free(uint8_t *p)
+{
+	size_t n;
+	memcpy(&n, p, sizeof n);
+	uint8_t fill_byte = (uint8_t)(n ^ (n >> 8));
+	for (size_t i = sizeof n; i < n; i += 509)
+		cr_assert_eq(p[i], fill_byte, "byte %zu of a live block of %zu changed", i, n);
+	cr_assert_eq(p[n - 1], fill_byte);
+	ingot_free(p);
+}
+
+static void *fresh_worker(void *arg)
+{
+	uint64_t rng = (uintptr_t)arg * 7919 + 3;
+	for (int r = 0; r < FROUNDS; r++) {
+		size_t n = 16 * KiB + rng_below(&rng, 1008 * KiB);
+		uint8_t *p = ingot_malloc(n);
+		cr_assert_not_null(p);
+		memset(p, (uint8_t)(n ^ (n >> 8)), n);
+		memcpy(p, &n, sizeof n);
+		unsigned t = (unsigned)rng_below(&rng, FTHREADS), k = (unsigned)rng_below(&rng, FSLOTS);
+		uint8_t *old = __atomic_exchange_n(&fresh_slots[t][k], p, __ATOMIC_ACQ_REL);
+		if (old)
+			fresh_block_check_and_free(old);
+	}
+	return NULL;
+}
+
+Test(decay, fresh_takes_never_purge_live_blocks, .timeout = 120)
+{
+	set_decay_everywhere(16);
+	pthread_t th[FTHREADS];
+	for (uintptr_t i = 0; i < FTHREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, fresh_worker, (void *)i), 0);
+	for (int i = 0; i < FTHREADS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(ingot_check(), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		fresh_worker((void *)99);
+		_exit(ingot_check() == 0 ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+	for (int t = 0; t < FTHREADS; t++)
+		for (int k = 0; k < FSLOTS; k++)
+			if (fresh_slots[t][k])
+				fresh_block_check_and_free(fresh_slots[t][k]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Pages that a fresh take gave back read as clean when they are handed out
+ * again, as the pages of whole chunks given back early do; only the
+ * latter mean the heap gave back too much. Taking the former must not
+ * make the heap keep more whole chunks dirty (it did: memreturn kept 290
+ * MiB of 256 freed, not 47). */
+Test(decay, pages_purged_by_fresh_takes_do_not_hold_whole_chunks_back, .timeout = 30)
+{
+	set_decay_everywhere(16000);
+	static void *blocks[NBLOCKS];
+	fill(blocks);
+	struct pageheap *heap = &pagemap_lookup((uintptr_t)blocks[0])->arena->heap;
+	/* Holes of one block in the first half, made old, then purged by a
+	 * fresh take. */
+	for (size_t i = 1; i < NBLOCKS / 2; i += 2)
+		ingot_free(blocks[i]);
+	sleep_ms(1300);
+	unsigned n = __atomic_load_n(&narenas_total, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < n; i++)
+		pageheap_decay(&arena_get(i)->heap, false);
+	size_t dirty_old = dirty_bytes();
+	void *take = ingot_malloc(TAKE);
+	cr_assert_not_null(take);
+	memset(take, 0x3e, TAKE);
+	cr_assert_geq(fell(dirty_old, dirty_bytes()), TAKE / 2, "the fresh take purged no holes");
+	/* The second half freed whole: chunks go back early. */
+	for (size_t i = NBLOCKS / 2; i < NBLOCKS; i++)
+		ingot_free(blocks[i]);
+	arch_lock_acquire(&heap->lock);
+	unsigned spare_max = heap->spare_max;
+	arch_lock_release(&heap->lock);
+	/* Blocks into the holes, purged ones among them. */
+	for (size_t i = 1; i < NBLOCKS / 2; i += 2) {
+		blocks[i] = ingot_malloc(BLOCK);
+		cr_assert_not_null(blocks[i]);
+		memset(blocks[i], 0x3f, BLOCK);
+	}
+	arch_lock_acquire(&heap->lock);
+	cr_assert_eq(heap->spare_max, spare_max, "whole chunks kept dirty went %u -> %u", spare_max,
+	             heap->spare_max);
+	arch_lock_release(&heap->lock);
+	for (size_t i = 0; i < NBLOCKS / 2; i++)
+		ingot_free(blocks[i]);
+	ingot_free(take);
+	cr_assert_eq(ingot_check(), 0);
+}
