@@ -32,7 +32,7 @@ BENCH_BUILD       := bench/build
 BENCH_CFLAGS      := -std=gnu11 -O2 -g -pthread -Wall -Wextra -Wshadow
 BENCH_WORKLOADS   := sizeloop frag prodcons larson falseshare churn stress realloc large memreturn fastpath idlefree
 BENCH_BINS        := $(BENCH_WORKLOADS:%=$(BENCH_BUILD)/%) $(BENCH_BUILD)/measure $(BENCH_BUILD)/probe \
-                     $(BENCH_BUILD)/smaps_exit.so
+                     $(BENCH_BUILD)/smaps_exit.so $(BENCH_BUILD)/peak_parts.so
 
 BENCH_ROUNDS      ?=
 BENCH_SCALE       ?=
@@ -65,6 +65,12 @@ $(BENCH_BUILD)/measure: bench/runner/measure.c
 $(BENCH_BUILD)/smaps_exit.so: bench/runner/smaps_exit.c
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
+
+# Preloaded after ingot by hand: what resident memory was made of at its
+# peak (bench/README.md).
+$(BENCH_BUILD)/peak_parts.so: bench/runner/peak_parts.c
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 $(BENCH_BUILD)/probe: bench/runner/probe.c
 	@mkdir -p $(@D)

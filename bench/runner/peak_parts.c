@@ -12,8 +12,7 @@
  * size: live objects and those in thread caches); rss is the process's
  * (statm) at that sample. Without ingot's mallctl it prints nothing.
  *
- * Build and use (not part of make bench):
- *   cc -O2 -shared -fPIC -o bench/build/peak_parts.so bench/runner/peak_parts.c -ldl -lpthread
+ * Built by make bench-build; use:
  *   LD_PRELOAD="$PWD/lib/libingot.so $PWD/bench/build/peak_parts.so" bench/build/stress --threads 2
  */
 #define _GNU_SOURCE
