@@ -70,12 +70,14 @@ static struct arena *arena_new(unsigned index)
 
 static void large_cache_boot(void);
 
+/* Under create_lock, which fork holds throughout: the bins fork locks
+ * (those set up) stay the same from arenas_fork_prepare to the release. */
 void arena_bin_init(struct bin *bin, unsigned cls)
 {
-	arch_lock_acquire(&bin->lock);
-	if (bin->sizeclass == 0)
+	arch_lock_acquire(&create_lock);
+	if (__atomic_load_n(&bin->sizeclass, __ATOMIC_RELAXED) == 0)
 		bin_init(bin, cls);
-	arch_lock_release(&bin->lock);
+	arch_lock_release(&create_lock);
 }
 
 int arenas_boot(unsigned count, int64_t decay_ms)
@@ -611,7 +613,8 @@ void arenas_fork_prepare(void)
 	for (unsigned i = 0; i < narenas_total; i++) {
 		struct arena *a = arenas[i];
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-			arch_lock_acquire(&a->bins[cls].lock);
+			if (arena_bin_used(a, cls)) /* others stay untouched */
+				arch_lock_acquire(&a->bins[cls].lock);
 		pageheap_fork_prepare(&a->heap);
 		arch_lock_acquire(&a->huge_lock);
 		arch_lock_acquire(&a->large_cache_lock);
@@ -632,7 +635,8 @@ static void arenas_fork_release(bool child)
 		else
 			pageheap_fork_parent(&a->heap);
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-			release(&a->bins[cls].lock);
+			if (arena_bin_used(a, cls))
+				release(&a->bins[cls].lock);
 	}
 	release(&create_lock);
 }

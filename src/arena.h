@@ -114,8 +114,9 @@ void arena_bin_init(struct bin *bin, unsigned cls);
 
 /* Bin cls of arena a, set up on first use: arena_new leaves every bin zero,
  * so that a program writes the bins of the classes it uses and no others
- * (53 bins of 128 bytes, two pages). For the paths that take slabs; a bin
- * with objects out was set up by them. */
+ * (53 bins of 128 bytes, two pages), and fork locks only the bins set up.
+ * For the paths that take slabs; a bin with objects out was set up by
+ * them. */
 INGOT_INLINE struct bin *arena_bin(struct arena *a, unsigned cls)
 {
 	struct bin *bin = &a->bins[cls];
