@@ -51,20 +51,34 @@ static void purger_note_free(struct arena *a, bool cached)
 		wake(a);
 }
 
+/* The free lists that share a page with the arena's other hot fields: a
+ * fresh chunk's rest stays on them until 64 of its pages are taken. */
+#define ARENA_HOT_LISTS MIN(64u, PAGEHEAP_LISTS)
+
 static struct arena *arena_new(unsigned index)
 {
-	struct arena *a = base_alloc(sizeof(struct arena));
+	size_t hot = offsetof(struct arena, heap.lists) +
+	             (PAGEHEAP_LISTS - ARENA_HOT_LISTS) * sizeof(struct span *);
+	struct arena *a = base_alloc_placed(sizeof(struct arena), PAGE - hot % PAGE);
 	if (!a)
 		return NULL;
-	a->index = index;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		bin_init(&a->bins[cls], cls);
+	a->index = index; /* its bins stay zero until used (arena_bin) */
 	pageheap_init(&a->heap, a, default_decay_ms);
 	a->created_ns = arch_now_ns();
 	return a;
 }
 
 static void large_cache_boot(void);
+
+/* Under create_lock, which fork holds throughout: the bins fork locks
+ * (those set up) stay the same from arenas_fork_prepare to the release. */
+void arena_bin_init(struct bin *bin, unsigned cls)
+{
+	arch_lock_acquire(&create_lock);
+	if (__atomic_load_n(&bin->sizeclass, __ATOMIC_RELAXED) == 0)
+		bin_init(bin, cls);
+	arch_lock_release(&create_lock);
+}
 
 int arenas_boot(unsigned count, int64_t decay_ms)
 {
@@ -125,9 +139,9 @@ void arenas_reclaim(void)
 void *arena_alloc_small(struct arena *a, unsigned cls, bool zero)
 {
 	void *p;
-	if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0) {
+	if (bin_alloc_batch(arena_bin(a, cls), &a->heap, &p, 1) == 0) {
 		arenas_reclaim();
-		if (bin_alloc_batch(&a->bins[cls], &a->heap, &p, 1) == 0)
+		if (bin_alloc_batch(arena_bin(a, cls), &a->heap, &p, 1) == 0)
 			return NULL;
 	}
 	if (ingot_hardening)
@@ -539,6 +553,8 @@ void arena_purge(struct arena *a, bool force)
 {
 	bool trim = !force && bins_have_surplus(&a->heap);
 	for (unsigned cls = 1; cls <= SC_NSMALL && (force || trim); cls++) {
+		if (!arena_bin_used(a, cls))
+			continue;
 		if (force)
 			bin_release_empty(&a->bins[cls], &a->heap);
 		else if (bin_keeps_surplus(cls))
@@ -563,7 +579,8 @@ uint64_t arena_background_pass(struct arena *a, uint64_t now, bool *bins_busy)
 	 * misses (the heap lock orders them) then sees this mark. */
 	__atomic_store_n(&a->purger_wake_dirty, 0, __ATOMIC_SEQ_CST);
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		*bins_busy |= bin_trim_idle(&a->bins[cls], &a->heap, &a->idle_marks[cls]);
+		if (arena_bin_used(a, cls))
+			*bins_busy |= bin_trim_idle(&a->bins[cls], &a->heap, &a->idle_marks[cls]);
 	large_cache_decay(a, false);
 	pageheap_decay(&a->heap, false);
 	huge_cache_decay(a, false);
@@ -579,7 +596,8 @@ const char *arena_check(struct arena *a)
 {
 	const char *err = NULL;
 	for (unsigned cls = 1; cls <= SC_NSMALL && !err; cls++)
-		err = bin_check(&a->bins[cls]);
+		if (arena_bin_used(a, cls))
+			err = bin_check(&a->bins[cls]);
 	if (!err)
 		err = pageheap_check(&a->heap);
 	if (!err)
@@ -595,7 +613,8 @@ void arenas_fork_prepare(void)
 	for (unsigned i = 0; i < narenas_total; i++) {
 		struct arena *a = arenas[i];
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-			arch_lock_acquire(&a->bins[cls].lock);
+			if (arena_bin_used(a, cls)) /* others stay untouched */
+				arch_lock_acquire(&a->bins[cls].lock);
 		pageheap_fork_prepare(&a->heap);
 		arch_lock_acquire(&a->huge_lock);
 		arch_lock_acquire(&a->large_cache_lock);
@@ -616,7 +635,8 @@ static void arenas_fork_release(bool child)
 		else
 			pageheap_fork_parent(&a->heap);
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-			release(&a->bins[cls].lock);
+			if (arena_bin_used(a, cls))
+				release(&a->bins[cls].lock);
 	}
 	release(&create_lock);
 }

@@ -34,12 +34,18 @@ static inline unsigned arena_lextent_of(size_t usable)
 }
 
 struct arena {
+	/* Laid out for a small program's pages: the page heap, whose table of
+	 * free lists ends with those a fresh chunk's free rest goes on (the
+	 * last ARENA_HOT_LISTS), then the fields every arena writes, the
+	 * arrays of large classes, and the bins, smallest classes first. An
+	 * arena starts where those last lists begin a page (arena_new), so a
+	 * program that uses a few small classes and a few large blocks writes
+	 * one page of it; the background purger's marks come last. */
+	struct pageheap heap;
 	unsigned index;
 	unsigned nthreads;          /* threads whose cache points here */
 	uint64_t created_ns;        /* arch_now_ns() when made or remade, atomic */
 	bool destroyed;             /* by arena.<i>.destroy, until reused; atomic */
-	struct bin bins[SC_NSMALL + 1];
-	struct pageheap heap;
 	/* Huge blocks, under huge_lock: live ones, freed mappings kept for
 	 * reuse (huge_usable == 0; newest first) until decay or the byte bound
 	 * drops them, and the live ones whose mapping has pages past the block
@@ -55,24 +61,27 @@ struct arena {
 	struct chunk *huge_freed;
 	size_t huge_freed_bytes;
 	/* Freed large blocks of up to LARGE_CACHE_SIZE_MAX bytes kept whole,
-	 * one stack per large class (newest on top, linked by next), up to
-	 * LARGE_CACHE_BYTES, until decay: a block of a class freed a moment
-	 * ago serves the next one without the page heap (arena.c). */
+	 * one stack per large class (large_cached, below; newest on top,
+	 * linked by next), up to LARGE_CACHE_BYTES, until decay: a block of a
+	 * class freed a moment ago serves the next one without the page heap
+	 * (arena.c). */
 	arch_lock_t large_cache_lock;
-	struct span *large_cached[SC_NLARGE];
 	size_t large_cached_bytes;
 	uint64_t large_cache_decay_ns; /* when a put next decays the cache */
 	/* Large and huge counters (bytes and calls), through __atomic builtins;
-	 * large blocks also per large class (arenas.lextent.<j>; page runs of
-	 * smaller sizes count in the first, as jemalloc rounds them up to it). */
+	 * large blocks also per large class (lextent_*, below;
+	 * arenas.lextent.<j>; page runs of smaller sizes count in the first, as
+	 * jemalloc rounds them up to it). */
 	uint64_t large_nmalloc, large_ndalloc;
-	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
 	size_t large_allocated, huge_allocated, huge_mapped;
-	/* The background purger's: each bin's nmalloc at its last pass, and
-	 * the dirty pages past which a free wakes it (SIZE_MAX: no wake until
-	 * its next pass; through __atomic builtins). */
-	uint64_t idle_marks[SC_NSMALL + 1];
+	/* The dirty pages past which a free wakes the background purger
+	 * (SIZE_MAX: no wake until its next pass; through __atomic builtins). */
 	size_t purger_wake_dirty;
+	struct span *large_cached[SC_NLARGE];
+	uint64_t lextent_nmalloc[SC_NLARGE], lextent_ndalloc[SC_NLARGE];
+	struct bin bins[SC_NSMALL + 1];
+	/* The background purger's: each bin's nmalloc at its last pass. */
+	uint64_t idle_marks[SC_NSMALL + 1];
 };
 
 extern struct arena *arenas[ARENAS_MAX];
@@ -98,6 +107,28 @@ struct arena *arena_choose(void);
 static inline struct arena *arena_get(unsigned index)
 {
 	return index < ARENAS_MAX ? __atomic_load_n(&arenas[index], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Sets up bin cls (bin_init) unless another thread just did. */
+void arena_bin_init(struct bin *bin, unsigned cls);
+
+/* Bin cls of arena a, set up on first use: arena_new leaves every bin zero,
+ * so that a program writes the bins of the classes it uses and no others
+ * (53 bins of 128 bytes, two pages), and fork locks only the bins set up.
+ * For the paths that take slabs; a bin with objects out was set up by
+ * them. */
+INGOT_INLINE struct bin *arena_bin(struct arena *a, unsigned cls)
+{
+	struct bin *bin = &a->bins[cls];
+	if (INGOT_UNLIKELY(__atomic_load_n(&bin->sizeclass, __ATOMIC_ACQUIRE) == 0))
+		arena_bin_init(bin, cls);
+	return bin;
+}
+
+/* Whether bin cls of arena a was ever set up (it holds nothing if not). */
+INGOT_INLINE bool arena_bin_used(const struct arena *a, unsigned cls)
+{
+	return __atomic_load_n(&a->bins[cls].sizeclass, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* One small object without a thread cache. */

@@ -13,6 +13,11 @@
  * the OS refuses memory. Thread-safe. */
 void *base_alloc(size_t size);
 
+/* The same, starting phase bytes (rounded down to 64) past the start of a
+ * page: for records laid out so that what a small program writes of them
+ * shares one page (struct arena). */
+void *base_alloc_placed(size_t size, size_t phase);
+
 /* Bytes mapped for metadata so far. */
 size_t base_mapped(void);
 

@@ -183,8 +183,9 @@ static unsigned slab_pop(struct span *s, size_t size, void **end, unsigned n)
 void bin_init(struct bin *bin, unsigned sizeclass)
 {
 	_Static_assert(SC_NSMALL <= UINT8_MAX, "struct bin keeps its class in a byte");
-	bin->sizeclass = (uint8_t)sizeclass;
 	bin->nempty_base = (uint8_t)bin_nempty_base(sizeclass);
+	/* Last: arena_bin reads it without the lock to see the bin is set. */
+	__atomic_store_n(&bin->sizeclass, (uint8_t)sizeclass, __ATOMIC_RELEASE);
 }
 
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)

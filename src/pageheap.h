@@ -87,9 +87,12 @@ INGOT_INLINE size_t span_usable_pages(const struct span *s)
 #define DECAY_STEPS 64 /* the decay time in steps, for the backlog */
 
 struct pageheap {
+	/* First, so that its last entry (a fresh chunk's free rest) shares a
+	 * page with the fields below and with the arena's (arena.h); the
+	 * middle of the table stays untouched in a small program. */
+	struct span *lists[PAGEHEAP_LISTS];
 	arch_lock_t lock;
 	struct arena *arena;
-	struct span *lists[PAGEHEAP_LISTS];
 	uint64_t nonempty[PAGEHEAP_LISTS / 64 + 1]; /* bit i: lists[i] != NULL */
 	struct span *dirty_head, *dirty_tail;
 	struct span *spare_records; /* recycled span records */

@@ -801,7 +801,7 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	/* An unfilled stack opens (as does a shrunk one at that capacity). */
 	if (tcache_stack_ncap(stack) == class_ncap_unfilled(cls))
 		stack->limit = stack->base + class_ncap[cls];
-	unsigned got = bin_alloc_batch(&tc->arena->bins[cls], &tc->arena->heap, stack->base,
+	unsigned got = bin_alloc_batch(arena_bin(tc->arena, cls), &tc->arena->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
 		return NULL;

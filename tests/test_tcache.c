@@ -127,7 +127,7 @@ static void *refill_takes_a_batch_thread(void *arg)
 	struct tcache *tc = open_cache();
 	unsigned cls = sizeclass_small(1000);
 	struct tcache_stack *tb = &tc->stacks[cls];
-	struct bin *bin = &tc->arena->bins[cls];
+	struct bin *bin = arena_bin(tc->arena, cls);
 	THREAD_CHECK(tcache_stack_ncached(tb) == 0, "class not used yet, but %u cached", tcache_stack_ncached(tb));
 	unsigned nfill = tc->info[cls].nfill;
 	uint64_t before = bin_nmalloc(bin);
@@ -193,7 +193,7 @@ Test(tcache, a_batch_comes_in_stack_order)
 	static void *objs[N];
 	struct arena *arena = arena_get(0);
 	unsigned cls = sizeclass_small(64);
-	struct bin *bin = &arena->bins[cls];
+	struct bin *bin = arena_bin(arena, cls);
 	size_t live0 = bin_live(bin);
 	cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
 	unsigned descents = 0;
@@ -217,7 +217,7 @@ Test(tcache, a_flush_gives_back_runs_in_any_order)
 	static void *objs[N], *again[N];
 	struct arena *arena = arena_get(0);
 	unsigned cls = sizeclass_small(48);
-	struct bin *bin = &arena->bins[cls];
+	struct bin *bin = arena_bin(arena, cls);
 	size_t live0 = bin_live(bin);
 	uint64_t rng = 16;
 	for (int round = 0; round < 4; round++) {
@@ -261,8 +261,8 @@ Test(tcache, a_flush_sends_each_arenas_objects_home)
 	unsigned cls = sizeclass_small(32);
 	size_t live0[2];
 	for (int a = 0; a < 2; a++) {
-		live0[a] = bin_live(&arenas2[a]->bins[cls]);
-		cr_assert_eq(bin_alloc_batch(&arenas2[a]->bins[cls], &arenas2[a]->heap, from[a], N), N);
+		live0[a] = bin_live(arena_bin(arenas2[a], cls));
+		cr_assert_eq(bin_alloc_batch(arena_bin(arenas2[a], cls), &arenas2[a]->heap, from[a], N), N);
 	}
 	unsigned k = 0;
 	for (unsigned i = 0; i < N; i += RUN) /* runs of RUN from each in turn */
@@ -271,8 +271,8 @@ Test(tcache, a_flush_sends_each_arenas_objects_home)
 				flush[k++] = from[a][j];
 	arena_free_batch(cls, flush, k);
 	for (int a = 0; a < 2; a++)
-		cr_assert_eq(bin_live(&arenas2[a]->bins[cls]), live0[a], "arena %d: %zu live, %zu before", a,
-		             bin_live(&arenas2[a]->bins[cls]), live0[a]);
+		cr_assert_eq(bin_live(arena_bin(arenas2[a], cls)), live0[a], "arena %d: %zu live, %zu before", a,
+		             bin_live(arena_bin(arenas2[a], cls)), live0[a]);
 	cr_assert_eq(ingot_check(), 0);
 }
 
@@ -287,7 +287,7 @@ static void flush_misuse(void *arg)
 	void *objs[N + 1];
 	struct arena *arena = arena_get(0);
 	unsigned cls = sizeclass_small(64);
-	struct bin *bin = &arena->bins[cls];
+	struct bin *bin = arena_bin(arena, cls);
 	ingot_free(ingot_malloc(1)); /* boots ingot */
 	if (bin_alloc_batch(bin, &arena->heap, objs, N) != N)
 		return;
@@ -597,7 +597,7 @@ static void *growth_bound_thread(void *arg)
 	ingot_thread_flush();
 	size_t live[SC_NSMALL + 1];
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		live[cls] = bin_live(&tc->arena->bins[cls]);
+		live[cls] = bin_live(arena_bin(tc->arena, cls));
 	for (int round = 0; round < 3; round++) {
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 			unsigned n = 3u * tcache_stack_ncap(&tc->stacks[cls]);
@@ -612,9 +612,9 @@ static void *growth_bound_thread(void *arg)
 	}
 	ingot_thread_flush();
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		THREAD_CHECK(bin_live(&tc->arena->bins[cls]) == live[cls],
+		THREAD_CHECK(bin_live(arena_bin(tc->arena, cls)) == live[cls],
 		             "class %u: %zu objects live in the bin, %zu before the bursts", cls,
-		             bin_live(&tc->arena->bins[cls]), live[cls]);
+		             bin_live(arena_bin(tc->arena, cls)), live[cls]);
 	return NULL;
 }
 
@@ -665,7 +665,7 @@ Test(tcache, cross_thread_bursts_grow_caches_and_go_home, .timeout = 120)
 	size_t live0 = 0;
 	for (unsigned i = 0; i < narenas_total; i++)
 		if (arena_get(i))
-			live0 += bin_live(&arena_get(i)->bins[cls]);
+			live0 += bin_live(arena_bin(arena_get(i), cls));
 	pthread_barrier_init(&cross.barrier, NULL, 2);
 	cross.id[0] = 0;
 	cross.id[1] = 1;
@@ -678,7 +678,7 @@ Test(tcache, cross_thread_bursts_grow_caches_and_go_home, .timeout = 120)
 	size_t live = 0;
 	for (unsigned i = 0; i < narenas_total; i++)
 		if (arena_get(i))
-			live += bin_live(&arena_get(i)->bins[cls]);
+			live += bin_live(arena_bin(arena_get(i), cls));
 	cr_assert_eq(live, live0, "%zu objects of the class live after both threads exited, %zu before",
 	             live, live0);
 }
@@ -895,7 +895,7 @@ static void *disabled_thread(void *arg)
 	THREAD_CHECK(!tcache_enabled(), "still enabled after tcache_set_enabled(false)");
 	THREAD_CHECK(tcache_thread() == NULL, "an active cache after switching it off");
 	unsigned cls = sizeclass_small(200);
-	struct bin *bin = &arena->bins[cls];
+	struct bin *bin = arena_bin(arena, cls);
 	uint64_t before = bin_nmalloc(bin);
 	void *p[100];
 	for (int i = 0; i < 100; i++) {
@@ -992,7 +992,7 @@ static void *producer_thread(void *arg)
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
 	h->cls = sizeclass_small(300);
-	h->home = &tc->arena->bins[h->cls];
+	h->home = arena_bin(tc->arena, h->cls);
 	for (int i = 0; i < 64; i++)
 		h->objs[i] = ingot_malloc(300);
 	return NULL;
@@ -1080,7 +1080,7 @@ static void *first_fill_thread(void *arg)
 	struct first_fill_result *r = arg;
 	struct tcache *tc = open_cache();
 	unsigned cls = sizeclass_small(64 + harden_canary_size());
-	struct bin *bin = &tc->arena->bins[cls];
+	struct bin *bin = arena_bin(tc->arena, cls);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	r->ncap_before = tcache_stack_ncap(tb);
 	size_t live = bin_live(bin);
@@ -1132,7 +1132,7 @@ static void *remote_producer_thread(void *arg)
 	THREAD_CHECK(index >= 0, "no arena for the producer");
 	tcache_set_thread_arena(arena_get((unsigned)index));
 	struct tcache *tc = my_cache();
-	r->home = &tc->arena->bins[r->cls];
+	r->home = arena_bin(tc->arena, r->cls);
 	for (unsigned k = 0; k < r->n; k++)
 		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
 	return NULL;
@@ -1373,7 +1373,7 @@ Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
 	cr_assert_not_null(tc);
 	struct arena *arena = arena_get(0);
 	unsigned cls = sizeclass_small(500);
-	size_t live0 = bin_live(&arena->bins[cls]);
+	size_t live0 = bin_live(arena_bin(arena, cls));
 	void *p[200];
 	for (int i = 0; i < 200; i++) {
 		p[i] = tcache_alloc_from(tc, arena, cls);
@@ -1387,7 +1387,7 @@ Test(tcache, an_explicit_cache_gives_everything_back_when_destroyed)
 	cr_assert(tcache_explicit_destroy(index));
 	cr_assert_null(tcache_explicit_get(index), "a destroyed index still names a cache");
 	cr_assert_not(tcache_explicit_destroy(index), "destroyed twice");
-	cr_assert_eq(bin_live(&arena->bins[cls]), live0, "objects stayed out after destroy");
+	cr_assert_eq(bin_live(arena_bin(arena, cls)), live0, "objects stayed out after destroy");
 	cr_assert_eq(ingot_check(), 0);
 }
 
@@ -1514,5 +1514,150 @@ Test(tcache, a_large_batch_past_its_stack_counts_and_reuses_its_blocks)
 	if (tcache_max_size() <= SC_SMALL_MAX)
 		cr_skip_test("no large class is cached on this build");
 	run_thread(large_batch_past_the_stack, NULL);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- bins set up on first use ---------------------------------------------- */
+
+enum { FIRST_USE_THREADS = 16, FIRST_USE_OBJS = 64 };
+
+struct first_use {
+	unsigned index;
+	pthread_barrier_t start;
+	void *objs[FIRST_USE_THREADS][FIRST_USE_OBJS];
+};
+
+static void *first_use_thread(void *arg)
+{
+	struct first_use *f = arg;
+	tcache_set_thread_arena(arena_get(f->index));
+	static unsigned next; /* each thread's row of objs */
+	unsigned slot = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % FIRST_USE_THREADS;
+	pthread_barrier_wait(&f->start);
+	for (unsigned k = 0; k < FIRST_USE_OBJS; k++)
+		THREAD_CHECK((f->objs[slot][k] = ingot_malloc(200)) != NULL, "malloc failed");
+	return NULL; /* exits with objects in its cache and out */
+}
+
+static int address_order(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void first_use_child(void *arg)
+{
+	struct first_use *f = arg;
+	struct arena *a = arena_get(f->index);
+	tcache_set_thread_arena(a);
+	void *p = ingot_malloc(3000);
+	if (p == NULL || !arena_bin_used(a, sizeclass_small(3000)) || ingot_check() != 0)
+		abort();
+	ingot_free(p);
+}
+
+/* A fresh arena's bins stay zero until a class is used: many threads taking
+ * their first objects of one class from it at once set its bin up once and
+ * get every object once; they exit with objects out, which another thread
+ * frees; a forked child sets up another class of the arena. */
+Test(tcache, an_arenas_bins_are_set_up_on_first_use_by_many_threads)
+{
+	skip_if_uncached();
+	static struct first_use f;
+	int index = arena_create();
+	cr_assert_geq(index, 0, "no arena to test with");
+	f.index = (unsigned)index;
+	struct arena *a = arena_get(f.index);
+	unsigned cls = sizeclass_small(200), other = sizeclass_small(3000);
+	for (unsigned c = 1; c <= SC_NSMALL; c++)
+		cr_assert(!arena_bin_used(a, c), "class %u set up before use", c);
+	pthread_barrier_init(&f.start, NULL, FIRST_USE_THREADS);
+	pthread_t threads[FIRST_USE_THREADS];
+	for (unsigned t = 0; t < FIRST_USE_THREADS; t++)
+		threads[t] = start_thread(first_use_thread, &f);
+	for (unsigned t = 0; t < FIRST_USE_THREADS; t++)
+		join_thread(threads[t]);
+	pthread_barrier_destroy(&f.start);
+	assert_no_thread_failure();
+	cr_assert(arena_bin_used(a, cls));
+	cr_assert_eq(a->bins[cls].sizeclass, cls);
+	cr_assert(!arena_bin_used(a, other), "a class nobody used was set up");
+	void **all = &f.objs[0][0];
+	enum { N = FIRST_USE_THREADS * FIRST_USE_OBJS };
+	qsort(all, N, sizeof(void *), address_order);
+	for (unsigned i = 0; i + 1 < N; i++)
+		cr_assert_neq(all[i], all[i + 1], "an object handed out twice");
+	for (unsigned i = 0; i < N; i++)
+		memset(all[i], (int)i, 200);
+	for (unsigned i = 0; i < N; i++)
+		ingot_free(all[i]);
+	cr_assert_eq(ingot_check(), 0);
+	struct child_result r;
+	run_in_child(first_use_child, &f, &r);
+	cr_assert(r.exited && r.status == 0, "child: %s %d; stderr: \"%s\"",
+	          r.exited ? "exited with" : "died of signal", r.status, r.err);
+	cr_assert(!arena_bin_used(a, other), "the child's first use showed in the parent");
+}
+
+enum { FORK_ARENAS_MAX = 200 };
+static const size_t fork_sizes[] = {16, 48, 200, 640, 1536, 3000, 7168, 14336};
+static bool fork_stop;
+
+static bool malloc_each_fork_size(struct arena *a)
+{
+	tcache_set_thread_arena(a);
+	for (unsigned s = 0; s < sizeof fork_sizes / sizeof fork_sizes[0]; s++) {
+		void *p = ingot_malloc(fork_sizes[s]);
+		if (p == NULL)
+			return false;
+		ingot_free(p);
+	}
+	return true;
+}
+
+/* First uses of the classes above in new arenas, one after another (up to
+ * FORK_ARENAS_MAX), until the main thread has forked enough. */
+static void *first_use_during_fork_thread(void *arg)
+{
+	(void)arg;
+	for (unsigned n = 0; n < FORK_ARENAS_MAX && !__atomic_load_n(&fork_stop, __ATOMIC_ACQUIRE); n++) {
+		int index = arena_create();
+		THREAD_CHECK(index >= 0, "no arena to test with");
+		THREAD_CHECK(malloc_each_fork_size(arena_get((unsigned)index)), "malloc failed");
+	}
+	/* Runs until then: ThreadSanitizer reports a child forked beside a
+	 * finished thread not yet joined as a leak. */
+	while (!__atomic_load_n(&fork_stop, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return NULL;
+}
+
+/* The child takes objects of those classes from every arena. */
+static void fork_child_uses_every_bin(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < narenas_total; i++)
+		if (arena_get(i) && !malloc_each_fork_size(arena_get(i)))
+			abort();
+	if (ingot_check() != 0)
+		abort();
+}
+
+/* Fork locks only the bins set up; one set up while a fork runs is either
+ * locked and released by it or left untouched, so a child finds every bin
+ * free (a hang is a failure: run_in_child's alarm). */
+Test(tcache, a_fork_while_bins_are_set_up_leaves_the_child_every_bin)
+{
+	skip_if_uncached();
+	pthread_t t = start_thread(first_use_during_fork_thread, NULL);
+	for (unsigned k = 0; k < 8; k++) {
+		struct child_result r;
+		run_in_child(fork_child_uses_every_bin, NULL, &r);
+		cr_assert(r.exited && r.status == 0, "child %u: %s %d; stderr: \"%s\"", k,
+		          r.exited ? "exited with" : "died of signal", r.status, r.err);
+	}
+	__atomic_store_n(&fork_stop, true, __ATOMIC_RELEASE);
+	join_thread(t);
+	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
 }
