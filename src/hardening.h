@@ -98,10 +98,10 @@ INGOT_INLINE bool harden_checked_head_zero(const void *p)
  * that jump mispredicted on nearly every call (a hardened sizeloop mix of
  * 16..1k took twice the time of one of 500..1k). A fully clamped run of
  * 16 vectors cost as much again in instructions (fixed 64 B 0.29 -> 0.47
- * s), so a size picks one of three: the whole HARDEN_CHECKED_HEAD, four
- * 64-byte runs (at 64 j, the last at the end, overlapping), four vectors
- * (at 16 i, likewise). A run or vector past the end covers the same bytes
- * again. */
+ * s), so a size picks one of two: past 64 bytes, four 64-byte runs (at
+ * 64 j, the last at the end of the head or block, overlapping), else four
+ * vectors (at 16 i, likewise). A run or vector past the end covers the
+ * same bytes again. */
 #define HARDEN_RUN 64u
 
 INGOT_INLINE harden_vec harden_run_or(const char *b)
@@ -120,16 +120,14 @@ INGOT_INLINE void harden_run_zero(char *b)
 	v[3] = zero;
 }
 
-/* Whether the first bytes (16 or more, 16-aligned p) at p are zero, the
- * first HARDEN_CHECKED_HEAD of them at most. */
+/* Whether the first bytes (16 or more, a multiple of 16; p 16-aligned) at
+ * p are zero, the first HARDEN_CHECKED_HEAD of them at most. */
 INGOT_INLINE bool harden_bytes_zero(const void *p, size_t bytes)
 {
-	if (bytes >= HARDEN_CHECKED_HEAD)
-		return harden_checked_head_zero(p);
 	const char *b = p;
 	harden_vec any;
 	if (bytes > HARDEN_RUN) {
-		size_t last = bytes - HARDEN_RUN;
+		size_t last = MIN(bytes, HARDEN_CHECKED_HEAD) - HARDEN_RUN;
 		any = harden_run_or(b) | harden_run_or(b + MIN(HARDEN_RUN, last)) |
 		      harden_run_or(b + MIN(2 * HARDEN_RUN, last)) | harden_run_or(b + last);
 	} else {
@@ -147,16 +145,6 @@ INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
 	return harden_bytes_zero(p, sc_size[cls]);
 }
 
-/* Zeroes the first HARDEN_CHECKED_HEAD (16-aligned) bytes at p. */
-INGOT_INLINE void harden_zero_checked_head(void *p)
-{
-	harden_vec *v = p;
-	const harden_vec zero = {0, 0};
-#pragma GCC unroll 16
-	for (size_t i = 0; i < HARDEN_CHECKED_HEAD / sizeof(harden_vec); i++)
-		v[i] = zero;
-}
-
 /* Zeroes the head of small object p of class cls, what zero on free
  * clears and take checks: its first HARDEN_CHECKED_HEAD bytes, less its
  * canary word (canary bytes: the free's exchange zeroes that). The rest of
@@ -167,15 +155,13 @@ INGOT_INLINE void harden_zero_checked_head(void *p)
  * or gcc's rep stos (one counted instruction per word under callgrind, and
  * slow to start), in the patterns above over the whole vectors, then the
  * word before the canary (sizes are multiples of 16, so less the canary
- * they end 8 bytes into a vector; without one the word is stored twice). */
+ * they end 8 bytes into a vector; without one, or past the head, the word
+ * is stored twice). */
 INGOT_INLINE void harden_zero_head(void *p, unsigned cls, size_t canary)
 {
-	size_t n = sc_size[cls] - canary, whole = n & ~(size_t)(sizeof(harden_vec) - 1);
+	size_t n = MIN(sc_size[cls] - canary, HARDEN_CHECKED_HEAD);
+	size_t whole = n & ~(size_t)(sizeof(harden_vec) - 1);
 	char *b = p;
-	if (whole >= HARDEN_CHECKED_HEAD) {
-		harden_zero_checked_head(p);
-		return;
-	}
 	if (whole > HARDEN_RUN) {
 		size_t last = whole - HARDEN_RUN;
 		harden_run_zero(b);
