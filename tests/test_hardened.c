@@ -667,3 +667,47 @@ Test(hardened, threads_and_heap_check)
 		pthread_join(t[i], NULL);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* Zero on free and the take check run one of a few fixed patterns per
+ * size (hardening.h): for every small size up to past the checked head, a
+ * freed block's head is all zero up to its canary (or the head's end),
+ * and the blocks around it, still live, keep every byte. */
+Test(hardened, every_size_is_zeroed_to_its_canary_and_no_further)
+{
+	enum { N = 24 };
+	for (size_t size = 8; size <= 520; size += 8) {
+		unsigned char *p[N];
+		for (int i = 0; i < N; i++) {
+			p[i] = ingot_malloc(size);
+			memset(p[i], 0xcd, ingot_malloc_usable_size(p[i]));
+		}
+		for (int i = 0; i < N; i += 2) {
+			size_t usable = ingot_malloc_usable_size(p[i]);
+			ingot_free(p[i]); /* waits in the quarantine: still mapped */
+			size_t head = usable < 256 ? usable : 256;
+			cr_assert_eq(first_nonzero(opaque_ptr(p[i]), head), SIZE_MAX,
+			             "malloc(%zu) freed: not zeroed in its first %zu bytes", size, head);
+		}
+		for (int i = 1; i < N; i += 2) {
+			size_t usable = ingot_malloc_usable_size(p[i]);
+			for (size_t b = 0; b < usable; b++)
+				cr_assert_eq(p[i][b], 0xcd, "malloc(%zu): byte %zu of a live block changed", size, b);
+			ingot_free(p[i]);
+		}
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A write after free at the last byte the take check covers, in a size
+ * of each of its patterns and at their edges. */
+Test(hardened, write_after_free_is_caught_at_the_end_of_every_pattern)
+{
+	static const size_t sizes[] = {8, 24, 56, 72, 120, 248, 264};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *p = ingot_malloc(sizes[i]);
+		size_t usable = ingot_malloc_usable_size(p);
+		ingot_free(p);
+		size_t where[2] = {sizes[i], (usable < 256 ? usable : 256) - 1};
+		assert_aborts_with(write_after_free_at, where, "write after free", "write after free");
+	}
+}
