@@ -15,6 +15,17 @@ static size_t table_page; /* the OS page the table was mapped in */
 static arch_lock_t used_lock = ARCH_LOCK_INIT;
 static uintptr_t used_lo = UINTPTR_MAX, used_hi;
 
+/* The pages of both tables that registering has written (an entry, or the
+ * window bytes of a chunk of pages), each by its address / table_page, so
+ * that stats count what the map made resident, not the untouched pages
+ * between far-apart chunks (a 1 GiB huge block below the heap spread the
+ * window's count over 256 KiB it never wrote). Past TOUCHED_MAX distinct
+ * pages the count falls back to the span of used entries. Under used_lock. */
+#define TOUCHED_MAX 32
+static uintptr_t touched[TOUCHED_MAX];
+static size_t ntouched;
+static bool touched_overflow;
+
 /* [*lo, *hi): the table indexes ever registered (empty when lo >= hi). */
 static void used_range(uintptr_t *lo, uintptr_t *hi)
 {
@@ -117,6 +128,36 @@ static void entries_set(struct chunk *c, struct chunk *value)
 		__atomic_store_n(&pagemap.entries[entry_index(a)], offset, __ATOMIC_RELEASE);
 }
 
+/* Notes the table pages of bytes [lo, hi) as written; under used_lock. */
+static void touched_note(uintptr_t lo, uintptr_t hi)
+{
+	for (uintptr_t page = lo / table_page; page < ALIGN_UP(hi, table_page) / table_page && !touched_overflow;
+	     page++) {
+		size_t i = 0;
+		while (i < ntouched && touched[i] != page)
+			i++;
+		if (i < ntouched)
+			continue;
+		if (ntouched == TOUCHED_MAX)
+			touched_overflow = true;
+		else
+			touched[ntouched++] = page;
+	}
+}
+
+/* Notes the table pages that registering c writes: its entries, and for a
+ * chunk of pages the window bytes its slabs' classes go to. */
+static void touched_note_chunk(struct chunk *c, uintptr_t first, uintptr_t last)
+{
+	touched_note((uintptr_t)&pagemap.entries[first], (uintptr_t)&pagemap.entries[last + 1]);
+	if (c->kind != CHUNK_KIND_PAGES)
+		return;
+	uintptr_t lo_page = MAX(c->base >> LG_PAGE, pagemap.class_first);
+	uintptr_t hi_page = MIN((c->base + c->size) >> LG_PAGE, pagemap.class_first + pagemap.class_npages);
+	if (lo_page < hi_page)
+		touched_note(pagemap.class_bias + lo_page, pagemap.class_bias + hi_page);
+}
+
 int pagemap_register(struct chunk *c)
 {
 	uintptr_t first = entry_index(c->base), last = entry_index(c->base + c->size - 1);
@@ -125,6 +166,7 @@ int pagemap_register(struct chunk *c)
 	arch_lock_acquire(&used_lock);
 	used_lo = MIN(used_lo, first);
 	used_hi = MAX(used_hi, last + 1);
+	touched_note_chunk(c, first, last);
 	arch_lock_release(&used_lock);
 	entries_set(c, c);
 	return 0;
@@ -152,7 +194,10 @@ static size_t table_span(uintptr_t first, uintptr_t last)
 	return ALIGN_UP(last, table_page) - ALIGN_DOWN(first, table_page);
 }
 
-size_t pagemap_table_bytes(void)
+/* The bytes of table between the lowest and highest registered entry's,
+ * and of the window for the same addresses: an upper bound on what the map
+ * has written. */
+static size_t used_span_bytes(void)
 {
 	uintptr_t lo, hi, first = pagemap.first_entry;
 	used_range(&lo, &hi);
@@ -165,6 +210,15 @@ size_t pagemap_table_bytes(void)
 	if (lo_page < hi_page)
 		bytes += table_span(pagemap.class_bias + lo_page, pagemap.class_bias + hi_page);
 	return bytes;
+}
+
+size_t pagemap_table_bytes(void)
+{
+	arch_lock_acquire(&used_lock);
+	bool overflow = touched_overflow;
+	size_t bytes = ntouched * table_page;
+	arch_lock_release(&used_lock);
+	return overflow ? used_span_bytes() : bytes;
 }
 
 void pagemap_fork_prepare(void) { arch_lock_acquire(&used_lock); }

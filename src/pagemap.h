@@ -193,9 +193,11 @@ int pagemap_register(struct chunk *c);
 /* Maps the entries of [c->base, c->base + c->size) to nothing. */
 void pagemap_unregister(struct chunk *c);
 
-/* Bytes of the table that may hold entries: the pages from the lowest
- * registered entry's to the highest's (stats count them as metadata; the
- * rest of the table is address space only, never touched). */
+/* Bytes of the tables' pages that registering chunks has written: their
+ * entries' pages and the window pages of chunks of pages (stats count them as
+ * metadata; the rest is address space only, never touched). With more than
+ * a few dozen such pages, the span from the lowest registered entry's page to
+ * the highest's, and the window's for the same addresses. */
 size_t pagemap_table_bytes(void);
 
 /* Calls fn for every chunk record reachable from the map (ingot_check). */

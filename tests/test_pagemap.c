@@ -291,3 +291,23 @@ Test(pagemap, chunk_registration_is_reversible)
 		cr_assert_null(pagemap_lookup(a), "slot %#lx still mapped after free", (unsigned long)a);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+Test(pagemap, far_huge_blocks_add_only_the_table_pages_they_write)
+{
+	/* Huge blocks spread the registered entries over 1 GiB of addresses,
+	 * but write only their own entries (2 KiB here) and no class window
+	 * bytes: the table's count grows by those pages, not by the 256 KiB of
+	 * window that lies between them and the heap, untouched. */
+	ingot_free(ingot_malloc(1));
+	size_t before = pagemap_table_bytes();
+	void *blocks[4];
+	for (int i = 0; i < 4; i++) {
+		blocks[i] = ingot_malloc(256 * MiB);
+		cr_assert_not_null(blocks[i]);
+	}
+	size_t grown = pagemap_table_bytes() - before;
+	size_t os_page = (size_t)sysconf(_SC_PAGESIZE);
+	cr_assert_leq(grown, 4 * os_page, "1 GiB of huge blocks added %zu bytes of table", grown);
+	for (int i = 0; i < 4; i++)
+		ingot_free(blocks[i]);
+}
