@@ -936,6 +936,16 @@ static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, uns
 	tc->info[cls].nout++;
 }
 
+/* Puts small object p on tc's stack cls, or, where it has no room, sends
+ * it home (it leaves the stack's books: nout). */
+static void stack_put_or_home(struct tcache *tc, unsigned cls, void *p)
+{
+	if (!stack_put(tc, cls, p)) {
+		tc->info[cls].nout++;
+		arena_free_batch(cls, &p, 1);
+	}
+}
+
 /* Hardened free of small object p: checks, quarantine, then the cache.
  * The free counts in stack cls; objects that go to the quarantine or straight
  * home leave its books (nout), and one that leaves the quarantine for a stack
@@ -957,10 +967,7 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 			return;
 		tc->info[cls].nin++;
 	}
-	if (!stack_put(tc, cls, p)) {
-		tc->info[cls].nout++;
-		arena_free_batch(cls, &p, 1);
-	}
+	stack_put_or_home(tc, cls, p);
 }
 
 /* Checked heaps have no fast path to count events (tcache_event): every
@@ -1046,10 +1053,7 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 		tcache_stack_push(stack, victim);
 		return true;
 	}
-	if (!stack_put(tc, vcls, victim)) {
-		tc->info[vcls].nout++;
-		arena_free_batch(vcls, &victim, 1);
-	}
+	stack_put_or_home(tc, vcls, victim);
 	return true;
 }
 
