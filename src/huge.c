@@ -168,25 +168,35 @@ static void slack_decay_locked(struct arena *a, uint64_t now, bool force)
 	}
 }
 
-/* Takes out of the cache, oldest first, the mappings older than the decay
- * time and those past the byte bound; returns them linked by next, for
- * huge_unmap once the lock is let go. */
-static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
+/* Takes out of a's list *head (its newest first, its bytes counted in
+ * *bytes), oldest first, those older than the decay time (all with force)
+ * and those past max bytes; returns them linked by next, for the caller to
+ * give back once the lock is let go. The cache of freed mappings and a
+ * guarded heap's freed ranges are both such lists. */
+static struct chunk *trim_oldest_locked(struct arena *a, struct chunk **head, size_t *bytes,
+                                        size_t max, uint64_t now, bool force)
 {
-	struct chunk *out = NULL, *c = a->huge_cached;
+	struct chunk *out = NULL, *c = *head;
 	while (c && c->next)
 		c = c->next;
 	while (c) {
 		struct chunk *newer = c->prev;
-		bool over = a->huge_cached_bytes > HUGE_CACHE_MAX;
-		if (!over && !decay_expired(a, c->huge_freed_ns, now))
-			break; /* the cache is in the order of the frees */
-		cache_remove_locked(a, c);
+		if (!force && *bytes <= max && !decay_expired(a, c->huge_freed_ns, now))
+			break; /* in the order of the frees: the rest is newer */
+		list_unlink(head, c);
+		*bytes -= c->size;
 		c->next = out;
 		out = c;
 		c = newer;
 	}
 	return out;
+}
+
+/* Takes out of the cache, oldest first, the mappings older than the decay
+ * time and those past the byte bound (trim_oldest_locked), for huge_unmap. */
+static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
+{
+	return trim_oldest_locked(a, &a->huge_cached, &a->huge_cached_bytes, HUGE_CACHE_MAX, now, false);
 }
 
 static void huge_unmap(struct chunk *c)
@@ -495,25 +505,10 @@ static void unmap_all(struct chunk *list)
 #define HUGE_FREED_MAX ((size_t)1 << 30)
 
 /* Takes out of a's freed ranges, oldest first, those older than the decay
- * time (all with force) and those past the bound; returns them linked by
- * next, for huge_unmap once the lock is let go. */
+ * time (all with force) and those past the bound (trim_oldest_locked). */
 static struct chunk *freed_trim_locked(struct arena *a, uint64_t now, bool force)
 {
-	struct chunk *out = NULL, *c = a->huge_freed;
-	while (c && c->next)
-		c = c->next;
-	while (c) {
-		struct chunk *newer = c->prev;
-		if (!force && a->huge_freed_bytes <= HUGE_FREED_MAX &&
-		    !decay_expired(a, c->huge_freed_ns, now))
-			break; /* newest first: the rest is newer */
-		list_unlink(&a->huge_freed, c);
-		a->huge_freed_bytes -= c->size;
-		c->next = out;
-		out = c;
-		c = newer;
-	}
-	return out;
+	return trim_oldest_locked(a, &a->huge_freed, &a->huge_freed_bytes, HUGE_FREED_MAX, now, force);
 }
 
 /* Unmaps freed ranges (linked by next), which hold no memory. */
