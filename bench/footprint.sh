@@ -8,11 +8,11 @@
 # pages 64 KiB at a time around each page a process touches, in windows of
 # the process's addresses, so libc's figure depends on where it is loaded
 # (its address modulo 64 KiB moved it between 1280 and 1552 KiB for
-# pair-16-128 on glibc 2.36), which differs from run to run under glibc and
-# may not under ingot (whose library is loaded on a 64 KiB boundary, with
-# this script's helper beside it): compare allocators by anonymous memory and
-# their library, which do not move. A benchmark, not a test: it asserts
-# nothing.
+# pair-16-128 on glibc 2.36), which differs from run to run (the loader maps
+# libc right below the preloaded libraries, wherever they lie): compare
+# allocators by anonymous memory and their library, which do not move, and
+# libc's figure by its mean over many rounds. A benchmark, not a test: it
+# asserts nothing.
 #
 # Usage: bench/footprint.sh [workload args ...]   (after make lib/libingot.so bench-build)
 #        LIB=/path/to/other/libingot.so ROUNDS=7 bench/footprint.sh
