@@ -220,11 +220,11 @@ static bool parse_index(const char *s, size_t len, size_t *out)
 static const struct ctl_node *child(const struct ctl_node *node, const size_t *mib, size_t depth)
 {
 	const struct ctl_node *next = NULL;
-	if (node->index_ok)
-		next = node->index_ok(mib, depth) ? node->numbered : NULL;
-	else if (node->kids && mib[depth] < node->nkids)
-		next = &node->kids[mib[depth]];
-	return next && next->link ? next->link : next;
+	if (node->kind == CTL_KIND_NUMBERED)
+		next = node->fn.index_ok(mib, depth) ? node->to.numbered : NULL;
+	else if (node->kind == CTL_KIND_INNER && mib[depth] < node->nkids)
+		next = &node->to.kids[mib[depth]];
+	return next && next->kind == CTL_KIND_LINK ? next->to.link : next;
 }
 
 /*
@@ -246,14 +246,14 @@ static int walk_name(const char *name, size_t *mib, size_t *depth, const struct 
 		while (*end && *end != '.')
 			end++;
 		size_t len = (size_t)(end - p);
-		if (node->handler || len == 0)
+		if (node->kind == CTL_KIND_LEAF || len == 0)
 			return ARCH_ENOENT;
-		if (node->index_ok) {
+		if (node->kind == CTL_KIND_NUMBERED) {
 			if (!parse_index(p, len, &mib[d]))
 				return ARCH_ENOENT;
 		} else {
 			size_t k = 0;
-			while (k < node->nkids && !ingot_str_eq(p, len, node->kids[k].name))
+			while (k < node->nkids && !ingot_str_eq(p, len, node->to.kids[k].name))
 				k++;
 			mib[d] = k;
 		}
@@ -262,7 +262,7 @@ static int walk_name(const char *name, size_t *mib, size_t *depth, const struct 
 			return ARCH_ENOENT;
 		d++;
 		if (*end == '\0') {
-			if (!node->handler)
+			if (node->kind != CTL_KIND_LEAF)
 				return ARCH_ENOENT; /* the name stops at an inner node */
 			*leaf = node;
 			break;
@@ -279,13 +279,13 @@ static int walk_mib(const size_t *mib, size_t miblen, const struct ctl_node **le
 {
 	const struct ctl_node *node = &root;
 	for (size_t d = 0; d < miblen; d++) {
-		if (node->handler)
+		if (node->kind == CTL_KIND_LEAF)
 			return ARCH_ENOENT;
 		node = child(node, mib, d);
 		if (!node)
 			return ARCH_ENOENT;
 	}
-	if (!node->handler)
+	if (node->kind != CTL_KIND_LEAF)
 		return ARCH_ENOENT;
 	*leaf = node;
 	return 0;
@@ -325,7 +325,7 @@ INGOT_EXPORT int ingot_mallctl(const char *name, void *oldp, size_t *oldlenp, vo
 	if (!err && !leaf)
 		err = ARCH_ENOENT; /* deeper than any leaf */
 	if (!err)
-		err = leaf->handler(mib, depth, &io);
+		err = leaf->fn.handler(mib, depth, &io);
 	ctl_end();
 	return err;
 }
@@ -354,7 +354,7 @@ INGOT_EXPORT int ingot_mallctlbymib(const size_t *mib, size_t miblen, void *oldp
 	ctl_begin();
 	int err = walk_mib(mib, miblen, &leaf);
 	if (!err)
-		err = leaf->handler(mib, miblen, &io);
+		err = leaf->fn.handler(mib, miblen, &io);
 	ctl_end();
 	return err;
 }
