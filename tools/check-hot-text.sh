@@ -10,12 +10,12 @@
 #     missing when the plain name is there.
 #  2. a small program (malloc, calloc, realloc, aligned and large blocks, a
 #     second thread freeing the first's blocks) run on LIB keeps at most one
-#     64 KiB window of the text resident (the hot functions come first, on a
-#     64 KiB boundary), and no page of the cold read-only data (unwind
-#     tables, the constants of cold code): nothing it runs or reads lies
-#     outside. Linux maps 64 KiB around each page touched, so one call into
-#     the cold text shows as a second window. Run tools/hot-text.sh when it
-#     fails.
+#     64 KiB window of the text resident (the hot functions come first in
+#     the text segment, whose start a window begins at), and no page of the
+#     cold read-only data (unwind tables, the constants of cold code):
+#     nothing it runs or reads lies outside. Linux maps 64 KiB around each
+#     page touched, so one call into the cold text shows as a second window.
+#     Run tools/hot-text.sh when it fails.
 # Usage: tools/check-hot-text.sh lib/libingot.so   (make check-hot-text)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
