@@ -61,18 +61,20 @@ ARCH_HDR := $(wildcard arch/*.h arch/*.inc)
 # near it then runs its full 64 KiB: the hot code first in the text costs a
 # small program one window wherever the library lies, not the whole text
 # (tools/check-hot-text.sh checks it).
-# The segments are aligned to the page (4 KiB), not to 64 KiB: the loader maps
-# libc right below a preloaded library, so a library on a 64 KiB boundary put
-# libc at the same address modulo 64 KiB in every process, one its size
-# decides (for Debian 12's libc.so.6 its worst: 1,533-1,538 KiB of it resident
-# in bench/footprint.sh's programs, not 1,414-1,460 on average as under glibc,
+# The segments are aligned to ingot's page (LG_PAGE, at least the OS page:
+# 4 KiB on x86-64), not to 64 KiB: the loader maps libc right below a
+# preloaded library, so a library on a 64 KiB boundary put libc at the same
+# address modulo 64 KiB in every process, one its size decides (for Debian
+# 12's libc.so.6 its worst: 1,533-1,538 KiB of it resident in
+# bench/footprint.sh's programs, not 1,414-1,460 on average as under glibc,
 # where libc lies anywhere), and kept none of the library's own pages more.
 HOT_LIST     := mk/hot-functions.txt
 HOT_SECTIONS := tools/hot-sections.sh $(HOT_LIST)
+SO_PAGE      := $(shell echo $$((1 << ($(LG_PAGE) > 12 ? $(LG_PAGE) : 12))))
 # _fini (crti.o, crtn.o: empty; destructors go through .fini_array) lies after
 # all of .text and the loader calls it at exit: naming a symbol that does not
 # exist leaves DT_FINI out.
-SO_LAYOUT    := -Wl,-z,max-page-size=0x1000 -Wl,-fini=ingot_no_dt_fini
+SO_LAYOUT    := -Wl,-z,max-page-size=$(SO_PAGE) -Wl,-fini=ingot_no_dt_fini
 # mk/layout.ld is GNU ld's script syntax: left out where the linker refuses it.
 SO_LAYOUT    += $(shell $(CC) -shared -Wl,-T,mk/layout.ld -o /dev/null -x c /dev/null \
                   2>/dev/null && echo -Wl,-T,mk/layout.ld)
