@@ -42,6 +42,12 @@
  * more per pair). */
 #define TCACHE_NCAP_UNFILLED 8u
 #define TCACHE_FILL_FIRST_DIV 8u
+/* A small stack opens in its first area, TCACHE_NCAP_FIRST objects at most
+ * (several classes to a page), and moves to its room at its class's capacity
+ * only when a free finds it full having run empty since (a burst bigger than
+ * the first area: stack_grow). A thread that uses a class for a few objects
+ * at a time so keeps its stacks on a page or two, not a page per class. */
+#define TCACHE_NCAP_FIRST 64u
 #define TCACHE_NCAP_REMOTE_DIV 2u /* see stack_make_room */
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
@@ -82,6 +88,7 @@ _Static_assert(SC_NSMALL <= UINT8_MAX && QUARANTINE_LEN % sizeof(void *) == 0,
 
 static uint16_t class_ncap[SC_NCACHED + 1];     /* base capacity */
 static uint16_t class_ncap_max[SC_NCACHED + 1]; /* grown capacity, and stack room */
+static uint16_t class_ncap_first[SC_NCACHED + 1]; /* capacity in the first area */
 /* Where a grown stack of each class lives in a cache's stack memory (its
  * sentinel's word), 0 for classes that never grow. See tcache_layout. */
 static uint32_t class_grown_at[SC_NCACHED + 1];
@@ -115,7 +122,9 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		if (cls <= SC_NSMALL && class_ncap[cls])
 			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
 			                                              TCACHE_CLASS_BYTES_GROWN / size));
-		stack_words += class_ncap[cls] + 1u;
+		class_ncap_first[cls] = cls <= SC_NSMALL ? (uint16_t)MIN(class_ncap[cls], TCACHE_NCAP_FIRST)
+		                                         : class_ncap[cls];
+		stack_words += class_ncap_first[cls] + 1u;
 		if (class_ncap[cls]) {
 			max_cached_size = size;
 			ncached_classes = cls;
@@ -126,7 +135,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 	large_hit_boot();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		class_grown_at[cls] = 0;
-		if (class_ncap_max[cls] > class_ncap[cls]) {
+		if (class_ncap_max[cls] > class_ncap_first[cls]) {
 			class_grown_at[cls] = (uint32_t)stack_words;
 			stack_words += class_ncap_max[cls] + 1u;
 		}
@@ -136,10 +145,12 @@ void tcache_boot(size_t tcache_max, bool enabled)
 /* The capacity of stack cls before its first refill (TCACHE_NCAP_UNFILLED). */
 static unsigned class_ncap_unfilled(unsigned cls)
 {
-	return cls <= SC_NSMALL ? MIN(class_ncap[cls], TCACHE_NCAP_UNFILLED) : class_ncap[cls];
+	return cls <= SC_NSMALL ? MIN(class_ncap_first[cls], TCACHE_NCAP_UNFILLED) : class_ncap[cls];
 }
 
 size_t tcache_max_size(void) { return max_cached_size; }
+
+unsigned tcache_class_ncap(unsigned cls) { return class_ncap[cls]; }
 
 unsigned tcache_nclasses(void) { return ncached_classes; }
 
@@ -242,11 +253,11 @@ static uintptr_t class_alignment(unsigned cls)
 }
 
 /* Gives every working stack its stack, each after a NULL sentinel, and its
- * capacity. The stacks at their base capacity lie side by side, and the room
- * each may grow into comes after all of them (stack_move_to_room): the pages
- * of stack memory a thread touches then follow what its stacks hold, where
- * room for growth between the stacks put every class in use on a page or
- * two of its own. In slow-path mode the cache works in stacks of their own,
+ * capacity. The stacks' first areas (TCACHE_NCAP_FIRST) lie side by side,
+ * and the room each may grow into, up to its grown capacity, comes after all
+ * of them (stack_move_to_room): the pages of stack memory a thread touches
+ * then follow what its stacks hold, where room for growth between the
+ * stacks put every class in use on a page or two of its own. In slow-path mode the cache works in stacks of their own,
  * kept in the stack memory, and leaves the TLS stacks empty with capacity 0:
  * the fast paths then always miss, and every call takes the checked slow
  * paths. */
@@ -271,12 +282,15 @@ static void tcache_layout(struct tcache *tc, void **mem)
 		tcache_stack_set_top(stack, stack->base);
 		stack->limit = stack->base + class_ncap_unfilled(cls);
 		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
-		tc->info[cls].nfill = (uint16_t)MAX(1, class_ncap[cls] / TCACHE_FILL_FIRST_DIV);
+		/* At most half the first area: frees after the first refill
+		 * find room before they find it full. */
+		tc->info[cls].nfill = (uint16_t)MAX(1, MIN(class_ncap[cls] / TCACHE_FILL_FIRST_DIV,
+		                                           class_ncap_first[cls] / 2u));
 		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(tc, cls);
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
-		mem += class_ncap[cls] + 1u;
+		mem += class_ncap_first[cls] + 1u;
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
@@ -546,8 +560,8 @@ void tcache_flush(struct tcache *tc)
 		stack_flush(tc, cls, tcache_stack_ncached(&tc->cstacks[cls]));
 }
 
-/* Moves tc's stack cls, with the objects it holds, to its room for growth
- * (see tcache_layout), where it stays once there. */
+/* Moves tc's stack cls, with the objects it holds, from its first area to
+ * its room for growth (see tcache_layout), where it stays once there. */
 static void stack_move_to_room(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
@@ -567,7 +581,7 @@ static void stack_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	unsigned old = tcache_stack_ncap(stack);
-	if (ncap > class_ncap[cls])
+	if (ncap > class_ncap_first[cls])
 		stack_move_to_room(tc, cls);
 	tc->grown_bytes += (size_t)(MAX(ncap, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
 	tc->grown_bytes -= (size_t)(MAX(old, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
@@ -610,7 +624,8 @@ static void stack_make_room(struct tcache *tc, unsigned cls)
 
 /* A full stack that ran empty since it was last full sees a burst bigger
  * than itself: it doubles, within its class's and the cache's bounds,
- * rather than flush. True when it made room so. */
+ * rather than flush; one in its first area moves to its room at least at
+ * its class's capacity (TCACHE_NCAP_FIRST). True when it made room so. */
 static bool stack_grow(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack_info *info = &tc->info[cls];
@@ -622,7 +637,8 @@ static bool stack_grow(struct tcache *tc, unsigned cls)
 	/* Only capacity above the base counts against the cache's bound: a
 	 * stack that dropped below it (stack_make_room) may double back. */
 	size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / sc_size[cls];
-	unsigned grown = (unsigned)MIN(MIN(2u * ncap, (unsigned)class_ncap_max[cls]),
+	unsigned grown = (unsigned)MIN(MIN(MAX(2u * ncap, (unsigned)class_ncap[cls]),
+	                                   (unsigned)class_ncap_max[cls]),
 	                               MAX(ncap, class_ncap[cls]) + room);
 	if (grown == ncap)
 		return false;
@@ -798,9 +814,10 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	struct tcache_stack_info *info = &tc->info[cls];
-	/* An unfilled stack opens (as does a shrunk one at that capacity). */
+	/* An unfilled stack opens in its first area (as does a shrunk one at
+	 * that capacity). */
 	if (tcache_stack_ncap(stack) == class_ncap_unfilled(cls))
-		stack->limit = stack->base + class_ncap[cls];
+		stack->limit = stack->base + class_ncap_first[cls];
 	unsigned got = bin_alloc_batch(arena_bin(tc->arena, cls), &tc->arena->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
@@ -1492,7 +1509,8 @@ static const char *tcache_check(struct tcache *tc)
 		    (stack->limit != stack->base && stack->base[-1] != NULL))
 			return "thread cache stack over its capacity or sentinel overwritten";
 		unsigned ncap = tcache_stack_ncap(stack);
-		if (ncap != class_ncap_unfilled(cls) && (ncap < class_ncap_remote(cls) || ncap > class_ncap_max[cls]))
+		if (ncap != class_ncap_unfilled(cls) && ncap != class_ncap_first[cls] &&
+		    (ncap < class_ncap_remote(cls) || ncap > class_ncap_max[cls]))
 			return "thread cache stack's capacity outside its class's bounds";
 		if (ncap > class_ncap[cls])
 			grown += (size_t)(ncap - class_ncap[cls]) * sc_size[cls];

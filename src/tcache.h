@@ -282,6 +282,9 @@ unsigned tcache_nclasses(void);
 
 /* Largest total a single cache can hold, in bytes. */
 size_t tcache_capacity_bytes(void);
+/* The capacity a stack of class cls has once it left its first area, and
+ * that an idle grown one shrinks back to. */
+unsigned tcache_class_ncap(unsigned cls);
 
 const char *tcache_check_all(void);
 
