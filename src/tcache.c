@@ -646,6 +646,20 @@ static bool stack_grow(struct tcache *tc, unsigned cls)
 	return true;
 }
 
+/* A small stack in its first area that a free finds full of other threads'
+ * blocks (a consumer's) moves to its room at the capacity a flush would
+ * leave it with there (class_ncap_remote) rather than send them home half a
+ * first area at a time: prodcons-t2's peak RSS 3.91 -> 3.69 MiB (7 runs,
+ * medians). True when it made room so. */
+static bool stack_leave_first_area(struct tcache *tc, unsigned cls)
+{
+	unsigned ncap = tcache_stack_ncap(&tc->cstacks[cls]);
+	if (cls > SC_NSMALL || ncap != class_ncap_first[cls] || class_ncap_remote(cls) <= ncap)
+		return false;
+	stack_set_capacity(tc, cls, class_ncap_remote(cls));
+	return true;
+}
+
 /* A stack that handed nothing out since the last pass gives half its objects
  * back, fills less next time, and halves a grown capacity. */
 static void gc_pass(struct tcache *tc)
@@ -799,7 +813,7 @@ static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 	 * a run of frees found every stack it filled idle, since nothing was
 	 * handed out, and halved it just before the next run of mallocs
 	 * (batch-1k-8k: 254 -> 207 instructions a pair without). */
-	if (stack->top == stack->limit && (remote || !stack_grow(tc, cls)))
+	if (stack->top == stack->limit && (remote ? !stack_leave_first_area(tc, cls) : !stack_grow(tc, cls)))
 		stack_make_room(tc, cls);
 	if (remote)
 		return false;

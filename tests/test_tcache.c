@@ -547,7 +547,9 @@ static void *layout_thread(void *arg)
 	unsigned cls = sizeclass_small(64);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	void **last_base = tc->stacks[SC_NCACHED].limit;
-	unsigned base_ncap = tcache_stack_ncap(tb), n = 2 * base_ncap - 24;
+	/* Bursts of 8 first areas: more than the guard pool's cells too,
+	 * under guard_sample:1 (test-guarded). */
+	unsigned base_ncap = tcache_stack_ncap(tb), n = 8 * base_ncap;
 	void **objs = malloc(n * sizeof(void *)), **held = malloc(n * sizeof(void *)); /* libc's */
 	THREAD_CHECK(objs != NULL && held != NULL, "no room to test in");
 	/* Bursts until a free grows the stack; what the stack held just
@@ -1876,5 +1878,62 @@ Test(tcache, a_fork_with_stacks_in_and_out_of_their_first_areas_leaves_a_working
 	struct child_result res;
 	run_in_child(first_area_fork_child, NULL, &res);
 	cr_assert(res.exited && res.status == 0, "child failed: %s", res.err);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A consumer whose stack, still in its first area, fills with another
+ * thread's blocks moves it to its room at half its class's capacity (as a
+ * flush there leaves it), and every block goes home at its flush. */
+struct first_area_consumer {
+	void *objs[512];
+	unsigned cls, ncap_opened, ncap_after;
+	bool moved;
+	struct bin *home;
+	size_t live_before, live_after_flush;
+};
+
+static void *first_area_producer_thread(void *arg)
+{
+	struct first_area_consumer *c = arg;
+	int index = arena_create(); /* the consumer's blocks are remote, however many CPUs */
+	THREAD_CHECK(index >= 0, "no arena for the producer");
+	tcache_set_thread_arena(arena_get((unsigned)index));
+	struct tcache *tc = my_cache();
+	c->home = arena_bin(tc->arena, c->cls);
+	for (unsigned k = 0; k < 512; k++)
+		THREAD_CHECK((c->objs[k] = ingot_malloc(48)) != NULL, "malloc failed");
+	return NULL;
+}
+
+static void *first_area_consumer_thread(void *arg)
+{
+	struct first_area_consumer *c = arg;
+	struct tcache *tc = my_cache();
+	c->ncap_opened = tcache_stack_ncap(&tc->stacks[c->cls]);
+	c->live_before = bin_live(c->home);
+	for (unsigned k = 0; k < 512; k++)
+		ingot_free(c->objs[k]);
+	c->moved = !in_first_area(tc, c->cls);
+	c->ncap_after = tcache_stack_ncap(&tc->stacks[c->cls]);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the remote frees");
+	ingot_thread_flush();
+	c->live_after_flush = bin_live(c->home);
+	return NULL;
+}
+
+Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_half_capacity)
+{
+	skip_if_uncached();
+	static struct first_area_consumer c;
+	c.cls = sizeclass_small(48);
+	run_thread(first_area_producer_thread, &c);
+	run_thread(first_area_consumer_thread, &c);
+	cr_assert(c.moved, "the consumer's stack stayed in its first area");
+	cr_assert_gt(c.ncap_after, c.ncap_opened, "capacity %u after the remote frees (opened at %u)",
+	             c.ncap_after, c.ncap_opened);
+	cr_assert_leq(c.ncap_after, tcache_class_ncap(c.cls) / 2, "capacity %u after the remote frees (class %u)",
+	              c.ncap_after, tcache_class_ncap(c.cls));
+	cr_assert_eq(c.live_before - c.live_after_flush, 512, "%zu of 512 remote blocks went home",
+	             c.live_before - c.live_after_flush);
 	cr_assert_eq(ingot_check(), 0);
 }
