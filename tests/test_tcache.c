@@ -1757,6 +1757,17 @@ static pthread_barrier_t ring_barrier;
 
 static size_t ring_size(unsigned k) { return 16 + (k % 8) * 16; }
 
+/* A ring thread that stopped at a THREAD_CHECK would leave the others
+ * waiting at the barrier: a failure says why on stderr and aborts. */
+#define RING_CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); \
+			abort(); \
+		} \
+	} while (0)
+
 static void *ring_thread(void *arg)
 {
 	unsigned self = (unsigned)(uintptr_t)arg, next = (self + 1) % RING_THREADS;
@@ -1765,22 +1776,30 @@ static void *ring_thread(void *arg)
 	for (int round = 0; round < RING_ROUNDS; round++) {
 		for (unsigned k = 0; k < RING_BLOCKS; k++) {
 			void *p = ring_blocks[self][k] = ingot_malloc(ring_size(k));
-			THREAD_CHECK(p != NULL, "malloc failed");
+			RING_CHECK(p != NULL, "malloc failed");
 			*(uintptr_t *)p = (uintptr_t)self << 32 | k;
 		}
 		pthread_barrier_wait(&ring_barrier);
 		for (unsigned k = 0; k < RING_BLOCKS; k++) {
 			void *p = ring_blocks[next][k];
-			THREAD_CHECK(*(uintptr_t *)p == ((uintptr_t)next << 32 | k),
-			             "block %u of thread %u was handed out twice", k, next);
+			RING_CHECK(*(uintptr_t *)p == ((uintptr_t)next << 32 | k),
+			           "block %u of thread %u was handed out twice", k, next);
 			ingot_free(p);
 		}
-		burst(ring_size((unsigned)round), RING_BLOCKS, own);
-		THREAD_CHECK(own_cached_bytes(tc) <= tcache_capacity_bytes(), "over the cache's bound");
-		THREAD_CHECK(tc->grown_bytes <= tcache_capacity_bytes(), "growth over the cache's bound");
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			own[k] = ingot_malloc(ring_size((unsigned)round));
+			RING_CHECK(own[k] != NULL, "malloc failed in a burst");
+			*(unsigned *)own[k] = k;
+		}
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			RING_CHECK(*(unsigned *)own[k] == k, "object %u of a burst was handed out twice", k);
+			ingot_free(own[k]);
+		}
+		RING_CHECK(own_cached_bytes(tc) <= tcache_capacity_bytes(), "over the cache's bound");
+		RING_CHECK(tc->grown_bytes <= tcache_capacity_bytes(), "growth over the cache's bound");
 		pthread_barrier_wait(&ring_barrier);
 	}
-	THREAD_CHECK(ingot_check() == 0, "heap inconsistent in a ring thread");
+	RING_CHECK(ingot_check() == 0, "heap inconsistent in a ring thread");
 	return NULL;
 }
 
