@@ -88,7 +88,6 @@ _Static_assert(SC_NSMALL <= UINT8_MAX && QUARANTINE_LEN % sizeof(void *) == 0,
 
 static uint16_t class_ncap[SC_NCACHED + 1];     /* base capacity */
 static uint16_t class_ncap_max[SC_NCACHED + 1]; /* grown capacity, and stack room */
-static uint16_t class_ncap_first[SC_NCACHED + 1]; /* capacity in the first area */
 /* Where a grown stack of each class lives in a cache's stack memory (its
  * sentinel's word), 0 for classes that never grow. See tcache_layout. */
 static uint32_t class_grown_at[SC_NCACHED + 1];
@@ -101,6 +100,14 @@ static bool enabled_default;
 static arch_lock_t list_lock = ARCH_LOCK_INIT;
 static struct tcache *all_tcaches;
 static void **spare_stack_mem; /* stack memory of exited threads, for reuse */
+
+/* The capacity of stack cls in its first area (TCACHE_NCAP_FIRST): computed,
+ * not a table, which would take ingot's zeroed variables onto one more page
+ * in every process. */
+static unsigned class_ncap_first(unsigned cls)
+{
+	return cls <= SC_NSMALL ? MIN(class_ncap[cls], TCACHE_NCAP_FIRST) : class_ncap[cls];
+}
 
 void tcache_boot(size_t tcache_max, bool enabled)
 {
@@ -122,9 +129,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		if (cls <= SC_NSMALL && class_ncap[cls])
 			class_ncap_max[cls] = (uint16_t)MAX(ncap, MIN(TCACHE_NCAP_GROWN,
 			                                              TCACHE_CLASS_BYTES_GROWN / size));
-		class_ncap_first[cls] = cls <= SC_NSMALL ? (uint16_t)MIN(class_ncap[cls], TCACHE_NCAP_FIRST)
-		                                         : class_ncap[cls];
-		stack_words += class_ncap_first[cls] + 1u;
+		stack_words += class_ncap_first(cls) + 1u;
 		if (class_ncap[cls]) {
 			max_cached_size = size;
 			ncached_classes = cls;
@@ -135,7 +140,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 	large_hit_boot();
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		class_grown_at[cls] = 0;
-		if (class_ncap_max[cls] > class_ncap_first[cls]) {
+		if (class_ncap_max[cls] > class_ncap_first(cls)) {
 			class_grown_at[cls] = (uint32_t)stack_words;
 			stack_words += class_ncap_max[cls] + 1u;
 		}
@@ -145,7 +150,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 /* The capacity of stack cls before its first refill (TCACHE_NCAP_UNFILLED). */
 static unsigned class_ncap_unfilled(unsigned cls)
 {
-	return cls <= SC_NSMALL ? MIN(class_ncap_first[cls], TCACHE_NCAP_UNFILLED) : class_ncap[cls];
+	return cls <= SC_NSMALL ? MIN(class_ncap_first(cls), TCACHE_NCAP_UNFILLED) : class_ncap[cls];
 }
 
 size_t tcache_max_size(void) { return max_cached_size; }
@@ -285,12 +290,12 @@ static void tcache_layout(struct tcache *tc, void **mem)
 		/* At most half the first area: frees after the first refill
 		 * find room before they find it full. */
 		tc->info[cls].nfill = (uint16_t)MAX(1, MIN(class_ncap[cls] / TCACHE_FILL_FIRST_DIV,
-		                                           class_ncap_first[cls] / 2u));
+		                                           class_ncap_first(cls) / 2u));
 		tc->info[cls].gc_mark = (uint16_t)tcache_stack_nalloc(tc, cls);
 		tc->info[cls].missed = false;
 		if (cls <= SC_NSMALL)
 			events_start(tc, cls);
-		mem += class_ncap_first[cls] + 1u;
+		mem += class_ncap_first(cls) + 1u;
 	}
 	tc->quarantine = mem;
 	tc->quarantine_next = 0;
@@ -581,7 +586,7 @@ static void stack_set_capacity(struct tcache *tc, unsigned cls, unsigned ncap)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	unsigned old = tcache_stack_ncap(stack);
-	if (ncap > class_ncap_first[cls])
+	if (ncap > class_ncap_first(cls))
 		stack_move_to_room(tc, cls);
 	tc->grown_bytes += (size_t)(MAX(ncap, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
 	tc->grown_bytes -= (size_t)(MAX(old, class_ncap[cls]) - class_ncap[cls]) * sc_size[cls];
@@ -654,7 +659,7 @@ static bool stack_grow(struct tcache *tc, unsigned cls)
 static bool stack_leave_first_area(struct tcache *tc, unsigned cls)
 {
 	unsigned ncap = tcache_stack_ncap(&tc->cstacks[cls]);
-	if (cls > SC_NSMALL || ncap != class_ncap_first[cls] || class_ncap_remote(cls) <= ncap)
+	if (cls > SC_NSMALL || ncap != class_ncap_first(cls) || class_ncap_remote(cls) <= ncap)
 		return false;
 	stack_set_capacity(tc, cls, class_ncap_remote(cls));
 	return true;
@@ -831,7 +836,7 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	/* An unfilled stack opens in its first area (as does a shrunk one at
 	 * that capacity). */
 	if (tcache_stack_ncap(stack) == class_ncap_unfilled(cls))
-		stack->limit = stack->base + class_ncap_first[cls];
+		stack->limit = stack->base + class_ncap_first(cls);
 	unsigned got = bin_alloc_batch(arena_bin(tc->arena, cls), &tc->arena->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
@@ -1523,7 +1528,7 @@ static const char *tcache_check(struct tcache *tc)
 		    (stack->limit != stack->base && stack->base[-1] != NULL))
 			return "thread cache stack over its capacity or sentinel overwritten";
 		unsigned ncap = tcache_stack_ncap(stack);
-		if (ncap != class_ncap_unfilled(cls) && ncap != class_ncap_first[cls] &&
+		if (ncap != class_ncap_unfilled(cls) && ncap != class_ncap_first(cls) &&
 		    (ncap < class_ncap_remote(cls) || ncap > class_ncap_max[cls]))
 			return "thread cache stack's capacity outside its class's bounds";
 		if (ncap > class_ncap[cls])
