@@ -103,6 +103,8 @@ size_t alloc_usable_checked(const void *p, const char *func)
 
 void alloc_free_checked_size(void *p, size_t size, size_t align, const char *func)
 {
+	if (tcache_hardened_free_sized(p, size, align))
+		return;
 	if (!p)
 		return;
 	/* One page-map lookup serves the check and the free. */

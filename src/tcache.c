@@ -1057,6 +1057,17 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 	return true;
 }
 
+bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
+{
+	if (INGOT_LIKELY(!__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) ||
+	    align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
+		return false;
+	/* The size's class, as alloc_usable_for finds it (classes are
+	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
+	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
+	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p);
+}
+
 /* ---- large classes ------------------------------------------------------- */
 
 /* A large block of class cls from the cache, else straight from the arena;
