@@ -98,31 +98,40 @@ INGOT_INLINE bool harden_checked_head_zero(const void *p)
  * (stride 16, groups 64 bytes apart, the last at the end of the head or
  * block, overlapping); up to 64 bytes each group is one vector read or
  * written four times over (stride 0, groups 16 bytes apart, likewise). A
- * vector past the end covers the same bytes again. Offsets and stride are
- * computed without a jump: with random sizes a jump on the size (to four
- * vectors or to four runs, as before) mispredicted on about every other
- * call, in malloc's check and again in free's zeroing. Without them a
- * hardened sizeloop mix of 16..1k takes 0.63-0.67 of the time, batch
- * 0.77; blocks of up to 64 bytes pay 12 loads and 12 stores more (a
- * fixed 64-byte flood 3-8% more). */
+ * vector past the end covers the same bytes again. Each class's pattern is
+ * found at start (harden_boot) and loaded, not jumped to: with random
+ * sizes a jump on the size (to four vectors or to four runs, as before)
+ * mispredicted on about every other call, in malloc's check and again in
+ * free's zeroing. Without them a hardened sizeloop mix of 16..1k takes
+ * 0.63-0.67 of the time, batch 0.77; blocks of up to 64 bytes pay 12 loads
+ * and 12 stores more (a fixed 64-byte flood 3-8% more). */
 #define HARDEN_RUN 64u
+
+/* A pattern as found at start: stride, at1, at2, last. */
+typedef uint8_t harden_pattern_bytes[4];
+
+/* What the head check and zero on free do for each small class: the
+ * check's pattern over the class's bytes, the zeroing's over the whole
+ * vectors before the canary (none in a 16-byte block with a canary:
+ * zero_vectors false), and where the last word the zeroing clears lies. */
+struct harden_head {
+	harden_pattern_bytes check, zero;
+	uint8_t zero_word;
+	bool zero_vectors;
+};
+extern struct harden_head harden_heads[SC_NSMALL + 1];
 
 struct harden_pattern {
 	size_t stride, stride2, stride3, at1, at2, last;
 };
 
-/* The pattern over the first bytes (16 or more, a multiple of 16) of a
- * block, the first HARDEN_CHECKED_HEAD of them at most. */
-INGOT_INLINE struct harden_pattern harden_pattern_of(size_t bytes)
+INGOT_INLINE struct harden_pattern harden_pattern_load(const harden_pattern_bytes at)
 {
-	size_t stride = (size_t)(bytes > HARDEN_RUN) * sizeof(harden_vec);
-	size_t step = sizeof(harden_vec) + 3 * stride; /* 16 or HARDEN_RUN */
-	size_t last = MIN(bytes, HARDEN_CHECKED_HEAD) - step;
-	size_t stride2 = 2 * stride, stride3 = 3 * stride;
+	size_t stride = at[0], stride2 = 2 * stride, stride3 = 3 * stride;
 	/* Opaque multiples: else GCC derives each vector's address from the
 	 * last one's, an add per vector, rather than index it. */
 	__asm__("" : "+r"(stride2), "+r"(stride3));
-	return (struct harden_pattern){stride, stride2, stride3, MIN(step, last), MIN(2 * step, last), last};
+	return (struct harden_pattern){stride, stride2, stride3, at[1], at[2], at[3]};
 }
 
 INGOT_INLINE harden_vec harden_group_or(const char *b, const struct harden_pattern *at)
@@ -140,22 +149,15 @@ INGOT_INLINE void harden_group_zero(char *b, const struct harden_pattern *at)
 	*(harden_vec *)(b + at->stride3) = zero;
 }
 
-/* Whether the first bytes (16 or more, a multiple of 16; p 16-aligned) at
- * p are zero, the first HARDEN_CHECKED_HEAD of them at most. */
-INGOT_INLINE bool harden_bytes_zero(const void *p, size_t bytes)
+/* Whether the head of small object p of class cls (what take checks: its
+ * first HARDEN_CHECKED_HEAD bytes at most) is all zero. */
+INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
 {
 	const char *b = p;
-	struct harden_pattern at = harden_pattern_of(bytes);
+	struct harden_pattern at = harden_pattern_load(harden_heads[cls].check);
 	harden_vec any = harden_group_or(b, &at) | harden_group_or(b + at.at1, &at) |
 	                 harden_group_or(b + at.at2, &at) | harden_group_or(b + at.last, &at);
 	return (any[0] | any[1]) == 0;
-}
-
-/* Whether the head of small object p of class cls (what take checks) is
- * all zero. */
-INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
-{
-	return harden_bytes_zero(p, sc_size[cls]);
 }
 
 /* Zeroes the head of small object p of class cls, what zero on free
@@ -170,19 +172,18 @@ INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
  * word before the canary (sizes are multiples of 16, so less the canary
  * they end 8 bytes into a vector; without one, or past the head, the word
  * is stored twice). */
-INGOT_INLINE void harden_zero_head(void *p, unsigned cls, size_t canary)
+INGOT_INLINE void harden_zero_head(void *p, unsigned cls)
 {
-	size_t n = MIN(sc_size[cls] - canary, HARDEN_CHECKED_HEAD);
-	size_t whole = n & ~(size_t)(sizeof(harden_vec) - 1);
+	const struct harden_head *head = &harden_heads[cls];
 	char *b = p;
-	if (INGOT_LIKELY(whole != 0)) { /* 0 only for 16-byte blocks with a canary */
-		struct harden_pattern at = harden_pattern_of(whole);
+	if (INGOT_LIKELY(head->zero_vectors)) {
+		struct harden_pattern at = harden_pattern_load(head->zero);
 		harden_group_zero(b, &at);
 		harden_group_zero(b + at.at1, &at);
 		harden_group_zero(b + at.at2, &at);
 		harden_group_zero(b + at.last, &at);
 	}
-	*(harden_word *)(b + n - sizeof(harden_word)) = 0;
+	*(harden_word *)(b + head->zero_word) = 0;
 }
 
 /* A small object leaves the allocator for the user (check it was free and
@@ -273,7 +274,7 @@ INGOT_INLINE void harden_give_all(void *p, bool first_in_slab, unsigned cls, uin
 {
 	harden_disown(p, cls, secret);
 	harden_underflow_check(p, first_in_slab, cls, secret);
-	harden_zero_head(p, cls, CANARY_SIZE);
+	harden_zero_head(p, cls);
 }
 
 /* Shuffles n objects (random slot order); rng is a per-cache state. */
