@@ -24,6 +24,7 @@
 unsigned ingot_hardening;
 uint64_t harden_canary_secret;
 struct harden_head harden_heads[SC_NSMALL + 1];
+const uint64_t harden_zero_word;
 
 /* The pattern (hardening.h) over the first bytes (16 or more, a multiple
  * of 16) of a block, the first HARDEN_CHECKED_HEAD of them at most. */

@@ -234,15 +234,22 @@ INGOT_INLINE void harden_disown(void *p, unsigned cls, uint64_t secret)
  * thread is doing with it (take and give change the word in one store).
  * Anything else was written there from outside: an underflow of p (or an
  * overflow of its neighbour, which its own free would report). */
+extern const uint64_t harden_zero_word; /* reads 0: "no neighbour below" */
+
 INGOT_INLINE void harden_underflow_check(void *p, bool first_in_slab, unsigned cls, uint64_t secret)
 {
-	if (first_in_slab)
-		return; /* a guard or another span before it */
 	void *prev = (char *)p - sc_size[cls];
-	uint64_t word = __atomic_load_n(harden_canary_at(prev, cls), __ATOMIC_RELAXED);
-	/* One test, not a jump on whether the neighbour is live: in a program
-	 * that keeps some blocks and frees others that is a coin toss. The
-	 * empty asm keeps GCC from splitting the test into two jumps. */
+	/* A slab's first object has a guard or another span before it: its
+	 * check reads harden_zero_word instead, picked by a mask rather than
+	 * a jump (for blocks of 1-8 KiB whether p starts its slab, or a page,
+	 * is a coin toss). Nor is the test below a jump on whether the
+	 * neighbour is live (another coin toss where a program keeps some
+	 * blocks and frees others); the empty asm keeps GCC from splitting
+	 * it into two jumps. */
+	uintptr_t first = 0 - (uintptr_t)first_in_slab;
+	const uint64_t *below = (const uint64_t *)(((uintptr_t)&harden_zero_word & first) |
+	                                           ((uintptr_t)harden_canary_at(prev, cls) & ~first));
+	uint64_t word = __atomic_load_n(below, __ATOMIC_RELAXED);
 	bool overwritten = (word != 0) & (word != harden_canary_keyed(secret, prev));
 	__asm__("" : "+r"(overwritten));
 	if (INGOT_UNLIKELY(overwritten))

@@ -1034,8 +1034,11 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 	uint64_t secret = harden_canary_secret;
 	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	bool first = ((uintptr_t)p & PAGE_MASK) == 0 &&
-	             span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p)->base == (uintptr_t)p;
+	/* Every slab has a guard page after it (all checks), so the page
+	 * before a slab's first object is never a page of class cls: p starts
+	 * its slab exactly when the byte before it lies on a page of another
+	 * class (one more page map read, no span record, no jump). */
+	bool first = pagemap_class((uintptr_t)p - 1) != cls;
 	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
 	unsigned vcls;

@@ -776,3 +776,49 @@ Test(hardened, sized_frees_of_every_small_size_keep_the_heap_sound)
 	}
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* Blocks of 1-8 KiB cross pages, so some start a page in the middle of
+ * their slab: the free of such a block still checks the word before it
+ * (the fast path tells a slab's first block from the page map alone). A
+ * block of 1 KiB, four to a page, is one. */
+static void underflow_of_a_block_that_starts_a_page(void *arg)
+{
+	(void)arg;
+	enum { N = 64 };
+	char *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = ingot_malloc(1000);
+	size_t stride = ingot_malloc_usable_size(blocks[0]) + 8;
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (((uintptr_t)blocks[j] & 4095) == 0 && blocks[j] == blocks[i] + stride) {
+				memset(blocks[j] - 8, 0x41, 8);
+				ingot_free(blocks[j]);
+				_exit(0);
+			}
+	_exit(3); /* no page-aligned block with a neighbour below */
+}
+
+Test(hardened, underflow_of_a_block_that_starts_a_page_is_caught_on_free)
+{
+	assert_aborts_with(underflow_of_a_block_that_starts_a_page, NULL, "heap underflow", "underflow");
+}
+
+/* The first block of every slab has no neighbour below: its free reads
+ * nothing before it (a guard page, or another span) and reports nothing. */
+Test(hardened, first_blocks_of_slabs_free_cleanly)
+{
+	enum { N = 48 };
+	for (size_t size = 1000; size <= 8000; size += 500) {
+		void *blocks[N];
+		int aligned = 0;
+		for (int i = 0; i < N; i++) {
+			blocks[i] = ingot_malloc(size);
+			aligned += ((uintptr_t)blocks[i] & 4095) == 0;
+		}
+		cr_assert_gt(aligned, 0, "malloc(%zu): no block starts a page", size);
+		for (int i = 0; i < N; i++)
+			ingot_free(blocks[i]);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
