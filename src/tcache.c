@@ -1017,20 +1017,18 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	return p;
 }
 
-/* Frees p as checked_free does when it is a small object its program
- * owns (harden_owned): the checks (ownership, canaries, zeroing), the
- * quarantine, and the object that leaves the quarantine pushed on its
- * stack (a full stack takes stack_put's way; a remote object waits to go
- * home with others, remote_put: a thread never hands out another arena's
- * block that it freed). False,
- * having done nothing, when p is anything else, which checked_free checks
- * in full and reports, or the cache may not (hardened_fast_cache). The
- * page map's class and the canary prove p an object start, so only a
- * page-aligned p needs its span's record (is it the slab's first object?). */
-INGOT_INLINE bool hardened_free_fast(void *p)
+/* Frees p, of class cls by the page map, as checked_free does when it is
+ * a small object its program owns (harden_owned): the checks (ownership,
+ * canaries, zeroing), the quarantine, and the object that leaves the
+ * quarantine pushed on its stack (a full stack takes stack_put's way; a
+ * remote object waits to go home with others, remote_put: a thread never
+ * hands out another arena's block that it freed). False, having done
+ * nothing, when p is anything else, which checked_free checks in full and
+ * reports, or the cache may not (hardened_fast_cache). The page map's
+ * class and the canary prove p an object start: no span record. */
+INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
 	uint64_t secret = harden_canary_secret;
 	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
@@ -1068,7 +1066,7 @@ bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
 	/* The size's class, as alloc_usable_for finds it (classes are
 	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
 	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
-	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p);
+	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p, cls);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -1335,7 +1333,7 @@ void *tcache_alloc_slow(size_t size)
 void tcache_free_slow(void *p)
 {
 	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
-	    hardened_free_fast(p))
+	    hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
 		return;
 	if (!large_hit_free(p))
 		free_general(p);
