@@ -1017,25 +1017,26 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	return p;
 }
 
-/* Frees p as checked_free does when it is a small object its program
- * owns (harden_owned): the checks (ownership, canaries, zeroing), the
- * quarantine, and the object that leaves the quarantine pushed on its
- * stack (a full stack takes stack_put's way; a remote object waits to go
- * home with others, remote_put: a thread never hands out another arena's
- * block that it freed). False,
- * having done nothing, when p is anything else, which checked_free checks
- * in full and reports, or the cache may not (hardened_fast_cache). The
- * page map's class and the canary prove p an object start, so only a
- * page-aligned p needs its span's record (is it the slab's first object?). */
-INGOT_INLINE bool hardened_free_fast(void *p)
+/* Frees p, of class cls by the page map, as checked_free does when it is
+ * a small object its program owns (harden_owned): the checks (ownership,
+ * canaries, zeroing), the quarantine, and the object that leaves the
+ * quarantine pushed on its stack (a full stack takes stack_put's way; a
+ * remote object waits to go home with others, remote_put: a thread never
+ * hands out another arena's block that it freed). False, having done
+ * nothing, when p is anything else, which checked_free checks in full and
+ * reports, or the cache may not (hardened_fast_cache). The page map's
+ * class and the canary prove p an object start: no span record. */
+INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
 	uint64_t secret = harden_canary_secret;
 	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	bool first = ((uintptr_t)p & PAGE_MASK) == 0 &&
-	             span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p)->base == (uintptr_t)p;
+	/* Every slab has a guard page after it (all checks), so the page
+	 * before a slab's first object is never a page of class cls: p starts
+	 * its slab exactly when the byte before it lies on a page of another
+	 * class (one more page map read, no span record, no jump). */
+	bool first = pagemap_class((uintptr_t)p - 1) != cls;
 	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
 	unsigned vcls;
@@ -1055,6 +1056,17 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 	}
 	stack_put_or_home(tc, vcls, victim);
 	return true;
+}
+
+bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
+{
+	if (INGOT_LIKELY(!__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) ||
+	    align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
+		return false;
+	/* The size's class, as alloc_usable_for finds it (classes are
+	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
+	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
+	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p, cls);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -1321,7 +1333,7 @@ void *tcache_alloc_slow(size_t size)
 void tcache_free_slow(void *p)
 {
 	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
-	    hardened_free_fast(p))
+	    hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
 		return;
 	if (!large_hit_free(p))
 		free_general(p);

@@ -229,6 +229,13 @@ void tcache_boot(size_t tcache_max, bool enabled);
 void *tcache_alloc_slow(size_t size);
 void tcache_free_slow(void *p);
 
+/* A sized free (free_sized, sdallocx, sized delete) of p with size and
+ * align, taken by the hardened fast path when the cache has one and p is
+ * an owned small object of size's class; false, having done nothing, for
+ * anything else, which the checked path (alloc_free_checked_size) checks
+ * in full. */
+bool tcache_hardened_free_sized(void *p, size_t size, size_t align);
+
 /* The events of p's class are due (its events_left reached 0 as p was
  * handed out): every TCACHE_EVENT_ALLOCS allocations of the class a
  * garbage pass over the stacks and a decay tick of the arena; a heap-profile

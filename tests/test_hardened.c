@@ -711,3 +711,114 @@ Test(hardened, write_after_free_is_caught_at_the_end_of_every_pattern)
 		assert_aborts_with(write_after_free_at, where, "write after free", "write after free");
 	}
 }
+
+/* Sized frees (free_sized, sdallocx) take a hardened fast path of their
+ * own when the size names the block's class: they must still check all
+ * that free checks, and the size. */
+static void sized_double_free(void *arg)
+{
+	size_t size = *(const size_t *)arg;
+	void *p = ingot_malloc(size);
+	ingot_free_sized(p, size);
+	ingot_free_sized(p, size);
+}
+
+static void sized_free_wrong_size(void *arg)
+{
+	size_t size = *(const size_t *)arg;
+	void *p = ingot_malloc(size);
+	ingot_free_sized(p, size + 64); /* another class */
+}
+
+static void sized_free_interior(void *arg)
+{
+	size_t size = *(const size_t *)arg;
+	char *p = ingot_malloc(size);
+	ingot_free_sized(p + 16, size - 16); /* an interior pointer, its size's class */
+}
+
+static void sdallocx_overflow(void *arg)
+{
+	size_t size = *(const size_t *)arg;
+	char *p = ingot_malloc(size);
+	p[ingot_malloc_usable_size(p)] = 'x';
+	ingot_sdallocx(p, size, 0);
+}
+
+Test(hardened, sized_frees_are_checked_as_free_is)
+{
+	static const size_t sizes[] = {24, 100, 1000};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		const size_t *size = &sizes[i];
+		assert_aborts_with(sized_double_free, (void *)size, "double free", "sized double free");
+		assert_aborts_with(sized_free_wrong_size, (void *)size, "freed with size", "sized free, wrong size");
+		assert_aborts_with(sized_free_interior, (void *)size, "ingot:", "sized free of an interior pointer");
+		assert_aborts_with(sdallocx_overflow, (void *)size, "heap overflow", "sdallocx after an overflow");
+	}
+}
+
+Test(hardened, sized_frees_of_every_small_size_keep_the_heap_sound)
+{
+	enum { N = 16 };
+	for (size_t size = 1; size <= 4096; size += size < 256 ? 7 : 251) {
+		void *p[N];
+		for (int i = 0; i < N; i++)
+			p[i] = ingot_malloc(size);
+		for (int i = 0; i < N; i++) {
+			size_t usable = ingot_malloc_usable_size(p[i]);
+			cr_assert_eq(first_nonzero(opaque_ptr(p[i]), usable < 256 ? usable : 256), SIZE_MAX,
+			             "malloc(%zu): a reused block's head is not zero", size);
+			if (i & 1)
+				ingot_sdallocx(p[i], size, 0);
+			else
+				ingot_free_sized(p[i], size);
+		}
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Blocks of 1-8 KiB cross pages, so some start a page in the middle of
+ * their slab: the free of such a block still checks the word before it
+ * (the fast path tells a slab's first block from the page map alone). A
+ * block of 1 KiB, four to a page, is one. */
+static void underflow_of_a_block_that_starts_a_page(void *arg)
+{
+	(void)arg;
+	enum { N = 64 };
+	char *blocks[N];
+	for (int i = 0; i < N; i++)
+		blocks[i] = ingot_malloc(1000);
+	size_t stride = ingot_malloc_usable_size(blocks[0]) + 8;
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (((uintptr_t)blocks[j] & 4095) == 0 && blocks[j] == blocks[i] + stride) {
+				memset(blocks[j] - 8, 0x41, 8);
+				ingot_free(blocks[j]);
+				_exit(0);
+			}
+	_exit(3); /* no page-aligned block with a neighbour below */
+}
+
+Test(hardened, underflow_of_a_block_that_starts_a_page_is_caught_on_free)
+{
+	assert_aborts_with(underflow_of_a_block_that_starts_a_page, NULL, "heap underflow", "underflow");
+}
+
+/* The first block of every slab has no neighbour below: its free reads
+ * nothing before it (a guard page, or another span) and reports nothing. */
+Test(hardened, first_blocks_of_slabs_free_cleanly)
+{
+	enum { N = 48 };
+	for (size_t size = 1000; size <= 8000; size += 500) {
+		void *blocks[N];
+		int aligned = 0;
+		for (int i = 0; i < N; i++) {
+			blocks[i] = ingot_malloc(size);
+			aligned += ((uintptr_t)blocks[i] & 4095) == 0;
+		}
+		cr_assert_gt(aligned, 0, "malloc(%zu): no block starts a page", size);
+		for (int i = 0; i < N; i++)
+			ingot_free(blocks[i]);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
