@@ -128,6 +128,27 @@ static struct span *empty_pop(struct bin *bin, struct pageheap *heap)
 	return s;
 }
 
+static size_t fresh_takes(struct pageheap *heap)
+{
+	return __atomic_load_n(&heap->fresh_takes, __ATOMIC_RELAXED);
+}
+
+/* Whether empty slab s may wait in its bin for the bin's next use: not
+ * when the heap took pages that were not resident since the slab came to
+ * the bin empty. A program whose footprint grows (strings passing through
+ * every class on their way up, realloc-str) then reuses the slabs that the
+ * classes it left behind emptied, rather than fault fresh pages in beside
+ * them. One that frees a batch and allocates it again (batch-1k-8k) sends
+ * the slabs of its first round back (they came in while the heap grew),
+ * takes them again from the heap without faults, and keeps them from then
+ * on: its later rounds take no fresh pages. Hardened heaps keep their
+ * budget as before: a slab's trip through the page heap protects and
+ * unprotects its guard page. */
+static bool slab_may_wait(const struct span *s, struct pageheap *heap)
+{
+	return ingot_hardening || s->fresh_mark == fresh_takes(heap);
+}
+
 /* A slab with free objects to become current, or NULL (out of memory). */
 static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 {
@@ -139,6 +160,7 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 	if (bin->empty) {
 		s = empty_pop(bin, heap);
 		bin->nempty_low = MIN(bin->nempty_low, bin->nempty);
+		s->fresh_mark = fresh_takes(heap);
 		return s;
 	}
 	unsigned cls = bin->sizeclass;
@@ -148,6 +170,7 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 	s = pageheap_alloc(heap, sc_slab_pages[cls], PAGE, zero, cls);
 	if (s) {
 		slab_init(s, cls);
+		s->fresh_mark = fresh_takes(heap);
 		bin->nslabs++;
 		bin->nslabs_made++;
 	}
@@ -282,7 +305,8 @@ static void slab_refile(struct bin *bin, struct pageheap *heap, struct span *s, 
 		nonfull_remove(bin, s);
 		if (!bin->current) {
 			bin->current = s;
-		} else if (bin->nempty < bin->nempty_base || surplus_take(bin, heap)) {
+		} else if (slab_may_wait(s, heap) &&
+		           (bin->nempty < bin->nempty_base || surplus_take(bin, heap))) {
 			s->prev = NULL;
 			s->next = bin->empty;
 			bin->empty = s;

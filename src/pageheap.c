@@ -471,7 +471,10 @@ static __attribute__((noinline)) void purge_old_dirty(struct pageheap *heap, siz
  * took 0.2 instructions more a pair for the call). */
 static inline void purge_for_fresh_take(struct pageheap *heap, size_t fresh)
 {
-	if (fresh != 0 && heap->dirty_head)
+	if (fresh == 0)
+		return;
+	__atomic_store_n(&heap->fresh_takes, heap->fresh_takes + 1, __ATOMIC_RELAXED);
+	if (heap->dirty_head)
 		purge_old_dirty(heap, fresh);
 }
 

@@ -63,6 +63,9 @@ struct span {
 		/* LARGE and large_cached (written by the arena layer under its
 		 * large cache's lock): when it was cached. */
 		uint64_t cached_ns;
+		/* SLAB (written by its bin): the heap's fresh_takes when the
+		 * slab came to its bin empty (bin.c, slab_may_wait). */
+		size_t fresh_mark;
 	};
 	struct span *dirty_prev; /* FREE */
 	union {
@@ -122,6 +125,10 @@ struct pageheap {
 	 * budgets, all bins together (bin.c; atomic: each bin under its own
 	 * lock). */
 	size_t bin_surplus_bytes;
+	/* Allocations that took pages not resident (never touched, or
+	 * purged): resident memory grew. Read without the lock by the bins
+	 * (bin.c: an empty slab goes back rather than wait while it grows). */
+	size_t fresh_takes;
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS
