@@ -936,7 +936,7 @@ static __attribute__((noinline)) void remote_flush(struct tcache *tc)
  * REMOTE_CONSUMER_SENT of them home) keeps them on its
  * stack while the stack has room, as the default profile's free fast path
  * does: they leave the quarantine as its own do, and a full stack's probe
- * sends them home (stack_make_room). Sent home, each under its bin's lock
+ * sends them home (stack_put makes room: stack_make_room). Sent home, each under its bin's lock
  * and with a span look-up and a slot's bitmap update of its own, they took
  * 40% of a hardened prodcons-t2's instructions (a thread frees only the
  * other's blocks) even 64 at a time. Any other thread's remote objects
@@ -951,7 +951,8 @@ static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, uns
 			tcache_stack_push(stack, p);
 			return;
 		}
-		stack_make_room(tc, cls); /* as stack_put does for a remote object */
+		if (stack_put(tc, cls, p)) /* makes room; a remote p it leaves to us */
+			return;
 	}
 	tc->remote[tc->nremote] = p;
 	tc->remote_cls[tc->nremote++] = (uint8_t)cls;
