@@ -858,3 +858,44 @@ Test(hardened, a_ring_of_consumers_gives_every_block_back, .timeout = 60)
 	size_t after = small_bytes_out();
 	cr_assert_leq(after, before + 16384, "%zu bytes out before, %zu after", before, after);
 }
+
+/* ---- realloc within a class ------------------------------------------------ */
+
+/* Grows a small block by realloc a byte at a time up to its usable size,
+ * which its class holds with the canary past it, then writes one byte
+ * more and frees it. */
+static void overflow_after_realloc_in_class(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(40);
+	size_t usable = ingot_malloc_usable_size(p);
+	for (size_t n = 41; n <= usable; n++)
+		if (ingot_realloc(p, n) != p)
+			_exit(3); /* moved within its class */
+	if (ingot_malloc_usable_size(p) != usable)
+		_exit(4);
+	p[usable] = 'x';
+	ingot_free(p);
+}
+
+Test(hardened, realloc_within_a_class_keeps_the_block_and_its_canary)
+{
+	assert_aborts_with(overflow_after_realloc_in_class, NULL, "heap overflow", "after realloc");
+}
+
+/* A realloc one byte past the usable size moves the block to the next
+ * class, with its contents, as the canary must stay past the usable size. */
+Test(hardened, realloc_past_the_usable_size_moves_the_block)
+{
+	for (size_t size = 8; size <= 4096; size += 8) {
+		unsigned char *p = ingot_malloc(size);
+		size_t usable = ingot_malloc_usable_size(p);
+		pattern_fill(p, usable, size);
+		unsigned char *q = ingot_realloc(p, usable + 1);
+		cr_assert_not_null(q);
+		cr_assert_geq(ingot_malloc_usable_size(q), usable + 1, "realloc(%zu) too small", usable + 1);
+		cr_assert_eq(pattern_mismatch(q, usable, size), SIZE_MAX, "realloc(%zu) lost data", usable + 1);
+		ingot_free(q);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
