@@ -715,23 +715,44 @@ void pageheap_clear_counters(struct pageheap *heap)
 
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
 {
+	/* A guarded span's page past its new end becomes its guard page,
+	 * inaccessible before the rest goes (free_locked protects that, the
+	 * old guard page with it) and another thread may take it. */
+	size_t keep = npages + (span->guarded ? 1u : 0u);
+	if (span->guarded == 2 && arch_protect((void *)(span->base + (npages << LG_PAGE)), PAGE, false) != 0)
+		span->guarded = 1; /* only reserved, as pageheap_alloc leaves it */
 	arch_lock_acquire(&heap->lock);
 	uint64_t now = heap_now(heap);
+	uint8_t guarded = span->guarded;
 	boundary_set(span, NULL);
-	struct span *tail = span_split(heap, span, npages);
+	struct span *tail = span_split(heap, span, keep);
 	boundary_set(span, span);
 	if (tail) {
 		tail->state = SPAN_LARGE;
+		tail->guarded = guarded;
 		free_locked(heap, tail, now, false, false);
 	}
 	arch_lock_release(&heap->lock);
 }
 
+/* Makes the pages a guarded span grew by, from its old guard page on,
+ * accessible, and its new last page its guard page (one call each; a
+ * block moved by realloc instead made a new guard page and made its old
+ * pages inaccessible). */
+static void grown_guard_move(struct span *span, uintptr_t old_guard)
+{
+	if (span->guarded == 2 || __atomic_load_n(&freed_protected, __ATOMIC_RELAXED))
+		arch_protect((void *)old_guard, guard_page(span) - old_guard, true);
+	if (span->guarded == 2 && arch_protect((void *)guard_page(span), PAGE, false) != 0)
+		span->guarded = 1;
+}
+
 bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero)
 {
-	size_t more = npages - span->npages;
+	/* npages counts usable pages: a guarded span's guard page moves up */
+	size_t more = npages - span_usable_pages(span);
 	size_t next = span_last_page(span) + 1;
-	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
+	uintptr_t grown_from = span->base + ((size_t)span_usable_pages(span) << LG_PAGE);
 	bool ok = false, zeroed = false;
 	arch_lock_acquire(&heap->lock);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
@@ -749,8 +770,12 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 		}
 	}
 	arch_lock_release(&heap->lock);
-	if (ok && want_zero && !zeroed)
-		ingot_memset((void *)grown_from, 0, more << LG_PAGE);
+	if (ok && span->guarded)
+		grown_guard_move(span, grown_from);
+	/* An old guard page holds what its pages held before the span. */
+	size_t to_zero = zeroed ? (span->guarded ? PAGE : 0) : more << LG_PAGE;
+	if (ok && want_zero && to_zero)
+		ingot_memset((void *)grown_from, 0, to_zero);
 	return ok;
 }
 

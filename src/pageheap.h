@@ -168,12 +168,13 @@ void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, con
 /* Clears the purge counters (arena.<i>.destroy). */
 void pageheap_clear_counters(struct pageheap *heap);
 
-/* Splits a LARGE span in place, keeping its first npages pages and freeing
- * the rest. */
+/* Splits a LARGE span in place, keeping its first npages usable pages (and
+ * a guarded span's guard page past them) and freeing the rest. */
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);
 
-/* Grows a LARGE span in place to npages pages if the pages after it are
- * free; returns false otherwise. With want_zero the new pages read zero. */
+/* Grows a LARGE span in place to npages usable pages (a guarded span's
+ * guard page moves past them) if the pages after it are free; returns
+ * false otherwise. With want_zero the new pages read zero. */
 bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero);
 
 /* Purges dirty pages older than the decay time (all of them with force). */
