@@ -223,6 +223,8 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 	rest->npages = s->npages - (uint32_t)npages;
 	rest->chunk = s->chunk;
 	rest->zeroed = s->zeroed;
+	rest->ninaccessible = s->ninaccessible > npages ? s->ninaccessible - (uint32_t)npages : 0;
+	s->ninaccessible = MIN(s->ninaccessible, (uint32_t)npages);
 	/* Dirty pages are not tracked one by one; the count moves with the
 	 * pages in order, so the total stays exact. */
 	rest->ndirty = s->ndirty > npages ? s->ndirty - (uint32_t)npages : 0;
@@ -266,6 +268,8 @@ static void span_absorb(struct pageheap *heap, struct span *first, struct span *
 	first->npages += next->npages;
 	first->ndirty += next->ndirty;
 	first->zeroed = first->zeroed && next->zeroed;
+	if (first->ninaccessible == first->npages - next->npages) /* all of first's */
+		first->ninaccessible += next->ninaccessible;
 	record_put(heap, next);
 }
 
@@ -577,6 +581,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 {
 	size_t data_pages = npages;
 	npages += guards;
+	bool guard_ready = false;
 	size_t need = npages + (align > PAGE ? (align >> LG_PAGE) - 1 : 0);
 	if (need > CHUNK_PAGES)
 		return NULL;
@@ -596,6 +601,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
 		s->guarded = guards;
+		guard_ready = s->ninaccessible >= s->npages;
 		if (sizeclass)
 			slab_map(s, sizeclass);
 		else
@@ -615,8 +621,10 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	s->zeroed = false;
 	s->ndirty = 0;
 	/* Without protection (e.g. OS pages larger than ours) the guard page
-	 * is only reserved. */
-	if (guards && arch_protect((void *)guard_page(s), PAGE, false) == 0)
+	 * is only reserved. Pages freed inaccessible (free_locked) hold a
+	 * ready one: a large block or slab that reuses a freed one of its size
+	 * makes one mprotect call, not two. */
+	if (guards && (guard_ready || arch_protect((void *)guard_page(s), PAGE, false) == 0))
 		s->guarded = 2;
 	return s;
 }
@@ -631,8 +639,10 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now, boo
 	/* Guarded heaps keep freed pages inaccessible until they are handed
 	 * out again: a use after free of a large block or a slab faults, and
 	 * the fault is reported (harden.c). The guard page stays so too. */
+	s->ninaccessible = 0;
 	if (s->guarded == 2) {
-		arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false);
+		if (arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false) == 0)
+			s->ninaccessible = s->npages;
 		__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
 	}
 	s->guarded = 0;
@@ -739,11 +749,11 @@ void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
  * accessible, and its new last page its guard page (one call each; a
  * block moved by realloc instead made a new guard page and made its old
  * pages inaccessible). */
-static void grown_guard_move(struct span *span, uintptr_t old_guard)
+static void grown_guard_move(struct span *span, uintptr_t old_guard, bool guard_ready)
 {
 	if (span->guarded == 2 || __atomic_load_n(&freed_protected, __ATOMIC_RELAXED))
 		arch_protect((void *)old_guard, guard_page(span) - old_guard, true);
-	if (span->guarded == 2 && arch_protect((void *)guard_page(span), PAGE, false) != 0)
+	if (span->guarded == 2 && !guard_ready && arch_protect((void *)guard_page(span), PAGE, false) != 0)
 		span->guarded = 1;
 }
 
@@ -753,7 +763,7 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 	size_t more = npages - span_usable_pages(span);
 	size_t next = span_last_page(span) + 1;
 	uintptr_t grown_from = span->base + ((size_t)span_usable_pages(span) << LG_PAGE);
-	bool ok = false, zeroed = false;
+	bool ok = false, zeroed = false, guard_ready = false;
 	arch_lock_acquire(&heap->lock);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
 	if (right && right->state == SPAN_FREE && right->npages >= more) {
@@ -761,6 +771,7 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 		struct span *taken = span_take(heap, right, more, PAGE);
 		if (taken) {
 			zeroed = taken->zeroed;
+			guard_ready = taken->ninaccessible >= taken->npages;
 			purge_for_fresh_take(heap, taken->npages - taken->ndirty);
 			boundary_set(span, NULL);
 			span->npages += taken->npages;
@@ -771,7 +782,7 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 	}
 	arch_lock_release(&heap->lock);
 	if (ok && span->guarded)
-		grown_guard_move(span, grown_from);
+		grown_guard_move(span, grown_from, guard_ready);
 	/* An old guard page holds what its pages held before the span. */
 	size_t to_zero = zeroed ? (span->guarded ? PAGE : 0) : more << LG_PAGE;
 	if (ok && want_zero && to_zero)

@@ -68,9 +68,14 @@ struct span {
 	union {
 		/* SLAB spans only: 1 = free object (in the slab). */
 		uint64_t free_bits[SLAB_BITMAP_WORDS];
-		/* FREE, in the dirty list: when it joined (the heap's clock,
-		 * so the list is oldest first). */
-		uint64_t dirty_ns;
+		struct {
+			/* FREE, in the dirty list: when it joined (the heap's
+			 * clock, so the list is oldest first). */
+			uint64_t dirty_ns;
+			/* FREE: its first pages made inaccessible by a guarded
+			 * heap's frees (free_locked), as many as this. */
+			uint32_t ninaccessible;
+		};
 	};
 };
 
