@@ -223,8 +223,6 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 	rest->npages = s->npages - (uint32_t)npages;
 	rest->chunk = s->chunk;
 	rest->zeroed = s->zeroed;
-	rest->ninaccessible = s->ninaccessible > npages ? s->ninaccessible - (uint32_t)npages : 0;
-	s->ninaccessible = MIN(s->ninaccessible, (uint32_t)npages);
 	/* Dirty pages are not tracked one by one; the count moves with the
 	 * pages in order, so the total stays exact. */
 	rest->ndirty = s->ndirty > npages ? s->ndirty - (uint32_t)npages : 0;
@@ -247,6 +245,8 @@ static struct span *span_take(struct pageheap *heap, struct span *s, size_t npag
 			return NULL;
 		}
 		free_insert(heap, s);
+		/* what it claims must stay within it: a merge keeps the count */
+		s->ninaccessible = MIN(s->ninaccessible, (uint32_t)head);
 		s = rest;
 	}
 	if (s->npages > npages) {
@@ -268,8 +268,6 @@ static void span_absorb(struct pageheap *heap, struct span *first, struct span *
 	first->npages += next->npages;
 	first->ndirty += next->ndirty;
 	first->zeroed = first->zeroed && next->zeroed;
-	if (first->ninaccessible == first->npages - next->npages) /* all of first's */
-		first->ninaccessible += next->ninaccessible;
 	record_put(heap, next);
 }
 
@@ -581,7 +579,6 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 {
 	size_t data_pages = npages;
 	npages += guards;
-	bool guard_ready = false;
 	size_t need = npages + (align > PAGE ? (align >> LG_PAGE) - 1 : 0);
 	if (need > CHUNK_PAGES)
 		return NULL;
@@ -601,7 +598,6 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
 		s->guarded = guards;
-		guard_ready = s->ninaccessible >= s->npages;
 		if (sizeclass)
 			slab_map(s, sizeclass);
 		else
@@ -624,7 +620,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	 * is only reserved. Pages freed inaccessible (free_locked) hold a
 	 * ready one: a large block or slab that reuses a freed one of its size
 	 * makes one mprotect call, not two. */
-	if (guards && (guard_ready || arch_protect((void *)guard_page(s), PAGE, false) == 0))
+	if (guards && (s->ninaccessible >= s->npages || /* still the free span's: slab_map keeps it */
+	               arch_protect((void *)guard_page(s), PAGE, false) == 0))
 		s->guarded = 2;
 	return s;
 }
@@ -639,11 +636,12 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now, boo
 	/* Guarded heaps keep freed pages inaccessible until they are handed
 	 * out again: a use after free of a large block or a slab faults, and
 	 * the fault is reported (harden.c). The guard page stays so too. */
-	s->ninaccessible = 0;
-	if (s->guarded == 2) {
-		if (arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false) == 0)
+	if (s->guarded) { /* every span of a guarded heap */
+		s->ninaccessible = 0;
+		if (s->guarded == 2 && arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false) == 0)
 			s->ninaccessible = s->npages;
-		__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
+		if (s->guarded == 2)
+			__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
 	}
 	s->guarded = 0;
 	if (s->state == SPAN_SLAB)
@@ -771,7 +769,7 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 		struct span *taken = span_take(heap, right, more, PAGE);
 		if (taken) {
 			zeroed = taken->zeroed;
-			guard_ready = taken->ninaccessible >= taken->npages;
+			guard_ready = span->guarded && taken->ninaccessible >= taken->npages;
 			purge_for_fresh_take(heap, taken->npages - taken->ndirty);
 			boundary_set(span, NULL);
 			span->npages += taken->npages;

@@ -72,8 +72,12 @@ struct span {
 			/* FREE, in the dirty list: when it joined (the heap's
 			 * clock, so the list is oldest first). */
 			uint64_t dirty_ns;
-			/* FREE: its first pages made inaccessible by a guarded
-			 * heap's frees (free_locked), as many as this. */
+			/* FREE, in a guarded heap: its first pages are
+			 * inaccessible, at least min(this, npages) of them. Set
+			 * by free_locked; a merge keeps the left span's, a split
+			 * the first part's, and the rest starts at 0 (a fresh
+			 * record's), so it never claims a page a fresh chunk or
+			 * an unguarded free left accessible. */
 			uint32_t ninaccessible;
 		};
 	};
