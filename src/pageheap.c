@@ -351,12 +351,14 @@ static void spare_calm(struct pageheap *heap, uint64_t now, uint64_t window)
 
 static size_t os_page = PAGE;
 static bool guards;
+static uint8_t guarded_new; /* a new span's guarded: 2 in guarded heaps */
 static bool freed_protected; /* some free pages were made inaccessible */
 
 void pageheap_boot(size_t os_page_size, bool guard_pages)
 {
 	os_page = MAX(os_page_size, PAGE);
 	guards = guard_pages;
+	guarded_new = guard_pages ? 2 : 0;
 }
 
 bool pageheap_purge_range(uintptr_t start, uintptr_t end)
@@ -605,7 +607,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		spare_note_take(heap, s, from_whole, heap->now_ns);
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
-		s->guarded = guards;
+		s->guarded = guarded_new; /* under the lock that ingot_check takes */
 		if (sizeclass)
 			slab_map(s, sizeclass);
 		else
@@ -628,9 +630,9 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	 * is only reserved. Pages freed inaccessible (free_locked) hold a
 	 * ready one: a large block or slab that reuses a freed one of its size
 	 * makes one mprotect call, not two. */
-	if (guards && (s->ninaccessible >= s->npages || /* still the free span's: slab_map keeps it */
-	               arch_protect((void *)guard_page(s), PAGE, false) == 0))
-		s->guarded = 2;
+	if (guards && !(s->ninaccessible >= s->npages || /* still the free span's: slab_map keeps it */
+	                arch_protect((void *)guard_page(s), PAGE, false) == 0))
+		s->guarded = 1;
 	return s;
 }
 
