@@ -164,6 +164,9 @@ struct tcache {
 	void **remote;                   /* hardened: remote objects on their way */
 	uint8_t *remote_cls;             /* home, with their classes (remote_put) */
 	unsigned nremote;
+	unsigned remote_bytes;           /* their sizes' sum */
+	unsigned nremote_sent;           /* how many went home (at most
+	                                  * REMOTE_CONSUMER_SENT, a consumer) */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
