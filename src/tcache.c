@@ -1047,8 +1047,9 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
  * a small object its program owns (harden_owned): the checks (ownership,
  * canaries, zeroing), the quarantine, and the object that leaves the
  * quarantine pushed on its stack (a full stack takes stack_put's way; a
- * remote object waits to go home with others, remote_put: a thread never
- * hands out another arena's block that it freed). False, having done
+ * remote object takes remote_put's: it waits to go home with others, or,
+ * in a consumer thread, stays on its stack as the default profile's would).
+ * False, having done
  * nothing, when p is anything else, which checked_free checks in full and
  * reports, or the cache may not (hardened_fast_cache). The page map's
  * class and the canary prove p an object start: no span record. */
