@@ -278,15 +278,19 @@ Test(tcache, a_flush_sends_each_arenas_objects_home)
 
 /* Misuse in a flush: an object twice (in one run, or in two flushes), and a
  * pointer inside an object in the middle of a run of neighbours. */
-enum flush_misuse { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN };
+enum flush_misuse_kind { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN, TWICE_IN_ONE_RUN };
+struct flush_misuse {
+	enum flush_misuse_kind kind;
+	size_t size; /* of the objects flushed */
+};
 
 static void flush_misuse(void *arg)
 {
-	enum flush_misuse kind = *(enum flush_misuse *)arg;
+	enum flush_misuse_kind kind = ((struct flush_misuse *)arg)->kind;
 	enum { N = 40 };
 	void *objs[N + 1];
 	struct arena *arena = arena_get(0);
-	unsigned cls = sizeclass_small(64);
+	unsigned cls = sizeclass_small(((struct flush_misuse *)arg)->size);
 	struct bin *bin = arena_bin(arena, cls);
 	ingot_free(ingot_malloc(1)); /* boots ingot */
 	if (bin_alloc_batch(bin, &arena->heap, objs, N) != N)
@@ -297,6 +301,9 @@ static void flush_misuse(void *arg)
 	} else if (kind == TWICE_ACROSS_FLUSHES) {
 		bin_free_batch(bin, &arena->heap, objs, N);
 		bin_free_batch(bin, &arena->heap, objs + 10, 5);
+	} else if (kind == TWICE_IN_ONE_RUN) {
+		objs[1] = objs[0];
+		bin_free_batch(bin, &arena->heap, objs, N);
 	} else {
 		objs[N / 2] = (char *)objs[N / 2] + 16;
 		bin_free_batch(bin, &arena->heap, objs, N);
@@ -306,7 +313,7 @@ static void flush_misuse(void *arg)
 Test(tcache, a_flush_reports_an_object_freed_twice_or_inside_a_run)
 {
 	skip_if_uncached();
-	enum flush_misuse kinds[] = {TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN};
+	struct flush_misuse kinds[] = {{TWICE_IN_ONE_FLUSH, 64}, {TWICE_ACROSS_FLUSHES, 64}, {INSIDE_A_RUN, 64}};
 	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
 	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
 	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside a run's object");
@@ -1660,4 +1667,56 @@ Test(tcache, a_fork_while_bins_are_set_up_leaves_the_child_every_bin)
 	join_thread(t);
 	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- flushes of classes above 1 KiB (slab_free_few) -------------------------- */
+
+/* Their slabs hold 4 to 23 objects in one bitmap word, and a flush gives
+ * each slab's objects back as one mask: in any order, across slabs and in
+ * flushes of any length, nothing is lost or doubled. */
+Test(tcache, a_flush_of_big_small_objects_gives_back_each_once)
+{
+	skip_if_uncached();
+	enum { N = 600 };
+	static void *objs[N], *again[N];
+	struct arena *arena = arena_get(0);
+	uint64_t rng = 7;
+	for (size_t size = 1152; size <= SC_SMALL_MAX; size *= 2) {
+		unsigned cls = sizeclass_small(size);
+		struct bin *bin = arena_bin(arena, cls);
+		size_t live0 = bin_live(bin);
+		cr_assert_leq(sc_nregs[cls], 64, "class %u: a slab of more than one bitmap word", cls);
+		for (int round = 0; round < 3; round++) {
+			cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+			for (unsigned i = N / 2; i < N; i++) { /* the second half shuffled */
+				size_t j = N / 2 + rng_below(&rng, i - N / 2 + 1);
+				void *t = objs[i];
+				objs[i] = objs[j];
+				objs[j] = t;
+			}
+			for (unsigned i = 0, len = 1; i < N; i += len, len = len % 13 + 1)
+				bin_free_batch(bin, &arena->heap, objs + i, MIN(len, N - i));
+			cr_assert_eq(bin_live(bin), live0, "size %zu round %d: %zu live, %zu before", size, round,
+			             bin_live(bin), live0);
+			cr_assert_eq(ingot_check(), 0);
+		}
+		cr_assert_eq(bin_alloc_batch(bin, &arena->heap, again, N), N);
+		for (unsigned i = 0; i < N; i++)
+			*(unsigned *)again[i] = i;
+		for (unsigned i = 0; i < N; i++)
+			cr_assert_eq(*(unsigned *)again[i], i, "size %zu: object %u handed out twice", size, i);
+		bin_free_batch(bin, &arena->heap, again, N);
+		cr_assert_eq(bin_live(bin), live0);
+	}
+}
+
+Test(tcache, a_flush_of_big_small_objects_reports_misuse)
+{
+	skip_if_uncached();
+	struct flush_misuse kinds[] = {{TWICE_IN_ONE_FLUSH, 3000}, {TWICE_ACROSS_FLUSHES, 3000}, {INSIDE_A_RUN, 3000},
+	                               {TWICE_IN_ONE_RUN, 3000}};
+	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
+	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
+	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside an object");
+	assert_aborts_with(flush_misuse, &kinds[3], "double free", "an object twice in one slab's run");
 }
