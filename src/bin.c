@@ -155,6 +155,11 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 	return s;
 }
 
+/* Whether the slabs of class cls hold their free set in one bitmap word
+ * and few objects (4 to 23), so that a flush's runs are short: the classes
+ * above SC_FINE_MIN. */
+static bool class_has_few_objects(unsigned cls) { return sc_size[cls] > SC_FINE_MIN; }
+
 /* Pops up to n objects from slab s in address order into end[-1],
  * end[-2], ... (the lowest address at end[-1]); returns how many. */
 static unsigned slab_pop(struct span *s, size_t size, void **end, unsigned n)
@@ -189,15 +194,31 @@ void bin_init(struct bin *bin, unsigned sizeclass)
 	__atomic_store_n(&bin->sizeclass, (uint8_t)sizeclass, __ATOMIC_RELEASE);
 }
 
+/* slab_pop for a slab of few objects (class_has_few_objects), whose free
+ * set is one bitmap word: min(n, its free count) objects, one bit each. */
+static unsigned slab_pop_few(struct span *s, size_t size, void **end, unsigned n)
+{
+	unsigned got = MIN(n, (unsigned)s->nfree);
+	uint64_t bits = s->free_bits[0];
+	for (void **out = end - 1; out >= end - got; out--, bits &= bits - 1)
+		*out = (void *)(s->base + (unsigned)__builtin_ctzll(bits) * size);
+	s->free_bits[0] = bits;
+	s->nfree = (uint16_t)(s->nfree - got);
+	ingot_assert_expensive(bitmap_count(s) == s->nfree);
+	return got;
+}
+
 unsigned bin_alloc_batch(struct bin *bin, struct pageheap *heap, void **out, unsigned n)
 {
 	size_t size = sc_size[bin->sizeclass];
+	bool few = class_has_few_objects(bin->sizeclass);
 	unsigned got = 0;
 	arch_lock_acquire(&bin->lock);
 	while (got < n) {
 		if (!bin->current && !(bin->current = slab_next(bin, heap)))
 			break;
-		got += slab_pop(bin->current, size, out + n - got, n - got);
+		void **end = out + n - got;
+		got += few ? slab_pop_few(bin->current, size, end, n - got) : slab_pop(bin->current, size, end, n - got);
 		if (bin->current->nfree == 0)
 			bin->current = NULL;
 	}
@@ -266,11 +287,6 @@ static unsigned slab_free_run(struct bin *bin, struct span *s, void *const *objs
 	bin->nregs_live -= i;
 	return i;
 }
-
-/* Whether the slabs of class cls hold their free set in one bitmap word
- * and few objects (4 to 23), so that a flush's runs are short: the classes
- * above SC_FINE_MIN. */
-static bool class_has_few_objects(unsigned cls) { return sc_size[cls] > SC_FINE_MIN; }
 
 /* slab_free_run for a slab of few objects (class_has_few_objects): one bit
  * an object into one mask, one bitmap update. The stretches of neighbouring
