@@ -1720,3 +1720,88 @@ Test(tcache, a_flush_of_big_small_objects_reports_misuse)
 	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside an object");
 	assert_aborts_with(flush_misuse, &kinds[3], "double free", "an object twice in one slab's run");
 }
+
+/* ---- small refills and frees past a full stack (small_refill_hit, small_full_hit) ---- */
+
+/* Hooks installed by another thread see this thread's small malloc that
+ * finds its stack empty, or its small free that finds it full, at once:
+ * the default-mode shortcuts to the stack step aside. */
+static __thread void *last_hooked_alloc, *last_hooked_free;
+static int small_hooks_phase; /* 1: the stack is empty or full; 2: hooks are in */
+
+static void note_hooked_alloc(void *ctx, void *ptr, size_t requested, size_t usable)
+{
+	(void)ctx, (void)requested, (void)usable;
+	last_hooked_alloc = ptr;
+}
+
+static void note_hooked_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx, (void)usable;
+	last_hooked_free = ptr;
+}
+
+enum { SMALL_HOOKED_SIZE = 3000, SMALL_HOOKED_MAX = 4096 };
+
+static void *small_stack_edge_under_new_hooks(void *arg)
+{
+	bool full = *(bool *)arg;
+	static __thread void *held[SMALL_HOOKED_MAX];
+	struct tcache_stack *stack = &my_cache()->cstacks[sizeclass_small(SMALL_HOOKED_SIZE)];
+	void *extra = ingot_malloc(SMALL_HOOKED_SIZE); /* freed past the full stack */
+	unsigned n = 0;
+	/* Mallocs past the stack's capacity (refills open it), until it is
+	 * empty. */
+	do
+		held[n++] = ingot_malloc(SMALL_HOOKED_SIZE);
+	while ((n < SMALL_HOOKED_MAX / 4 || tcache_stack_ncached(stack) > 0) && n < SMALL_HOOKED_MAX / 2);
+	bool ready = tcache_stack_ncached(stack) == 0 && tcache_stack_ncap(stack) > 0;
+	if (full) {
+		while (tcache_stack_ncached(stack) < tcache_stack_ncap(stack) && n > 0)
+			ingot_free(held[--n]);
+		ready = tcache_stack_ncached(stack) == tcache_stack_ncap(stack);
+	}
+	__atomic_store_n(&small_hooks_phase, 1, __ATOMIC_RELEASE); /* even when not ready: the test waits */
+	THREAD_CHECK(ready, "the stack never ran %s", full ? "full" : "empty");
+	while (__atomic_load_n(&small_hooks_phase, __ATOMIC_ACQUIRE) != 2)
+		sched_yield();
+	if (full) {
+		ingot_free(extra);
+		THREAD_CHECK(last_hooked_free == extra, "the free past a full stack went unseen by the hooks");
+	} else {
+		void *q = ingot_malloc(SMALL_HOOKED_SIZE);
+		THREAD_CHECK(q != NULL && last_hooked_alloc == q, "the malloc on an empty stack went unseen by the hooks");
+		ingot_free(q);
+		ingot_free(extra);
+	}
+	while (n > 0)
+		ingot_free(held[--n]);
+	return NULL;
+}
+
+static void small_stack_edge_sees_new_hooks(bool full)
+{
+	__atomic_store_n(&small_hooks_phase, 0, __ATOMIC_RELEASE);
+	pthread_t t = start_thread(small_stack_edge_under_new_hooks, &full);
+	while (__atomic_load_n(&small_hooks_phase, __ATOMIC_ACQUIRE) != 1)
+		sched_yield();
+	static const struct ingot_hooks hooks = {note_hooked_alloc, note_hooked_free, NULL, NULL};
+	cr_assert_eq(ingot_hooks_set(&hooks), 0);
+	__atomic_store_n(&small_hooks_phase, 2, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ingot_hooks_set(NULL);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(tcache, hooks_set_by_another_thread_see_a_small_refill_at_once)
+{
+	skip_if_uncached();
+	small_stack_edge_sees_new_hooks(false);
+}
+
+Test(tcache, hooks_set_by_another_thread_see_a_free_past_a_full_stack_at_once)
+{
+	skip_if_uncached();
+	small_stack_edge_sees_new_hooks(true);
+}
