@@ -469,17 +469,22 @@ void tcache_account(size_t allocated, size_t deallocated)
 /* ---- refill, flush, gc ---------------------------------------------------- */
 
 /* Objects a full stack of class cls with capacity ncap keeps when it makes
- * room (stack_make_room): half, or an eighth (at least one) in the classes
- * above SC_FINE_MIN. Theirs are stacks of 4 to 32 objects, and keeping half
- * sent 2 to 16 objects home per flush, for a slow path of some 900
- * instructions: sizeloop batch 1k-8k 223.3 -> 208.4 instructions a
- * malloc+free, 8k-64k 422.0 -> 412.7, at the same peak RSS. Keeping none
- * saved 3 more in 1k-8k but put 8k-64k's peak RSS up 2%; refilling them
- * whole as well (rather than half) saved 4 more but left up to a full stack
- * of each class unused at the batch's peak: +6% RSS. */
+ * room (stack_make_room): half, or in the classes above SC_FINE_MIN an
+ * eighth (at least one) at their base capacity and a quarter once grown.
+ * Theirs are stacks of 4 to 32 objects, and keeping half sent 2 to 16
+ * objects home per flush, for a slow path of some 900 instructions:
+ * sizeloop batch 1k-8k 202.6 -> 195.0 instructions a malloc+free, 8k-64k
+ * 402.2 -> 399.6, at the same peak RSS. An eighth of grown stacks too
+ * saved 3 and 6 more, but emptied more slabs of 8..16 KiB into the page
+ * heap, which came back as fresh pages: 8k-64k's peak RSS +1.5%. Keeping
+ * none saved 3 more in 1k-8k; refilling them whole as well (rather than
+ * half) saved 4 but left up to a full stack of each class unused at the
+ * batch's peak: +6% RSS. */
 static unsigned class_ncap_kept(unsigned cls, unsigned ncap)
 {
-	return sc_size[cls] > SC_FINE_MIN ? MAX(1u, ncap / 8u) : ncap / 2u;
+	if (sc_size[cls] <= SC_FINE_MIN)
+		return ncap / 2u;
+	return ncap <= class_ncap[cls] ? MAX(1u, ncap / 8u) : ncap / 4u;
 }
 
 /* Flushes the n oldest objects (the bottom of the stack) of tc's stack cls. */
