@@ -393,6 +393,12 @@ INGOT_INLINE unsigned free_runs_locked(struct bin *bin, struct pageheap *heap, c
 		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
 		if (c->arena != owner)
 			break;
+		/* Every object was checked when it was freed into a cache; one
+		 * whose page no longer holds a slab of this class was freed twice,
+		 * and its slab emptied and went back to the heap earlier in this
+		 * flush or before it. */
+		if (INGOT_UNLIKELY(c->class_of[chunk_page_index((uintptr_t)objs[i])] != bin->sizeclass))
+			ingot_report_double_free(objs[i]);
 		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
 		unsigned nfree_before = s->nfree;
 		i += few ? slab_free_few(bin, s, objs + i, n - i) : slab_free_run(bin, s, objs + i, n - i);
