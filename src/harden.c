@@ -23,11 +23,37 @@
 
 unsigned ingot_hardening;
 uint64_t harden_canary_secret;
+struct harden_head harden_heads[SC_NSMALL + 1];
+const uint64_t harden_zero_word;
+
+/* The pattern (hardening.h) over the first bytes (16 or more, a multiple
+ * of 16) of a block, the first HARDEN_CHECKED_HEAD of them at most. */
+static void pattern_of(size_t bytes, harden_pattern_bytes at)
+{
+	size_t stride = bytes > HARDEN_RUN ? sizeof(harden_vec) : 0;
+	size_t step = sizeof(harden_vec) + 3 * stride; /* 16 or HARDEN_RUN */
+	size_t last = MIN(bytes, HARDEN_CHECKED_HEAD) - step;
+	at[0] = (uint8_t)stride;
+	at[1] = (uint8_t)MIN(step, last);
+	at[2] = (uint8_t)MIN(2 * step, last);
+	at[3] = (uint8_t)last;
+}
 
 void harden_boot(unsigned bits, uint64_t secret)
 {
 	ingot_hardening = bits;
 	harden_canary_secret = secret | 1; /* never 0, so zeroed memory never matches */
+	size_t canary = (bits & HARDEN_CANARY) ? CANARY_SIZE : 0;
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
+		struct harden_head *head = &harden_heads[cls];
+		size_t cleared = MIN(sc_size[cls] - canary, HARDEN_CHECKED_HEAD);
+		size_t whole = cleared & ~(size_t)(sizeof(harden_vec) - 1);
+		pattern_of(sc_size[cls], head->check);
+		head->zero_vectors = whole != 0;
+		if (whole != 0)
+			pattern_of(whole, head->zero);
+		head->zero_word = (uint8_t)(cleared - sizeof(harden_word));
+	}
 }
 
 /* The slot of p in slab s; reports a pointer that is not an object start. */
@@ -73,7 +99,7 @@ void harden_give(struct span *s, void *p, unsigned cls)
 	}
 	/* Fills leave the canary word (now 0) alone. */
 	if (bits & HARDEN_ZERO_ON_FREE)
-		harden_zero_head(p, cls, harden_canary_size());
+		harden_zero_head(p, cls);
 	else if (bits & HARDEN_JUNK_FREE)
 		ingot_memset(p, 0x5a, sc_size[cls] - harden_canary_size());
 }

@@ -92,57 +92,72 @@ INGOT_INLINE bool harden_checked_head_zero(const void *p)
 	return (any[0] | any[1]) == 0;
 }
 
-/* The head checks and zeroing below run the same few patterns for every
- * class, with the offsets clamped (MIN: a conditional move) rather than a
- * jump on the size into a run of vector loads or stores: with random sizes
- * that jump mispredicted on nearly every call (a hardened sizeloop mix of
- * 16..1k took twice the time of one of 500..1k). A fully clamped run of
- * 16 vectors cost as much again in instructions (fixed 64 B 0.29 -> 0.47
- * s), so a size picks one of two: past 64 bytes, four 64-byte runs (at
- * 64 j, the last at the end of the head or block, overlapping), else four
- * vectors (at 16 i, likewise). A run or vector past the end covers the
- * same bytes again. */
+/* The head checks and zeroing below run one pattern for every class: four
+ * groups of four vectors, the groups at 0, at1, at2 and last, a group's
+ * vectors stride bytes apart. Past 64 bytes a group is a 64-byte run
+ * (stride 16, groups 64 bytes apart, the last at the end of the head or
+ * block, overlapping); up to 64 bytes each group is one vector read or
+ * written four times over (stride 0, groups 16 bytes apart, likewise). A
+ * vector past the end covers the same bytes again. Each class's pattern is
+ * found at start (harden_boot) and loaded, not jumped to: with random
+ * sizes a jump on the size (to four vectors or to four runs, as before)
+ * mispredicted on about every other call, in malloc's check and again in
+ * free's zeroing. Without them a hardened sizeloop mix of 16..1k takes
+ * 0.63-0.67 of the time, batch 0.77; blocks of up to 64 bytes pay 12 loads
+ * and 12 stores more (a fixed 64-byte flood 3-8% more). */
 #define HARDEN_RUN 64u
 
-INGOT_INLINE harden_vec harden_run_or(const char *b)
+/* A pattern as found at start: stride, at1, at2, last. */
+typedef uint8_t harden_pattern_bytes[4];
+
+/* What the head check and zero on free do for each small class: the
+ * check's pattern over the class's bytes, the zeroing's over the whole
+ * vectors before the canary (none in a 16-byte block with a canary:
+ * zero_vectors false), and where the last word the zeroing clears lies. */
+struct harden_head {
+	harden_pattern_bytes check, zero;
+	uint8_t zero_word;
+	bool zero_vectors;
+};
+extern struct harden_head harden_heads[SC_NSMALL + 1];
+
+struct harden_pattern {
+	size_t stride, stride2, stride3, at1, at2, last;
+};
+
+INGOT_INLINE struct harden_pattern harden_pattern_load(const harden_pattern_bytes at)
 {
-	const harden_vec *v = (const harden_vec *)b;
-	return v[0] | v[1] | v[2] | v[3];
+	size_t stride = at[0], stride2 = 2 * stride, stride3 = 3 * stride;
+	/* Opaque multiples: else GCC derives each vector's address from the
+	 * last one's, an add per vector, rather than index it. */
+	__asm__("" : "+r"(stride2), "+r"(stride3));
+	return (struct harden_pattern){stride, stride2, stride3, at[1], at[2], at[3]};
 }
 
-INGOT_INLINE void harden_run_zero(char *b)
+INGOT_INLINE harden_vec harden_group_or(const char *b, const struct harden_pattern *at)
 {
-	harden_vec *v = (harden_vec *)b;
+	return *(const harden_vec *)b | *(const harden_vec *)(b + at->stride) |
+	       *(const harden_vec *)(b + at->stride2) | *(const harden_vec *)(b + at->stride3);
+}
+
+INGOT_INLINE void harden_group_zero(char *b, const struct harden_pattern *at)
+{
 	const harden_vec zero = {0, 0};
-	v[0] = zero;
-	v[1] = zero;
-	v[2] = zero;
-	v[3] = zero;
+	*(harden_vec *)b = zero;
+	*(harden_vec *)(b + at->stride) = zero;
+	*(harden_vec *)(b + at->stride2) = zero;
+	*(harden_vec *)(b + at->stride3) = zero;
 }
 
-/* Whether the first bytes (16 or more, a multiple of 16; p 16-aligned) at
- * p are zero, the first HARDEN_CHECKED_HEAD of them at most. */
-INGOT_INLINE bool harden_bytes_zero(const void *p, size_t bytes)
-{
-	const char *b = p;
-	harden_vec any;
-	if (bytes > HARDEN_RUN) {
-		size_t last = MIN(bytes, HARDEN_CHECKED_HEAD) - HARDEN_RUN;
-		any = harden_run_or(b) | harden_run_or(b + MIN(HARDEN_RUN, last)) |
-		      harden_run_or(b + MIN(2 * HARDEN_RUN, last)) | harden_run_or(b + last);
-	} else {
-		size_t last = bytes - sizeof(harden_vec);
-		any = *(const harden_vec *)b | *(const harden_vec *)(b + MIN(16u, last)) |
-		      *(const harden_vec *)(b + MIN(32u, last)) | *(const harden_vec *)(b + last);
-	}
-	return (any[0] | any[1]) == 0;
-}
-
-/* Whether the head of small object p of class cls (what take checks) is
- * all zero. */
+/* Whether the head of small object p of class cls (what take checks: its
+ * first HARDEN_CHECKED_HEAD bytes at most) is all zero. */
 INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
 {
-	return harden_bytes_zero(p, sc_size[cls]);
+	const char *b = p;
+	struct harden_pattern at = harden_pattern_load(harden_heads[cls].check);
+	harden_vec any = harden_group_or(b, &at) | harden_group_or(b + at.at1, &at) |
+	                 harden_group_or(b + at.at2, &at) | harden_group_or(b + at.last, &at);
+	return (any[0] | any[1]) == 0;
 }
 
 /* Zeroes the head of small object p of class cls, what zero on free
@@ -153,30 +168,22 @@ INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
  * it took 92% of a hardened malloc+free of 1-8 KiB (callgrind, pair-1k-8k:
  * 6,777 instructions). Inline vector stores rather than a call of memset
  * or gcc's rep stos (one counted instruction per word under callgrind, and
- * slow to start), in the patterns above over the whole vectors, then the
+ * slow to start), in the pattern above over the whole vectors, then the
  * word before the canary (sizes are multiples of 16, so less the canary
  * they end 8 bytes into a vector; without one, or past the head, the word
  * is stored twice). */
-INGOT_INLINE void harden_zero_head(void *p, unsigned cls, size_t canary)
+INGOT_INLINE void harden_zero_head(void *p, unsigned cls)
 {
-	size_t n = MIN(sc_size[cls] - canary, HARDEN_CHECKED_HEAD);
-	size_t whole = n & ~(size_t)(sizeof(harden_vec) - 1);
+	const struct harden_head *head = &harden_heads[cls];
 	char *b = p;
-	if (whole > HARDEN_RUN) {
-		size_t last = whole - HARDEN_RUN;
-		harden_run_zero(b);
-		harden_run_zero(b + MIN(HARDEN_RUN, last));
-		harden_run_zero(b + MIN(2 * HARDEN_RUN, last));
-		harden_run_zero(b + last);
-	} else if (INGOT_LIKELY(whole != 0)) {
-		size_t last = whole - sizeof(harden_vec);
-		const harden_vec zero = {0, 0};
-		*(harden_vec *)b = zero;
-		*(harden_vec *)(b + MIN(16u, last)) = zero;
-		*(harden_vec *)(b + MIN(32u, last)) = zero;
-		*(harden_vec *)(b + last) = zero;
+	if (INGOT_LIKELY(head->zero_vectors)) {
+		struct harden_pattern at = harden_pattern_load(head->zero);
+		harden_group_zero(b, &at);
+		harden_group_zero(b + at.at1, &at);
+		harden_group_zero(b + at.at2, &at);
+		harden_group_zero(b + at.last, &at);
 	}
-	*(harden_word *)(b + n - sizeof(harden_word)) = 0;
+	*(harden_word *)(b + head->zero_word) = 0;
 }
 
 /* A small object leaves the allocator for the user (check it was free and
@@ -227,13 +234,25 @@ INGOT_INLINE void harden_disown(void *p, unsigned cls, uint64_t secret)
  * thread is doing with it (take and give change the word in one store).
  * Anything else was written there from outside: an underflow of p (or an
  * overflow of its neighbour, which its own free would report). */
+extern const uint64_t harden_zero_word; /* reads 0: "no neighbour below" */
+
 INGOT_INLINE void harden_underflow_check(void *p, bool first_in_slab, unsigned cls, uint64_t secret)
 {
-	if (first_in_slab)
-		return; /* a guard or another span before it */
 	void *prev = (char *)p - sc_size[cls];
-	uint64_t word = __atomic_load_n(harden_canary_at(prev, cls), __ATOMIC_RELAXED);
-	if (INGOT_UNLIKELY(word != 0 && word != harden_canary_keyed(secret, prev)))
+	/* A slab's first object has a guard or another span before it: its
+	 * check reads harden_zero_word instead, picked by a mask rather than
+	 * a jump (for blocks of 1-8 KiB whether p starts its slab, or a page,
+	 * is a coin toss). Nor is the test below a jump on whether the
+	 * neighbour is live (another coin toss where a program keeps some
+	 * blocks and frees others); the empty asm keeps GCC from splitting
+	 * it into two jumps. */
+	uintptr_t first = 0 - (uintptr_t)first_in_slab;
+	const uint64_t *below = (const uint64_t *)(((uintptr_t)&harden_zero_word & first) |
+	                                           ((uintptr_t)harden_canary_at(prev, cls) & ~first));
+	uint64_t word = __atomic_load_n(below, __ATOMIC_RELAXED);
+	bool overwritten = (word != 0) & (word != harden_canary_keyed(secret, prev));
+	__asm__("" : "+r"(overwritten));
+	if (INGOT_UNLIKELY(overwritten))
 		harden_underflow_failed(p);
 }
 
@@ -244,14 +263,15 @@ INGOT_INLINE void harden_underflow_check(void *p, bool first_in_slab, unsigned c
  * one never handed out, one freed already) the checked path (harden_give)
  * tells apart and reports, with the slab's record. Keyed by address, the
  * canary an interior pointer would need takes the secret to forge. The
- * word is read only when its page is p's or of class cls too: never a
- * guard page, which keeps class 0. Spares the hardened free the span record and
+ * word is read only when its page is of class cls too: never a guard
+ * page, which keeps class 0. The page map is read even when the word lies
+ * on p's page: a test of that first was a coin toss for blocks of 1-8 KiB,
+ * which cross pages at random. Spares the hardened free the span record and
  * the slot's division (harden_give_all). */
 INGOT_INLINE bool harden_owned(void *p, unsigned cls, uint64_t secret)
 {
 	uint64_t *canary = harden_canary_at(p, cls);
-	bool same_page = (((uintptr_t)p ^ (uintptr_t)canary) >> LG_PAGE) == 0;
-	return (same_page || pagemap_class((uintptr_t)canary) == cls) &&
+	return pagemap_class((uintptr_t)canary) == cls &&
 	       __atomic_load_n(canary, __ATOMIC_RELAXED) == harden_canary_keyed(secret, p);
 }
 
@@ -261,7 +281,7 @@ INGOT_INLINE void harden_give_all(void *p, bool first_in_slab, unsigned cls, uin
 {
 	harden_disown(p, cls, secret);
 	harden_underflow_check(p, first_in_slab, cls, secret);
-	harden_zero_head(p, cls, CANARY_SIZE);
+	harden_zero_head(p, cls);
 }
 
 /* Shuffles n objects (random slot order); rng is a per-cache state. */

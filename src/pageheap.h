@@ -63,14 +63,26 @@ struct span {
 		/* LARGE and large_cached (written by the arena layer under its
 		 * large cache's lock): when it was cached. */
 		uint64_t cached_ns;
+		/* SLAB (written by its bin): the heap's fresh_takes when the
+		 * slab came to its bin empty (bin.c, slab_may_wait). */
+		size_t fresh_mark;
 	};
 	struct span *dirty_prev; /* FREE */
 	union {
 		/* SLAB spans only: 1 = free object (in the slab). */
 		uint64_t free_bits[SLAB_BITMAP_WORDS];
-		/* FREE, in the dirty list: when it joined (the heap's clock,
-		 * so the list is oldest first). */
-		uint64_t dirty_ns;
+		struct {
+			/* FREE, in the dirty list: when it joined (the heap's
+			 * clock, so the list is oldest first). */
+			uint64_t dirty_ns;
+			/* FREE, in a guarded heap: its first pages are
+			 * inaccessible, at least min(this, npages) of them. Set
+			 * by free_locked; a merge keeps the left span's, a split
+			 * the first part's, and the rest starts at 0 (a fresh
+			 * record's), so it never claims a page a fresh chunk or
+			 * an unguarded free left accessible. */
+			uint32_t ninaccessible;
+		};
 	};
 };
 
@@ -122,6 +134,10 @@ struct pageheap {
 	 * budgets, all bins together (bin.c; atomic: each bin under its own
 	 * lock). */
 	size_t bin_surplus_bytes;
+	/* Allocations that took pages not resident (never touched, or
+	 * purged): resident memory grew. Read without the lock by the bins
+	 * (bin.c: an empty slab goes back rather than wait while it grows). */
+	size_t fresh_takes;
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS
@@ -168,12 +184,13 @@ void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, con
 /* Clears the purge counters (arena.<i>.destroy). */
 void pageheap_clear_counters(struct pageheap *heap);
 
-/* Splits a LARGE span in place, keeping its first npages pages and freeing
- * the rest. */
+/* Splits a LARGE span in place, keeping its first npages usable pages (and
+ * a guarded span's guard page past them) and freeing the rest. */
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);
 
-/* Grows a LARGE span in place to npages pages if the pages after it are
- * free; returns false otherwise. With want_zero the new pages read zero. */
+/* Grows a LARGE span in place to npages usable pages (a guarded span's
+ * guard page moves past them) if the pages after it are free; returns
+ * false otherwise. With want_zero the new pages read zero. */
 bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero);
 
 /* Purges dirty pages older than the decay time (all of them with force). */

@@ -3,10 +3,13 @@
  *
  * Call tree:
  *   tcache_malloc (inline) -miss-> tcache_alloc_slow
+ *       -> small_refill_hit -> stack_refill      (default mode, empty stack)
+ *       -> alloc_general
  *       -> tcache_get (first call: tcache_open, arch_thread_exit_register)
  *       -> stack_refill -> bin_alloc_batch         (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
+ *       -> small_full_hit | free_general -> stack_put
  *       -> stack_make_room -> stack_flush, stack_send_remote_home
  *              -> arena_free_batch                 (small, cache full)
  *              -> bin_free_batch per arena's run
@@ -65,6 +68,10 @@
 #define TCACHE_GC_EVENTS 64u      /* refills between GC passes */
 #define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 #define REMOTE_BATCH 64u          /* remote objects sent home at once */
+#define REMOTE_WAIT_MAX 256u      /* hardened: remote objects waiting to go home */
+#define REMOTE_WAIT_BYTES (64u << 10) /* and their bytes, at most about */
+#define REMOTE_CONSUMER_SENT 256u /* hardened: a thread that sent home this many
+                                   * remote objects keeps them (remote_put) */
 #define REMOTE_PROBE_STRIDE 8u    /* a flush looks at one object in this many */
 
 INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
@@ -79,7 +86,7 @@ static void large_hit_boot(void);
 #define QUARANTINE_TAG_WORDS (QUARANTINE_LEN / sizeof(void *))
 /* Room for a hardened cache's remote objects on their way home, with a
  * class byte each (remote_put). */
-#define REMOTE_WAITING_WORDS (REMOTE_BATCH + REMOTE_BATCH / sizeof(void *))
+#define REMOTE_WAITING_WORDS (REMOTE_WAIT_MAX + REMOTE_WAIT_MAX / sizeof(void *))
 _Static_assert(SC_NSMALL <= UINT8_MAX && QUARANTINE_LEN % sizeof(void *) == 0,
                "a quarantine tag is a class, the tags whole words");
 
@@ -301,8 +308,10 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	tc->quarantine_next = 0;
 	tc->quarantine_tags = (uint8_t *)(mem + QUARANTINE_LEN); /* read only under a pointer */
 	tc->remote = mem + QUARANTINE_LEN + QUARANTINE_TAG_WORDS;
-	tc->remote_cls = (uint8_t *)(tc->remote + REMOTE_BATCH);
+	tc->remote_cls = (uint8_t *)(tc->remote + REMOTE_WAIT_MAX);
 	tc->nremote = 0;
+	tc->remote_bytes = 0;
+	tc->nremote_sent = 0;
 	tc->hardened_fast = ingot_hardening == HARDEN_ALL_CHECKS &&
 	                    !__atomic_load_n(&hooks_on, __ATOMIC_RELAXED) && !prof_on();
 	/* Profiling and guarded sampling are set at start-up, before any
@@ -484,6 +493,25 @@ void tcache_account(size_t allocated, size_t deallocated)
 
 /* ---- refill, flush, gc ---------------------------------------------------- */
 
+/* Objects a full stack of class cls with capacity ncap keeps when it makes
+ * room (stack_make_room): half, or in the classes above SC_FINE_MIN an
+ * eighth (at least one) at their base capacity and a quarter once grown.
+ * Theirs are stacks of 4 to 32 objects, and keeping half sent 2 to 16
+ * objects home per flush, for a slow path of some 900 instructions:
+ * sizeloop batch 1k-8k 202.6 -> 195.0 instructions a malloc+free, 8k-64k
+ * 402.2 -> 399.6, at the same peak RSS. An eighth of grown stacks too
+ * saved 3 and 6 more, but emptied more slabs of 8..16 KiB into the page
+ * heap, which came back as fresh pages: 8k-64k's peak RSS +1.5%. Keeping
+ * none saved 3 more in 1k-8k; refilling them whole as well (rather than
+ * half) saved 4 but left up to a full stack of each class unused at the
+ * batch's peak: +6% RSS. */
+static unsigned class_ncap_kept(unsigned cls, unsigned ncap)
+{
+	if (sc_size[cls] <= SC_FINE_MIN)
+		return ncap / 2u;
+	return ncap <= class_ncap[cls] ? MAX(1u, ncap / 8u) : ncap / 4u;
+}
+
 /* Flushes the n oldest objects (the bottom of the stack) of tc's stack cls. */
 static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 {
@@ -600,21 +628,22 @@ static unsigned class_ncap_remote(unsigned cls)
 	return MAX(class_ncap_unfilled(cls), class_ncap[cls] / TCACHE_NCAP_REMOTE_DIV);
 }
 
-/* Makes room in tc's full stack cls: the older half goes home, and of the
- * newer (warm) half that stays, a small stack sends home the remote objects
- * the free fast path cached (another thread's blocks: handed out here they
- * would share cache lines with their owner's, and a producer's blocks would
- * pile up in its consumers' caches). A stack found so drops to half its
- * class's capacity: between flushes it fills with blocks the fast path
- * cannot tell apart, and a thread that frees and allocates a class at one
- * rate (prodcons) held 32 KiB of them per class on average, a random walk
- * over its capacity (stack_grow doubles it again for bursts of its own
- * blocks). A quarter held less (prodcons-t2 3.9 MiB rather than 4.1) but,
- * flushing and refilling four times as often, cost it 19% of its time. */
+/* Makes room in tc's full stack cls: the older objects go home (all but
+ * class_ncap_kept), and of the newer (warm) ones that stay, a small stack
+ * sends home the remote objects the free fast path cached (another
+ * thread's blocks: handed out here they would share cache lines with
+ * their owner's, and a producer's blocks would pile up in its consumers'
+ * caches). A stack found so drops to half its class's capacity: between
+ * flushes it fills with blocks the fast path cannot tell apart, and a
+ * thread that frees and allocates a class at one rate (prodcons) held
+ * 32 KiB of them per class on average, a random walk over its capacity
+ * (stack_grow doubles it again for bursts of its own blocks). A quarter
+ * held less (prodcons-t2 3.9 MiB rather than 4.1) but, flushing and
+ * refilling four times as often, cost it 19% of its time. */
 static void stack_make_room(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
-	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
+	stack_flush(tc, cls, tcache_stack_ncached(stack) - class_ncap_kept(cls, tcache_stack_ncap(stack)));
 	if (cls <= SC_NSMALL && stack_probe_remote(tc, cls)) {
 		stack_send_remote_home(tc, cls);
 		unsigned ncap = class_ncap_remote(cls);
@@ -943,7 +972,7 @@ static void quarantine_flush(struct tcache *tc)
  * order by a counting sort. */
 static __attribute__((noinline)) void remote_flush(struct tcache *tc)
 {
-	void *home[REMOTE_BATCH];
+	void *home[REMOTE_WAIT_MAX];
 	unsigned end[SC_NSMALL + 1] = {0}; /* counts, then where each class ends */
 	unsigned n = tc->nremote;
 	for (unsigned i = 0; i < n; i++)
@@ -957,20 +986,40 @@ static __attribute__((noinline)) void remote_flush(struct tcache *tc)
 		if (next > end[cls])
 			arena_free_batch(cls, home + end[cls], next - end[cls]);
 	}
+	tc->nremote_sent = MIN(tc->nremote_sent + n, REMOTE_CONSUMER_SENT);
 	tc->nremote = 0;
+	tc->remote_bytes = 0;
 }
 
-/* A remote object of class cls leaves hardened cache tc's quarantine: it
- * waits with others to go home, REMOTE_BATCH at a time. Sent one at a
- * time, each under its bin's lock, they took most of a hardened
- * prodcons-t2 (a thread frees only the other's blocks). */
+/* A remote object of class cls leaves hardened cache tc's quarantine. A
+ * thread that frees other threads' blocks in numbers (a consumer: it sent
+ * REMOTE_CONSUMER_SENT of them home) keeps them on its
+ * stack while the stack has room, as the default profile's free fast path
+ * does: they leave the quarantine as its own do, and a full stack's probe
+ * sends them home (stack_put makes room: stack_make_room). Sent home, each under its bin's lock
+ * and with a span look-up and a slot's bitmap update of its own, they took
+ * 40% of a hardened prodcons-t2's instructions (a thread frees only the
+ * other's blocks) even 64 at a time. Any other thread's remote objects
+ * wait with others to go home, up to REMOTE_WAIT_MAX of them or about
+ * REMOTE_WAIT_BYTES: one that frees a block another thread handed it
+ * never hands that block out (threads::a_block_freed_by_a_new_thread_goes_home). */
 static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, unsigned cls)
 {
-	if (tc->nremote == REMOTE_BATCH)
-		remote_flush(tc);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (tc->nremote_sent == REMOTE_CONSUMER_SENT) {
+		if (stack->top != stack->limit) {
+			tcache_stack_push(stack, p);
+			return;
+		}
+		if (stack_put(tc, cls, p)) /* makes room; a remote p it leaves to us */
+			return;
+	}
 	tc->remote[tc->nremote] = p;
 	tc->remote_cls[tc->nremote++] = (uint8_t)cls;
+	tc->remote_bytes += sc_size[cls];
 	tc->info[cls].nout++;
+	if (tc->nremote == REMOTE_WAIT_MAX || tc->remote_bytes >= REMOTE_WAIT_BYTES)
+		remote_flush(tc);
 }
 
 /* Puts small object p on tc's stack cls, or, where it has no room, sends
@@ -1054,25 +1103,27 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	return p;
 }
 
-/* Frees p as checked_free does when it is a small object its program
- * owns (harden_owned): the checks (ownership, canaries, zeroing), the
- * quarantine, and the object that leaves the quarantine pushed on its
- * stack (a full stack takes stack_put's way; a remote object waits to go
- * home with others, remote_put: a thread never hands out another arena's
- * block that it freed). False,
- * having done nothing, when p is anything else, which checked_free checks
- * in full and reports, or the cache may not (hardened_fast_cache). The
- * page map's class and the canary prove p an object start, so only a
- * page-aligned p needs its span's record (is it the slab's first object?). */
-INGOT_INLINE bool hardened_free_fast(void *p)
+/* Frees p, of class cls by the page map, as checked_free does when it is
+ * a small object its program owns (harden_owned): the checks (ownership,
+ * canaries, zeroing), the quarantine, and the object that leaves the
+ * quarantine pushed on its stack (a full stack takes stack_put's way; a
+ * remote object takes remote_put's: it waits to go home with others, or,
+ * in a consumer thread, stays on its stack as the default profile's would).
+ * False, having done
+ * nothing, when p is anything else, which checked_free checks in full and
+ * reports, or the cache may not (hardened_fast_cache). The page map's
+ * class and the canary prove p an object start: no span record. */
+INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 {
 	struct tcache *tc = &tcache_tls.cache;
-	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
 	uint64_t secret = harden_canary_secret;
 	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
 		return false;
-	bool first = ((uintptr_t)p & PAGE_MASK) == 0 &&
-	             span_of_addr(pagemap_chunk((uintptr_t)p), (uintptr_t)p)->base == (uintptr_t)p;
+	/* Every slab has a guard page after it (all checks), so the page
+	 * before a slab's first object is never a page of class cls: p starts
+	 * its slab exactly when the byte before it lies on a page of another
+	 * class (one more page map read, no span record, no jump). */
+	bool first = pagemap_class((uintptr_t)p - 1) != cls;
 	harden_give_all(p, first, cls, secret);
 	tc->info[cls].nout++;
 	unsigned vcls;
@@ -1092,6 +1143,17 @@ INGOT_INLINE bool hardened_free_fast(void *p)
 	}
 	stack_put_or_home(tc, vcls, victim);
 	return true;
+}
+
+bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
+{
+	if (INGOT_LIKELY(!__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) ||
+	    align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
+		return false;
+	/* The size's class, as alloc_usable_for finds it (classes are
+	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
+	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
+	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p, cls);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -1249,6 +1311,41 @@ static bool large_hit_free(void *p)
 	return true;
 }
 
+/* The small classes' cases of an empty or a full stack in an open,
+ * default-mode cache (large_hit_cache), without the general paths' checks
+ * that large_fast stands for: a refill, and a free past a full stack,
+ * were 60 and 70 instructions of checks before reaching the stack
+ * (sizeloop batch 1k-8k, a refill or flush every 5 mallocs or frees). NULL
+ * or false, having done nothing, for the general path to take: no such
+ * cache, a stack with no room for the class, memory that ran out. */
+static __attribute__((noinline)) void *small_refill_hit(size_t size)
+{
+	struct tcache *tc = large_hit_cache();
+	if (!tc)
+		return NULL;
+	unsigned cls = sizeclass_small(size);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->top != stack->base || stack->limit == stack->base)
+		return NULL;
+	return count_cached(tc, tcache_unmark(stack_refill(tc, cls)), cls);
+}
+
+/* Small p (its page's class in the class window, as the free fast path
+ * reads it: a profile sample's page reads 0) to its stack, which the fast
+ * path found full, or home when it is remote. */
+static __attribute__((noinline)) bool small_full_hit(void *p)
+{
+	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
+	struct tcache *tc = large_hit_cache();
+	if (cls == 0 || !tc)
+		return false;
+	if (!stack_put(tc, cls, p)) {
+		tcache_account(0, sc_size[cls]);
+		arena_free(pagemap_chunk((uintptr_t)p), p);
+	}
+	return true;
+}
+
 static __attribute__((noinline)) void *alloc_general(size_t size)
 {
 	void *p;
@@ -1350,17 +1447,32 @@ void *tcache_alloc_slow(size_t size)
 	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
 	    (p = hardened_alloc_fast(size)))
 		return p;
-	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX && (p = large_hit_alloc(size)))
+	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX) {
+		if ((p = large_hit_alloc(size)))
+			return p;
+	} else if (size <= SC_SMALL_MAX && (p = small_refill_hit(size))) {
 		return p;
+	}
 	return alloc_general(size);
+}
+
+/* A free in a cache with the hardened fast paths (no large or small hits
+ * there: large_fast is never set with hardening on). Out of line: inlined
+ * in tcache_free_slow, its registers cost every default-mode large hit and
+ * small full stack 12 instructions of saves and restores. */
+static __attribute__((noinline)) void hardened_free_slow(void *p)
+{
+	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
+		free_general(p);
 }
 
 void tcache_free_slow(void *p)
 {
-	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
-	    hardened_free_fast(p))
+	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED))) {
+		hardened_free_slow(p);
 		return;
-	if (!large_hit_free(p))
+	}
+	if (!large_hit_free(p) && !small_full_hit(p))
 		free_general(p);
 }
 

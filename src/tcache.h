@@ -164,6 +164,9 @@ struct tcache {
 	void **remote;                   /* hardened: remote objects on their way */
 	uint8_t *remote_cls;             /* home, with their classes (remote_put) */
 	unsigned nremote;
+	unsigned remote_bytes;           /* their sizes' sum */
+	unsigned nremote_sent;           /* how many went home (at most
+	                                  * REMOTE_CONSUMER_SENT, a consumer) */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
@@ -228,6 +231,13 @@ void tcache_boot(size_t tcache_max, bool enabled);
 /* Slow paths behind the fast paths in tcache_inline.h. */
 void *tcache_alloc_slow(size_t size);
 void tcache_free_slow(void *p);
+
+/* A sized free (free_sized, sdallocx, sized delete) of p with size and
+ * align, taken by the hardened fast path when the cache has one and p is
+ * an owned small object of size's class; false, having done nothing, for
+ * anything else, which the checked path (alloc_free_checked_size) checks
+ * in full. */
+bool tcache_hardened_free_sized(void *p, size_t size, size_t align);
 
 /* The events of p's class are due (its events_left reached 0 as p was
  * handed out): every TCACHE_EVENT_ALLOCS allocations of the class a

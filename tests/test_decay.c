@@ -893,3 +893,175 @@ Test(decay, pages_purged_by_fresh_takes_do_not_hold_whole_chunks_back, .timeout 
 	ingot_free(take);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- empty slabs while the heap grows (bin.c, slab_may_wait) ------------- */
+
+#define GROW_OBJ 4096u  /* 8 objects a slab of 32 KiB (sizeclass table) */
+#define GROW_NOBJ 128u  /* 16 slabs: more than a bin's base budget keeps */
+#define GROW_SLAB (32 * KiB)
+
+static void *grow_objs[GROW_NOBJ];
+
+/* A fresh arena (its heap grows only for this test), decay never. */
+static struct arena *grow_arena(void)
+{
+	set_decay_everywhere(-1);
+	int index = arena_create();
+	cr_assert_geq(index, 0);
+	struct arena *a = arena_get((unsigned)index);
+	pageheap_set_decay(&a->heap, -1);
+	return a;
+}
+
+static void grow_alloc(struct arena *a)
+{
+	for (unsigned i = 0; i < GROW_NOBJ; i++) {
+		grow_objs[i] = arena_alloc_small(a, sizeclass_of(GROW_OBJ), false);
+		cr_assert_not_null(grow_objs[i]);
+		memset(grow_objs[i], (int)i, 64);
+	}
+}
+
+static void grow_free(void)
+{
+	for (unsigned i = 0; i < GROW_NOBJ; i++)
+		arena_free(pagemap_chunk((uintptr_t)grow_objs[i]), grow_objs[i]);
+}
+
+static unsigned grow_bin_slabs(struct arena *a)
+{
+	struct bin *bin = arena_bin(a, sizeclass_of(GROW_OBJ));
+	arch_lock_acquire(&bin->lock);
+	unsigned n = bin->nslabs;
+	arch_lock_release(&bin->lock);
+	return n;
+}
+
+/* A batch freed and allocated again while the heap does not grow keeps
+ * its slabs in the bin (the second round's are kept; the first round's
+ * came in while the heap grew). */
+Test(decay, empty_slabs_wait_in_their_bin_while_the_heap_does_not_grow)
+{
+	struct arena *a = grow_arena();
+	grow_alloc(a);
+	grow_free();
+	grow_alloc(a);
+	grow_free();
+	cr_assert_geq(grow_bin_slabs(a), 8u, "the bin kept %u slabs of a batch of 16", grow_bin_slabs(a));
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Slabs that empty after the heap took pages that were not resident go
+ * back to the heap at once, and the heap's next growth reuses their pages
+ * rather than fault fresh ones in. */
+Test(decay, empty_slabs_go_back_when_the_heap_grew_and_serve_its_growth)
+{
+	struct arena *a = grow_arena();
+	grow_alloc(a);
+	grow_free();
+	grow_alloc(a); /* the heap stopped growing for them */
+	void *grown = arena_alloc_large(a, 1 * MiB, PAGE, false); /* fresh pages */
+	cr_assert_not_null(grown);
+	memset(grown, 0x5a, 1 * MiB);
+	size_t dirty_before = dirty_bytes();
+	grow_free();
+	cr_assert_leq(grow_bin_slabs(a), 1u, "the bin kept %u slabs after the heap grew", grow_bin_slabs(a));
+	cr_assert_geq(dirty_bytes() - dirty_before, (GROW_NOBJ / 8 - 1) * GROW_SLAB,
+	              "the slabs' pages did not reach the heap");
+	/* Growth of another size takes those pages: few page faults. */
+	long faults = minor_faults();
+	void *reuse[GROW_NOBJ / 8 - 1];
+	for (unsigned i = 0; i < GROW_NOBJ / 8 - 1; i++) {
+		reuse[i] = arena_alloc_large(a, GROW_SLAB, PAGE, false);
+		cr_assert_not_null(reuse[i]);
+		memset(reuse[i], 0x6c, GROW_SLAB);
+	}
+	long took = minor_faults() - faults;
+	cr_assert(TEST_UNDER_TSAN || took < (long)(GROW_SLAB / PAGE), "%ld page faults on reused pages", took);
+	cr_assert_eq(ingot_check(), 0);
+	for (unsigned i = 0; i < GROW_NOBJ / 8 - 1; i++)
+		arena_free(pagemap_chunk((uintptr_t)reuse[i]), reuse[i]);
+	arena_free(pagemap_chunk((uintptr_t)grown), grown);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Threads grow strings by realloc through every small class (the heap
+ * grows, and slabs left behind empty and go back), handing every eighth
+ * finished string to the next thread to free, while the main thread forks
+ * a child that does the same: no string loses a byte, and the heap checks. */
+#define WAVE_THREADS 4
+#define WAVE_STRINGS 64
+#define WAVE_STEPS 20000
+
+static uint8_t *wave_inbox[WAVE_THREADS]; /* through __atomic builtins */
+
+static void wave_take_inbox(unsigned t)
+{
+	uint8_t *p = __atomic_exchange_n(&wave_inbox[t], NULL, __ATOMIC_ACQ_REL);
+	if (p) {
+		size_t n;
+		memcpy(&n, p, sizeof n);
+		cr_assert_eq(pattern_mismatch(p + sizeof n, n - sizeof n, n), SIZE_MAX,
+		             "a string handed over changed");
+		ingot_free(p);
+	}
+}
+
+static void *wave_worker(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg % WAVE_THREADS;
+	uint64_t rng = (uintptr_t)arg * 6151 + 7;
+	uint8_t *s[WAVE_STRINGS] = {0};
+	size_t len[WAVE_STRINGS] = {0}, limit[WAVE_STRINGS];
+	for (unsigned i = 0; i < WAVE_STRINGS; i++)
+		limit[i] = 256 + rng_below(&rng, 24 * KiB);
+	for (unsigned k = 0; k < WAVE_STEPS; k++) {
+		unsigned i = (unsigned)rng_below(&rng, WAVE_STRINGS);
+		size_t n = len[i] + 1 + rng_below(&rng, 64);
+		uint8_t *p = ingot_realloc(s[i], n);
+		cr_assert_not_null(p);
+		for (size_t j = len[i]; j < n; j++)
+			p[j] = (uint8_t)(i + j);
+		s[i] = p, len[i] = n;
+		if (n < limit[i])
+			continue;
+		for (size_t j = 0; j < n; j += 97)
+			cr_assert_eq(p[j], (uint8_t)(i + j), "byte %zu of a grown string changed", j);
+		if (k % 8 == 0) { /* to the next thread, written as a record */
+			memcpy(p, &n, sizeof n);
+			pattern_fill(p + sizeof n, n - sizeof n, n);
+			uint8_t *old = __atomic_exchange_n(&wave_inbox[(t + 1) % WAVE_THREADS], p, __ATOMIC_ACQ_REL);
+			if (old)
+				ingot_free(old);
+		} else {
+			ingot_free(p);
+		}
+		wave_take_inbox(t);
+		s[i] = NULL, len[i] = 0, limit[i] = 256 + rng_below(&rng, 24 * KiB);
+	}
+	for (unsigned i = 0; i < WAVE_STRINGS; i++)
+		ingot_free(s[i]);
+	return NULL;
+}
+
+Test(decay, growing_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
+{
+	set_decay_everywhere(1000);
+	pthread_t th[WAVE_THREADS];
+	for (uintptr_t i = 0; i < WAVE_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, wave_worker, (void *)i), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		wave_worker((void *)(uintptr_t)WAVE_THREADS);
+		_exit(ingot_check() == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < WAVE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+	for (unsigned t = 0; t < WAVE_THREADS; t++)
+		wave_take_inbox(t);
+	cr_assert_eq(ingot_check(), 0);
+}
