@@ -1412,7 +1412,11 @@ static __attribute__((noinline)) void free_general(void *p)
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
 	if (c->kind == CHUNK_KIND_GUARD) {
-		tcache_account(0, guard_free(p));
+		/* Hooks installed after the block was handed out see its free
+		 * too, as they see every other block's. */
+		size_t usable = guard_free(p);
+		hooks_free(p, usable);
+		tcache_account(0, usable);
 		return;
 	}
 	if (cls == 0) {
