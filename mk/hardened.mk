@@ -121,7 +121,11 @@ test: test-hardened-suites
 # block lives in the guard pool.
 GUARDED_SKIP_test_pagemap := pagemap/check_reports_a_class_window_that_disagrees \
 	pagemap/classes_outside_the_window_come_from_the_chunk_table \
-	pagemap/large_blocks_map_to_their_chunk pagemap/small_blocks_map_to_their_slab_chunk
+	pagemap/large_blocks_map_to_their_chunk pagemap/small_blocks_map_to_their_slab_chunk \
+	pagemap/a_tight_address_space_gets_a_smaller_class_window
+# (The last gives ingot 64 MiB of address space past its chunk table; the
+# guard pool reserves about 16 MiB of it at start, and 2-5 runs in 30 then
+# found no room for its eight 1 MiB blocks. It runs in every other build.)
 # These count objects through a cache's stacks and its bin: guarded blocks
 # pass through neither.
 GUARDED_SKIP_test_tcache := tcache/a_bins_copy_of_its_newest_object_follows_the_stack \
