@@ -33,6 +33,10 @@ static inline unsigned arena_lextent_of(size_t usable)
 	return cls > SC_NSMALL ? cls - SC_NSMALL - 1 : 0;
 }
 
+/* Spells of growth of its page heap a cached large block may sit through
+ * unused before it goes back (arena.c, large_cache_grown_before). */
+#define LARGE_CACHE_SPELLS 8
+
 struct arena {
 	/* Laid out for a small program's pages: the page heap, whose table of
 	 * free lists ends with those a fresh chunk's free rest goes on (the
@@ -68,6 +72,13 @@ struct arena {
 	arch_lock_t large_cache_lock;
 	size_t large_cached_bytes;
 	uint64_t large_cache_decay_ns; /* when a put next decays the cache */
+	/* The heap's fresh_takes when a put last looked (__atomic builtins),
+	 * and when the last LARGE_CACHE_SPELLS puts that saw it move looked,
+	 * a ring, next the oldest (under the lock; arena.c,
+	 * large_cache_grown_before). */
+	size_t large_cache_fresh_mark;
+	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
+	unsigned large_cache_grew_next;
 	/* Large and huge counters (bytes and calls), through __atomic builtins;
 	 * large blocks also per large class (lextent_*, below;
 	 * arenas.lextent.<j>; page runs of smaller sizes count in the first, as
