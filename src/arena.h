@@ -72,13 +72,6 @@ struct arena {
 	arch_lock_t large_cache_lock;
 	size_t large_cached_bytes;
 	uint64_t large_cache_decay_ns; /* when a put next decays the cache */
-	/* The heap's fresh_takes when a put last looked (__atomic builtins),
-	 * and when the last LARGE_CACHE_SPELLS puts that saw it move looked,
-	 * a ring, next the oldest (under the lock; arena.c,
-	 * large_cache_grown_before). */
-	size_t large_cache_fresh_mark;
-	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
-	unsigned large_cache_grew_next;
 	/* Large and huge counters (bytes and calls), through __atomic builtins;
 	 * large blocks also per large class (lextent_*, below;
 	 * arenas.lextent.<j>; page runs of smaller sizes count in the first, as
@@ -93,6 +86,15 @@ struct arena {
 	struct bin bins[SC_NSMALL + 1];
 	/* The background purger's: each bin's nmalloc at its last pass. */
 	uint64_t idle_marks[SC_NSMALL + 1];
+	/* The large cache's: the heap's fresh_takes when a put last looked
+	 * (__atomic builtins), and when the last LARGE_CACHE_SPELLS puts that
+	 * saw it move looked, a ring, next the oldest (under the cache's lock;
+	 * arena.c, large_cache_grown_before). Last: placed before bins, they
+	 * moved the bins' offsets and cost tcache_free_slow a register save,
+	 * 1.3 instructions a pair of pair-8k-64k. */
+	size_t large_cache_fresh_mark;
+	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
+	unsigned large_cache_grew_next;
 };
 
 extern struct arena *arenas[ARENAS_MAX];
