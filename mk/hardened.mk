@@ -96,9 +96,11 @@ HARDENED_SKIP_test_background := decay/a_batch_allocated_again_after_its_free_st
 # page faults). The realloc in place: it needs two large blocks side by
 # side, and hardened ones have a guard page between them. Empty slabs:
 # hardened bins keep their budget while the heap grows (bin.c,
-# slab_may_wait).
+# slab_may_wait), and the large cache its blocks (arena.c,
+# large_cache_grown_before).
 HARDENED_SKIP_test_decay := decay/a_full_huge_cache_drops_its_oldest_mapping \
 	decay/empty_slabs_go_back_when_the_heap_grew_and_serve_its_growth \
+	decay/the_large_cache_gives_its_blocks_back_while_the_heap_grows \
 	decay/a_forked_child_reuses_the_huge_cache \
 	decay/a_huge_block_in_a_bigger_cached_mapping_leaves_the_rest_to_the_next \
 	decay/a_reused_bigger_mapping_keeps_its_pages_until_purged \

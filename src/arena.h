@@ -33,6 +33,10 @@ static inline unsigned arena_lextent_of(size_t usable)
 	return cls > SC_NSMALL ? cls - SC_NSMALL - 1 : 0;
 }
 
+/* Spells of growth of its page heap a cached large block may sit through
+ * unused before it goes back (arena.c, large_cache_grown_before). */
+#define LARGE_CACHE_SPELLS 8
+
 struct arena {
 	/* Laid out for a small program's pages: the page heap, whose table of
 	 * free lists ends with those a fresh chunk's free rest goes on (the
@@ -82,6 +86,15 @@ struct arena {
 	struct bin bins[SC_NSMALL + 1];
 	/* The background purger's: each bin's nmalloc at its last pass. */
 	uint64_t idle_marks[SC_NSMALL + 1];
+	/* The large cache's: the heap's fresh_takes when a put last looked
+	 * (__atomic builtins), and when the last LARGE_CACHE_SPELLS puts that
+	 * saw it move looked, a ring, next the oldest (under the cache's lock;
+	 * arena.c, large_cache_grown_before). Last: placed before bins, they
+	 * moved the bins' offsets and cost tcache_free_slow a register save,
+	 * 1.3 instructions a pair of pair-8k-64k. */
+	size_t large_cache_fresh_mark;
+	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
+	unsigned large_cache_grew_next;
 };
 
 extern struct arena *arenas[ARENAS_MAX];

@@ -994,6 +994,7 @@ Test(decay, empty_slabs_go_back_when_the_heap_grew_and_serve_its_growth)
 #define WAVE_STEPS 20000
 
 static uint8_t *wave_inbox[WAVE_THREADS]; /* through __atomic builtins */
+static size_t wave_limit = 24 * KiB; /* the strings' longest limit, set before threads start */
 
 static void wave_take_inbox(unsigned t)
 {
@@ -1014,7 +1015,7 @@ static void *wave_worker(void *arg)
 	uint8_t *s[WAVE_STRINGS] = {0};
 	size_t len[WAVE_STRINGS] = {0}, limit[WAVE_STRINGS];
 	for (unsigned i = 0; i < WAVE_STRINGS; i++)
-		limit[i] = 256 + rng_below(&rng, 24 * KiB);
+		limit[i] = 256 + rng_below(&rng, wave_limit);
 	for (unsigned k = 0; k < WAVE_STEPS; k++) {
 		unsigned i = (unsigned)rng_below(&rng, WAVE_STRINGS);
 		size_t n = len[i] + 1 + rng_below(&rng, 64);
@@ -1037,7 +1038,7 @@ static void *wave_worker(void *arg)
 			ingot_free(p);
 		}
 		wave_take_inbox(t);
-		s[i] = NULL, len[i] = 0, limit[i] = 256 + rng_below(&rng, 24 * KiB);
+		s[i] = NULL, len[i] = 0, limit[i] = 256 + rng_below(&rng, wave_limit);
 	}
 	for (unsigned i = 0; i < WAVE_STRINGS; i++)
 		ingot_free(s[i]);
@@ -1046,6 +1047,115 @@ static void *wave_worker(void *arg)
 
 Test(decay, growing_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
 {
+	set_decay_everywhere(1000);
+	pthread_t th[WAVE_THREADS];
+	for (uintptr_t i = 0; i < WAVE_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, wave_worker, (void *)i), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		wave_worker((void *)(uintptr_t)WAVE_THREADS);
+		_exit(ingot_check() == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < WAVE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
+	for (unsigned t = 0; t < WAVE_THREADS; t++)
+		wave_take_inbox(t);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- the large cache while the heap grows (arena.c, large_cache_grown_before) */
+
+#define LGROW_BLOCK (32 * KiB) /* a cached large class */
+#define LGROW_N 64u            /* 2 MiB of it */
+
+static void *lgrow_blocks[LGROW_N];
+
+static size_t arena_large_cached(struct arena *a)
+{
+	arch_lock_acquire(&a->large_cache_lock);
+	size_t bytes = a->large_cached_bytes;
+	arch_lock_release(&a->large_cache_lock);
+	return bytes;
+}
+
+/* LGROW_N blocks allocated from arena a, touched, and freed: into its cache. */
+static void lgrow_cache_blocks(struct arena *a)
+{
+	for (unsigned i = 0; i < LGROW_N; i++) {
+		lgrow_blocks[i] = arena_alloc_large(a, LGROW_BLOCK, PAGE, false);
+		cr_assert_not_null(lgrow_blocks[i]);
+		memset(lgrow_blocks[i], (int)i, LGROW_BLOCK);
+	}
+	for (unsigned i = 0; i < LGROW_N; i++)
+		arena_free(pagemap_chunk((uintptr_t)lgrow_blocks[i]), lgrow_blocks[i]);
+}
+
+/* A block of another cached class, allocated and freed: a put, where the
+ * cache looks at the heap's growth. */
+static void lgrow_put_another(struct arena *a)
+{
+	void *p = arena_alloc_large(a, 48 * KiB, PAGE, false);
+	cr_assert_not_null(p);
+	memset(p, 0x3c, 64);
+	arena_free(pagemap_chunk((uintptr_t)p), p);
+}
+
+/* A loop that frees and takes again blocks of one size takes no fresh
+ * pages: the blocks cached before stay, through many puts. */
+Test(decay, the_large_cache_keeps_its_blocks_while_the_heap_does_not_grow)
+{
+	struct arena *a = grow_arena();
+	lgrow_cache_blocks(a);
+	cr_assert_geq(arena_large_cached(a), LGROW_N * LGROW_BLOCK);
+	for (unsigned i = 0; i < 4 * LARGE_CACHE_SPELLS; i++)
+		lgrow_put_another(a);
+	cr_assert_geq(arena_large_cached(a), LGROW_N * LGROW_BLOCK, "the cache kept %zu bytes of %zu",
+	              arena_large_cached(a), (size_t)LGROW_N * LGROW_BLOCK);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Blocks that sat in the cache while the heap took fresh pages, spell after
+ * spell, go back to the heap, and its next growth reuses their pages rather
+ * than fault fresh ones in. */
+Test(decay, the_large_cache_gives_its_blocks_back_while_the_heap_grows)
+{
+	struct arena *a = grow_arena();
+	lgrow_cache_blocks(a);
+	void *grown[LARGE_CACHE_SPELLS + 1];
+	for (unsigned i = 0; i <= LARGE_CACHE_SPELLS; i++) {
+		grown[i] = arena_alloc_large(a, 1 * MiB, PAGE, false); /* fresh pages */
+		cr_assert_not_null(grown[i]);
+		memset(grown[i], 0x5a, 1 * MiB);
+		lgrow_put_another(a);
+	}
+	cr_assert_lt(arena_large_cached(a), LGROW_N * LGROW_BLOCK,
+	             "the cache kept %zu bytes through %u spells of growth", arena_large_cached(a),
+	             LARGE_CACHE_SPELLS + 1);
+	cr_assert_eq(ingot_check(), 0);
+	/* Growth of another size takes those pages: few page faults. */
+	long faults = minor_faults();
+	void *reuse = arena_alloc_large(a, LGROW_N * LGROW_BLOCK, PAGE, false);
+	cr_assert_not_null(reuse);
+	memset(reuse, 0x6c, LGROW_N * LGROW_BLOCK);
+	long took = minor_faults() - faults;
+	cr_assert(TEST_UNDER_TSAN || took < (long)(LGROW_N * LGROW_BLOCK / PAGE / 4),
+	          "%ld page faults on reused pages", took);
+	arena_free(pagemap_chunk((uintptr_t)reuse), reuse);
+	for (unsigned i = 0; i <= LARGE_CACHE_SPELLS; i++)
+		arena_free(pagemap_chunk((uintptr_t)grown[i]), grown[i]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* The string threads of the test above, their strings through the large
+ * classes the cache keeps (up to 64 KiB): the heap grows while they hand
+ * strings to each other, exit, and a child forks. */
+Test(decay, growing_large_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
+{
+	wave_limit = 64 * KiB;
 	set_decay_everywhere(1000);
 	pthread_t th[WAVE_THREADS];
 	for (uintptr_t i = 0; i < WAVE_THREADS; i++)
