@@ -3,10 +3,13 @@
  *
  * Call tree:
  *   tcache_malloc (inline) -miss-> tcache_alloc_slow
+ *       -> small_refill_hit -> stack_refill      (default mode, empty stack)
+ *       -> alloc_general
  *       -> tcache_get (first call: tcache_open, arch_thread_exit_register)
  *       -> stack_refill -> bin_alloc_batch         (small)
  *       -> alloc_uncached -> arena_alloc_*         (large, huge, no cache)
  *   tcache_free (inline) -full/other-> tcache_free_slow
+ *       -> small_full_hit | free_general -> stack_put
  *       -> stack_make_room -> stack_flush, stack_send_remote_home
  *              -> arena_free_batch                 (small, cache full)
  *              -> bin_free_batch per arena's run
@@ -465,6 +468,25 @@ void tcache_account(size_t allocated, size_t deallocated)
 
 /* ---- refill, flush, gc ---------------------------------------------------- */
 
+/* Objects a full stack of class cls with capacity ncap keeps when it makes
+ * room (stack_make_room): half, or in the classes above SC_FINE_MIN an
+ * eighth (at least one) at their base capacity and a quarter once grown.
+ * Theirs are stacks of 4 to 32 objects, and keeping half sent 2 to 16
+ * objects home per flush, for a slow path of some 900 instructions:
+ * sizeloop batch 1k-8k 202.6 -> 195.0 instructions a malloc+free, 8k-64k
+ * 402.2 -> 399.6, at the same peak RSS. An eighth of grown stacks too
+ * saved 3 and 6 more, but emptied more slabs of 8..16 KiB into the page
+ * heap, which came back as fresh pages: 8k-64k's peak RSS +1.5%. Keeping
+ * none saved 3 more in 1k-8k; refilling them whole as well (rather than
+ * half) saved 4 but left up to a full stack of each class unused at the
+ * batch's peak: +6% RSS. */
+static unsigned class_ncap_kept(unsigned cls, unsigned ncap)
+{
+	if (sc_size[cls] <= SC_FINE_MIN)
+		return ncap / 2u;
+	return ncap <= class_ncap[cls] ? MAX(1u, ncap / 8u) : ncap / 4u;
+}
+
 /* Flushes the n oldest objects (the bottom of the stack) of tc's stack cls. */
 static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 {
@@ -581,21 +603,22 @@ static unsigned class_ncap_remote(unsigned cls)
 	return MAX(class_ncap_unfilled(cls), class_ncap[cls] / TCACHE_NCAP_REMOTE_DIV);
 }
 
-/* Makes room in tc's full stack cls: the older half goes home, and of the
- * newer (warm) half that stays, a small stack sends home the remote objects
- * the free fast path cached (another thread's blocks: handed out here they
- * would share cache lines with their owner's, and a producer's blocks would
- * pile up in its consumers' caches). A stack found so drops to half its
- * class's capacity: between flushes it fills with blocks the fast path
- * cannot tell apart, and a thread that frees and allocates a class at one
- * rate (prodcons) held 32 KiB of them per class on average, a random walk
- * over its capacity (stack_grow doubles it again for bursts of its own
- * blocks). A quarter held less (prodcons-t2 3.9 MiB rather than 4.1) but,
- * flushing and refilling four times as often, cost it 19% of its time. */
+/* Makes room in tc's full stack cls: the older objects go home (all but
+ * class_ncap_kept), and of the newer (warm) ones that stay, a small stack
+ * sends home the remote objects the free fast path cached (another
+ * thread's blocks: handed out here they would share cache lines with
+ * their owner's, and a producer's blocks would pile up in its consumers'
+ * caches). A stack found so drops to half its class's capacity: between
+ * flushes it fills with blocks the fast path cannot tell apart, and a
+ * thread that frees and allocates a class at one rate (prodcons) held
+ * 32 KiB of them per class on average, a random walk over its capacity
+ * (stack_grow doubles it again for bursts of its own blocks). A quarter
+ * held less (prodcons-t2 3.9 MiB rather than 4.1) but, flushing and
+ * refilling four times as often, cost it 19% of its time. */
 static void stack_make_room(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
-	stack_flush(tc, cls, tcache_stack_ncached(stack) - tcache_stack_ncap(stack) / 2u);
+	stack_flush(tc, cls, tcache_stack_ncached(stack) - class_ncap_kept(cls, tcache_stack_ncap(stack)));
 	if (cls <= SC_NSMALL && stack_probe_remote(tc, cls)) {
 		stack_send_remote_home(tc, cls);
 		unsigned ncap = class_ncap_remote(cls);
@@ -1224,6 +1247,41 @@ static bool large_hit_free(void *p)
 	return true;
 }
 
+/* The small classes' cases of an empty or a full stack in an open,
+ * default-mode cache (large_hit_cache), without the general paths' checks
+ * that large_fast stands for: a refill, and a free past a full stack,
+ * were 60 and 70 instructions of checks before reaching the stack
+ * (sizeloop batch 1k-8k, a refill or flush every 5 mallocs or frees). NULL
+ * or false, having done nothing, for the general path to take: no such
+ * cache, a stack with no room for the class, memory that ran out. */
+static __attribute__((noinline)) void *small_refill_hit(size_t size)
+{
+	struct tcache *tc = large_hit_cache();
+	if (!tc)
+		return NULL;
+	unsigned cls = sizeclass_small(size);
+	struct tcache_stack *stack = &tc->cstacks[cls];
+	if (stack->top != stack->base || stack->limit == stack->base)
+		return NULL;
+	return count_cached(tc, tcache_unmark(stack_refill(tc, cls)), cls);
+}
+
+/* Small p (its page's class in the class window, as the free fast path
+ * reads it: a profile sample's page reads 0) to its stack, which the fast
+ * path found full, or home when it is remote. */
+static __attribute__((noinline)) bool small_full_hit(void *p)
+{
+	unsigned cls = (unsigned)pagemap_class((uintptr_t)p);
+	struct tcache *tc = large_hit_cache();
+	if (cls == 0 || !tc)
+		return false;
+	if (!stack_put(tc, cls, p)) {
+		tcache_account(0, sc_size[cls]);
+		arena_free(pagemap_chunk((uintptr_t)p), p);
+	}
+	return true;
+}
+
 static __attribute__((noinline)) void *alloc_general(size_t size)
 {
 	void *p;
@@ -1325,17 +1383,32 @@ void *tcache_alloc_slow(size_t size)
 	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
 	    (p = hardened_alloc_fast(size)))
 		return p;
-	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX && (p = large_hit_alloc(size)))
+	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX) {
+		if ((p = large_hit_alloc(size)))
+			return p;
+	} else if (size <= SC_SMALL_MAX && (p = small_refill_hit(size))) {
 		return p;
+	}
 	return alloc_general(size);
+}
+
+/* A free in a cache with the hardened fast paths (no large or small hits
+ * there: large_fast is never set with hardening on). Out of line: inlined
+ * in tcache_free_slow, its registers cost every default-mode large hit and
+ * small full stack 12 instructions of saves and restores. */
+static __attribute__((noinline)) void hardened_free_slow(void *p)
+{
+	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
+		free_general(p);
 }
 
 void tcache_free_slow(void *p)
 {
-	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
-	    hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
+	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED))) {
+		hardened_free_slow(p);
 		return;
-	if (!large_hit_free(p))
+	}
+	if (!large_hit_free(p) && !small_full_hit(p))
 		free_general(p);
 }
 

@@ -278,15 +278,19 @@ Test(tcache, a_flush_sends_each_arenas_objects_home)
 
 /* Misuse in a flush: an object twice (in one run, or in two flushes), and a
  * pointer inside an object in the middle of a run of neighbours. */
-enum flush_misuse { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN };
+enum flush_misuse_kind { TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN, TWICE_IN_ONE_RUN };
+struct flush_misuse {
+	enum flush_misuse_kind kind;
+	size_t size; /* of the objects flushed */
+};
 
 static void flush_misuse(void *arg)
 {
-	enum flush_misuse kind = *(enum flush_misuse *)arg;
+	enum flush_misuse_kind kind = ((struct flush_misuse *)arg)->kind;
 	enum { N = 40 };
 	void *objs[N + 1];
 	struct arena *arena = arena_get(0);
-	unsigned cls = sizeclass_small(64);
+	unsigned cls = sizeclass_small(((struct flush_misuse *)arg)->size);
 	struct bin *bin = arena_bin(arena, cls);
 	ingot_free(ingot_malloc(1)); /* boots ingot */
 	if (bin_alloc_batch(bin, &arena->heap, objs, N) != N)
@@ -297,6 +301,9 @@ static void flush_misuse(void *arg)
 	} else if (kind == TWICE_ACROSS_FLUSHES) {
 		bin_free_batch(bin, &arena->heap, objs, N);
 		bin_free_batch(bin, &arena->heap, objs + 10, 5);
+	} else if (kind == TWICE_IN_ONE_RUN) {
+		objs[1] = objs[0];
+		bin_free_batch(bin, &arena->heap, objs, N);
 	} else {
 		objs[N / 2] = (char *)objs[N / 2] + 16;
 		bin_free_batch(bin, &arena->heap, objs, N);
@@ -306,7 +313,7 @@ static void flush_misuse(void *arg)
 Test(tcache, a_flush_reports_an_object_freed_twice_or_inside_a_run)
 {
 	skip_if_uncached();
-	enum flush_misuse kinds[] = {TWICE_IN_ONE_FLUSH, TWICE_ACROSS_FLUSHES, INSIDE_A_RUN};
+	struct flush_misuse kinds[] = {{TWICE_IN_ONE_FLUSH, 64}, {TWICE_ACROSS_FLUSHES, 64}, {INSIDE_A_RUN, 64}};
 	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
 	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
 	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside a run's object");
@@ -1660,4 +1667,141 @@ Test(tcache, a_fork_while_bins_are_set_up_leaves_the_child_every_bin)
 	join_thread(t);
 	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- flushes of classes above 1 KiB (slab_free_few) -------------------------- */
+
+/* Their slabs hold 4 to 23 objects in one bitmap word, and a flush gives
+ * each slab's objects back as one mask: in any order, across slabs and in
+ * flushes of any length, nothing is lost or doubled. */
+Test(tcache, a_flush_of_big_small_objects_gives_back_each_once)
+{
+	skip_if_uncached();
+	enum { N = 600 };
+	static void *objs[N], *again[N];
+	struct arena *arena = arena_get(0);
+	uint64_t rng = 7;
+	for (size_t size = 1152; size <= SC_SMALL_MAX; size *= 2) {
+		unsigned cls = sizeclass_small(size);
+		struct bin *bin = arena_bin(arena, cls);
+		size_t live0 = bin_live(bin);
+		cr_assert_leq(sc_nregs[cls], 64, "class %u: a slab of more than one bitmap word", cls);
+		for (int round = 0; round < 3; round++) {
+			cr_assert_eq(bin_alloc_batch(bin, &arena->heap, objs, N), N);
+			for (unsigned i = N / 2; i < N; i++) { /* the second half shuffled */
+				size_t j = N / 2 + rng_below(&rng, i - N / 2 + 1);
+				void *t = objs[i];
+				objs[i] = objs[j];
+				objs[j] = t;
+			}
+			for (unsigned i = 0, len = 1; i < N; i += len, len = len % 13 + 1)
+				bin_free_batch(bin, &arena->heap, objs + i, MIN(len, N - i));
+			cr_assert_eq(bin_live(bin), live0, "size %zu round %d: %zu live, %zu before", size, round,
+			             bin_live(bin), live0);
+			cr_assert_eq(ingot_check(), 0);
+		}
+		cr_assert_eq(bin_alloc_batch(bin, &arena->heap, again, N), N);
+		for (unsigned i = 0; i < N; i++)
+			*(unsigned *)again[i] = i;
+		for (unsigned i = 0; i < N; i++)
+			cr_assert_eq(*(unsigned *)again[i], i, "size %zu: object %u handed out twice", size, i);
+		bin_free_batch(bin, &arena->heap, again, N);
+		cr_assert_eq(bin_live(bin), live0);
+	}
+}
+
+Test(tcache, a_flush_of_big_small_objects_reports_misuse)
+{
+	skip_if_uncached();
+	struct flush_misuse kinds[] = {{TWICE_IN_ONE_FLUSH, 3000}, {TWICE_ACROSS_FLUSHES, 3000}, {INSIDE_A_RUN, 3000},
+	                               {TWICE_IN_ONE_RUN, 3000}};
+	assert_aborts_with(flush_misuse, &kinds[0], "double free", "an object twice in one flush");
+	assert_aborts_with(flush_misuse, &kinds[1], "double free", "an object in two flushes");
+	assert_aborts_with(flush_misuse, &kinds[2], "invalid pointer", "a pointer inside an object");
+	assert_aborts_with(flush_misuse, &kinds[3], "double free", "an object twice in one slab's run");
+}
+
+/* ---- small refills and frees past a full stack (small_refill_hit, small_full_hit) ---- */
+
+/* Hooks installed by another thread see this thread's small malloc that
+ * finds its stack empty, or its small free that finds it full, at once:
+ * the default-mode shortcuts to the stack step aside. */
+static __thread void *last_hooked_alloc, *last_hooked_free;
+static int small_hooks_phase; /* 1: the stack is empty or full; 2: hooks are in */
+
+static void note_hooked_alloc(void *ctx, void *ptr, size_t requested, size_t usable)
+{
+	(void)ctx, (void)requested, (void)usable;
+	last_hooked_alloc = ptr;
+}
+
+static void note_hooked_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx, (void)usable;
+	last_hooked_free = ptr;
+}
+
+enum { SMALL_HOOKED_SIZE = 3000, SMALL_HOOKED_MAX = 4096 };
+
+static void *small_stack_edge_under_new_hooks(void *arg)
+{
+	bool full = *(bool *)arg;
+	static __thread void *held[SMALL_HOOKED_MAX];
+	struct tcache_stack *stack = &my_cache()->cstacks[sizeclass_small(SMALL_HOOKED_SIZE)];
+	void *extra = ingot_malloc(SMALL_HOOKED_SIZE); /* freed past the full stack */
+	unsigned n = 0;
+	/* Mallocs past the stack's capacity (refills open it), until it is
+	 * empty. */
+	do
+		held[n++] = ingot_malloc(SMALL_HOOKED_SIZE);
+	while ((n < SMALL_HOOKED_MAX / 4 || tcache_stack_ncached(stack) > 0) && n < SMALL_HOOKED_MAX / 2);
+	bool ready = tcache_stack_ncached(stack) == 0 && tcache_stack_ncap(stack) > 0;
+	if (full) {
+		while (tcache_stack_ncached(stack) < tcache_stack_ncap(stack) && n > 0)
+			ingot_free(held[--n]);
+		ready = tcache_stack_ncached(stack) == tcache_stack_ncap(stack);
+	}
+	__atomic_store_n(&small_hooks_phase, 1, __ATOMIC_RELEASE); /* even when not ready: the test waits */
+	THREAD_CHECK(ready, "the stack never ran %s", full ? "full" : "empty");
+	while (__atomic_load_n(&small_hooks_phase, __ATOMIC_ACQUIRE) != 2)
+		sched_yield();
+	if (full) {
+		ingot_free(extra);
+		THREAD_CHECK(last_hooked_free == extra, "the free past a full stack went unseen by the hooks");
+	} else {
+		void *q = ingot_malloc(SMALL_HOOKED_SIZE);
+		THREAD_CHECK(q != NULL && last_hooked_alloc == q, "the malloc on an empty stack went unseen by the hooks");
+		ingot_free(q);
+		ingot_free(extra);
+	}
+	while (n > 0)
+		ingot_free(held[--n]);
+	return NULL;
+}
+
+static void small_stack_edge_sees_new_hooks(bool full)
+{
+	__atomic_store_n(&small_hooks_phase, 0, __ATOMIC_RELEASE);
+	pthread_t t = start_thread(small_stack_edge_under_new_hooks, &full);
+	while (__atomic_load_n(&small_hooks_phase, __ATOMIC_ACQUIRE) != 1)
+		sched_yield();
+	static const struct ingot_hooks hooks = {note_hooked_alloc, note_hooked_free, NULL, NULL};
+	cr_assert_eq(ingot_hooks_set(&hooks), 0);
+	__atomic_store_n(&small_hooks_phase, 2, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ingot_hooks_set(NULL);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(tcache, hooks_set_by_another_thread_see_a_small_refill_at_once)
+{
+	skip_if_uncached();
+	small_stack_edge_sees_new_hooks(false);
+}
+
+Test(tcache, hooks_set_by_another_thread_see_a_free_past_a_full_stack_at_once)
+{
+	skip_if_uncached();
+	small_stack_edge_sees_new_hooks(true);
 }
