@@ -7,7 +7,9 @@
  *   bin_free_batch  -> per run of objects of one slab: slab_free_run (slot
  *   bin_free_locked    checks, a bitmap word at a time; slab_free_few for
  *                      slabs of few objects: one mask) -> slab_refile
- *                      (nonfull link | slab back to the heap when empty)
+ *                      (nonfull link | slab back to the heap when empty);
+ *                      hardened (shuffled objects): free_scattered_locked,
+ *                      a bit and a count an object
  *
  * Batches move whole runs: a refill takes a slab's free objects a bitmap
  * word at a time (a word with every bit set, as a fresh slab has, as one
