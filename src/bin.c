@@ -422,9 +422,10 @@ INGOT_INLINE unsigned free_runs_locked(struct bin *bin, struct pageheap *heap, c
  * a run cost some 150 instructions an object there. Here each object's bit
  * is set in its slab's bitmap and its free count raised at once; a slab is
  * filed only when it was full or is now empty, and looked up only when the
- * object is not in the last one. A pointer that is no object's start, or
- * one freed twice (a bit set already, by an earlier free or earlier in
- * this batch), is reported as slab_free_run does. */
+ * object is not in the last one (its chunk only when not in the last
+ * one's). A pointer that is no object's start, or one freed twice (a bit
+ * set already, by an earlier free or earlier in this batch), is reported
+ * as slab_free_run does. */
 static unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap, const struct arena *owner,
                                       void *const *objs, unsigned n)
 {
@@ -432,13 +433,18 @@ static unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap, co
 	size_t size = sc_size[cls], bytes = (size_t)nregs * size;
 	struct span *s = NULL;
 	uintptr_t base = 0; /* s's first object; 0 for none: no object's offset from 0 is below bytes */
+	struct chunk *c = NULL;
+	uintptr_t chunk_number = UINTPTR_MAX; /* c's (p >> LG_CHUNK): c is owner's */
 	unsigned i = 0;
 	for (; i < n; i++) {
 		uintptr_t p = (uintptr_t)objs[i];
 		if (p - base >= bytes) {
-			struct chunk *c = pagemap_chunk(p);
-			if (c->arena != owner)
-				break;
+			if (p >> LG_CHUNK != chunk_number) {
+				c = pagemap_chunk(p);
+				if (c->arena != owner)
+					break;
+				chunk_number = p >> LG_CHUNK;
+			}
 			s = flushed_slab(c, p, cls);
 			base = s->base;
 			if (INGOT_UNLIKELY(p - base >= bytes))
@@ -457,7 +463,10 @@ static unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap, co
 		ingot_assert_expensive(bitmap_count(s) == s->nfree);
 		if (INGOT_UNLIKELY(nfree_before == 0 || s->nfree == nregs)) {
 			slab_refile(bin, heap, s, nfree_before);
-			base = 0; /* an empty slab may have gone back to the heap */
+			/* An empty slab may have gone back to the heap, and its
+			 * chunk with it: both looked up again. */
+			base = 0;
+			chunk_number = UINTPTR_MAX;
 		}
 	}
 	bin->ndalloc += i;
