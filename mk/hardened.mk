@@ -128,7 +128,9 @@ GUARDED_SKIP_test_tcache := tcache/a_bins_copy_of_its_newest_object_follows_the_
 	tcache/a_burst_bigger_than_the_cache_grows_its_class \
 	tcache/a_cross_thread_free_goes_home_at_the_flush tcache/a_miss_refills_a_batch_from_the_bin \
 	tcache/sized_frees_go_to_the_cache tcache/a_thread_that_only_frees_a_class_parks_few_of_its_blocks \
-	tcache/a_stack_holding_remote_blocks_shrinks_and_grows_back tcache/check_finds_an_object_cached_twice
+	tcache/a_stack_holding_remote_blocks_shrinks_and_grows_back tcache/check_finds_an_object_cached_twice \
+	tcache/hooks_set_by_another_thread_see_a_small_refill_at_once \
+	tcache/hooks_set_by_another_thread_see_a_free_past_a_full_stack_at_once
 # A guarded block is never a heap-profile sample (they count samples; the
 # third fails now and then, as the pool's free cells come and go).
 GUARDED_SKIP_test_prof := prof/every_free_path_drops_the_record prof/jemalloc_dump_reads_back \
