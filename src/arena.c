@@ -527,11 +527,11 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 		return same ? usable : 0;
 	}
 	struct span *s = span_of_addr(c, (uintptr_t)p);
-	if (size <= SC_SMALL_MAX || size > ARENA_LARGE_MAX || !s || s->state != SPAN_LARGE || s->guarded)
+	if (size <= SC_SMALL_MAX || size > ARENA_LARGE_MAX || !s || s->state != SPAN_LARGE)
 		return 0;
 	struct arena *a = c->arena;
 	size_t want = arena_large_usable(size) >> LG_PAGE;
-	size_t have = s->npages;
+	size_t have = span_usable_pages(s); /* a guarded span's guard page moves */
 	if (want < have) {
 		pageheap_shrink(&a->heap, s, want);
 		purger_note_free(a, false);

@@ -8,8 +8,8 @@
  *   bin_free_locked    checks, a bitmap word at a time; slab_free_few for
  *                      slabs of few objects: one mask) -> slab_refile
  *                      (nonfull link | slab back to the heap when empty);
- *                      hardened (shuffled objects): free_scattered_locked,
- *                      a bit and a count an object
+ *                      hardened (shuffled objects, slabs of many):
+ *                      free_scattered_locked, a bit and a count an object
  *
  * Batches move whole runs: a refill takes a slab's free objects a bitmap
  * word at a time (a word with every bit set, as a fresh slab has, as one
@@ -426,8 +426,9 @@ INGOT_INLINE unsigned free_runs_locked(struct bin *bin, struct pageheap *heap, c
  * one's). A pointer that is no object's start, or one freed twice (a bit
  * set already, by an earlier free or earlier in this batch), is reported
  * as slab_free_run does. */
-static unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap, const struct arena *owner,
-                                      void *const *objs, unsigned n)
+static __attribute__((noinline)) unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap,
+                                                                const struct arena *owner, void *const *objs,
+                                                                unsigned n)
 {
 	unsigned cls = bin->sizeclass, nregs = sc_nregs[cls];
 	size_t size = sc_size[cls], bytes = (size_t)nregs * size;
@@ -480,10 +481,12 @@ unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *obj
 	unsigned i;
 	arch_lock_acquire(&bin->lock);
 	bin->nflushes++;
-	if (INGOT_UNLIKELY(ingot_hardening & HARDEN_RANDOM_SLOTS))
-		i = free_scattered_locked(bin, heap, owner, objs, n);
-	else if (class_has_few_objects(bin->sizeclass))
+	/* Slabs of few objects take any order already (one mask a slab),
+	 * and their frequent flushes skip the hardening test. */
+	if (class_has_few_objects(bin->sizeclass))
 		i = free_runs_locked(bin, heap, owner, objs, n, true);
+	else if (INGOT_UNLIKELY(ingot_hardening & HARDEN_RANDOM_SLOTS))
+		i = free_scattered_locked(bin, heap, owner, objs, n);
 	else
 		i = free_runs_locked(bin, heap, owner, objs, n, false);
 	arch_lock_release(&bin->lock);

@@ -232,6 +232,15 @@ static struct span *span_split(struct pageheap *heap, struct span *s, size_t npa
 	return rest;
 }
 
+/* Free span s, split off the front of a bigger one, claims no more of
+ * the bigger one's inaccessible pages than its own (see the record): a
+ * merge keeps its count. Out of line: inlined, it cost span_take a
+ * register, and the default heaps' flood loop 0.1 instructions a pair. */
+static __attribute__((noinline, cold)) void inaccessible_clamp(struct span *s)
+{
+	s->ninaccessible = MIN(s->ninaccessible, s->npages);
+}
+
 /* Takes npages aligned pages out of free span s, giving any head and tail
  * back to the free lists. Returns the taken span or NULL (no records). */
 static struct span *span_take(struct pageheap *heap, struct span *s, size_t npages, size_t align)
@@ -245,6 +254,7 @@ static struct span *span_take(struct pageheap *heap, struct span *s, size_t npag
 			return NULL;
 		}
 		free_insert(heap, s);
+		inaccessible_clamp(s);
 		s = rest;
 	}
 	if (s->npages > npages) {
@@ -341,12 +351,14 @@ static void spare_calm(struct pageheap *heap, uint64_t now, uint64_t window)
 
 static size_t os_page = PAGE;
 static bool guards;
+static uint8_t guarded_new; /* a new span's guarded: 2 in guarded heaps */
 static bool freed_protected; /* some free pages were made inaccessible */
 
 void pageheap_boot(size_t os_page_size, bool guard_pages)
 {
 	os_page = MAX(os_page_size, PAGE);
 	guards = guard_pages;
+	guarded_new = guard_pages ? 2 : 0;
 }
 
 bool pageheap_purge_range(uintptr_t start, uintptr_t end)
@@ -598,7 +610,7 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 		spare_note_take(heap, s, from_whole, heap->now_ns);
 		s->state = sizeclass ? SPAN_SLAB : SPAN_LARGE;
 		s->sizeclass = (uint8_t)sizeclass;
-		s->guarded = guards;
+		s->guarded = guarded_new; /* under the lock that ingot_check takes */
 		if (sizeclass)
 			slab_map(s, sizeclass);
 		else
@@ -618,9 +630,12 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	s->zeroed = false;
 	s->ndirty = 0;
 	/* Without protection (e.g. OS pages larger than ours) the guard page
-	 * is only reserved. */
-	if (guards && arch_protect((void *)guard_page(s), PAGE, false) == 0)
-		s->guarded = 2;
+	 * is only reserved. Pages freed inaccessible (free_locked) hold a
+	 * ready one: a large block or slab that reuses a freed one of its size
+	 * makes one mprotect call, not two. */
+	if (guards && !(s->ninaccessible >= s->npages || /* still the free span's: slab_map keeps it */
+	                arch_protect((void *)guard_page(s), PAGE, false) == 0))
+		s->guarded = 1;
 	return s;
 }
 
@@ -634,9 +649,12 @@ static void free_locked(struct pageheap *heap, struct span *s, uint64_t now, boo
 	/* Guarded heaps keep freed pages inaccessible until they are handed
 	 * out again: a use after free of a large block or a slab faults, and
 	 * the fault is reported (harden.c). The guard page stays so too. */
-	if (s->guarded == 2) {
-		arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false);
-		__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
+	if (s->guarded) { /* every span of a guarded heap */
+		s->ninaccessible = 0;
+		if (s->guarded == 2 && arch_protect((void *)s->base, (size_t)s->npages << LG_PAGE, false) == 0)
+			s->ninaccessible = s->npages;
+		if (s->guarded == 2)
+			__atomic_store_n(&freed_protected, true, __ATOMIC_RELAXED);
 	}
 	s->guarded = 0;
 	if (s->state == SPAN_SLAB)
@@ -718,24 +736,45 @@ void pageheap_clear_counters(struct pageheap *heap)
 
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages)
 {
+	/* A guarded span's page past its new end becomes its guard page,
+	 * inaccessible before the rest goes (free_locked protects that, the
+	 * old guard page with it) and another thread may take it. */
+	size_t keep = npages + (span->guarded ? 1u : 0u);
+	if (span->guarded == 2 && arch_protect((void *)(span->base + (npages << LG_PAGE)), PAGE, false) != 0)
+		span->guarded = 1; /* only reserved, as pageheap_alloc leaves it */
 	arch_lock_acquire(&heap->lock);
 	uint64_t now = heap_now(heap);
+	uint8_t guarded = span->guarded;
 	boundary_set(span, NULL);
-	struct span *tail = span_split(heap, span, npages);
+	struct span *tail = span_split(heap, span, keep);
 	boundary_set(span, span);
 	if (tail) {
 		tail->state = SPAN_LARGE;
+		tail->guarded = guarded;
 		free_locked(heap, tail, now, false, false);
 	}
 	arch_lock_release(&heap->lock);
 }
 
+/* Makes the pages a guarded span grew by, from its old guard page on,
+ * accessible, and its new last page its guard page (one call each; a
+ * block moved by realloc instead made a new guard page and made its old
+ * pages inaccessible). */
+static void grown_guard_move(struct span *span, uintptr_t old_guard, bool guard_ready)
+{
+	if (span->guarded == 2 || __atomic_load_n(&freed_protected, __ATOMIC_RELAXED))
+		arch_protect((void *)old_guard, guard_page(span) - old_guard, true);
+	if (span->guarded == 2 && !guard_ready && arch_protect((void *)guard_page(span), PAGE, false) != 0)
+		span->guarded = 1;
+}
+
 bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero)
 {
-	size_t more = npages - span->npages;
+	/* npages counts usable pages: a guarded span's guard page moves up */
+	size_t more = npages - span_usable_pages(span);
 	size_t next = span_last_page(span) + 1;
-	uintptr_t grown_from = span->base + ((size_t)span->npages << LG_PAGE);
-	bool ok = false, zeroed = false;
+	uintptr_t grown_from = span->base + ((size_t)span_usable_pages(span) << LG_PAGE);
+	bool ok = false, zeroed = false, guard_ready = false;
 	arch_lock_acquire(&heap->lock);
 	struct span *right = next < CHUNK_PAGES ? span->chunk->span_of[next] : NULL;
 	if (right && right->state == SPAN_FREE && right->npages >= more) {
@@ -743,6 +782,7 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 		struct span *taken = span_take(heap, right, more, PAGE);
 		if (taken) {
 			zeroed = taken->zeroed;
+			guard_ready = span->guarded && taken->ninaccessible >= taken->npages;
 			purge_for_fresh_take(heap, taken->npages - taken->ndirty);
 			boundary_set(span, NULL);
 			span->npages += taken->npages;
@@ -752,8 +792,12 @@ bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool
 		}
 	}
 	arch_lock_release(&heap->lock);
-	if (ok && want_zero && !zeroed)
-		ingot_memset((void *)grown_from, 0, more << LG_PAGE);
+	if (ok && span->guarded)
+		grown_guard_move(span, grown_from, guard_ready);
+	/* An old guard page holds what its pages held before the span. */
+	size_t to_zero = zeroed ? (span->guarded ? PAGE : 0) : more << LG_PAGE;
+	if (ok && want_zero && to_zero)
+		ingot_memset((void *)grown_from, 0, to_zero);
 	return ok;
 }
 

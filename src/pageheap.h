@@ -71,9 +71,18 @@ struct span {
 	union {
 		/* SLAB spans only: 1 = free object (in the slab). */
 		uint64_t free_bits[SLAB_BITMAP_WORDS];
-		/* FREE, in the dirty list: when it joined (the heap's clock,
-		 * so the list is oldest first). */
-		uint64_t dirty_ns;
+		struct {
+			/* FREE, in the dirty list: when it joined (the heap's
+			 * clock, so the list is oldest first). */
+			uint64_t dirty_ns;
+			/* FREE, in a guarded heap: its first pages are
+			 * inaccessible, at least min(this, npages) of them. Set
+			 * by free_locked; a merge keeps the left span's, a split
+			 * the first part's, and the rest starts at 0 (a fresh
+			 * record's), so it never claims a page a fresh chunk or
+			 * an unguarded free left accessible. */
+			uint32_t ninaccessible;
+		};
 	};
 };
 
@@ -175,12 +184,13 @@ void pageheap_free_all(struct pageheap *heap, void (*large_freed)(void *ctx, con
 /* Clears the purge counters (arena.<i>.destroy). */
 void pageheap_clear_counters(struct pageheap *heap);
 
-/* Splits a LARGE span in place, keeping its first npages pages and freeing
- * the rest. */
+/* Splits a LARGE span in place, keeping its first npages usable pages (and
+ * a guarded span's guard page past them) and freeing the rest. */
 void pageheap_shrink(struct pageheap *heap, struct span *span, size_t npages);
 
-/* Grows a LARGE span in place to npages pages if the pages after it are
- * free; returns false otherwise. With want_zero the new pages read zero. */
+/* Grows a LARGE span in place to npages usable pages (a guarded span's
+ * guard page moves past them) if the pages after it are free; returns
+ * false otherwise. With want_zero the new pages read zero. */
 bool pageheap_grow(struct pageheap *heap, struct span *span, size_t npages, bool want_zero);
 
 /* Purges dirty pages older than the decay time (all of them with force). */

@@ -164,6 +164,9 @@ struct tcache {
 	void **remote;                   /* hardened: remote objects on their way */
 	uint8_t *remote_cls;             /* home, with their classes (remote_put) */
 	unsigned nremote;
+	unsigned remote_bytes;           /* their sizes' sum */
+	unsigned nremote_sent;           /* how many went home (at most
+	                                  * REMOTE_CONSUMER_SENT, a consumer) */
 	uint64_t rng;                    /* hardened: slot-order randomness */
 	uint64_t allocated, deallocated; /* bytes not counted by the stacks */
 	size_t grown_bytes;              /* stacks' capacity beyond their base, in
@@ -289,6 +292,9 @@ unsigned tcache_nclasses(void);
 
 /* Largest total a single cache can hold, in bytes. */
 size_t tcache_capacity_bytes(void);
+/* The capacity a stack of class cls has once it left its first area, and
+ * that an idle grown one shrinks back to. */
+unsigned tcache_class_ncap(unsigned cls);
 
 const char *tcache_check_all(void);
 

@@ -334,3 +334,29 @@ Test(guard, free_of_an_interior_pointer)
 {
 	assert_aborts_with(interior_free, NULL, "invalid pointer", "interior free");
 }
+
+/* Hooks installed after a guarded block was handed out see its free, as
+ * they see every other block's. */
+static void *hooked_free_ptr;
+static size_t hooked_free_usable;
+
+static void note_free(void *ctx, void *ptr, size_t usable)
+{
+	(void)ctx;
+	hooked_free_ptr = ptr;
+	hooked_free_usable = usable;
+}
+
+Test(guard, hooks_see_the_free_of_a_guarded_block)
+{
+	for (size_t size = 24; size <= 100000; size *= 40) {
+		char *p = guarded_block(size);
+		const struct ingot_hooks hooks = {NULL, note_free, NULL, NULL};
+		hooked_free_ptr = NULL;
+		cr_assert_eq(ingot_hooks_set(&hooks), 0);
+		ingot_free(p);
+		cr_assert_eq(ingot_hooks_set(NULL), 0);
+		cr_assert_eq(hooked_free_ptr, p, "the free of a guarded block of %zu bytes went unseen", size);
+		cr_assert_geq(hooked_free_usable, size);
+	}
+}

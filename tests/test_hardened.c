@@ -822,3 +822,191 @@ Test(hardened, first_blocks_of_slabs_free_cleanly)
 	}
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- consumers: threads that free other threads' blocks in numbers --------- */
+
+/* A thread with an arena of its own: main's blocks are remote to it. */
+static void use_an_arena_of_its_own(void)
+{
+	unsigned arena;
+	size_t len = sizeof arena;
+	THREAD_CHECK(ingot_mallctl("arenas.create", &arena, &len, NULL, 0) == 0 &&
+	                     ingot_mallctl("thread.arena", NULL, NULL, &arena, sizeof arena) == 0,
+	             "no arena of its own");
+}
+
+#define CONSUMED 2000
+#define CONSUMED_SIZE 64
+
+struct consumer {
+	void **given;   /* CONSUMED blocks of main's, then one more */
+	bool reused;    /* the last one came back within the quarantine's reach */
+};
+
+/* Frees CONSUMED of main's blocks (a consumer now: remote_put keeps such
+ * blocks on its stack), then one more, and allocates the size 63 times:
+ * the last block freed waits in the quarantine all that time. */
+static void *consume_then_allocate(void *arg)
+{
+	struct consumer *c = arg;
+	use_an_arena_of_its_own();
+	for (int i = 0; i < CONSUMED; i++)
+		ingot_free(c->given[i]);
+	ingot_free(c->given[CONSUMED]);
+	void *mine[63];
+	for (int i = 0; i < 63; i++) {
+		mine[i] = ingot_malloc(CONSUMED_SIZE);
+		c->reused |= mine[i] == c->given[CONSUMED];
+	}
+	for (int i = 0; i < 63; i++)
+		ingot_free(mine[i]);
+	return NULL;
+}
+
+Test(hardened, a_consumer_keeps_another_threads_blocks_in_quarantine_first)
+{
+	static void *given[CONSUMED + 1];
+	size_t before = small_bytes_out();
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i <= CONSUMED; i++)
+			given[i] = ingot_malloc(CONSUMED_SIZE);
+		struct consumer c = {given, false};
+		join_thread(start_thread(consume_then_allocate, &c));
+		assert_no_thread_failure();
+		cr_assert_not(c.reused, "round %d: a remote block was handed out while in the quarantine", round);
+		cr_assert_eq(ingot_check(), 0, "round %d", round);
+	}
+	/* The consumer's stacks held main's blocks: its exit sent them home. */
+	size_t after = small_bytes_out();
+	cr_assert_leq(after, before + 16384, "%zu bytes out before, %zu after", before, after);
+}
+
+/* A consumer frees main's blocks, 64 more to move the first out of its
+ * quarantine (onto its stack, or to wait to go home), then the first again. */
+static void *consume_and_free_twice(void *arg)
+{
+	void **given = arg;
+	use_an_arena_of_its_own();
+	for (int i = 0; i < CONSUMED + 64; i++)
+		ingot_free(given[i]);
+	ingot_free(given[CONSUMED - 1]);
+	return NULL;
+}
+
+static void double_free_in_a_consumer(void *arg)
+{
+	(void)arg;
+	static void *given[CONSUMED + 64];
+	for (int i = 0; i < CONSUMED + 64; i++)
+		given[i] = ingot_malloc(CONSUMED_SIZE);
+	pthread_t t;
+	pthread_create(&t, NULL, consume_and_free_twice, given);
+	pthread_join(t, NULL);
+}
+
+Test(hardened, double_free_of_a_remote_block_a_consumer_kept_is_caught)
+{
+	assert_aborts_with(double_free_in_a_consumer, NULL, "double free", "kept by a consumer");
+}
+
+/* A ring of threads, each with its arena: in each round every thread
+ * allocates blocks for the next and frees the ones the previous gave it
+ * (every free remote, every thread a consumer soon), and one forks while
+ * its stacks hold its neighbour's blocks. */
+#define RING 8
+#define RING_BLOCKS 500
+#define RING_ROUNDS 40
+
+static void *ring_slots[RING][RING_BLOCKS];
+static pthread_barrier_t ring_barrier;
+
+static void *ring_worker(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	use_an_arena_of_its_own();
+	for (unsigned round = 0; round < RING_ROUNDS; round++) {
+		void *made[RING_BLOCKS];
+		for (unsigned i = 0; i < RING_BLOCKS; i++) {
+			size_t size = 16 + (i * 37 + round * 11 + id) % 1000;
+			made[i] = ingot_malloc(size);
+			THREAD_CHECK(made[i] != NULL, "malloc(%zu) failed", size);
+			memset(made[i], (int)id, size);
+		}
+		pthread_barrier_wait(&ring_barrier);
+		memcpy(ring_slots[(id + 1) % RING], made, sizeof made);
+		pthread_barrier_wait(&ring_barrier);
+		for (unsigned i = 0; i < RING_BLOCKS; i++)
+			ingot_free(ring_slots[id][i]);
+		if (id == 0 && round == RING_ROUNDS / 2) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				for (int i = 0; i < 5000; i++)
+					ingot_free(ingot_malloc(16 + (size_t)i % 1000));
+				_exit(ingot_check() == 0 ? 0 : 1);
+			}
+			int status;
+			THREAD_CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			                     WEXITSTATUS(status) == 0,
+			             "the forked child's heap failed");
+		}
+		pthread_barrier_wait(&ring_barrier);
+	}
+	return NULL;
+}
+
+Test(hardened, a_ring_of_consumers_gives_every_block_back, .timeout = 60)
+{
+	size_t before = small_bytes_out();
+	pthread_barrier_init(&ring_barrier, NULL, RING);
+	pthread_t t[RING];
+	for (uintptr_t i = 0; i < RING; i++)
+		t[i] = start_thread(ring_worker, (void *)i);
+	for (unsigned i = 0; i < RING; i++)
+		join_thread(t[i]);
+	pthread_barrier_destroy(&ring_barrier);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+	size_t after = small_bytes_out();
+	cr_assert_leq(after, before + 16384, "%zu bytes out before, %zu after", before, after);
+}
+
+/* ---- realloc within a class ------------------------------------------------ */
+
+/* Grows a small block by realloc a byte at a time up to its usable size,
+ * which its class holds with the canary past it, then writes one byte
+ * more and frees it. */
+static void overflow_after_realloc_in_class(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(40);
+	size_t usable = ingot_malloc_usable_size(p);
+	for (size_t n = 41; n <= usable; n++)
+		if (ingot_realloc(p, n) != p)
+			_exit(3); /* moved within its class */
+	if (ingot_malloc_usable_size(p) != usable)
+		_exit(4);
+	p[usable] = 'x';
+	ingot_free(p);
+}
+
+Test(hardened, realloc_within_a_class_keeps_the_block_and_its_canary)
+{
+	assert_aborts_with(overflow_after_realloc_in_class, NULL, "heap overflow", "after realloc");
+}
+
+/* A realloc one byte past the usable size moves the block to the next
+ * class, with its contents, as the canary must stay past the usable size. */
+Test(hardened, realloc_past_the_usable_size_moves_the_block)
+{
+	for (size_t size = 8; size <= 4096; size += 8) {
+		unsigned char *p = ingot_malloc(size);
+		size_t usable = ingot_malloc_usable_size(p);
+		pattern_fill(p, usable, size);
+		unsigned char *q = ingot_realloc(p, usable + 1);
+		cr_assert_not_null(q);
+		cr_assert_geq(ingot_malloc_usable_size(q), usable + 1, "realloc(%zu) too small", usable + 1);
+		cr_assert_eq(pattern_mismatch(q, usable, size), SIZE_MAX, "realloc(%zu) lost data", usable + 1);
+		ingot_free(q);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}

@@ -348,3 +348,135 @@ Test(hardened_huge, a_forked_child_reuses_the_cache_and_reports_a_read_after_fre
 	assert_aborts_with(reuse_then_read_after_free, NULL, "use after free: access to",
 	                   "a child's reuse of the cache, then a read of its own freed block");
 }
+
+/* ---- large blocks resized in place ---------------------------------------- */
+
+/* Large blocks (past the small classes, up to 2 MiB) end in a guard page
+ * of their span too; realloc grows or shrinks one in place by moving that
+ * page, where the pages after it allow. */
+TestSuite(hardened_large, .init = choose_profile);
+
+#define KIB ((size_t)1 << 10)
+#define ZERO 0x40 /* MALLOCX_ZERO */
+
+Test(hardened_large, a_block_grows_in_place_over_its_old_guard_page)
+{
+	for (size_t from = 80 * KIB, to = 200 * KIB; to <= 2 * MIB; from = to, to *= 2) {
+		unsigned char *p = ingot_malloc(from);
+		size_t old = ingot_malloc_usable_size(p);
+		pattern_fill(p, old, from);
+		unsigned char *q = ingot_realloc(p, to);
+		cr_assert_eq(q, p, "realloc %zu -> %zu KiB moved the block", from / KIB, to / KIB);
+		size_t usable = ingot_malloc_usable_size(q);
+		cr_assert_geq(usable, to);
+		cr_assert_eq(pattern_mismatch(q, old, from), SIZE_MAX, "realloc lost data");
+		memset(q, 0x5a, usable); /* the old guard page is the block's now */
+		ingot_free(q);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
+
+static void overflow_of_a_large_block_grown_in_place(void *arg)
+{
+	(void)arg;
+	char *p = ingot_malloc(100 * KIB);
+	char *q = ingot_realloc(p, 300 * KIB);
+	if (q != p)
+		_exit(3); /* not the growth in place this test needs */
+	((volatile char *)q)[ingot_malloc_usable_size(q)] = 1;
+}
+
+static void access_past_a_large_block_shrunk_in_place(void *arg)
+{
+	size_t at = *(size_t *)arg;
+	char *p = ingot_malloc(600 * KIB);
+	char *q = ingot_realloc(p, 96 * KIB); /* a large class */
+	if (q != p || ingot_malloc_usable_size(q) != 96 * KIB)
+		_exit(3); /* not the shrink in place this test needs */
+	((volatile char *)q)[at] = 1;
+}
+
+Test(hardened_large, an_access_past_a_block_resized_in_place_is_reported)
+{
+	assert_aborts_with(overflow_of_a_large_block_grown_in_place, NULL,
+	                   "heap overflow: access to", "a write just past a block grown from 100 to 300 KiB");
+	size_t at = 96 * KIB; /* the new guard page */
+	assert_aborts_with(access_past_a_large_block_shrunk_in_place, &at, "heap overflow: access to",
+	                   "a write just past a block shrunk from 600 to 96 KiB");
+	at = 400 * KIB; /* pages it gave back */
+	assert_aborts_with(access_past_a_large_block_shrunk_in_place, &at, "use after free: access to",
+	                   "a write into the pages a shrunk block gave back");
+}
+
+/* rallocx's MALLOCX_ZERO holds for the pages a block grows by, its old
+ * guard page among them: here that page held a bigger block's data (the
+ * block shrunk in place), and the pages after it were purged (zero). */
+Test(hardened_large, a_zeroed_growth_in_place_reads_zero_on_the_old_guard_page)
+{
+	unsigned char *p = ingot_malloc(400 * KIB);
+	memset(p, 0xee, ingot_malloc_usable_size(p));
+	cr_assert_eq(ingot_realloc(p, 96 * KIB), p, "no shrink in place");
+	cr_assert_eq(ingot_mallctl("arena.4096.purge", NULL, NULL, NULL, 0), 0);
+	unsigned char *q = ingot_rallocx(p, 300 * KIB, ZERO);
+	cr_assert_eq(q, p, "no growth in place");
+	size_t bad = first_nonzero(q + 96 * KIB, 300 * KIB - 96 * KIB);
+	cr_assert_eq(bad, SIZE_MAX, "byte %zu past the old end not zero", bad);
+	ingot_free(q);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- large blocks reusing freed pages -------------------------------------- */
+
+/* A block that reuses a freed block's pages (kept inaccessible, its guard
+ * page among them: pageheap_alloc makes no call for it), or a freed
+ * block's pages and fresh ones past them, still ends in a guard page. */
+static void overflow_of_a_block_on_freed_pages(void *arg)
+{
+	size_t second = *(size_t *)arg;
+	char *p = ingot_malloc(MIB);
+	memset(p, 1, MIB);
+	ingot_free(p);
+	char *q = ingot_malloc(second);
+	if (q != p)
+		_exit(3); /* not the reuse this test needs */
+	memset(q, 2, ingot_malloc_usable_size(q));
+	((volatile char *)q)[ingot_malloc_usable_size(q)] = 1;
+}
+
+Test(hardened_large, an_overflow_past_a_block_on_freed_pages_is_reported)
+{
+	size_t second = MIB;
+	assert_aborts_with(overflow_of_a_block_on_freed_pages, &second, "heap overflow: access to",
+	                   "a write just past a 1 MiB block on a freed one's pages");
+	second = 512 * KIB;
+	assert_aborts_with(overflow_of_a_block_on_freed_pages, &second, "heap overflow: access to",
+	                   "a write just past a 512 KiB block on a freed 1 MiB block's pages");
+	second = 3 * MIB / 2;
+	assert_aborts_with(overflow_of_a_block_on_freed_pages, &second, "heap overflow: access to",
+	                   "a write just past a 1.5 MiB block on a freed 1 MiB block's pages and fresh ones");
+}
+
+/* Malloc and free of the same large size, many times and from several
+ * threads: every block is writable in full, and the heap stays sound. */
+static void *large_reuse_worker(void *arg)
+{
+	size_t size = (size_t)(uintptr_t)arg;
+	for (int i = 0; i < 200; i++) {
+		char *p = ingot_malloc(size);
+		THREAD_CHECK(p != NULL, "malloc(%zu) failed", size);
+		memset(p, i, ingot_malloc_usable_size(p));
+		ingot_free(p);
+	}
+	return NULL;
+}
+
+Test(hardened_large, threads_reuse_freed_large_blocks)
+{
+	pthread_t t[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		t[i] = start_thread(large_reuse_worker, (void *)((i + 1) * 96 * KIB));
+	for (int i = 0; i < 4; i++)
+		join_thread(t[i]);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}

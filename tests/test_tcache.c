@@ -487,7 +487,7 @@ static void *growth_thread(void *arg)
 	unsigned cls = sizeclass_small(64);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	struct tcache_stack_info *info = &tc->info[cls];
-	r->base = tcache_stack_ncap(tb);
+	r->base = tcache_class_ncap(cls);
 	unsigned n = 2 * r->base - 24;
 	void **objs = malloc(n * sizeof(void *)); /* libc's */
 	THREAD_CHECK(objs != NULL, "no room to test in");
@@ -534,7 +534,7 @@ struct layout_result {
 	unsigned first_gap; /* class after which a gap was found, 0 if none */
 };
 
-/* A fresh cache's stacks lie side by side at their base capacity (a thread
+/* A fresh cache's stacks lie side by side in their first areas (a thread
  * that uses a few classes touches a few pages of stack memory, not a page
  * or two per class); a class that grows moves beyond all of them, with the
  * objects it held. */
@@ -554,7 +554,9 @@ static void *layout_thread(void *arg)
 	unsigned cls = sizeclass_small(64);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	void **last_base = tc->stacks[SC_NCACHED].limit;
-	unsigned base_ncap = tcache_stack_ncap(tb), n = 2 * base_ncap - 24;
+	/* Bursts of 8 first areas: more than the guard pool's cells too,
+	 * under guard_sample:1 (test-guarded). */
+	unsigned base_ncap = tcache_stack_ncap(tb), n = 8 * base_ncap;
 	void **objs = malloc(n * sizeof(void *)), **held = malloc(n * sizeof(void *)); /* libc's */
 	THREAD_CHECK(objs != NULL && held != NULL, "no room to test in");
 	/* Bursts until a free grows the stack; what the stack held just
@@ -1025,6 +1027,9 @@ static void *consumer_thread(void *arg)
 {
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
+	void *own[128];
+	burst(300, 128, own); /* the stack leaves its first area */
+	ingot_thread_flush();
 	THREAD_CHECK(tcache_stack_ncap(&tc->stacks[h->cls]) > 64, "class cap %u too small for the test",
 	             tcache_stack_ncap(&tc->stacks[h->cls]));
 	free_handed_objects(h);
@@ -1075,18 +1080,18 @@ Test(tcache, a_thread_that_only_frees_a_class_parks_few_of_its_blocks)
 
 /* A thread's first allocation of a class takes a small batch from the bin
  * (a short-lived thread does not pull a quarter of its cache's capacity
- * per class out of the bins), and opens the class's stack to its full
- * capacity; later refills double the batch. */
+ * per class out of the bins), and opens the class's stack in its first
+ * area; later refills double the batch, up to half the stack. */
 struct first_fill_result {
 	size_t first_batch, second_batch;
-	unsigned ncap_before, ncap_after;
+	unsigned ncap_before, ncap_after, cls;
 };
 
 static void *first_fill_thread(void *arg)
 {
 	struct first_fill_result *r = arg;
 	struct tcache *tc = open_cache();
-	unsigned cls = sizeclass_small(64 + harden_canary_size());
+	unsigned cls = r->cls = sizeclass_small(64 + harden_canary_size());
 	struct bin *bin = arena_bin(tc->arena, cls);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	r->ncap_before = tcache_stack_ncap(tb);
@@ -1114,10 +1119,13 @@ Test(tcache, a_first_refill_takes_a_small_batch_and_opens_the_stack)
 	cr_assert_leq(r.ncap_before, 8, "an unfilled stack has capacity %u", r.ncap_before);
 	cr_assert_gt(r.ncap_after, r.ncap_before, "the first refill did not open the stack");
 	cr_assert_geq(r.first_batch, 1);
-	cr_assert_leq(r.first_batch, r.ncap_after / 8, "the first refill took %zu objects (capacity %u)",
+	cr_assert_leq(r.first_batch, r.ncap_after / 2, "the first refill took %zu objects (capacity %u)",
 	              r.first_batch, r.ncap_after);
-	cr_assert_eq(r.second_batch, 2 * r.first_batch, "the second refill took %zu objects, the first %zu",
-	             r.second_batch, r.first_batch);
+	cr_assert_leq(r.first_batch, tcache_class_ncap(r.cls) / 8, "the first refill took %zu objects",
+	              r.first_batch);
+	cr_assert_eq(r.second_batch, MIN(2 * r.first_batch, r.ncap_after / 2),
+	             "the second refill took %zu objects, the first %zu (capacity %u)", r.second_batch,
+	             r.first_batch, r.ncap_after);
 }
 
 /* A consumer's stack, found holding other threads' blocks when it fills,
@@ -1159,7 +1167,7 @@ static void *remote_consumer_thread(void *arg)
 	struct remote_shrink *r = arg;
 	struct tcache *tc = my_cache();
 	struct tcache_stack *tb = &tc->stacks[r->cls];
-	r->ncap_full = tcache_stack_ncap(tb);
+	r->ncap_full = tcache_class_ncap(r->cls);
 	r->live_before_free = bin_live(r->home);
 	for (unsigned k = 0; k < r->n; k++)
 		ingot_free(r->objs[k]);
@@ -1915,4 +1923,291 @@ Test(tcache, a_flush_of_shuffled_objects_reports_misuse)
 	static const size_t sizes[] = {16, 80, 160};
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
 		assert_aborts_with(scattered_double_free, (void *)&sizes[k], "double free", "among shuffled slabs");
+}
+
+/* ---- first areas --------------------------------------------------------------- */
+
+/* A stack lies in its first area (before the quarantine in its cache's
+ * stack memory; its room lies past it) until a burst moves it. */
+static bool in_first_area(struct tcache *tc, unsigned cls)
+{
+	return tc->stacks[cls].base < tc->quarantine;
+}
+
+struct first_area_result {
+	bool opened_in_first_area, pairs_stayed, moved, kept_objects, grew_to_class_ncap;
+	uint64_t pair_flushed, pair_refilled;
+	unsigned ncap_opened;
+};
+
+/* Pairs of one class never fill the stack: it stays in its first area and
+ * neither flushes nor refills. A burst bigger than the first area moves it
+ * at the free that finds it full, to its class's capacity, with what it
+ * held under the freed block. */
+static void *first_area_thread(void *arg)
+{
+	struct first_area_result *r = arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(48);
+	struct tcache_stack *tb = &tc->stacks[cls];
+	struct tcache_stack_info *info = &tc->info[cls];
+	r->opened_in_first_area = in_first_area(tc, cls) && tcache_stack_ncap(tb) < tcache_class_ncap(cls);
+	r->ncap_opened = tcache_stack_ncap(tb);
+	uint64_t nin = info->nin, nout = info->nout;
+	for (int k = 0; k < 20000; k++)
+		ingot_free(ingot_malloc(48));
+	r->pair_refilled = info->nin - nin;
+	r->pair_flushed = info->nout - nout;
+	r->pairs_stayed = in_first_area(tc, cls);
+	unsigned n = 3 * r->ncap_opened;
+	void **objs = malloc(n * sizeof(void *)), **held = malloc(n * sizeof(void *)); /* libc's */
+	THREAD_CHECK(objs != NULL && held != NULL, "no room to test in");
+	for (unsigned k = 0; k < n; k++)
+		objs[k] = ingot_malloc(48);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned held_n = tcache_stack_ncached(tb);
+		bool before = in_first_area(tc, cls);
+		memcpy(held, tb->base, held_n * sizeof(void *));
+		ingot_free(objs[k]);
+		if (!before || in_first_area(tc, cls))
+			continue;
+		r->moved = true;
+		r->kept_objects = held_n == r->ncap_opened && tcache_stack_ncached(tb) == held_n + 1 &&
+		                  memcmp(held, tb->base, held_n * sizeof(void *)) == 0 &&
+		                  tb->base[held_n] == objs[k] && tb->base[-1] == NULL;
+		r->grew_to_class_ncap = tcache_stack_ncap(tb) == tcache_class_ncap(cls);
+	}
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the move");
+	THREAD_CHECK(own_cached_bytes(tc) <= tcache_capacity_bytes(), "over the cache's bound");
+	free(objs);
+	free(held);
+	return NULL;
+}
+
+Test(tcache, a_stack_leaves_its_first_area_only_for_a_burst_and_keeps_its_objects)
+{
+	skip_if_uncached();
+	struct first_area_result r = {0};
+	run_thread(first_area_thread, &r);
+	cr_assert(r.opened_in_first_area, "the stack opened at capacity %u outside its first area",
+	          r.ncap_opened);
+	cr_assert(r.pairs_stayed, "pairs moved the stack out of its first area");
+	cr_assert_eq(r.pair_refilled + r.pair_flushed, 0, "pairs refilled %llu and flushed %llu objects",
+	             (unsigned long long)r.pair_refilled, (unsigned long long)r.pair_flushed);
+	cr_assert(r.moved, "a burst of three first areas did not move the stack");
+	cr_assert(r.kept_objects, "the moved stack does not hold what the full first area held");
+	cr_assert(r.grew_to_class_ncap, "the moved stack is not at its class's capacity");
+}
+
+/* Threads in a ring: each hands bursts of blocks of several classes to the
+ * next, which checks and frees them (remote frees), and runs bursts of its
+ * own that move its stacks out of their first areas. No block is handed
+ * out twice (each carries its owner's tag), every cache stays under its
+ * bound, and the heap is consistent once all have exited. */
+#define RING_THREADS 8
+#define RING_BLOCKS 300
+#define RING_ROUNDS 12
+static void *ring_blocks[RING_THREADS][RING_BLOCKS];
+static pthread_barrier_t ring_barrier;
+
+static size_t ring_size(unsigned k) { return 16 + (k % 8) * 16; }
+
+/* A ring thread that stopped at a THREAD_CHECK would leave the others
+ * waiting at the barrier: a failure says why on stderr and aborts. */
+#define RING_CHECK(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); \
+			abort(); \
+		} \
+	} while (0)
+
+static void *ring_thread(void *arg)
+{
+	unsigned self = (unsigned)(uintptr_t)arg, next = (self + 1) % RING_THREADS;
+	struct tcache *tc = my_cache();
+	void *own[RING_BLOCKS];
+	for (int round = 0; round < RING_ROUNDS; round++) {
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			void *p = ring_blocks[self][k] = ingot_malloc(ring_size(k));
+			RING_CHECK(p != NULL, "malloc failed");
+			*(uintptr_t *)p = (uintptr_t)self << 32 | k;
+		}
+		pthread_barrier_wait(&ring_barrier);
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			void *p = ring_blocks[next][k];
+			RING_CHECK(*(uintptr_t *)p == ((uintptr_t)next << 32 | k),
+			           "block %u of thread %u was handed out twice", k, next);
+			ingot_free(p);
+		}
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			own[k] = ingot_malloc(ring_size((unsigned)round));
+			RING_CHECK(own[k] != NULL, "malloc failed in a burst");
+			*(unsigned *)own[k] = k;
+		}
+		for (unsigned k = 0; k < RING_BLOCKS; k++) {
+			RING_CHECK(*(unsigned *)own[k] == k, "object %u of a burst was handed out twice", k);
+			ingot_free(own[k]);
+		}
+		RING_CHECK(own_cached_bytes(tc) <= tcache_capacity_bytes(), "over the cache's bound");
+		RING_CHECK(tc->grown_bytes <= tcache_capacity_bytes(), "growth over the cache's bound");
+		pthread_barrier_wait(&ring_barrier);
+	}
+	RING_CHECK(ingot_check() == 0, "heap inconsistent in a ring thread");
+	return NULL;
+}
+
+Test(tcache, a_ring_of_threads_freeing_each_others_bursts_stays_consistent)
+{
+	skip_if_uncached();
+	pthread_barrier_init(&ring_barrier, NULL, RING_THREADS);
+	pthread_t t[RING_THREADS];
+	for (unsigned i = 0; i < RING_THREADS; i++)
+		t[i] = start_thread(ring_thread, (void *)(uintptr_t)i);
+	for (unsigned i = 0; i < RING_THREADS; i++)
+		join_thread(t[i]);
+	pthread_barrier_destroy(&ring_barrier);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}
+
+struct reuse_result {
+	void **stack_mem;
+	bool moved;
+};
+
+static void *grow_and_exit_thread(void *arg)
+{
+	struct reuse_result *r = arg;
+	struct tcache *tc = my_cache();
+	void *objs[400];
+	burst(64, 400, objs);
+	r->moved = !in_first_area(tc, sizeclass_small(64));
+	r->stack_mem = tc->stack_mem;
+	return NULL;
+}
+
+struct reused_result {
+	void **stack_mem;
+	bool fresh_first_area, moved_again;
+};
+
+static void *reuse_thread(void *arg)
+{
+	struct reused_result *r = arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(64);
+	r->stack_mem = tc->stack_mem;
+	r->fresh_first_area = in_first_area(tc, cls) && tcache_stack_ncap(&tc->stacks[cls]) < tcache_class_ncap(cls);
+	void *objs[400];
+	burst(64, 400, objs);
+	r->moved_again = !in_first_area(tc, cls);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent in the reusing thread");
+	return NULL;
+}
+
+/* The stack memory of a thread whose stack moved is reused by the next
+ * thread, whose stacks start in their first areas again and move again. */
+Test(tcache, a_reused_cache_starts_in_its_first_areas_again)
+{
+	skip_if_uncached();
+	struct reuse_result first = {0};
+	run_thread(grow_and_exit_thread, &first);
+	cr_assert(first.moved, "the first thread's burst did not move its stack");
+	struct reused_result r = {0};
+	run_thread(reuse_thread, &r);
+	cr_assert_eq(r.stack_mem, first.stack_mem, "the exited thread's stack memory was not reused");
+	cr_assert(r.fresh_first_area, "the reused cache's stack did not start in its first area");
+	cr_assert(r.moved_again, "the reused cache's stack did not move under a burst");
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A child forked while one class's stack sits in its first area, holding
+ * objects, and another's has moved: bursts of both work in the child. */
+static void first_area_fork_child(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = tcache_thread();
+	void *objs[400];
+	burst(32, 400, objs);
+	burst(64, 400, objs);
+	if (tc == NULL || in_first_area(tc, sizeclass_small(32)) || ingot_check() != 0 || thread_failed)
+		_exit(1);
+}
+
+Test(tcache, a_fork_with_stacks_in_and_out_of_their_first_areas_leaves_a_working_child)
+{
+	skip_if_uncached();
+	struct tcache *tc = my_cache();
+	void *objs[400];
+	burst(64, 400, objs);
+	cr_assert(!in_first_area(tc, sizeclass_small(64)), "the burst did not move the stack");
+	void *kept[8];
+	for (int k = 0; k < 8; k++)
+		kept[k] = ingot_malloc(32);
+	for (int k = 0; k < 8; k++)
+		ingot_free(kept[k]);
+	cr_assert(in_first_area(tc, sizeclass_small(32)) && tcache_stack_ncached(&tc->stacks[sizeclass_small(32)]) > 0);
+	struct child_result res;
+	run_in_child(first_area_fork_child, NULL, &res);
+	cr_assert(res.exited && res.status == 0, "child failed: %s", res.err);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A consumer whose stack, still in its first area, fills with another
+ * thread's blocks moves it to its room at half its class's capacity (as a
+ * flush there leaves it), and every block goes home at its flush. */
+struct first_area_consumer {
+	void *objs[512];
+	unsigned cls, ncap_opened, ncap_after;
+	bool moved;
+	struct bin *home;
+	size_t live_before, live_after_flush;
+};
+
+static void *first_area_producer_thread(void *arg)
+{
+	struct first_area_consumer *c = arg;
+	int index = arena_create(); /* the consumer's blocks are remote, however many CPUs */
+	THREAD_CHECK(index >= 0, "no arena for the producer");
+	tcache_set_thread_arena(arena_get((unsigned)index));
+	struct tcache *tc = my_cache();
+	c->home = arena_bin(tc->arena, c->cls);
+	for (unsigned k = 0; k < 512; k++)
+		THREAD_CHECK((c->objs[k] = ingot_malloc(48)) != NULL, "malloc failed");
+	return NULL;
+}
+
+static void *first_area_consumer_thread(void *arg)
+{
+	struct first_area_consumer *c = arg;
+	struct tcache *tc = my_cache();
+	c->ncap_opened = tcache_stack_ncap(&tc->stacks[c->cls]);
+	c->live_before = bin_live(c->home);
+	for (unsigned k = 0; k < 512; k++)
+		ingot_free(c->objs[k]);
+	c->moved = !in_first_area(tc, c->cls);
+	c->ncap_after = tcache_stack_ncap(&tc->stacks[c->cls]);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the remote frees");
+	ingot_thread_flush();
+	c->live_after_flush = bin_live(c->home);
+	return NULL;
+}
+
+Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_half_capacity)
+{
+	skip_if_uncached();
+	static struct first_area_consumer c;
+	c.cls = sizeclass_small(48);
+	run_thread(first_area_producer_thread, &c);
+	run_thread(first_area_consumer_thread, &c);
+	cr_assert(c.moved, "the consumer's stack stayed in its first area");
+	cr_assert_gt(c.ncap_after, c.ncap_opened, "capacity %u after the remote frees (opened at %u)",
+	             c.ncap_after, c.ncap_opened);
+	cr_assert_leq(c.ncap_after, tcache_class_ncap(c.cls) / 2, "capacity %u after the remote frees (class %u)",
+	              c.ncap_after, tcache_class_ncap(c.cls));
+	cr_assert_eq(c.live_before - c.live_after_flush, 512, "%zu of 512 remote blocks went home",
+	             c.live_before - c.live_after_flush);
+	cr_assert_eq(ingot_check(), 0);
 }
