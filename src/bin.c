@@ -7,7 +7,9 @@
  *   bin_free_batch  -> per run of objects of one slab: slab_free_run (slot
  *   bin_free_locked    checks, a bitmap word at a time; slab_free_few for
  *                      slabs of few objects: one mask) -> slab_refile
- *                      (nonfull link | slab back to the heap when empty)
+ *                      (nonfull link | slab back to the heap when empty);
+ *                      hardened (shuffled objects, slabs of many):
+ *                      free_scattered_locked, a bit and a count an object
  *
  * Batches move whole runs: a refill takes a slab's free objects a bitmap
  * word at a time (a word with every bit set, as a fresh slab has, as one
@@ -382,6 +384,18 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *s, voi
 	slab_refile(bin, heap, s, nfree_before);
 }
 
+/* The slab of object p, from its chunk c. A flush's objects were objects
+ * of class cls when the cache took them, so a page that holds no slab of
+ * cls now (its slab emptied and went back to the heap, earlier in this
+ * flush or before it) means p is freed twice: reported, not followed. */
+static struct span *flushed_slab(struct chunk *c, uintptr_t p, unsigned cls)
+{
+	size_t page = chunk_page_index(p);
+	if (INGOT_UNLIKELY(c->class_of[page] != cls)) /* the page map: one byte, no span record */
+		ingot_report_double_free((void *)p);
+	return c->span_of[page];
+}
+
 /* Under bin's lock: gives back the objects at the start of objs[0..n) that
  * belong to owner, slab by slab; returns how many. Inlined twice, with few
  * known (class_has_few_objects), so that neither loop tests it per slab. */
@@ -393,17 +407,71 @@ INGOT_INLINE unsigned free_runs_locked(struct bin *bin, struct pageheap *heap, c
 		struct chunk *c = pagemap_chunk((uintptr_t)objs[i]);
 		if (c->arena != owner)
 			break;
-		/* Every object was checked when it was freed into a cache; one
-		 * whose page no longer holds a slab of this class was freed twice,
-		 * and its slab emptied and went back to the heap earlier in this
-		 * flush or before it. */
-		if (INGOT_UNLIKELY(c->class_of[chunk_page_index((uintptr_t)objs[i])] != bin->sizeclass))
-			ingot_report_double_free(objs[i]);
-		struct span *s = span_of_addr(c, (uintptr_t)objs[i]);
+		struct span *s = flushed_slab(c, (uintptr_t)objs[i], bin->sizeclass);
 		unsigned nfree_before = s->nfree;
 		i += few ? slab_free_few(bin, s, objs + i, n - i) : slab_free_run(bin, s, objs + i, n - i);
 		slab_refile(bin, heap, s, nfree_before);
 	}
+	return i;
+}
+
+/* free_runs_locked for objects in any order. Hardened mode hands a refill
+ * out shuffled (HARDEN_RANDOM_SLOTS) and its quarantine mixes frees of many
+ * slabs, so its flushes hold no runs of neighbours and seldom two objects
+ * of one slab in a row: slab_free_run's search for runs, count and filing
+ * a run cost some 150 instructions an object there. Here each object's bit
+ * is set in its slab's bitmap and its free count raised at once; a slab is
+ * filed only when it was full or is now empty, and looked up only when the
+ * object is not in the last one (its chunk only when not in the last
+ * one's). A pointer that is no object's start, or one freed twice (a bit
+ * set already, by an earlier free or earlier in this batch), is reported
+ * as slab_free_run does. */
+static __attribute__((noinline)) unsigned free_scattered_locked(struct bin *bin, struct pageheap *heap,
+                                                                const struct arena *owner, void *const *objs,
+                                                                unsigned n)
+{
+	unsigned cls = bin->sizeclass, nregs = sc_nregs[cls];
+	size_t size = sc_size[cls], bytes = (size_t)nregs * size;
+	struct span *s = NULL;
+	uintptr_t base = 0; /* s's first object; 0 for none: no object's offset from 0 is below bytes */
+	struct chunk *c = NULL;
+	uintptr_t chunk_number = UINTPTR_MAX; /* c's (p >> LG_CHUNK): c is owner's */
+	unsigned i = 0;
+	for (; i < n; i++) {
+		uintptr_t p = (uintptr_t)objs[i];
+		if (p - base >= bytes) {
+			if (p >> LG_CHUNK != chunk_number) {
+				c = pagemap_chunk(p);
+				if (c->arena != owner)
+					break;
+				chunk_number = p >> LG_CHUNK;
+			}
+			s = flushed_slab(c, p, cls);
+			base = s->base;
+			if (INGOT_UNLIKELY(p - base >= bytes))
+				ingot_report_invalid_ptr("free", objs[i]);
+		}
+		size_t offset = p - base;
+		unsigned slot = sizeclass_slot(cls, offset);
+		if (INGOT_UNLIKELY((size_t)slot * size != offset))
+			ingot_report_invalid_ptr("free", objs[i]);
+		uint64_t bit = (uint64_t)1 << (slot % 64), *word = &s->free_bits[slot / 64];
+		if (INGOT_UNLIKELY(*word & bit))
+			ingot_report_double_free(objs[i]);
+		*word |= bit;
+		unsigned nfree_before = s->nfree;
+		s->nfree = (uint16_t)(nfree_before + 1);
+		ingot_assert_expensive(bitmap_count(s) == s->nfree);
+		if (INGOT_UNLIKELY(nfree_before == 0 || s->nfree == nregs)) {
+			slab_refile(bin, heap, s, nfree_before);
+			/* An empty slab may have gone back to the heap, and its
+			 * chunk with it: both looked up again. */
+			base = 0;
+			chunk_number = UINTPTR_MAX;
+		}
+	}
+	bin->ndalloc += i;
+	bin->nregs_live -= i;
 	return i;
 }
 
@@ -413,8 +481,12 @@ unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *obj
 	unsigned i;
 	arch_lock_acquire(&bin->lock);
 	bin->nflushes++;
+	/* Slabs of few objects take any order already (one mask a slab),
+	 * and their frequent flushes skip the hardening test. */
 	if (class_has_few_objects(bin->sizeclass))
 		i = free_runs_locked(bin, heap, owner, objs, n, true);
+	else if (INGOT_UNLIKELY(ingot_hardening & HARDEN_RANDOM_SLOTS))
+		i = free_scattered_locked(bin, heap, owner, objs, n);
 	else
 		i = free_runs_locked(bin, heap, owner, objs, n, false);
 	arch_lock_release(&bin->lock);
