@@ -963,6 +963,7 @@ static void quarantine_flush(struct tcache *tc)
 		if (!p)
 			continue;
 		tc->quarantine[i] = NULL;
+		tc->info[tc->quarantine_tags[i]].nout++; /* leaves the class's books */
 		arena_free_batch(tc->quarantine_tags[i], &p, 1);
 	}
 }
@@ -1033,9 +1034,9 @@ static void stack_put_or_home(struct tcache *tc, unsigned cls, void *p)
 }
 
 /* Hardened free of small object p: checks, quarantine, then the cache.
- * The free counts in stack cls; objects that go to the quarantine or straight
- * home leave its books (nout), and one that leaves the quarantine for a stack
- * enters that stack's (nin). */
+ * The free counts in stack cls: an object in the quarantine stays in its
+ * class's books (tcache_quarantined), and one that goes straight home
+ * leaves them (nout). */
 static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
 {
 	hooks_free(p, harden_small_usable(cls));
@@ -1047,11 +1048,9 @@ static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned c
 		return;
 	}
 	if (ingot_hardening & HARDEN_QUARANTINE) {
-		tc->info[cls].nout++;
 		p = quarantine_swap(tc, p, cls, &cls);
 		if (!p)
 			return;
-		tc->info[cls].nin++;
 	}
 	stack_put_or_home(tc, cls, p);
 }
@@ -1125,14 +1124,12 @@ INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 	 * class (one more page map read, no span record, no jump). */
 	bool first = pagemap_class((uintptr_t)p - 1) != cls;
 	harden_give_all(p, first, cls, secret);
-	tc->info[cls].nout++;
-	unsigned vcls;
+	unsigned vcls; /* no counts: tcache_quarantined */
 	void *victim = quarantine_swap(tc, p, cls, &vcls);
 	if (!victim)
 		return true;
-	tc->info[vcls].nin++;
 	struct tcache_stack *stack = &tc->cstacks[vcls];
-	/* object_is_remote with nin counted already */
+	/* object_is_remote, for a stack that has taken objects (nin) */
 	if (INGOT_UNLIKELY(pagemap_chunk((uintptr_t)victim)->arena != tc->arena)) {
 		remote_put(tc, victim, vcls);
 		return true;

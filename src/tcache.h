@@ -30,6 +30,7 @@
 
 #include "arena.h"
 #include "common.h"
+#include "hardening.h"
 #include "sizeclass.h"
 
 /*
@@ -49,7 +50,7 @@
  * it reaches 0 the class's next event is due (tcache_event: a garbage pass,
  * or a heap-profile sample). It doubles as the count of objects handed out
  * (tcache_stack_nalloc); objects freed are derived from it, nalloc + cached
- * + nout - nin (tcache_stack_nfreed), where the slow paths count nin
+ * + quarantined + nout - nin (tcache_stack_nfreed), where the slow paths count nin
  * (objects put in other than by free) and nout (taken out other than by
  * malloc) in the stack's tcache_stack_info. So free counts nothing.
  * A stack takes 64 bytes, a cache line: its address is the class shifted,
@@ -194,12 +195,24 @@ INGOT_INLINE uint64_t tcache_stack_nalloc(const struct tcache *tc, unsigned cls)
 	return info->nalloc + (info->events_armed - tc->stacks[cls].events_left);
 }
 
+/* Objects of class cls waiting in tc's quarantine (hardened heaps). The
+ * hardened free counts nothing: an object it puts there stays in its
+ * class's books, as a cached one does, until it leaves the ring. */
+INGOT_INLINE uint64_t tcache_quarantined(const struct tcache *tc, unsigned cls)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < QUARANTINE_LEN && tc->quarantine; i++)
+		n += tc->quarantine[i] && tc->quarantine_tags[i] == cls;
+	return n;
+}
+
 INGOT_INLINE uint64_t tcache_stack_nfreed(const struct tcache *tc, unsigned cls)
 {
 	const struct tcache_stack_info *info = &tc->info[cls];
 	/* A thread that never had a cache has only its (empty) TLS stacks. */
 	const struct tcache_stack *stack = tc->cstacks ? &tc->cstacks[cls] : &tc->stacks[cls];
-	return tcache_stack_nalloc(tc, cls) + tcache_stack_ncached(stack) + info->nout - info->nin;
+	return tcache_stack_nalloc(tc, cls) + tcache_stack_ncached(stack) + tcache_quarantined(tc, cls) +
+	       info->nout - info->nin;
 }
 
 /* Per-thread state. The automatic cache lives in initial-exec TLS itself, so

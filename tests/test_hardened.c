@@ -1010,3 +1010,45 @@ Test(hardened, realloc_past_the_usable_size_moves_the_block)
 	}
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- counters ---------------------------------------------------------- */
+
+#define QUARANTINE_LEN_TEST 64 /* src/hardening.h's QUARANTINE_LEN */
+
+static uint64_t thread_counter(const char *name)
+{
+	uint64_t v = 0;
+	size_t len = sizeof v;
+	cr_assert_eq(ingot_mallctl(name, &v, &len, NULL, 0), 0, "%s", name);
+	return v;
+}
+
+/* thread.deallocated counts a hardened free when it is made, though the
+ * block waits in the quarantine and the ring mixes classes: fewer frees
+ * than the ring holds count theirs, and after many more than it holds
+ * every byte the thread allocated is counted freed. */
+Test(hardened, thread_deallocated_counts_frees_the_quarantine_holds)
+{
+	enum { N = 3 * QUARANTINE_LEN_TEST, FEW = QUARANTINE_LEN_TEST / 2 };
+	static void *blocks[N];
+	static uint64_t bytes[N]; /* what thread.allocated counted for each */
+	ingot_free(ingot_malloc(1)); /* the cache exists */
+	for (unsigned i = 0; i < N; i++) {
+		uint64_t before = thread_counter("thread.allocated");
+		blocks[i] = ingot_malloc(i % 3 == 0 ? 24 : i % 3 == 1 ? 200 : 1500);
+		cr_assert_not_null(blocks[i]);
+		bytes[i] = thread_counter("thread.allocated") - before;
+		cr_assert_geq(bytes[i], ingot_malloc_usable_size(blocks[i]), "block %u counted %llu", i,
+		              (unsigned long long)bytes[i]);
+	}
+	uint64_t d0 = thread_counter("thread.deallocated"), want = 0;
+	for (unsigned i = 0; i < N; i++) {
+		ingot_free(blocks[i]);
+		want += bytes[i];
+		if (i + 1 == FEW || i + 1 == N)
+			cr_assert_eq(thread_counter("thread.deallocated") - d0, want, "after %u frees: %llu, want %llu",
+			             i + 1, (unsigned long long)(thread_counter("thread.deallocated") - d0),
+			             (unsigned long long)want);
+	}
+	cr_assert_eq(ingot_check(), 0);
+}
