@@ -1083,7 +1083,7 @@ INGOT_INLINE void checked_tick(struct tcache *tc)
 
 /* A small object of size bytes from the top of its stack, checked and
  * marked owned; NULL, having done nothing, for any other case (an empty
- * stack, a big size, a cache that may not: hardened_fast_cache), which
+ * stack, a big size, an event due, a cache that may not: hardened_fast_cache), which
  * takes checked_alloc. What checked_alloc does on a hit, less its
  * branches and calls. */
 INGOT_INLINE void *hardened_alloc_fast(size_t size)
@@ -1095,10 +1095,16 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (INGOT_UNLIKELY(stack->top == stack->base))
 		return NULL;
+	/* The malloc due to make the event (checked_tick) takes the general
+	 * path, which counts it again and makes it: no call here, so p and
+	 * the rest stay in registers that need no saving. */
+	if (INGOT_UNLIKELY(--tc->checked_allocs_left == 0)) {
+		tc->checked_allocs_left = 1;
+		return NULL;
+	}
 	void *p = tcache_stack_pop(stack);
 	tc->info[cls].nalloc++;
 	harden_take_all(p, cls);
-	checked_tick(tc);
 	return p;
 }
 
@@ -1436,6 +1442,16 @@ static __attribute__((noinline)) void free_general(void *p)
 	arena_free(c, p);
 }
 
+/* A malloc in a cache with the hardened fast paths (no large or small
+ * hits there: large_fast is never set with hardening on). Out of line, as
+ * hardened_free_slow is: inside tcache_alloc_slow, its hits paid for the
+ * registers the large hits save, 8 instructions a malloc. */
+static __attribute__((noinline)) void *hardened_alloc_slow(size_t size)
+{
+	void *p = hardened_alloc_fast(size);
+	return p ? p : alloc_general(size);
+}
+
 /* The slow paths' first tests: a hardened fast path, then the large
  * classes' hits, else the rest in functions of their own, so that the
  * paths before them, which need few registers, do not pay for saving the
@@ -1445,9 +1461,8 @@ static __attribute__((noinline)) void free_general(void *p)
 void *tcache_alloc_slow(size_t size)
 {
 	void *p;
-	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) &&
-	    (p = hardened_alloc_fast(size)))
-		return p;
+	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)))
+		return hardened_alloc_slow(size);
 	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX) {
 		if ((p = large_hit_alloc(size)))
 			return p;

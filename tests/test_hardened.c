@@ -1052,3 +1052,41 @@ Test(hardened, thread_deallocated_counts_frees_the_quarantine_holds)
 	}
 	cr_assert_eq(ingot_check(), 0);
 }
+
+static uint64_t arena_small_allocated(void)
+{
+	uint64_t epoch = 1;
+	unsigned arena;
+	size_t len = sizeof arena;
+	char name[64];
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	cr_assert_eq(ingot_mallctl("thread.arena", &arena, &len, NULL, 0), 0);
+	snprintf(name, sizeof name, "stats.arenas.%u.small.allocated", arena);
+	size_t bytes = 0;
+	len = sizeof bytes;
+	cr_assert_eq(ingot_mallctl(name, &bytes, &len, NULL, 0), 0, "%s", name);
+	return bytes;
+}
+
+/* The hardened malloc makes the cache's garbage pass every so many calls
+ * (8192), as the default's fast path does: a class the thread stopped
+ * using gives its cached blocks back to their bins while it mallocs and
+ * frees blocks of another. */
+Test(hardened, a_stack_left_unused_gives_its_blocks_back_while_others_churn)
+{
+	enum { NIDLE = 200, CHURN = 4 * 8192 };
+	static void *idle[NIDLE];
+	for (unsigned i = 0; i < NIDLE; i++)
+		cr_assert_not_null(idle[i] = ingot_malloc(2000));
+	for (unsigned i = 0; i < NIDLE; i++)
+		ingot_free(idle[i]);
+	for (unsigned i = 0; i < 2 * QUARANTINE_LEN_TEST; i++) /* out of the quarantine, */
+		ingot_free(ingot_malloc(32));                    /* onto their stack */
+	uint64_t before = arena_small_allocated();
+	for (unsigned i = 0; i < CHURN; i++)
+		ingot_free(ingot_malloc(32));
+	uint64_t after = arena_small_allocated();
+	cr_assert_gt(before, after + 4 * 2000, "the bins' small bytes out went %llu -> %llu",
+	             (unsigned long long)before, (unsigned long long)after);
+	cr_assert_eq(ingot_check(), 0);
+}
