@@ -948,10 +948,12 @@ static void *checked_alloc(struct tcache *tc, size_t size)
 static void *quarantine_swap(struct tcache *tc, void *p, unsigned cls, unsigned *victim_cls)
 {
 	unsigned i = tc->quarantine_next;
-	void *victim = tc->quarantine[i];
-	*victim_cls = tc->quarantine_tags[i];
-	tc->quarantine[i] = p;
-	tc->quarantine_tags[i] = (uint8_t)cls;
+	void **ring = tc->quarantine;
+	uint8_t *tags = tc->quarantine_tags; /* loaded once: the ring's store may alias */
+	void *victim = ring[i];
+	*victim_cls = tags[i];
+	ring[i] = p;
+	tags[i] = (uint8_t)cls;
 	tc->quarantine_next = (i + 1) % QUARANTINE_LEN;
 	return victim;
 }
@@ -1024,8 +1026,9 @@ static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, uns
 }
 
 /* Puts small object p on tc's stack cls, or, where it has no room, sends
- * it home (it leaves the stack's books: nout). */
-static void stack_put_or_home(struct tcache *tc, unsigned cls, void *p)
+ * it home (it leaves the stack's books: nout). Out of line: a tail call
+ * from hardened_free_slow, which then keeps nothing in saved registers. */
+static __attribute__((noinline)) void stack_put_or_home(struct tcache *tc, unsigned cls, void *p)
 {
 	if (!stack_put(tc, cls, p)) {
 		tc->info[cls].nout++;
