@@ -1090,3 +1090,56 @@ Test(hardened, a_stack_left_unused_gives_its_blocks_back_while_others_churn)
 	             (unsigned long long)before, (unsigned long long)after);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+static uint64_t bin_stat(unsigned arena, unsigned bin, const char *what)
+{
+	char name[96];
+	uint64_t v = 0;
+	size_t len = sizeof v;
+	snprintf(name, sizeof name, "stats.arenas.%u.bins.%u.%s", arena, bin, what);
+	cr_assert_eq(ingot_mallctl(name, &v, &len, NULL, 0), 0, "%s", name);
+	return v;
+}
+
+/* The bins' counts stay right in a hardened heap, whose frees wait in the
+ * quarantine: once the thread's cache is flushed, every object its bin
+ * handed out came back (ndalloc grew as nmalloc did), and none is left out. */
+Test(hardened, bin_counts_balance_once_the_cache_is_flushed)
+{
+	enum { N = 50 };
+	void *p[N];
+	unsigned arena, nbins, bin = 0;
+	size_t len = sizeof arena;
+	uint64_t epoch = 1;
+	cr_assert_eq(ingot_mallctl("thread.arena", &arena, &len, NULL, 0), 0);
+	cr_assert_eq(ingot_mallctl("arenas.nbins", &nbins, &len, NULL, 0), 0);
+	void *probe = ingot_malloc(96);
+	size_t class_size = ingot_malloc_usable_size(probe) + 8; /* the canary's */
+	ingot_free(probe);
+	for (unsigned j = 0; j < nbins; j++) {
+		char name[64];
+		size_t size = 0, slen = sizeof size;
+		snprintf(name, sizeof name, "arenas.bin.%u.size", j);
+		cr_assert_eq(ingot_mallctl(name, &size, &slen, NULL, 0), 0, "%s", name);
+		if (size == class_size)
+			bin = j;
+	}
+	cr_assert_neq(bin, 0, "no bin of %zu bytes", class_size);
+	cr_assert_eq(ingot_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	uint64_t m0 = bin_stat(arena, bin, "nmalloc"), d0 = bin_stat(arena, bin, "ndalloc");
+	uint64_t live0 = bin_stat(arena, bin, "curregs");
+	for (unsigned i = 0; i < N; i++)
+		cr_assert_not_null(p[i] = ingot_malloc(96));
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	cr_assert_geq(bin_stat(arena, bin, "nmalloc") - m0, N);
+	for (unsigned i = 0; i < N; i++)
+		ingot_free(p[i]);
+	cr_assert_eq(ingot_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
+	cr_assert_eq(ingot_mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+	uint64_t m1 = bin_stat(arena, bin, "nmalloc"), d1 = bin_stat(arena, bin, "ndalloc");
+	cr_assert_eq(d1 - d0, m1 - m0, "bin %u: %llu out, %llu back", bin, (unsigned long long)(m1 - m0),
+	             (unsigned long long)(d1 - d0));
+	cr_assert_eq(bin_stat(arena, bin, "curregs"), live0);
+	cr_assert_eq(ingot_check(), 0);
+}
