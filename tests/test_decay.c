@@ -1175,3 +1175,48 @@ Test(decay, growing_large_strings_in_threads_that_free_each_others_and_fork, .ti
 		wave_take_inbox(t);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- a batch as large as batch-1k-8k's share of a class (bin.c, surplus) - */
+
+#define SURPLUS_NOBJ 224u /* 28 slabs of 32 KiB, 896 KiB: past 64 KiB + 512 KiB */
+
+static void *surplus_objs[SURPLUS_NOBJ];
+
+static void surplus_round(struct arena *a)
+{
+	for (unsigned i = 0; i < SURPLUS_NOBJ; i++) {
+		surplus_objs[i] = arena_alloc_small(a, sizeclass_of(GROW_OBJ), false);
+		cr_assert_not_null(surplus_objs[i]);
+		memset(surplus_objs[i], (int)i, 64);
+	}
+}
+
+static uint32_t surplus_slabs_made(struct arena *a)
+{
+	struct bin *bin = arena_bin(a, sizeclass_of(GROW_OBJ));
+	arch_lock_acquire(&bin->lock);
+	uint32_t n = bin->nslabs_made;
+	arch_lock_release(&bin->lock);
+	return n;
+}
+
+/* A program that frees a batch of 896 KiB of one class and allocates it
+ * again, the heap no longer growing, keeps the batch's slabs in the bin:
+ * its third round makes no slab (the first round's slabs went back, the
+ * second took them again from the heap and kept them on free). */
+Test(decay, a_steady_batch_of_almost_a_mib_keeps_its_slabs)
+{
+	struct arena *a = grow_arena();
+	for (int round = 0; round < 2; round++) {
+		surplus_round(a);
+		for (unsigned i = 0; i < SURPLUS_NOBJ; i++)
+			arena_free(pagemap_chunk((uintptr_t)surplus_objs[i]), surplus_objs[i]);
+	}
+	uint32_t made = surplus_slabs_made(a);
+	surplus_round(a);
+	cr_assert_eq(surplus_slabs_made(a), made, "%u slabs made again for a steady batch",
+	             surplus_slabs_made(a) - made);
+	for (unsigned i = 0; i < SURPLUS_NOBJ; i++)
+		arena_free(pagemap_chunk((uintptr_t)surplus_objs[i]), surplus_objs[i]);
+	cr_assert_eq(ingot_check(), 0);
+}
