@@ -1045,7 +1045,9 @@ static void *wave_worker(void *arg)
 	return NULL;
 }
 
-Test(decay, growing_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
+/* WAVE_THREADS string threads and a forked child running wave_worker
+ * once: every thread and the child end with a sound heap. */
+static void run_string_waves(void)
 {
 	set_decay_everywhere(1000);
 	pthread_t th[WAVE_THREADS];
@@ -1065,6 +1067,11 @@ Test(decay, growing_strings_in_threads_that_free_each_others_and_fork, .timeout 
 	for (unsigned t = 0; t < WAVE_THREADS; t++)
 		wave_take_inbox(t);
 	cr_assert_eq(ingot_check(), 0);
+}
+
+Test(decay, growing_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
+{
+	run_string_waves();
 }
 
 /* ---- the large cache while the heap grows (arena.c, large_cache_grown_before) */
@@ -1156,24 +1163,7 @@ Test(decay, the_large_cache_gives_its_blocks_back_while_the_heap_grows)
 Test(decay, growing_large_strings_in_threads_that_free_each_others_and_fork, .timeout = 120)
 {
 	wave_limit = 64 * KiB;
-	set_decay_everywhere(1000);
-	pthread_t th[WAVE_THREADS];
-	for (uintptr_t i = 0; i < WAVE_THREADS; i++)
-		cr_assert_eq(pthread_create(&th[i], NULL, wave_worker, (void *)i), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		wave_worker((void *)(uintptr_t)WAVE_THREADS);
-		_exit(ingot_check() == 0 ? 0 : 1);
-	}
-	for (int i = 0; i < WAVE_THREADS; i++)
-		pthread_join(th[i], NULL);
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed");
-	for (unsigned t = 0; t < WAVE_THREADS; t++)
-		wave_take_inbox(t);
-	cr_assert_eq(ingot_check(), 0);
+	run_string_waves();
 }
 
 /* ---- a batch as large as batch-1k-8k's share of a class (bin.c, surplus) - */
