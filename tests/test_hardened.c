@@ -1143,3 +1143,36 @@ Test(hardened, bin_counts_balance_once_the_cache_is_flushed)
 	cr_assert_eq(bin_stat(arena, bin, "curregs"), live0);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- remote blocks waiting to go home --------------------------------------- */
+
+/* A thread that is no consumer yet (it sent fewer than 256 of other
+ * threads' blocks home) frees 100 of main's blocks: past its quarantine
+ * they wait in its cache to go home (remote_wait), and a second free of
+ * one of them is reported. */
+static void *free_a_waiting_block_twice(void *arg)
+{
+	void **given = arg;
+	use_an_arena_of_its_own();
+	for (int i = 0; i < 100; i++)
+		ingot_free(given[i]);
+	ingot_free(given[10]); /* out of the quarantine, waiting to go home */
+	return NULL;
+}
+
+static void double_free_of_a_waiting_block(void *arg)
+{
+	(void)arg;
+	static void *given[100];
+	for (int i = 0; i < 100; i++)
+		given[i] = ingot_malloc(CONSUMED_SIZE);
+	pthread_t t;
+	pthread_create(&t, NULL, free_a_waiting_block_twice, given);
+	pthread_join(t, NULL);
+}
+
+Test(hardened, double_free_of_a_remote_block_waiting_to_go_home_is_caught)
+{
+	assert_aborts_with(double_free_of_a_waiting_block, NULL, "double free",
+	                   "a remote block freed twice while it waits to go home");
+}
