@@ -264,7 +264,9 @@ static bool large_cache_put(struct arena *a, struct span *s, bool *first)
 	/* Hardened heaps zero it first (another thread may take it as soon as
 	 * it is in): its pages, guard page kept, stay accessible while cached
 	 * and are made inaccessible when it goes back to the page heap. */
-	if (ingot_hardening)
+	if (ingot_hardening & HARDEN_ZERO_ON_FREE)
+		harden_large_clear_head((void *)s->base); /* harden_large_give's zeroing, inline */
+	else if (ingot_hardening)
 		harden_large_give((void *)s->base, bytes);
 	uint64_t now = arch_now_ns();
 	uint64_t grown_before = large_cache_grown_before(a, now);
@@ -457,10 +459,14 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->lextent_nmalloc[large_lextent(usable)], 1);
 	STAT_ADD(a->large_allocated, usable);
-	if (cached && ingot_hardening)
-		harden_large_reuse((void *)s->base, usable); /* checks it stayed zero */
-	else if (!zero)
+	if (cached && ingot_hardening) {
+		/* harden_large_reuse, its check inline: the head stayed zero */
+		if ((ingot_hardening & HARDEN_ZERO_ON_FREE) && INGOT_UNLIKELY(!harden_checked_head_zero((void *)s->base)))
+			ingot_report_use_after_free((void *)s->base);
 		harden_large_take((void *)s->base, usable);
+	} else if (!zero) {
+		harden_large_take((void *)s->base, usable);
+	}
 	return (void *)s->base;
 }
 

@@ -298,6 +298,18 @@ void harden_large_take(void *p, size_t size);
 void harden_large_give(void *p, size_t size);
 void harden_large_reuse(void *p, size_t size);
 
+/* harden_large_give's zeroing with zero on free, inline: the checked head
+ * of large block p in 16 vector stores, not a call of ingot_memset (53
+ * instructions). harden_checked_head_zero is reuse's check. */
+INGOT_INLINE void harden_large_clear_head(void *p)
+{
+	const harden_vec zero = {0, 0};
+	harden_vec *v = p;
+#pragma GCC unroll 16
+	for (size_t i = 0; i < HARDEN_CHECKED_HEAD / sizeof(harden_vec); i++)
+		v[i] = zero;
+}
+
 /* Called by the fault handler (init.c) with the faulting address: a fault
  * on a guard page or on freed pages of the page heaps is reported in one
  * line (abort); any other returns. */

@@ -1498,18 +1498,6 @@ static __attribute__((noinline)) void *hardened_large_alloc(size_t size)
 	return p;
 }
 
-/* harden_large_give under exactly HARDEN_ALL_CHECKS: the checked head of
- * freed large block p zeroed, in 16 vector stores rather than a call of
- * ingot_memset (53 instructions). */
-INGOT_INLINE void hardened_large_zero_head(void *p)
-{
-	const harden_vec zero = {0, 0};
-	harden_vec *v = p;
-#pragma GCC unroll 16
-	for (size_t i = 0; i < HARDEN_CHECKED_HEAD / sizeof(harden_vec); i++)
-		v[i] = zero;
-}
-
 static __attribute__((noinline)) void hardened_large_free(void *p)
 {
 	struct tcache *tc = &tcache_tls.cache;
@@ -1533,11 +1521,12 @@ static __attribute__((noinline)) void hardened_large_free(void *p)
 	for (void **q = stack->base; q < stack->top; q++) /* a few at most */
 		if (INGOT_UNLIKELY(*q == p))
 			ingot_report_double_free(p);
-	hardened_large_zero_head(p);
-	if (stack->top == stack->limit) /* to the arena's large cache (large_cached_free) */
+	if (stack->top == stack->limit) { /* to the arena's large cache, which zeroes it */
 		large_full_free(c, p, cls);
-	else
-		tcache_stack_push(stack, p);
+		return;
+	}
+	harden_large_clear_head(p); /* harden_large_give under HARDEN_ALL_CHECKS */
+	tcache_stack_push(stack, p);
 }
 
 /* A malloc in a cache with the hardened fast paths (no large or small
