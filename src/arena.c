@@ -459,14 +459,10 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 	STAT_ADD(a->large_nmalloc, 1);
 	STAT_ADD(a->lextent_nmalloc[large_lextent(usable)], 1);
 	STAT_ADD(a->large_allocated, usable);
-	if (cached && ingot_hardening) {
-		/* harden_large_reuse, its check inline: the head stayed zero */
-		if ((ingot_hardening & HARDEN_ZERO_ON_FREE) && INGOT_UNLIKELY(!harden_checked_head_zero((void *)s->base)))
-			ingot_report_use_after_free((void *)s->base);
+	if (cached && ingot_hardening)
+		harden_large_reuse((void *)s->base, usable); /* checks it stayed zero */
+	else if (!zero)
 		harden_large_take((void *)s->base, usable);
-	} else if (!zero) {
-		harden_large_take((void *)s->base, usable);
-	}
 	return (void *)s->base;
 }
 
