@@ -350,6 +350,7 @@ static void large_cache_release(struct arena *a, bool force, uint64_t before)
 	while (out) {
 		struct span *next = out->next;
 		out->next = NULL;
+		arena_large_window_set((void *)out->base, 0); /* its pages may join others */
 		if (large_cache_expired(a, out->cached_ns, now))
 			pageheap_free_purged(&a->heap, out);
 		else
@@ -401,8 +402,10 @@ static bool large_cache_release_after(struct arena *a, struct span *s)
 	}
 	arch_lock_release(&a->large_cache_lock);
 	arch_lock_release(&a->heap.lock);
-	if (found)
+	if (found) {
+		arena_large_window_set((void *)n->base, 0);
 		pageheap_free(&a->heap, n);
+	}
 	return found;
 }
 
@@ -469,8 +472,12 @@ void *arena_alloc_large(struct arena *a, size_t usable, size_t align, bool zero)
 void *arena_alloc_big(struct arena *a, size_t usable, size_t align, bool zero)
 {
 	/* An alignment above PAGE may need align more bytes of a chunk. */
-	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK)
-		return arena_alloc_large(a, usable, align, zero);
+	if (usable <= ARENA_LARGE_MAX && usable + (align > PAGE ? align : 0) <= CHUNK) {
+		void *p = arena_alloc_large(a, usable, align, zero);
+		if (p) /* its free takes the general path (it may come from the cache) */
+			arena_large_window_set(p, 0);
+		return p;
+	}
 	return arena_alloc_huge(a, usable, align, zero);
 }
 
@@ -493,8 +500,9 @@ static struct span *span_for_free(struct chunk *c, const void *p)
 }
 
 /* Returns true when a freed large block was kept in the large cache while
- * it was empty. */
-static bool free_in_chunk(struct chunk *c, void *p)
+ * it was empty. marked: p, large, carries the thread caches' freed mark, so
+ * its class window byte may stay while it waits in the large cache. */
+static bool free_in_chunk(struct chunk *c, void *p, bool marked)
 {
 	struct arena *a = c->arena;
 	struct span *s = span_for_free(c, p);
@@ -507,10 +515,14 @@ static bool free_in_chunk(struct chunk *c, void *p)
 		arch_lock_release(&bin->lock);
 		return false;
 	}
+	if (!marked) /* else a second free finds the mark */
+		arena_large_window_set(p, 0);
 	large_count_free(a, s);
 	bool first = false;
-	if (!large_cache_put(a, s, &first))
+	if (!large_cache_put(a, s, &first)) {
+		arena_large_window_set(p, 0); /* its pages may join others */
 		pageheap_free(&a->heap, s);
+	}
 	return first;
 }
 
@@ -530,7 +542,12 @@ void arena_free(struct chunk *c, void *p)
 		return;
 	}
 	struct arena *a = c->arena;
-	purger_note_free(a, free_in_chunk(c, p));
+	purger_note_free(a, free_in_chunk(c, p, false));
+}
+
+void arena_free_large_marked(struct chunk *c, void *p)
+{
+	purger_note_free(c->arena, free_in_chunk(c, p, true));
 }
 
 void arena_free_batch(unsigned cls, void **objs, unsigned n)
@@ -584,6 +601,7 @@ size_t arena_resize_in_place(struct chunk *c, void *p, size_t size, bool zero)
 	}
 	STAT_ADD(a->large_allocated, (want - have) << LG_PAGE);
 	if (want != have) { /* as jemalloc counts it: old class freed, new one made */
+		arena_large_window_set(p, 0); /* its stack is the old class's */
 		STAT_ADD(a->lextent_ndalloc[arena_lextent_of(have << LG_PAGE)], 1);
 		STAT_ADD(a->lextent_nmalloc[arena_lextent_of(want << LG_PAGE)], 1);
 	}
@@ -702,6 +720,7 @@ void arena_set_default_decay(int64_t decay_ms)
 /* pageheap_free_all's report of each large span it frees. */
 static void large_counted_free(void *arena, const struct span *s)
 {
+	arena_large_window_set((void *)s->base, 0);
 	large_count_free(arena, s);
 }
 
