@@ -95,6 +95,10 @@ struct arena {
 	size_t large_cache_fresh_mark;
 	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
 	unsigned large_cache_grew_next;
+	/* The large cache's clock: the last reading and the puts counted
+	 * towards the next (__atomic builtins; arena.c, large_cache_clock). */
+	unsigned large_cache_clock_puts;
+	uint64_t large_cache_now_ns;
 };
 
 extern struct arena *arenas[ARENAS_MAX];
