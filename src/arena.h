@@ -95,6 +95,10 @@ struct arena {
 	size_t large_cache_fresh_mark;
 	uint64_t large_cache_grew_ns[LARGE_CACHE_SPELLS];
 	unsigned large_cache_grew_next;
+	/* The large cache's clock: the last reading and the puts counted
+	 * towards the next (__atomic builtins; arena.c, large_cache_clock). */
+	unsigned large_cache_clock_puts;
+	uint64_t large_cache_now_ns;
 };
 
 extern struct arena *arenas[ARENAS_MAX];
@@ -160,6 +164,25 @@ void *arena_alloc_big(struct arena *a, size_t usable, size_t align, bool zero);
 /* Frees any block given its chunk record; the caller has checked that p is
  * inside c. Small objects go straight to their bin. */
 void arena_free(struct chunk *c, void *p);
+
+/* arena_free of large block p, which carries the thread caches' freed
+ * mark (tcache.h): its class window byte stays while it is cached. */
+void arena_free_large_marked(struct chunk *c, void *p);
+
+/* Sets the class window's byte of large block p's first page to cls: the
+ * free fast path then pushes p on the stack of large class cls as it does
+ * a small object, marking it freed (tcache.c's large hits set it for the
+ * blocks they keep; 0 sends a free to the slow path, as for every other
+ * large block). The byte stays while the block waits in the arena's large
+ * cache after arena_free_large_marked (a second free finds the mark and
+ * is reported); every other free, a resize, a reset, a general path's
+ * allocation and the block's way back to the page heap put it back to 0,
+ * so only whole blocks of the class ever reach a stack through it. */
+INGOT_INLINE void arena_large_window_set(const void *p, unsigned cls)
+{
+	if (pagemap_in_window((uintptr_t)p))
+		__atomic_store_n(pagemap_window_at((uintptr_t)p), (uint8_t)cls, __ATOMIC_RELAXED);
+}
 
 /* Frees n small objects of class cls (thread cache flush); each goes to the
  * bin of the arena that owns its slab. */

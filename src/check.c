@@ -15,12 +15,25 @@
 #include "report.h"
 #include "tcache.h"
 
+/* Whether the window's copy may give page p large class copy: p starts a
+ * large block of that class, live or in its arena's large cache, which a
+ * thread cache's large hit kept (arena_large_window_set). */
+static bool window_large_block(uintptr_t p, int copy)
+{
+	struct chunk *c = pagemap_chunk(p);
+	struct span *s = c->kind == CHUNK_KIND_PAGES ? span_of_addr(c, p) : NULL;
+	return copy > SC_NSMALL && s && s->state == SPAN_LARGE && s->base == p &&
+	       sizeclass_of(span_usable_pages(s) << LG_PAGE) == (unsigned)copy;
+}
+
 /* The class window's copy of page p's class is cls (or p is outside, or a
- * live heap-profile sample hides the page from the free fast path). */
+ * live heap-profile sample hides the page from the free fast path, or p
+ * starts a large block the free fast path may take). */
 static bool window_agrees(uintptr_t p, unsigned cls)
 {
 	int copy = pagemap_window_class(p);
-	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_has_live() && prof_page_hidden(p));
+	return copy < 0 || (unsigned)copy == cls || (copy == 0 && prof_has_live() && prof_page_hidden(p)) ||
+	       (cls == 0 && window_large_block(p, copy));
 }
 
 /* The class window agrees with classes[0..npages) (all 0 when classes is

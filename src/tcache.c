@@ -293,7 +293,7 @@ static void tcache_layout(struct tcache *tc, void **mem)
 		stack->base = mem + 1;
 		tcache_stack_set_top(stack, stack->base);
 		stack->limit = stack->base + class_ncap_unfilled(cls);
-		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : 0;
+		stack->misaligned = cls <= SC_NSMALL ? class_alignment(cls) - 1u : PAGE_MASK;
 		/* At most half the first area: frees after the first refill
 		 * find room before they find it full. */
 		tc->info[cls].nfill = (uint16_t)MAX(1, MIN(class_ncap[cls] / TCACHE_FILL_FIRST_DIV,
@@ -521,8 +521,8 @@ static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 	if (cls <= SC_NSMALL) {
 		arena_free_batch(cls, stack->base, n);
 	} else {
-		for (unsigned i = 0; i < n; i++)
-			arena_free(pagemap_chunk((uintptr_t)stack->base[i]), stack->base[i]);
+		for (unsigned i = 0; i < n; i++) /* marked, or window byte 0 */
+			arena_free_large_marked(pagemap_chunk((uintptr_t)stack->base[i]), stack->base[i]);
 	}
 	unsigned left = tcache_stack_ncached(stack) - n;
 	ingot_memmove(stack->base, stack->base + n, left * sizeof(void *));
@@ -1180,12 +1180,15 @@ static void *large_cached_alloc(struct tcache *tc, unsigned cls)
 		return NULL;
 	if (stack->top != stack->base) {
 		void *p = tcache_stack_pop(stack);
+		arena_large_window_set(p, 0); /* its free takes the general path too */
+		*(tcache_word *)p = 0; /* a large hit's free marked it (hardened: 0 already) */
 		harden_large_reuse(p, sc_size[cls]);
 		tc->info[cls].nalloc++;
 		return p;
 	}
 	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
 	if (p) { /* counted as if it passed through the stack */
+		arena_large_window_set(p, 0); /* its free takes the general path too */
 		tc->info[cls].nin++;
 		tc->info[cls].nalloc++;
 	}
@@ -1202,6 +1205,7 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 	if (sc_size[cls] != usable)
 		return false; /* page-rounded aligned blocks are not class sizes */
 	harden_large_give(p, usable);
+	arena_large_window_set(p, 0); /* unmarked: a free fast path must not push it */
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->top == stack->limit && stack->limit != stack->base) {
 		/* Full: p goes to the arena's large cache, which holds whole
@@ -1278,10 +1282,13 @@ static __attribute__((noinline)) void *large_miss_alloc(struct tcache *tc, unsig
 }
 
 /* Block p of class cls in chunk c to the arena's large cache, as
- * large_cached_free sends it when the stack is full. */
+ * large_cached_free sends it when the stack is full. Marked freed, it may
+ * keep its class window byte there (arena_free_large_marked): clearing it
+ * cost batch-8k-64k 7 instructions a malloc+free. */
 static __attribute__((noinline)) bool large_full_free(struct chunk *c, void *p, unsigned cls)
 {
-	arena_free(c, p);
+	tcache_mark_freed(p);
+	arena_free_large_marked(c, p);
 	tcache_account(0, sc_size[cls]);
 	return true;
 }
@@ -1296,7 +1303,9 @@ static void *large_hit_alloc(size_t size)
 	if (stack->top == stack->base)
 		return large_miss_alloc(tc, cls);
 	tc->info[cls].nalloc++;
-	return tcache_stack_pop(stack);
+	void *p = tcache_stack_pop(stack);
+	*(tcache_word *)p = 0; /* the freed mark */
+	return p;
 }
 
 static bool large_hit_free(void *p)
@@ -1308,8 +1317,10 @@ static bool large_hit_free(void *p)
 	if (!tc)
 		return false;
 	struct span *s = span_of_addr(c, (uintptr_t)p);
-	if (!s || s->state != SPAN_LARGE || s->large_cached || s->base != (uintptr_t)p)
+	if (!s || s->state != SPAN_LARGE || s->base != (uintptr_t)p)
 		return false;
+	if (INGOT_UNLIKELY(s->large_cached)) /* its mark sent it here */
+		ingot_report_double_free(p);
 	size_t pages = span_usable_pages(s);
 	unsigned cls = large_hit_class(pages);
 	if (cls == 0 || sc_size[cls] != pages << LG_PAGE)
@@ -1319,7 +1330,9 @@ static bool large_hit_free(void *p)
 		if (INGOT_UNLIKELY(*q == p))
 			ingot_report_double_free(p);
 	if (stack->top == stack->limit) /* full, or no room for the class here */
-		return stack->limit != stack->base && large_full_free(c, p, cls);
+		return large_full_free(c, p, cls);
+	tcache_mark_freed(p); /* a second free reaches the check above */
+	arena_large_window_set(p, cls); /* the next free of it: the fast path's */
 	tcache_stack_push(stack, p);
 	return true;
 }

@@ -2211,3 +2211,159 @@ Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_hal
 	             c.live_before - c.live_after_flush);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- large blocks freed by the fast path (the class window's large classes) ---- */
+
+/* A large block a thread's stack of its class handed out or kept is freed
+ * by the free fast path: its first page's class window byte names its
+ * class (arena_large_window_set), as a small object's page does. Its ways
+ * out of the stacks (a second free, a resize, the page heap) are tested
+ * below. */
+static void skip_unless_large_hits(void)
+{
+	skip_if_uncached();
+	if (tcache_max_size() <= SC_SMALL_MAX)
+		cr_skip_test("no large class is cached on this build");
+	struct tcache *tc = tcache_thread();
+	if (!tc || !tc->large_fast)
+		cr_skip_test("no large hits in this mode (guarded samples, profiling, checks)");
+}
+
+static void *large_window_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = SC_NSMALL + 1;
+	void *p = ingot_malloc(sc_size[cls]);
+	ingot_free(p); /* the slow path's push */
+	void *q = ingot_malloc(sc_size[cls]);
+	THREAD_CHECK(q == p, "the class's stack did not give its block back");
+	int copy = pagemap_window_class((uintptr_t)q);
+	THREAD_CHECK(copy < 0 || copy == (int)cls, "a large block's page has window class %d, not %u", copy, cls);
+	ingot_free(q); /* the fast path's push */
+	THREAD_CHECK(tc->stacks[cls].top[-1] == q, "the free did not reach the class's stack");
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent with a large block's window byte set");
+	THREAD_CHECK(ingot_malloc(sc_size[cls]) == q, "the stack did not hand the block out again");
+	ingot_free(q);
+	return NULL;
+}
+
+Test(tcache, a_large_block_its_stack_kept_is_freed_by_the_fast_path)
+{
+	skip_unless_large_hits();
+	run_thread(large_window_thread, NULL);
+}
+
+/* A block freed past its full stack waits in the arena's large cache with
+ * its window byte kept and its freed mark set: freed a second time, when
+ * the stack has room again, it is reported, not cached twice. */
+static void large_double_free_past_full_stack(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned cls = SC_NSMALL + 1;
+	struct tcache_stack *stack = &tc->stacks[cls];
+	enum { N = 64 };
+	void *blocks[N];
+	unsigned ncap = tcache_stack_ncap(stack);
+	if (ncap + 1 > N)
+		return; /* no abort: the test reports that */
+	for (int round = 0; round < 2; round++) { /* the second: blocks its stack handed out */
+		for (unsigned i = 0; i <= ncap; i++)
+			blocks[i] = ingot_malloc(sc_size[cls]);
+		for (unsigned i = ncap + 1; i-- > 0;) /* the stack's block last: past the full stack */
+			ingot_free(blocks[i]);
+	}
+	void *last = blocks[0];
+	if (pagemap_window_class((uintptr_t)last) == 0 || tcache_stack_ncached(stack) != ncap)
+		return;
+	void *room = ingot_malloc(sc_size[cls]); /* the stack has room again */
+	(void)room;
+	ingot_free(last);
+}
+
+Test(tcache, a_large_block_freed_twice_past_its_full_stack_is_reported)
+{
+	skip_unless_large_hits();
+	assert_aborts_with(large_double_free_past_full_stack, NULL, "double free",
+	                   "a second free of a large block waiting in the arena's cache");
+}
+
+/* A block that goes from the large cache back to the page heap loses its
+ * window byte: pages reused by a block of another size free to that size's
+ * stack, and a block that grows in place frees to its new class's. */
+static void *large_window_reuse_thread(void *arg)
+{
+	(void)arg;
+	struct tcache *tc = my_cache();
+	unsigned small = SC_NSMALL + 1, big = SC_NCACHED;
+	void *p = ingot_malloc(sc_size[small]);
+	ingot_free(p);
+	p = ingot_malloc(sc_size[small]); /* from the stack: window byte set */
+	ingot_free(p);
+	ingot_thread_flush(); /* to the arena's large cache, byte kept */
+	arena_purge(tc->arena, true); /* to the page heap */
+	int copy = pagemap_window_class((uintptr_t)p);
+	THREAD_CHECK(copy <= 0, "a large block's page kept window class %d in the page heap", copy);
+	void *b = ingot_malloc(sc_size[big]);
+	ingot_free(b);
+	THREAD_CHECK(tc->stacks[big].top[-1] == b, "a %zu-byte block did not free to its class",
+	             (size_t)sc_size[big]);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after a large block's pages were reused");
+	/* Grown in place: its old class's stack must not take it. */
+	void *q = ingot_malloc(sc_size[small]);
+	ingot_free(q);
+	q = ingot_malloc(sc_size[small]);
+	void *r = ingot_realloc(q, sc_size[small + 1]);
+	THREAD_CHECK(r != NULL, "realloc failed");
+	ingot_free(r);
+	struct tcache_stack *grown = &tc->stacks[small + 1];
+	THREAD_CHECK(tcache_stack_ncached(grown) > 0 && grown->top[-1] == r,
+	             "a block grown to %zu bytes (%s) did not free to its new class's stack",
+	             (size_t)sc_size[small + 1], r == q ? "in place" : "moved");
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after a large block grew in place");
+	return NULL;
+}
+
+Test(tcache, a_large_blocks_pages_serve_another_size_after_the_page_heap)
+{
+	skip_unless_large_hits();
+	run_thread(large_window_reuse_thread, NULL);
+}
+
+/* Threads free each other's large blocks through the fast path (blocks their
+ * stacks kept), one forks meanwhile, and the child frees and allocates
+ * them too. */
+static void large_window_fork_child(void *arg)
+{
+	void **blocks = arg;
+	for (int i = 0; i < LARGE_SWAP; i++) {
+		void *p = __atomic_exchange_n(&blocks[i], NULL, __ATOMIC_ACQ_REL);
+		ingot_free(p);
+		blocks[i] = ingot_malloc(SC_SMALL_MAX + 1 + (size_t)(i % 48) * 1024);
+	}
+	for (int i = 0; i < LARGE_SWAP; i++)
+		ingot_free(blocks[i]);
+	if (ingot_check() != 0)
+		_exit(3);
+}
+
+Test(tcache, threads_freeing_each_others_large_blocks_by_the_fast_path_and_forking, .timeout = 60)
+{
+	skip_unless_large_hits();
+	static void *blocks[LARGE_SWAP];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		t[i] = start_thread(large_swap_thread, blocks);
+	struct child_result r;
+	run_in_child(large_window_fork_child, blocks, &r);
+	for (int i = 0; i < 4; i++)
+		join_thread(t[i]);
+	assert_no_thread_failure();
+	cr_assert(r.exited && r.status == 0, "child %s %d: %s", r.exited ? "exited with" : "died of signal",
+	          r.status, r.err);
+	for (int i = 0; i < LARGE_SWAP; i++)
+		ingot_free(blocks[i]);
+	ingot_thread_flush();
+	cr_assert_eq(ingot_check(), 0);
+}
