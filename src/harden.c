@@ -43,17 +43,8 @@ void harden_boot(unsigned bits, uint64_t secret)
 {
 	ingot_hardening = bits;
 	harden_canary_secret = secret | 1; /* never 0, so zeroed memory never matches */
-	size_t canary = (bits & HARDEN_CANARY) ? CANARY_SIZE : 0;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		struct harden_head *head = &harden_heads[cls];
-		size_t cleared = MIN(sc_size[cls] - canary, HARDEN_CHECKED_HEAD);
-		size_t whole = cleared & ~(size_t)(sizeof(harden_vec) - 1);
-		pattern_of(sc_size[cls], head->check);
-		head->zero_vectors = whole != 0;
-		if (whole != 0)
-			pattern_of(whole, head->zero);
-		head->zero_word = (uint8_t)(cleared - sizeof(harden_word));
-	}
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+		pattern_of(sc_size[cls], harden_heads[cls].check);
 }
 
 /* The slot of p in slab s; reports a pointer that is not an object start. */

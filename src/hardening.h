@@ -76,7 +76,6 @@ INGOT_INLINE uint64_t harden_canary_value(const void *p)
 /* 16 bytes read or written as one vector (may alias whatever the program
  * stored). */
 typedef uint64_t harden_vec __attribute__((vector_size(16), may_alias));
-typedef uint64_t __attribute__((may_alias)) harden_word;
 
 /* Whether the checked head at p (16-aligned) is all zero: an OR of its 16
  * vectors, four at a time, without an early exit (a freed block is almost
@@ -111,13 +110,10 @@ INGOT_INLINE bool harden_checked_head_zero(const void *p)
 typedef uint8_t harden_pattern_bytes[4];
 
 /* What the head check and zero on free do for each small class: the
- * check's pattern over the class's bytes, the zeroing's over the whole
- * vectors before the canary (none in a 16-byte block with a canary:
- * zero_vectors false), and where the last word the zeroing clears lies. */
+ * pattern over the class's first bytes (its HARDEN_CHECKED_HEAD bytes at
+ * most), the same for both. */
 struct harden_head {
-	harden_pattern_bytes check, zero;
-	uint8_t zero_word;
-	bool zero_vectors;
+	harden_pattern_bytes check;
 };
 extern struct harden_head harden_heads[SC_NSMALL + 1];
 
@@ -161,29 +157,28 @@ INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
 }
 
 /* Zeroes the head of small object p of class cls, what zero on free
- * clears and take checks: its first HARDEN_CHECKED_HEAD bytes, less its
- * canary word (canary bytes: the free's exchange zeroes that). The rest of
- * a bigger object keeps what the program left there until the object is
- * handed out again (malloc does not clear it, calloc does): zeroing all of
- * it took 92% of a hardened malloc+free of 1-8 KiB (callgrind, pair-1k-8k:
- * 6,777 instructions). Inline vector stores rather than a call of memset
- * or gcc's rep stos (one counted instruction per word under callgrind, and
- * slow to start), in the pattern above over the whole vectors, then the
- * word before the canary (sizes are multiples of 16, so less the canary
- * they end 8 bytes into a vector; without one, or past the head, the word
- * is stored twice). */
+ * clears and take checks: its first HARDEN_CHECKED_HEAD bytes, its canary
+ * word among them in a class of up to that many bytes. That word is 0
+ * already, taken by the free's exchange (or never set, without canaries):
+ * the store writes the value it holds, and a free of the block after,
+ * which may read it at once from another thread (harden_underflow_check),
+ * reads 0 either way. Storing it again costs nothing, and sparing it took
+ * a pattern of its own that stopped 8 bytes short, a word store after it
+ * and a test for a class with no whole vector before its canary. The
+ * rest of a bigger object keeps what the program left there until the
+ * object is handed out again (malloc does not clear it, calloc does):
+ * zeroing all of it took 92% of a hardened malloc+free of 1-8 KiB
+ * (callgrind, pair-1k-8k: 6,777 instructions). Inline vector stores rather
+ * than a call of memset or gcc's rep stos (one counted instruction per
+ * word under callgrind, and slow to start), in the pattern above. */
 INGOT_INLINE void harden_zero_head(void *p, unsigned cls)
 {
-	const struct harden_head *head = &harden_heads[cls];
 	char *b = p;
-	if (INGOT_LIKELY(head->zero_vectors)) {
-		struct harden_pattern at = harden_pattern_load(head->zero);
-		harden_group_zero(b, &at);
-		harden_group_zero(b + at.at1, &at);
-		harden_group_zero(b + at.at2, &at);
-		harden_group_zero(b + at.last, &at);
-	}
-	*(harden_word *)(b + head->zero_word) = 0;
+	struct harden_pattern at = harden_pattern_load(harden_heads[cls].check);
+	harden_group_zero(b, &at);
+	harden_group_zero(b + at.at1, &at);
+	harden_group_zero(b + at.at2, &at);
+	harden_group_zero(b + at.last, &at);
 }
 
 /* A small object leaves the allocator for the user (check it was free and
