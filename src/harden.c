@@ -21,9 +21,14 @@
 #include "report.h"
 #include "sizeclass.h"
 
+#if HARDEN_HAS_WIDE
+#include <cpuid.h> /* the compiler's */
+#endif
+
 unsigned ingot_hardening;
 uint64_t harden_canary_secret;
 struct harden_head harden_heads[SC_NSMALL + 1];
+bool harden_wide;
 const uint64_t harden_zero_word;
 
 /* The pattern (hardening.h) over the first bytes (16 or more, a multiple
@@ -39,12 +44,49 @@ static void pattern_of(size_t bytes, harden_pattern_bytes at)
 	at[3] = (uint8_t)last;
 }
 
-void harden_boot(unsigned bits, uint64_t secret)
+/* The wide pattern (hardening.h) over a class of bytes (none under 32). */
+static void wide_pattern_of(size_t bytes, struct harden_head *head)
+{
+	size_t n = MIN(bytes, HARDEN_CHECKED_HEAD);
+	if (n < HARDEN_WIDE_BYTES)
+		return;
+	size_t stride = n >= 4 * HARDEN_WIDE_BYTES ? HARDEN_WIDE_BYTES
+	              : n >= HARDEN_WIDE_BYTES + 3 * SC_QUANTUM ? SC_QUANTUM : 0;
+	head->wide_stride = (uint8_t)stride;
+	head->wide_at = (uint8_t)(n - (HARDEN_WIDE_BYTES + 3 * stride));
+}
+
+/* Whether the CPU has the wide vectors and the OS saves them (the
+ * vector registers' state enabled in XCR0): cpuid and xgetbv, rather than
+ * the compiler's __builtin_cpu_supports, whose library code would run
+ * (a constructor) and be resident in every program. */
+static bool cpu_has_wide(void)
+{
+#if HARDEN_HAS_WIDE
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
+		return false;
+	unsigned xcr0_low, xcr0_high;
+	__asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+	if ((xcr0_low & 6) != 6) /* SSE and AVX state */
+		return false;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2);
+#else
+	return false;
+#endif
+}
+
+void harden_boot(unsigned bits, uint64_t secret, bool wide)
 {
 	ingot_hardening = bits;
 	harden_canary_secret = secret | 1; /* never 0, so zeroed memory never matches */
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
+	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 		pattern_of(sc_size[cls], harden_heads[cls].check);
+		wide_pattern_of(sc_size[cls], &harden_heads[cls]);
+	}
+	ingot_assert(sc_size[HARDEN_WIDE_FIRST_CLASS] >= HARDEN_WIDE_BYTES &&
+	             sc_size[HARDEN_WIDE_FIRST_CLASS - 1] < HARDEN_WIDE_BYTES);
+	harden_wide = wide && (bits & HARDEN_ZERO_ON_FREE) && cpu_has_wide();
 }
 
 /* The slot of p in slab s; reports a pointer that is not an object start. */
@@ -66,7 +108,7 @@ void harden_take(void *p, unsigned cls)
 	 * 16 KiB object on every malloc would cost more than all the other
 	 * checks. A canary word that is set says the object is in use. */
 	if (bits & HARDEN_ZERO_ON_FREE)
-		harden_check_untouched(p, cls, (bits & HARDEN_CANARY) != 0);
+		harden_check_untouched(p, cls, (bits & HARDEN_CANARY) != 0, false);
 	/* The canary word goes from 0 to the canary in one store (fills leave
 	 * it alone): harden_underflow_check may read it from another thread. */
 	size_t fill = sc_size[cls] - harden_canary_size();
