@@ -184,49 +184,58 @@ INGOT_INLINE void harden_zero_head(void *p, unsigned cls)
 }
 
 /* The same head in 32-byte vectors where the CPU has them (x86-64 with
- * AVX2, found at start: harden_wide), in paths compiled for them
- * (HARDEN_WIDE_TARGET): eight loads or stores rather than sixteen. Two
- * groups of four vectors stride bytes apart, at 0 and at wide_at: over the
- * head's 128 to 256 bytes, stride 32 (two 128-byte runs, the second at its
- * end, overlapping); over 80 to 112, stride 16; over 32 to 64, stride 0 (a
- * vector at 0 and one at the end, each four times). No vector of 32 bytes
- * fits a 16-byte class: it takes the narrow pattern, after a jump on the
- * class that is taken only for it. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+ * AVX2, found at start: harden_wide): eight loads or stores rather than
+ * sixteen. Two groups of four vectors stride bytes apart, at 0 and at
+ * wide_at: over the head's 128 to 256 bytes, stride 32 (two 128-byte runs,
+ * the second at its end, overlapping); over 80 to 112, stride 16; over 32
+ * to 64, stride 0 (a vector at 0 and one at the end, each four times). No
+ * vector of 32 bytes fits a 16-byte class: it takes one 16-byte vector,
+ * after a jump on the class that is taken only for it.
+ *
+ * In asm, ymm0 and ymm1 named in it, and vzeroupper at its end: with
+ * 32-byte vector types in C, in functions compiled for AVX2, GCC gave each
+ * hardened path a frame for realigning the stack and saved two registers
+ * more (12 instructions a free), spilling nothing. The paths are still
+ * compiled twice (wide a constant), so the narrow ones test nothing. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
 #define HARDEN_HAS_WIDE 1
-#define HARDEN_WIDE_TARGET __attribute__((target("avx2")))
 #else
 #define HARDEN_HAS_WIDE 0
-#define HARDEN_WIDE_TARGET
 #endif
 #define HARDEN_WIDE_BYTES 32u
 #define HARDEN_WIDE_FIRST_CLASS (HARDEN_WIDE_BYTES / SC_QUANTUM) /* its first class */
 
-typedef uint64_t harden_wide_vec __attribute__((vector_size(HARDEN_WIDE_BYTES), aligned(16), may_alias));
-
 extern bool harden_wide; /* the CPU has the wide vectors */
 
-/* Whether the head of p's class is all zero: its vectors ORed, then one
- * test of all 32 bytes (AVX's vptest) rather than a reduction to 8 bytes
- * (4 instructions more). Not with clang, which checks the asm's operand
- * before it inlines this in a function compiled for AVX. */
+/* The head of p's class as the asm below sees it: all it may read or
+ * write (HARDEN_CHECKED_HEAD bytes at most). */
+typedef char harden_head_bytes[HARDEN_CHECKED_HEAD];
+
+#if HARDEN_HAS_WIDE
+/* Whether the head of p's class is all zero: its vectors ORed in two
+ * chains, then one test of the 32 bytes (vptest). */
 INGOT_INLINE bool harden_wide_head_zero(const void *p, unsigned cls)
 {
 	const struct harden_head *head = &harden_heads[cls];
 	const char *b = p, *c = b + head->wide_at;
 	size_t s = head->wide_stride, s2 = 2 * s, s3 = 3 * s;
-	__asm__("" : "+r"(s2), "+r"(s3)); /* as harden_pattern_load */
-	harden_wide_vec any = *(const harden_wide_vec *)b | *(const harden_wide_vec *)(b + s) |
-	                      *(const harden_wide_vec *)(b + s2) | *(const harden_wide_vec *)(b + s3) |
-	                      *(const harden_wide_vec *)c | *(const harden_wide_vec *)(c + s) |
-	                      *(const harden_wide_vec *)(c + s2) | *(const harden_wide_vec *)(c + s3);
-#if HARDEN_HAS_WIDE && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(__clang__)
 	bool zero;
-	__asm__("vptest %1, %1" : "=@ccz"(zero) : "x"(any));
+	__asm__("vmovdqu (%[b]), %%ymm0\n\t"
+	        "vmovdqu (%[c]), %%ymm1\n\t"
+	        "vpor (%[b],%[s]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s]), %%ymm1, %%ymm1\n\t"
+	        "vpor (%[b],%[s2]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s2]), %%ymm1, %%ymm1\n\t"
+	        "vpor (%[b],%[s3]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s3]), %%ymm1, %%ymm1\n\t"
+	        "vpor %%ymm1, %%ymm0, %%ymm0\n\t"
+	        "vptest %%ymm0, %%ymm0\n\t"
+	        "vzeroupper"
+	        : "=@ccz"(zero)
+	        : [b] "r"(b), [c] "r"(c), [s] "r"(s), [s2] "r"(s2), [s3] "r"(s3),
+	          "m"(*(const harden_head_bytes *)p)
+	        : "xmm0", "xmm1");
 	return zero;
-#else
-	return (any[0] | any[1] | any[2] | any[3]) == 0;
-#endif
 }
 
 INGOT_INLINE void harden_wide_zero(void *p, unsigned cls)
@@ -234,44 +243,54 @@ INGOT_INLINE void harden_wide_zero(void *p, unsigned cls)
 	const struct harden_head *head = &harden_heads[cls];
 	char *b = p, *c = b + head->wide_at;
 	size_t s = head->wide_stride, s2 = 2 * s, s3 = 3 * s;
-	__asm__("" : "+r"(s2), "+r"(s3));
-	const harden_wide_vec zero = {0, 0, 0, 0};
-	*(harden_wide_vec *)b = zero;
-	*(harden_wide_vec *)(b + s) = zero;
-	*(harden_wide_vec *)(b + s2) = zero;
-	*(harden_wide_vec *)(b + s3) = zero;
-	*(harden_wide_vec *)c = zero;
-	*(harden_wide_vec *)(c + s) = zero;
-	*(harden_wide_vec *)(c + s2) = zero;
-	*(harden_wide_vec *)(c + s3) = zero;
+	__asm__("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+	        "vmovdqu %%ymm0, (%[b])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s2])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s3])\n\t"
+	        "vmovdqu %%ymm0, (%[c])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s2])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s3])\n\t"
+	        "vzeroupper"
+	        : "+m"(*(harden_head_bytes *)p)
+	        : [b] "r"(b), [c] "r"(c), [s] "r"(s), [s2] "r"(s2), [s3] "r"(s3)
+	        : "xmm0");
 }
+#endif
 
-/* harden_head_zero and harden_zero_head in wide vectors where wide says
- * the caller was compiled for them (a constant: the fast paths are
- * compiled once each way). */
+/* harden_head_zero and harden_zero_head, in wide vectors where wide says
+ * (a constant: the fast paths are compiled once each way). */
 _Static_assert(HARDEN_WIDE_FIRST_CLASS == 2, "one class under the wide vector: SC_QUANTUM bytes");
 
 INGOT_INLINE bool harden_head_zero_any(const void *p, unsigned cls, bool wide)
 {
-	if (!wide)
-		return harden_head_zero(p, cls);
-	if (INGOT_UNLIKELY(cls < HARDEN_WIDE_FIRST_CLASS)) {
+#if HARDEN_HAS_WIDE
+	if (wide) {
+		if (INGOT_LIKELY(cls >= HARDEN_WIDE_FIRST_CLASS))
+			return harden_wide_head_zero(p, cls);
 		harden_vec any = *(const harden_vec *)p;
 		return (any[0] | any[1]) == 0;
 	}
-	return harden_wide_head_zero(p, cls);
+#endif
+	(void)wide;
+	return harden_head_zero(p, cls);
 }
 
 INGOT_INLINE void harden_zero_head_any(void *p, unsigned cls, bool wide)
 {
-	if (!wide) {
-		harden_zero_head(p, cls);
-	} else if (INGOT_UNLIKELY(cls < HARDEN_WIDE_FIRST_CLASS)) {
+#if HARDEN_HAS_WIDE
+	if (wide) {
 		const harden_vec zero = {0, 0};
-		*(harden_vec *)p = zero;
-	} else {
-		harden_wide_zero(p, cls);
+		if (INGOT_LIKELY(cls >= HARDEN_WIDE_FIRST_CLASS))
+			harden_wide_zero(p, cls);
+		else
+			*(harden_vec *)p = zero;
+		return;
 	}
+#endif
+	(void)wide;
+	harden_zero_head(p, cls);
 }
 
 /* A small object leaves the allocator for the user (check it was free and

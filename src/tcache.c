@@ -1152,8 +1152,8 @@ INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls, bool wide)
 	return true;
 }
 
-/* hardened_free_fast compiled for the wide vectors (harden_wide). */
-static __attribute__((noinline)) HARDEN_WIDE_TARGET bool hardened_free_fast_wide(void *p, unsigned cls)
+/* hardened_free_fast with the wide vectors (harden_wide). */
+static __attribute__((noinline)) bool hardened_free_fast_wide(void *p, unsigned cls)
 {
 	return hardened_free_fast(p, cls, true);
 }
@@ -1464,8 +1464,8 @@ static __attribute__((noinline)) void *hardened_alloc_slow(size_t size)
 	return p ? p : alloc_general(size);
 }
 
-/* The same, compiled for the wide vectors (harden_wide). */
-static __attribute__((noinline)) HARDEN_WIDE_TARGET void *hardened_alloc_slow_wide(size_t size)
+/* The same with the wide vectors (harden_wide). */
+static __attribute__((noinline)) void *hardened_alloc_slow_wide(size_t size)
 {
 	void *p = hardened_alloc_fast(size, true);
 	return p ? p : alloc_general(size);
@@ -1510,8 +1510,8 @@ static __attribute__((noinline)) void hardened_free_slow(void *p)
 		free_general(p);
 }
 
-/* The same, compiled for the wide vectors (harden_wide). */
-static __attribute__((noinline)) HARDEN_WIDE_TARGET void hardened_free_slow_wide(void *p)
+/* The same with the wide vectors (harden_wide). */
+static __attribute__((noinline)) void hardened_free_slow_wide(void *p)
 {
 	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p), true))
 		free_general(p);
