@@ -42,8 +42,9 @@
 extern unsigned ingot_hardening;
 extern uint64_t harden_canary_secret; /* odd: zeroed memory never matches */
 
-/* Sets the bits and the process secret (called once at boot). */
-void harden_boot(unsigned bits, uint64_t secret);
+/* Sets the bits and the process secret (called once at boot), and
+ * harden_wide where wide allows it (option harden_wide). */
+void harden_boot(unsigned bits, uint64_t secret, bool wide);
 
 INGOT_INLINE size_t harden_canary_size(void)
 {
@@ -76,7 +77,6 @@ INGOT_INLINE uint64_t harden_canary_value(const void *p)
 /* 16 bytes read or written as one vector (may alias whatever the program
  * stored). */
 typedef uint64_t harden_vec __attribute__((vector_size(16), may_alias));
-typedef uint64_t __attribute__((may_alias)) harden_word;
 
 /* Whether the checked head at p (16-aligned) is all zero: an OR of its 16
  * vectors, four at a time, without an early exit (a freed block is almost
@@ -111,13 +111,11 @@ INGOT_INLINE bool harden_checked_head_zero(const void *p)
 typedef uint8_t harden_pattern_bytes[4];
 
 /* What the head check and zero on free do for each small class: the
- * check's pattern over the class's bytes, the zeroing's over the whole
- * vectors before the canary (none in a 16-byte block with a canary:
- * zero_vectors false), and where the last word the zeroing clears lies. */
+ * pattern over the class's first bytes (its HARDEN_CHECKED_HEAD bytes at
+ * most), the same for both. */
 struct harden_head {
-	harden_pattern_bytes check, zero;
-	uint8_t zero_word;
-	bool zero_vectors;
+	harden_pattern_bytes check;
+	uint8_t wide_stride, wide_at; /* the wide pattern (below) */
 };
 extern struct harden_head harden_heads[SC_NSMALL + 1];
 
@@ -161,29 +159,138 @@ INGOT_INLINE bool harden_head_zero(const void *p, unsigned cls)
 }
 
 /* Zeroes the head of small object p of class cls, what zero on free
- * clears and take checks: its first HARDEN_CHECKED_HEAD bytes, less its
- * canary word (canary bytes: the free's exchange zeroes that). The rest of
- * a bigger object keeps what the program left there until the object is
- * handed out again (malloc does not clear it, calloc does): zeroing all of
- * it took 92% of a hardened malloc+free of 1-8 KiB (callgrind, pair-1k-8k:
- * 6,777 instructions). Inline vector stores rather than a call of memset
- * or gcc's rep stos (one counted instruction per word under callgrind, and
- * slow to start), in the pattern above over the whole vectors, then the
- * word before the canary (sizes are multiples of 16, so less the canary
- * they end 8 bytes into a vector; without one, or past the head, the word
- * is stored twice). */
+ * clears and take checks: its first HARDEN_CHECKED_HEAD bytes, its canary
+ * word among them in a class of up to that many bytes. That word is 0
+ * already, taken by the free's exchange (or never set, without canaries):
+ * the store writes the value it holds, and a free of the block after,
+ * which may read it at once from another thread (harden_underflow_check),
+ * reads 0 either way. Storing it again costs nothing, and sparing it took
+ * a pattern of its own that stopped 8 bytes short, a word store after it
+ * and a test for a class with no whole vector before its canary. The
+ * rest of a bigger object keeps what the program left there until the
+ * object is handed out again (malloc does not clear it, calloc does):
+ * zeroing all of it took 92% of a hardened malloc+free of 1-8 KiB
+ * (callgrind, pair-1k-8k: 6,777 instructions). Inline vector stores rather
+ * than a call of memset or gcc's rep stos (one counted instruction per
+ * word under callgrind, and slow to start), in the pattern above. */
 INGOT_INLINE void harden_zero_head(void *p, unsigned cls)
 {
-	const struct harden_head *head = &harden_heads[cls];
 	char *b = p;
-	if (INGOT_LIKELY(head->zero_vectors)) {
-		struct harden_pattern at = harden_pattern_load(head->zero);
-		harden_group_zero(b, &at);
-		harden_group_zero(b + at.at1, &at);
-		harden_group_zero(b + at.at2, &at);
-		harden_group_zero(b + at.last, &at);
+	struct harden_pattern at = harden_pattern_load(harden_heads[cls].check);
+	harden_group_zero(b, &at);
+	harden_group_zero(b + at.at1, &at);
+	harden_group_zero(b + at.at2, &at);
+	harden_group_zero(b + at.last, &at);
+}
+
+/* The same head in 32-byte vectors where the CPU has them (x86-64 with
+ * AVX2, found at start: harden_wide): eight loads or stores rather than
+ * sixteen. Two groups of four vectors stride bytes apart, at 0 and at
+ * wide_at: over the head's 128 to 256 bytes, stride 32 (two 128-byte runs,
+ * the second at its end, overlapping); over 80 to 112, stride 16; over 32
+ * to 64, stride 0 (a vector at 0 and one at the end, each four times). No
+ * vector of 32 bytes fits a 16-byte class: it takes one 16-byte vector,
+ * after a jump on the class that is taken only for it.
+ *
+ * In asm, ymm0 and ymm1 named in it, and vzeroupper at its end: with
+ * 32-byte vector types in C, in functions compiled for AVX2, GCC gave each
+ * hardened path a frame for realigning the stack and saved two registers
+ * more (12 instructions a free), spilling nothing. The paths are still
+ * compiled twice (wide a constant), so the narrow ones test nothing. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+#define HARDEN_HAS_WIDE 1
+#else
+#define HARDEN_HAS_WIDE 0
+#endif
+#define HARDEN_WIDE_BYTES 32u
+#define HARDEN_WIDE_FIRST_CLASS (HARDEN_WIDE_BYTES / SC_QUANTUM) /* its first class */
+
+extern bool harden_wide; /* the CPU has the wide vectors */
+
+/* The head of p's class as the asm below sees it: all it may read or
+ * write (HARDEN_CHECKED_HEAD bytes at most). */
+typedef char harden_head_bytes[HARDEN_CHECKED_HEAD];
+
+#if HARDEN_HAS_WIDE
+/* Whether the head of p's class is all zero: its vectors ORed in two
+ * chains, then one test of the 32 bytes (vptest). */
+INGOT_INLINE bool harden_wide_head_zero(const void *p, unsigned cls)
+{
+	const struct harden_head *head = &harden_heads[cls];
+	const char *b = p, *c = b + head->wide_at;
+	size_t s = head->wide_stride, s2 = 2 * s, s3 = 3 * s;
+	bool zero;
+	__asm__("vmovdqu (%[b]), %%ymm0\n\t"
+	        "vmovdqu (%[c]), %%ymm1\n\t"
+	        "vpor (%[b],%[s]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s]), %%ymm1, %%ymm1\n\t"
+	        "vpor (%[b],%[s2]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s2]), %%ymm1, %%ymm1\n\t"
+	        "vpor (%[b],%[s3]), %%ymm0, %%ymm0\n\t"
+	        "vpor (%[c],%[s3]), %%ymm1, %%ymm1\n\t"
+	        "vpor %%ymm1, %%ymm0, %%ymm0\n\t"
+	        "vptest %%ymm0, %%ymm0\n\t"
+	        "vzeroupper"
+	        : "=@ccz"(zero)
+	        : [b] "r"(b), [c] "r"(c), [s] "r"(s), [s2] "r"(s2), [s3] "r"(s3),
+	          "m"(*(const harden_head_bytes *)p)
+	        : "xmm0", "xmm1");
+	return zero;
+}
+
+INGOT_INLINE void harden_wide_zero(void *p, unsigned cls)
+{
+	const struct harden_head *head = &harden_heads[cls];
+	char *b = p, *c = b + head->wide_at;
+	size_t s = head->wide_stride, s2 = 2 * s, s3 = 3 * s;
+	__asm__("vpxor %%xmm0, %%xmm0, %%xmm0\n\t"
+	        "vmovdqu %%ymm0, (%[b])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s2])\n\t"
+	        "vmovdqu %%ymm0, (%[b],%[s3])\n\t"
+	        "vmovdqu %%ymm0, (%[c])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s2])\n\t"
+	        "vmovdqu %%ymm0, (%[c],%[s3])\n\t"
+	        "vzeroupper"
+	        : "+m"(*(harden_head_bytes *)p)
+	        : [b] "r"(b), [c] "r"(c), [s] "r"(s), [s2] "r"(s2), [s3] "r"(s3)
+	        : "xmm0");
+}
+#endif
+
+/* harden_head_zero and harden_zero_head, in wide vectors where wide says
+ * (a constant: the fast paths are compiled once each way). */
+_Static_assert(HARDEN_WIDE_FIRST_CLASS == 2, "one class under the wide vector: SC_QUANTUM bytes");
+
+INGOT_INLINE bool harden_head_zero_any(const void *p, unsigned cls, bool wide)
+{
+#if HARDEN_HAS_WIDE
+	if (wide) {
+		if (INGOT_LIKELY(cls >= HARDEN_WIDE_FIRST_CLASS))
+			return harden_wide_head_zero(p, cls);
+		harden_vec any = *(const harden_vec *)p;
+		return (any[0] | any[1]) == 0;
 	}
-	*(harden_word *)(b + head->zero_word) = 0;
+#endif
+	(void)wide;
+	return harden_head_zero(p, cls);
+}
+
+INGOT_INLINE void harden_zero_head_any(void *p, unsigned cls, bool wide)
+{
+#if HARDEN_HAS_WIDE
+	if (wide) {
+		const harden_vec zero = {0, 0};
+		if (INGOT_LIKELY(cls >= HARDEN_WIDE_FIRST_CLASS))
+			harden_wide_zero(p, cls);
+		else
+			*(harden_vec *)p = zero;
+		return;
+	}
+#endif
+	(void)wide;
+	harden_zero_head(p, cls);
 }
 
 /* A small object leaves the allocator for the user (check it was free and
@@ -204,16 +311,16 @@ _Noreturn void harden_underflow_failed(void *p);
 
 /* With zero on free: p's head still zero (a write after free otherwise)
  * and, with canaries (canary), its canary word 0 (else handed out twice). */
-INGOT_INLINE void harden_check_untouched(void *p, unsigned cls, bool canary)
+INGOT_INLINE void harden_check_untouched(void *p, unsigned cls, bool canary, bool wide)
 {
-	if (INGOT_UNLIKELY(!harden_head_zero(p, cls) ||
+	if (INGOT_UNLIKELY(!harden_head_zero_any(p, cls, wide) ||
 	                   (canary && __atomic_load_n(harden_canary_at(p, cls), __ATOMIC_RELAXED))))
 		harden_take_failed(p, cls);
 }
 
-INGOT_INLINE void harden_take_all(void *p, unsigned cls)
+INGOT_INLINE void harden_take_all(void *p, unsigned cls, bool wide)
 {
-	harden_check_untouched(p, cls, true);
+	harden_check_untouched(p, cls, true, wide);
 	__atomic_store_n(harden_canary_at(p, cls), harden_canary_value(p), __ATOMIC_RELAXED);
 }
 
@@ -277,11 +384,11 @@ INGOT_INLINE bool harden_owned(void *p, unsigned cls, uint64_t secret)
 
 /* p was checked to be an owned object start (harden_owned);
  * first_in_slab says whether it is its slab's first object. */
-INGOT_INLINE void harden_give_all(void *p, bool first_in_slab, unsigned cls, uint64_t secret)
+INGOT_INLINE void harden_give_all(void *p, bool first_in_slab, unsigned cls, uint64_t secret, bool wide)
 {
 	harden_disown(p, cls, secret);
 	harden_underflow_check(p, first_in_slab, cls, secret);
-	harden_zero_head(p, cls);
+	harden_zero_head_any(p, cls, wide);
 }
 
 /* Shuffles n objects (random slot order); rng is a per-cache state. */

@@ -125,7 +125,7 @@ void ingot_boot(void)
 	unsigned hardening = hardening_bits();
 	uint64_t secret;
 	arch_random(&secret, sizeof(secret));
-	harden_boot(hardening, secret);
+	harden_boot(hardening, secret, opt.harden_wide);
 	if (pagemap_boot(&ingot_arch) != 0) {
 		ingot_warn("cannot map memory for the page map; aborting");
 		arch_abort();

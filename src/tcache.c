@@ -312,8 +312,9 @@ static void tcache_layout(struct tcache *tc, void **mem)
 	tc->nremote = 0;
 	tc->remote_bytes = 0;
 	tc->nremote_sent = 0;
-	tc->hardened_fast = ingot_hardening == HARDEN_ALL_CHECKS &&
-	                    !__atomic_load_n(&hooks_on, __ATOMIC_RELAXED) && !prof_on();
+	tc->hardened_fast = ingot_hardening != HARDEN_ALL_CHECKS ||
+	                    __atomic_load_n(&hooks_on, __ATOMIC_RELAXED) || prof_on() ? HARDENED_FAST_OFF
+	                    : harden_wide ? HARDENED_FAST_WIDE : HARDENED_FAST_NARROW;
 	/* Profiling and guarded sampling are set at start-up, before any
 	 * cache opens; with profiling off, no block is ever sampled. */
 	tc->large_fast = !tcache_checked_mode() && !prof_on() && !guard_enabled();
@@ -340,7 +341,7 @@ static bool tcache_open(struct tcache *tc, bool is_explicit)
 	list_link(tc);
 	/* A mode change between tcache_layout and list_link did not see tc. */
 	if (tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&tc->hardened_fast, HARDENED_FAST_OFF, __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->large_fast, false, __ATOMIC_RELAXED);
 	}
 	return true;
@@ -365,7 +366,7 @@ static void tcache_close(struct tcache *tc)
 	tc->quarantine_tags = NULL;
 	tc->remote = NULL;
 	tc->remote_cls = NULL;
-	tc->hardened_fast = false;
+	tc->hardened_fast = HARDENED_FAST_OFF;
 	tc->large_fast = false;
 }
 
@@ -438,7 +439,7 @@ void tcache_mode_changed(void)
 	 * and reopens on its next general slow path. */
 	arch_lock_acquire(&list_lock);
 	for (struct tcache *tc = all_tcaches; tc; tc = tc->next) {
-		__atomic_store_n(&tc->hardened_fast, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&tc->hardened_fast, HARDENED_FAST_OFF, __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->large_fast, false, __ATOMIC_RELAXED);
 	}
 	arch_lock_release(&list_lock);
@@ -1096,7 +1097,7 @@ INGOT_INLINE void checked_tick(struct tcache *tc)
  * stack, a big size, an event due, a cache that may not: hardened_fast_cache), which
  * takes checked_alloc. What checked_alloc does on a hit, less its
  * branches and calls. */
-INGOT_INLINE void *hardened_alloc_fast(size_t size)
+INGOT_INLINE void *hardened_alloc_fast(size_t size, bool wide)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	if (size > SC_SMALL_MAX - CANARY_SIZE)
@@ -1113,8 +1114,12 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
 		return NULL;
 	}
 	void *p = tcache_stack_pop(stack);
+	/* Stacks hold objects (NULL only below their base): the caller's test
+	 * for a miss then goes from the hit (2 instructions). */
+	if (p == NULL)
+		__builtin_unreachable();
 	tc->info[cls].nalloc++;
-	harden_take_all(p, cls);
+	harden_take_all(p, cls, wide);
 	return p;
 }
 
@@ -1128,7 +1133,7 @@ INGOT_INLINE void *hardened_alloc_fast(size_t size)
  * nothing, when p is anything else, which checked_free checks in full and
  * reports, or the cache may not (hardened_fast_cache). The page map's
  * class and the canary prove p an object start: no span record. */
-INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
+INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls, bool wide)
 {
 	struct tcache *tc = &tcache_tls.cache;
 	uint64_t secret = harden_canary_secret;
@@ -1139,7 +1144,7 @@ INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 	 * its slab exactly when the byte before it lies on a page of another
 	 * class (one more page map read, no span record, no jump). */
 	bool first = pagemap_class((uintptr_t)p - 1) != cls;
-	harden_give_all(p, first, cls, secret);
+	harden_give_all(p, first, cls, secret, wide);
 	unsigned vcls; /* no counts: tcache_quarantined */
 	void *victim = quarantine_swap(tc, p, cls, &vcls);
 	if (!victim)
@@ -1158,15 +1163,23 @@ INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls)
 	return true;
 }
 
+/* hardened_free_fast with the wide vectors (harden_wide). */
+static __attribute__((noinline)) bool hardened_free_fast_wide(void *p, unsigned cls)
+{
+	return hardened_free_fast(p, cls, true);
+}
+
 bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
 {
-	if (INGOT_LIKELY(!__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)) ||
-	    align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
+	int8_t fast = __atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED);
+	if (INGOT_LIKELY(!fast) || align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
 		return false;
 	/* The size's class, as alloc_usable_for finds it (classes are
 	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
 	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
-	return pagemap_class((uintptr_t)p) == cls && hardened_free_fast(p, cls);
+	if (pagemap_class((uintptr_t)p) != cls)
+		return false;
+	return fast < 0 ? hardened_free_fast_wide(p, cls) : hardened_free_fast(p, cls, false);
 }
 
 /* ---- large classes ------------------------------------------------------- */
@@ -1548,21 +1561,24 @@ static __attribute__((noinline)) void hardened_large_free(void *p)
  * registers the large hits save, 8 instructions a malloc. */
 static __attribute__((noinline)) void *hardened_alloc_slow(size_t size)
 {
-	void *p = hardened_alloc_fast(size);
+	void *p = hardened_alloc_fast(size, false);
 	return p ? p : hardened_large_alloc(size);
 }
 
-/* The slow paths' first tests: a hardened fast path, then the large
- * classes' hits, else the rest in functions of their own, so that the
- * paths before them, which need few registers, do not pay for saving the
- * ones the rest uses (8 instructions each way a malloc+free under
- * callgrind, hardened; pair-8k-64k 253 -> 134 instructions a pair with the
- * large hits). */
-void *tcache_alloc_slow(size_t size)
+/* The same with the wide vectors (harden_wide). */
+static __attribute__((noinline)) void *hardened_alloc_slow_wide(size_t size)
+{
+	void *p = hardened_alloc_fast(size, true);
+	return p ? p : hardened_large_alloc(size);
+}
+
+/* The slow paths of a default-mode cache: the large classes' hits, else
+ * the rest in functions of their own, so that the paths before them, which
+ * need few registers, do not pay for saving the ones the rest uses
+ * (pair-8k-64k 253 -> 134 instructions a pair with the large hits). */
+static __attribute__((noinline)) void *default_alloc_slow(size_t size)
 {
 	void *p;
-	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED)))
-		return hardened_alloc_slow(size);
 	if (size - (SC_SMALL_MAX + 1) < sc_size[SC_NCACHED] - SC_SMALL_MAX) {
 		if ((p = large_hit_alloc(size)))
 			return p;
@@ -1572,24 +1588,52 @@ void *tcache_alloc_slow(size_t size)
 	return alloc_general(size);
 }
 
+/* The slow paths' first test: a hardened fast path, else the default's,
+ * each a tail call to a function of its own. With the default's inline
+ * here, GCC saved a register before the test, which the hardened path paid
+ * for too (3 instructions each way: a hardened malloc+free under callgrind
+ * 278 -> 272). */
+void *tcache_alloc_slow(size_t size)
+{
+	int8_t fast = __atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED);
+	if (INGOT_UNLIKELY(fast))
+		return fast < 0 ? hardened_alloc_slow_wide(size) : hardened_alloc_slow(size);
+	return default_alloc_slow(size);
+}
+
 /* A free in a cache with the hardened fast paths (no large or small hits
  * there: large_fast is never set with hardening on). Out of line: inlined
  * in tcache_free_slow, its registers cost every default-mode large hit and
  * small full stack 12 instructions of saves and restores. */
 static __attribute__((noinline)) void hardened_free_slow(void *p)
 {
-	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p)))
+	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p), false))
 		hardened_large_free(p);
+}
+
+/* The same with the wide vectors (harden_wide). */
+static __attribute__((noinline)) void hardened_free_slow_wide(void *p)
+{
+	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p), true))
+		hardened_large_free(p);
+}
+
+/* As default_alloc_slow. */
+static __attribute__((noinline)) void default_free_slow(void *p)
+{
+	if (!large_hit_free(p) && !small_full_hit(p))
+		free_general(p);
 }
 
 void tcache_free_slow(void *p)
 {
-	if (INGOT_UNLIKELY(__atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED))) {
+	int8_t fast = __atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED);
+	if (INGOT_LIKELY(!fast))
+		default_free_slow(p);
+	else if (fast < 0)
+		hardened_free_slow_wide(p);
+	else
 		hardened_free_slow(p);
-		return;
-	}
-	if (!large_hit_free(p) && !small_full_hit(p))
-		free_general(p);
 }
 
 /* ---- explicit caches ------------------------------------------------------ */

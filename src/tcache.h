@@ -177,14 +177,20 @@ struct tcache {
 	                                  * garbage pass and decay tick */
 	unsigned mode_epoch;             /* mode the cache was opened in */
 	bool is_explicit;                /* made by tcache.create */
-	bool hardened_fast;              /* opened in a heap of the hardened checks
-	                                  * alone: tcache.c's hardened fast paths */
+	int8_t hardened_fast;            /* opened in a heap of the hardened checks
+	                                  * alone: tcache.c's hardened fast paths,
+	                                  * in wide vectors or not (below) */
 	bool large_fast;                 /* opened in default mode (no checks,
 	                                  * hooks, profile or guarded samples)
 	                                  * and no mode change since: tcache.c's
 	                                  * large_hit_* may run */
 	struct tcache *next, *prev;      /* list of caches in use */
 };
+
+/* hardened_fast: off, or on with the head checks in 16-byte vectors, or
+ * in 32-byte ones (harden_wide): negative, so that the slow paths' one
+ * test of the flag tells the three apart (zero, sign). */
+enum { HARDENED_FAST_OFF = 0, HARDENED_FAST_NARROW = 1, HARDENED_FAST_WIDE = -1 };
 
 /* Objects that stack cls of tc handed out, and that frees put in it. The
  * fast path's part of the first is how far its countdown (in the fast

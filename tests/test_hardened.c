@@ -4,7 +4,9 @@
  *
  * Built twice (mk/hardened.mk): against the HARDENED=1 build, and against the
  * default build with INGOT_CONF=profile:hardened set before ingot starts
- * (PROFILE_AT_START=1), which must give the same protection.
+ * (PROFILE_AT_START=1), which must give the same protection. The first runs
+ * with harden_wide:false, so that the head checks' 16-byte vectors are
+ * tested where the CPU has 32-byte ones, which the second takes.
  */
 #include <pthread.h>
 #include <sys/mman.h>
@@ -19,8 +21,7 @@
 /* Each test runs in a fresh process in which ingot has not started yet. */
 static void choose_profile(void)
 {
-	if (PROFILE_AT_START)
-		setenv("INGOT_CONF", "profile:hardened", 1);
+	setenv("INGOT_CONF", PROFILE_AT_START ? "profile:hardened" : "harden_wide:false", 1);
 }
 
 TestSuite(hardened, .init = choose_profile);
@@ -1175,4 +1176,32 @@ Test(hardened, double_free_of_a_remote_block_waiting_to_go_home_is_caught)
 {
 	assert_aborts_with(double_free_of_a_waiting_block, NULL, "double free",
 	                   "a remote block freed twice while it waits to go home");
+}
+
+/* A write after free into any 16 bytes of the checked head is caught, in
+ * the classes at each edge of the head patterns, 16- and 32-byte ones
+ * (hardening.h: a 16-byte class, then a vector at each end, strides 16 and
+ * 32, a head cut at 256 bytes), from the first byte to the last. */
+Test(hardened, write_after_free_is_caught_in_every_16_bytes_of_the_head)
+{
+	static const size_t sizes[] = {8, 24, 40, 56, 72, 104, 120, 136, 248, 264, 1000};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *p = ingot_malloc(sizes[i]);
+		size_t usable = ingot_malloc_usable_size(p);
+		ingot_free(p);
+		size_t head = usable < 256 ? usable : 256;
+		for (size_t at = 0; at <= head; at += 16) {
+			size_t where[2] = {sizes[i], at < head ? at : head - 1}; /* then its last byte */
+			assert_aborts_with(write_after_free_at, where, "write after free", "write after free");
+		}
+	}
+}
+
+/* harden_wide reads back as the test chose it (choose_profile). */
+Test(hardened, harden_wide_reads_back)
+{
+	bool wide;
+	size_t len = sizeof(wide);
+	cr_assert_eq(ingot_mallctl("opt.harden_wide", &wide, &len, NULL, 0), 0);
+	cr_assert_eq(wide, PROFILE_AT_START, "opt.harden_wide is %d", wide);
 }
