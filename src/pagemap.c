@@ -99,19 +99,14 @@ int pagemap_boot(const struct arch_info *info)
 	return 0;
 }
 
-/* The window's part is clamped once, not tested a page at a time: a slab's
- * trip through the page heap sets its pages twice (sizeloop batch 1k-8k
- * sent some 23 slabs a round through it, 138 instructions each). */
 void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls)
 {
-	for (size_t page = first; page < first + n; page++)
+	for (size_t page = first; page < first + n; page++) {
 		c->class_of[page] = (uint8_t)cls;
-	/* Locals: the byte stores could alias pagemap's fields. */
-	uintptr_t page0 = (c->base >> LG_PAGE) + first, window = pagemap.class_first;
-	uintptr_t lo = MAX(page0, window), hi = MIN(page0 + n, window + pagemap.class_npages);
-	uintptr_t bias = pagemap.class_bias;
-	for (uintptr_t page = lo; page < hi; page++)
-		__atomic_store_n((uint8_t *)(bias + page), (uint8_t)cls, __ATOMIC_RELAXED);
+		uintptr_t p = c->base + (page << LG_PAGE);
+		if (pagemap_in_window(p))
+			__atomic_store_n(pagemap_window_at(p), (uint8_t)cls, __ATOMIC_RELAXED);
+	}
 }
 
 int pagemap_window_class(uintptr_t p)
