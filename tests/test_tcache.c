@@ -2211,3 +2211,68 @@ Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_hal
 	             c.live_before - c.live_after_flush);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- classes of 1 to 8 KiB ----------------------------------------------------- */
+
+static uint64_t bin_nfills(struct bin *bin)
+{
+	arch_lock_acquire(&bin->lock);
+	uint64_t n = bin->nfills;
+	arch_lock_release(&bin->lock);
+	return n;
+}
+
+struct mid_class_result {
+	unsigned fewest;         /* least capacity of a class of 1 to 8 KiB */
+	unsigned grown;          /* the 8 KiB stack's capacity after bursts */
+	uint64_t nin, nfills;    /* objects and refills of the last burst */
+	bool same_blocks;        /* the last burst handed out what the one before freed */
+};
+
+/* Classes of 1 to 8 KiB keep at least 8 blocks (tcache.c, TCACHE_NCAP_MIN),
+ * and however far a burst grows such a stack, a refill brings at most
+ * 48 KiB of blocks (TCACHE_FILL_BYTES_MAX): 6 of 8 KiB. No block of a
+ * burst is handed out twice (burst's tags), none is lost (the heap's
+ * check), and what the cache kept comes back. */
+static void *mid_class_thread(void *arg)
+{
+	struct mid_class_result *r = arg;
+	struct tcache *tc = my_cache();
+	r->fewest = UINT16_MAX;
+	for (unsigned cls = sizeclass_small(1025); cls <= sizeclass_small(8192); cls++)
+		r->fewest = MIN(r->fewest, tcache_class_ncap(cls));
+	unsigned cls = sizeclass_small(8192);
+	struct tcache_stack_info *info = &tc->info[cls];
+	struct bin *bin = arena_bin(tc->arena, cls);
+	enum { N = 96 };
+	void *objs[N], *freed[N];
+	for (int cycle = 0; cycle < 8; cycle++)
+		burst(8192, N, objs);
+	r->grown = tcache_stack_ncap(&tc->stacks[cls]);
+	unsigned ncached = tcache_stack_ncached(&tc->stacks[cls]);
+	memcpy(freed, tc->stacks[cls].base, ncached * sizeof(void *));
+	uint64_t nin = info->nin, nfills = bin_nfills(bin);
+	burst(8192, N, objs);
+	r->nin = info->nin - nin;
+	r->nfills = bin_nfills(bin) - nfills;
+	/* The cache hands out its newest block first. */
+	r->same_blocks = ncached > 0;
+	for (unsigned k = 0; k < ncached && k < N; k++)
+		r->same_blocks &= objs[k] == freed[ncached - 1 - k];
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after bursts of 8 KiB blocks");
+	THREAD_CHECK(own_cached_bytes(tc) <= tcache_capacity_bytes(), "over the cache's bound");
+	return NULL;
+}
+
+Test(tcache, classes_of_1_to_8_kib_keep_8_blocks_and_refill_at_most_48_kib)
+{
+	skip_if_uncached();
+	struct mid_class_result r = {0};
+	run_thread(mid_class_thread, &r);
+	cr_assert_geq(r.fewest, 8, "a class of 1 to 8 KiB keeps %u blocks", r.fewest);
+	cr_assert_gt(r.grown, 12, "bursts of 96 blocks of 8 KiB left the stack at %u", r.grown);
+	cr_assert_gt(r.nfills, 0, "the last burst took nothing from the bin");
+	cr_assert_leq(r.nin, 6 * r.nfills, "%llu blocks of 8 KiB came in %llu refills",
+	              (unsigned long long)r.nin, (unsigned long long)r.nfills);
+	cr_assert(r.same_blocks, "the burst did not start with the blocks the cache kept");
+}
