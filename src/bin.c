@@ -238,7 +238,7 @@ static unsigned slab_pop_few(struct span *s, size_t size, void **end, unsigned n
 		uintptr_t p = s->base + first * size;
 		for (void **out = end - 1; out >= end - got; out--, p += size)
 			*out = (void *)p;
-		bits ^= (((uint64_t)2 << (got - 1)) - 1) << first; /* got >= 1 */
+		bits &= bits << (got - 1) << 1; /* the stretch less its lowest got; got >= 1 */
 	} else {
 		for (void **out = end - 1; out >= end - got; out--, bits &= bits - 1)
 			*out = (void *)(s->base + (unsigned)__builtin_ctzll(bits) * size);
