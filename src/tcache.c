@@ -51,17 +51,6 @@
  * the first area: stack_grow). A thread that uses a class for a few objects
  * at a time so keeps its stacks on a page or two, not a page per class. */
 #define TCACHE_NCAP_FIRST 64u
-/* The classes of 1 to 8 KiB (fine classes of which TCACHE_NCAP_MIN objects
- * fit in TCACHE_CLASS_BYTES) keep at least TCACHE_NCAP_MIN objects, not the
- * half of it other fine classes keep: with 4 to 7 objects a stack, a batch
- * of such blocks went through the bins 2 or 3 objects a refill or flush
- * (sizeloop batch 1k-8k: 184.4 -> 169.6 instructions a malloc+free,
- * callgrind 2N-N). A refill of these classes brings at most
- * TCACHE_FILL_BYTES_MAX, however big the stack has grown: what the last
- * refill of a burst leaves unused stays cached at the program's peak (with
- * refills of half a grown stack, batch-1k-8k's peak RSS rose 2%, median of
- * 15; with this bound it stays as before, at 174.8 instructions). */
-#define TCACHE_FILL_BYTES_MAX (48u << 10)
 #define TCACHE_NCAP_REMOTE_DIV 2u /* see stack_make_room */
 #define TCACHE_NCAP_LARGE 2u
 #define TCACHE_NCAP_MAX 512u
@@ -127,12 +116,6 @@ static unsigned class_ncap_first(unsigned cls)
 	return cls <= SC_NSMALL ? MIN(class_ncap[cls], TCACHE_NCAP_FIRST) : class_ncap[cls];
 }
 
-/* Whether small class cls is one of 1 to 8 KiB (TCACHE_FILL_BYTES_MAX). */
-static bool class_keeps_ncap_min(unsigned cls)
-{
-	return sc_size[cls] > SC_FINE_MIN && sc_size[cls] <= TCACHE_CLASS_BYTES / TCACHE_NCAP_MIN;
-}
-
 void tcache_boot(size_t tcache_max, bool enabled)
 {
 	enabled_default = enabled;
@@ -145,8 +128,7 @@ void tcache_boot(size_t tcache_max, bool enabled)
 		unsigned fine = cls <= SC_NSMALL && size > SC_FINE_MIN ? 2 : 1;
 		size_t ncap = TCACHE_CLASS_BYTES / fine / size;
 		if (cls <= SC_NSMALL)
-			ncap = MAX(class_keeps_ncap_min(cls) ? TCACHE_NCAP_MIN : TCACHE_NCAP_MIN / fine,
-			           MIN(TCACHE_NCAP_MAX, ncap));
+			ncap = MAX(TCACHE_NCAP_MIN / fine, MIN(TCACHE_NCAP_MAX, ncap));
 		else
 			ncap = TCACHE_NCAP_LARGE; /* whole page runs: keep few */
 		class_ncap[cls] = size <= tcache_max ? (uint16_t)ncap : 0;
@@ -876,17 +858,6 @@ static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 	return true;
 }
 
-/* The most objects a refill of a small stack of class cls and capacity ncap
- * brings: half of them, and for the classes of 1 to 8 KiB at most
- * TCACHE_FILL_BYTES_MAX of them (divided only when that bound is hit). */
-static unsigned class_nfill_most(unsigned cls, unsigned ncap)
-{
-	unsigned most = MAX(ncap / 2u, 1u);
-	if (class_keeps_ncap_min(cls) && most * sc_size[cls] > TCACHE_FILL_BYTES_MAX)
-		most = TCACHE_FILL_BYTES_MAX / sc_size[cls];
-	return most;
-}
-
 /* Refills tc's empty stack cls with a batch; returns one object, or NULL. */
 static void *stack_refill(struct tcache *tc, unsigned cls)
 {
@@ -906,7 +877,7 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	tcache_stack_set_top(stack, stack->base + got - 1);
 	info->nin += got;
 	info->missed = true;
-	info->nfill = (uint16_t)MIN(class_nfill_most(cls, tcache_stack_ncap(stack)), info->nfill * 2u);
+	info->nfill = (uint16_t)MIN(MAX(tcache_stack_ncap(stack) / 2u, 1u), info->nfill * 2u);
 	gc_tick(tc);
 	return stack->base[got - 1];
 }
