@@ -223,13 +223,26 @@ void bin_init(struct bin *bin, unsigned sizeclass)
 }
 
 /* slab_pop for a slab of few objects (class_has_few_objects), whose free
- * set is one bitmap word: min(n, its free count) objects, one bit each. */
+ * set is one bitmap word: min(n, its free count) objects. A free set of
+ * one stretch of bits, as a slab that came empty and is taken from its
+ * lowest object up has (batch loops: nearly every refill), goes as
+ * consecutive addresses: 4 instructions an object rather than 11 for a bit
+ * at a time. */
 static unsigned slab_pop_few(struct span *s, size_t size, void **end, unsigned n)
 {
 	unsigned got = MIN(n, (unsigned)s->nfree);
 	uint64_t bits = s->free_bits[0];
-	for (void **out = end - 1; out >= end - got; out--, bits &= bits - 1)
-		*out = (void *)(s->base + (unsigned)__builtin_ctzll(bits) * size);
+	unsigned first = (unsigned)__builtin_ctzll(bits); /* the current slab has a free object */
+	uint64_t stretch = bits >> first;
+	if ((stretch & (stretch + 1)) == 0) {
+		uintptr_t p = s->base + first * size;
+		for (void **out = end - 1; out >= end - got; out--, p += size)
+			*out = (void *)p;
+		bits &= bits << (got - 1) << 1; /* the stretch less its lowest got; got >= 1 */
+	} else {
+		for (void **out = end - 1; out >= end - got; out--, bits &= bits - 1)
+			*out = (void *)(s->base + (unsigned)__builtin_ctzll(bits) * size);
+	}
 	s->free_bits[0] = bits;
 	s->nfree = (uint16_t)(s->nfree - got);
 	ingot_assert_expensive(bitmap_count(s) == s->nfree);
@@ -326,13 +339,16 @@ static unsigned slab_free_few(struct bin *bin, struct span *s, void *const *objs
 {
 	unsigned cls = bin->sizeclass;
 	size_t size = sc_size[cls], bytes = (size_t)sc_nregs[cls] * size;
+	/* sizeclass_slot's factor, held in a register: read from its table
+	 * each object, it cost two instructions of 19 an object. */
+	uint64_t magic = sc_div_magic[cls];
 	uint64_t mask = 0;
 	unsigned i = 0;
 	for (; i < n; i++) {
 		size_t offset = (uintptr_t)objs[i] - s->base;
 		if (offset >= bytes)
 			break; /* the next slab's */
-		unsigned slot = sizeclass_slot(cls, offset);
+		unsigned slot = (unsigned)((offset * magic) >> 32); /* sizeclass_slot */
 		uint64_t bit = (uint64_t)1 << slot;
 		if (INGOT_UNLIKELY((size_t)slot * size != offset))
 			ingot_report_invalid_ptr("free", objs[i]);

@@ -99,8 +99,22 @@ int pagemap_boot(const struct arch_info *info)
 	return 0;
 }
 
-void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls)
+/* A run of pages inside the window (every run but in INGOT_PAGEMAP_RANGE
+ * builds) sets both maps in one loop: the window test a page cost slabs of
+ * 9 to 16 pages (classes of 8 to 16 KiB) some 14 instructions a page. */
+void pagemap_set_class_run(struct chunk *c, size_t first, size_t n, unsigned cls)
 {
+	uintptr_t page0 = (c->base >> LG_PAGE) + first;
+	if (page0 - pagemap.class_first < pagemap.class_npages &&
+	    page0 + n - pagemap.class_first <= pagemap.class_npages) {
+		/* A local: the byte stores could alias pagemap's fields. */
+		uint8_t *window = (uint8_t *)(pagemap.class_bias + page0);
+		for (size_t i = 0; i < n; i++) {
+			c->class_of[first + i] = (uint8_t)cls;
+			__atomic_store_n(window + i, (uint8_t)cls, __ATOMIC_RELAXED);
+		}
+		return;
+	}
 	for (size_t page = first; page < first + n; page++) {
 		c->class_of[page] = (uint8_t)cls;
 		uintptr_t p = c->base + (page << LG_PAGE);

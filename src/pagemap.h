@@ -175,8 +175,20 @@ INGOT_FAST size_t pagemap_class(uintptr_t p)
 	return pagemap_chunk(p)->class_of[chunk_page_index(p)];
 }
 
-/* Sets the class of c's pages [first, first + n) in class_of and the window. */
-void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls);
+/* Sets the class of c's pages [first, first + n) in class_of and the window:
+ * one page inline (the slabs of the small classes), more in pagemap.c. */
+void pagemap_set_class_run(struct chunk *c, size_t first, size_t n, unsigned cls);
+INGOT_INLINE void pagemap_set_classes(struct chunk *c, size_t first, size_t n, unsigned cls)
+{
+	if (n != 1) {
+		pagemap_set_class_run(c, first, n, cls);
+		return;
+	}
+	c->class_of[first] = (uint8_t)cls;
+	uintptr_t p = c->base + (first << LG_PAGE);
+	if (pagemap_in_window(p))
+		__atomic_store_n(pagemap_window_at(p), (uint8_t)cls, __ATOMIC_RELAXED);
+}
 
 /* The window's copy of the class of page address p; -1 outside the window
  * (ingot_check compares it with class_of). */
