@@ -17,6 +17,10 @@
 #include "ingot.h"
 #include "tcache.h"
 
+/* Two automatic arenas at least, however many CPUs run the tests: the
+ * arena pairs' shared bins (arena_bin_home) need arenas 0 and 1. */
+const char *ingot_malloc_conf = "narenas:2";
+
 /* Classes a cache holds: the small ones, and on builds that have them the
  * smallest large ones too. */
 #ifndef SC_NCACHED
@@ -2209,5 +2213,76 @@ Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_hal
 	              c.ncap_after, tcache_class_ncap(c.cls));
 	cr_assert_eq(c.live_before - c.live_after_flush, 512, "%zu of 512 remote blocks went home",
 	             c.live_before - c.live_after_flush);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Threads of automatic arenas 0 and 1 (a pair) take the objects of classes
+ * above 1 KiB from arena 0's bins and those of smaller classes from their
+ * own; such a block is no remote one to a thread of either arena, so a
+ * stack that fills with them keeps its capacity (it drops for remote ones:
+ * stack_make_room); and every block goes home to its slab, from the
+ * thread that made it (at its exit) or from the other one. */
+enum { PAIRED_SIZE = 2000, OWN_SIZE = 500, NPAIRED = 64 };
+
+struct paired_bins {
+	void *paired[NPAIRED]; /* made by the thread of arena 1 */
+	struct arena *paired_arena, *own_arena;
+	unsigned ncap_before, ncap_after;
+};
+
+static void *paired_maker_thread(void *arg)
+{
+	struct paired_bins *p = arg;
+	tcache_set_thread_arena(arena_get(1));
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(PAIRED_SIZE);
+	for (unsigned k = 0; k < NPAIRED; k++)
+		THREAD_CHECK((p->paired[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+	void *own = ingot_malloc(OWN_SIZE);
+	THREAD_CHECK(own != NULL, "malloc failed");
+	p->paired_arena = pagemap_chunk((uintptr_t)p->paired[0])->arena;
+	p->own_arena = pagemap_chunk((uintptr_t)own)->arena;
+	ingot_free(own);
+	/* Half of them freed here, more than the stack holds: some wait in
+	 * this cache until the thread exits. */
+	p->ncap_before = tcache_stack_ncap(&tc->stacks[cls]);
+	for (unsigned k = NPAIRED / 2; k < NPAIRED; k++)
+		ingot_free(p->paired[k]);
+	p->ncap_after = tcache_stack_ncap(&tc->stacks[cls]);
+	return NULL;
+}
+
+static void *paired_freer_thread(void *arg)
+{
+	struct paired_bins *p = arg;
+	tcache_set_thread_arena(arena_get(0));
+	my_cache();
+	for (unsigned k = 0; k < NPAIRED / 2; k++)
+		ingot_free(p->paired[k]);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the cross-thread frees");
+	return NULL;
+}
+
+Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_1k)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	static struct paired_bins p;
+	struct bin *home = arena_bin(arena_get(0), sizeclass_small(PAIRED_SIZE));
+	size_t live_before = bin_live(home);
+	run_thread(paired_maker_thread, &p);
+	cr_assert_eq(p.paired_arena, arena_get(0), "a 2000-byte block of arena 1's thread came from arena %u",
+	             p.paired_arena->index);
+	cr_assert_eq(p.own_arena, arena_get(1), "a 500-byte block of arena 1's thread came from arena %u",
+	             p.own_arena->index);
+	cr_assert_geq(p.ncap_after, p.ncap_before,
+	              "arena 1's thread found its own 2000-byte blocks remote (capacity %u -> %u)", p.ncap_before,
+	              p.ncap_after);
+	cr_assert_eq(bin_live(home) - live_before, NPAIRED / 2,
+	             "%zu blocks out of arena 0's bin after the maker exited with %d live",
+	             bin_live(home) - live_before, NPAIRED / 2);
+	run_thread(paired_freer_thread, &p);
+	cr_assert_eq(bin_live(home), live_before, "%zu blocks missing from arena 0's bin after both exited",
+	             bin_live(home) - live_before);
 	cr_assert_eq(ingot_check(), 0);
 }
