@@ -84,6 +84,13 @@ static size_t bin_live(struct bin *bin)
 	return n;
 }
 
+/* The bin tc's stack of small class cls refills from: its arena's, or for
+ * the classes automatic arenas share in pairs the pair's (arena_bin_home). */
+static struct bin *home_bin(struct tcache *tc, unsigned cls)
+{
+	return arena_bin(arena_bin_home(tc->arena, cls), cls);
+}
+
 #define TCACHE_NCAP_MAX_TEST 4096u /* more than any stack holds */
 
 static void run_thread(void *(*fn)(void *), void *arg)
@@ -131,7 +138,7 @@ static void *refill_takes_a_batch_thread(void *arg)
 	struct tcache *tc = open_cache();
 	unsigned cls = sizeclass_small(1000);
 	struct tcache_stack *tb = &tc->stacks[cls];
-	struct bin *bin = arena_bin(tc->arena, cls);
+	struct bin *bin = home_bin(tc, cls);
 	THREAD_CHECK(tcache_stack_ncached(tb) == 0, "class not used yet, but %u cached", tcache_stack_ncached(tb));
 	unsigned nfill = tc->info[cls].nfill;
 	uint64_t before = bin_nmalloc(bin);
@@ -610,7 +617,7 @@ static void *growth_bound_thread(void *arg)
 	ingot_thread_flush();
 	size_t live[SC_NSMALL + 1];
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		live[cls] = bin_live(arena_bin(tc->arena, cls));
+		live[cls] = bin_live(home_bin(tc, cls));
 	for (int round = 0; round < 3; round++) {
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 			unsigned n = 3u * tcache_stack_ncap(&tc->stacks[cls]);
@@ -625,9 +632,9 @@ static void *growth_bound_thread(void *arg)
 	}
 	ingot_thread_flush();
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		THREAD_CHECK(bin_live(arena_bin(tc->arena, cls)) == live[cls],
+		THREAD_CHECK(bin_live(home_bin(tc, cls)) == live[cls],
 		             "class %u: %zu objects live in the bin, %zu before the bursts", cls,
-		             bin_live(arena_bin(tc->arena, cls)), live[cls]);
+		             bin_live(home_bin(tc, cls)), live[cls]);
 	return NULL;
 }
 
@@ -1005,7 +1012,7 @@ static void *producer_thread(void *arg)
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
 	h->cls = sizeclass_small(300);
-	h->home = arena_bin(tc->arena, h->cls);
+	h->home = home_bin(tc, h->cls);
 	for (int i = 0; i < 64; i++)
 		h->objs[i] = ingot_malloc(300);
 	return NULL;
@@ -1096,7 +1103,7 @@ static void *first_fill_thread(void *arg)
 	struct first_fill_result *r = arg;
 	struct tcache *tc = open_cache();
 	unsigned cls = r->cls = sizeclass_small(64 + harden_canary_size());
-	struct bin *bin = arena_bin(tc->arena, cls);
+	struct bin *bin = home_bin(tc, cls);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	r->ncap_before = tcache_stack_ncap(tb);
 	size_t live = bin_live(bin);
@@ -1151,7 +1158,7 @@ static void *remote_producer_thread(void *arg)
 	THREAD_CHECK(index >= 0, "no arena for the producer");
 	tcache_set_thread_arena(arena_get((unsigned)index));
 	struct tcache *tc = my_cache();
-	r->home = arena_bin(tc->arena, r->cls);
+	r->home = home_bin(tc, r->cls);
 	for (unsigned k = 0; k < r->n; k++)
 		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
 	return NULL;
@@ -2177,7 +2184,7 @@ static void *first_area_producer_thread(void *arg)
 	THREAD_CHECK(index >= 0, "no arena for the producer");
 	tcache_set_thread_arena(arena_get((unsigned)index));
 	struct tcache *tc = my_cache();
-	c->home = arena_bin(tc->arena, c->cls);
+	c->home = home_bin(tc, c->cls);
 	for (unsigned k = 0; k < 512; k++)
 		THREAD_CHECK((c->objs[k] = ingot_malloc(48)) != NULL, "malloc failed");
 	return NULL;
@@ -2217,16 +2224,16 @@ Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_hal
 }
 
 /* Threads of automatic arenas 0 and 1 (a pair) take the objects of classes
- * above 1 KiB from arena 0's bins and those of smaller classes from their
+ * above 256 bytes from arena 0's bins and those of smaller classes from their
  * own; such a block is no remote one to a thread of either arena, so a
  * stack that fills with them keeps its capacity (it drops for remote ones:
  * stack_make_room); and every block goes home to its slab, from the
  * thread that made it (at its exit) or from the other one. */
-enum { PAIRED_SIZE = 2000, OWN_SIZE = 500, NPAIRED = 64 };
+enum { PAIRED_SIZE = 2000, PAIRED_SMALLER = 500, OWN_SIZE = 200, NPAIRED = 64 };
 
 struct paired_bins {
 	void *paired[NPAIRED]; /* made by the thread of arena 1 */
-	struct arena *paired_arena, *own_arena;
+	struct arena *paired_arena, *smaller_arena, *own_arena;
 	unsigned ncap_before, ncap_after;
 };
 
@@ -2238,10 +2245,12 @@ static void *paired_maker_thread(void *arg)
 	unsigned cls = sizeclass_small(PAIRED_SIZE);
 	for (unsigned k = 0; k < NPAIRED; k++)
 		THREAD_CHECK((p->paired[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
-	void *own = ingot_malloc(OWN_SIZE);
-	THREAD_CHECK(own != NULL, "malloc failed");
+	void *smaller = ingot_malloc(PAIRED_SMALLER), *own = ingot_malloc(OWN_SIZE);
+	THREAD_CHECK(smaller != NULL && own != NULL, "malloc failed");
 	p->paired_arena = pagemap_chunk((uintptr_t)p->paired[0])->arena;
+	p->smaller_arena = pagemap_chunk((uintptr_t)smaller)->arena;
 	p->own_arena = pagemap_chunk((uintptr_t)own)->arena;
+	ingot_free(smaller);
 	ingot_free(own);
 	/* Half of them freed here, more than the stack holds: some wait in
 	 * this cache until the thread exits. */
@@ -2263,7 +2272,7 @@ static void *paired_freer_thread(void *arg)
 	return NULL;
 }
 
-Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_1k)
+Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_256_bytes)
 {
 	skip_if_uncached();
 	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
@@ -2273,7 +2282,9 @@ Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_1k)
 	run_thread(paired_maker_thread, &p);
 	cr_assert_eq(p.paired_arena, arena_get(0), "a 2000-byte block of arena 1's thread came from arena %u",
 	             p.paired_arena->index);
-	cr_assert_eq(p.own_arena, arena_get(1), "a 500-byte block of arena 1's thread came from arena %u",
+	cr_assert_eq(p.smaller_arena, arena_get(0), "a 500-byte block of arena 1's thread came from arena %u",
+	             p.smaller_arena->index);
+	cr_assert_eq(p.own_arena, arena_get(1), "a 200-byte block of arena 1's thread came from arena %u",
 	             p.own_arena->index);
 	cr_assert_geq(p.ncap_after, p.ncap_before,
 	              "arena 1's thread found its own 2000-byte blocks remote (capacity %u -> %u)", p.ncap_before,
