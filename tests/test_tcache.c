@@ -2297,3 +2297,58 @@ Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_256_bytes)
 	             bin_live(home) - live_before);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* Forks while a thread of arena 1 takes and gives back paired blocks (arena
+ * 0's bins): in each child a thread of arena 1 gets its 2000-byte blocks
+ * from arena 0 as well, and the heap checks out. */
+static volatile int paired_churn_stop;
+
+static void *paired_churn_thread(void *arg)
+{
+	(void)arg;
+	tcache_set_thread_arena(arena_get(1));
+	while (!__atomic_load_n(&paired_churn_stop, __ATOMIC_RELAXED)) {
+		void *blocks[40];
+		for (unsigned k = 0; k < 40; k++)
+			THREAD_CHECK((blocks[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+		for (unsigned k = 0; k < 40; k++)
+			ingot_free(blocks[k]);
+	}
+	return NULL;
+}
+
+/* The child's one thread (no new one: ThreadSanitizer cannot start threads
+ * after a multi-threaded fork) moves to arena 1 and takes paired blocks. */
+static void paired_fork_child(void *arg)
+{
+	(void)arg;
+	tcache_set_thread_arena(arena_get(1));
+	void *blocks[40];
+	bool ok = true;
+	for (unsigned k = 0; k < 40; k++) {
+		blocks[k] = ingot_malloc(PAIRED_SIZE);
+		ok = ok && blocks[k] != NULL && pagemap_chunk((uintptr_t)blocks[k])->arena == arena_get(0);
+	}
+	for (unsigned k = 0; k < 40; k++)
+		ingot_free(blocks[k]);
+	if (!ok || ingot_check() != 0)
+		_exit(1);
+}
+
+Test(tcache, a_fork_while_a_pair_shares_bins_leaves_the_pairing_working_in_the_child)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	paired_churn_stop = 0;
+	pthread_t churn = start_thread(paired_churn_thread, NULL);
+	for (int i = 0; i < 8; i++) {
+		struct child_result res;
+		run_in_child(paired_fork_child, NULL, &res);
+		cr_assert(res.exited && res.status == 0, "child %d: %s status %d: %s", i,
+		          res.exited ? "exited" : "killed by", res.status, res.err);
+	}
+	__atomic_store_n(&paired_churn_stop, 1, __ATOMIC_RELAXED);
+	join_thread(churn);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}
