@@ -130,12 +130,19 @@ struct arena *arena_choose(void);
 #define ARENA_PAIRED_BIN_MIN 256u
 extern bool arena_bins_paired;
 
+/* The arena whose bins serve the paired classes of arena a's caches: the
+ * first of its pair, or a itself. */
+static inline struct arena *arena_pair_home(struct arena *a)
+{
+	if (!arena_bins_paired || a->index >= narenas_auto)
+		return a;
+	return arenas[a->index & ~1u];
+}
+
 /* The arena whose bin of small class cls serves the caches of arena a. */
 static inline struct arena *arena_bin_home(struct arena *a, unsigned cls)
 {
-	if (!arena_bins_paired || sc_size[cls] <= ARENA_PAIRED_BIN_MIN || a->index >= narenas_auto)
-		return a;
-	return arenas[a->index & ~1u];
+	return sc_size[cls] <= ARENA_PAIRED_BIN_MIN ? a : arena_pair_home(a);
 }
 
 /* Largest block served from an arena's page heap: the largest size class,

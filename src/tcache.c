@@ -768,6 +768,11 @@ void *tcache_event(void *p)
 		}
 		gc_pass(tc);
 		arena_purge(tc->arena, false);
+		/* The pair's first arena holds this thread's slabs of the
+		 * paired classes: their dirty pages decay while its own
+		 * threads sleep. */
+		if (arena_pair_home(tc->arena) != tc->arena)
+			arena_purge(arena_pair_home(tc->arena), false);
 	}
 	events_arm(tc, cls);
 	return p;

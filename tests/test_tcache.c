@@ -2352,3 +2352,58 @@ Test(tcache, a_fork_while_a_pair_shares_bins_leaves_the_pairing_working_in_the_c
 	assert_no_thread_failure();
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* A thread of arena 1 whose paired slabs emptied into arena 0's page heap
+ * gets their dirty pages decayed by its own garbage events, while arena 0's
+ * threads sleep. */
+static size_t heap_dirty_bytes(struct arena *a)
+{
+	arch_lock_acquire(&a->heap.lock);
+	size_t pages = a->heap.npages_dirty;
+	arch_lock_release(&a->heap.lock);
+	return pages << LG_PAGE;
+}
+
+struct paired_decay {
+	size_t dirty_before, dirty_after;
+};
+
+static void *paired_decay_thread(void *arg)
+{
+	struct paired_decay *d = arg;
+	enum { N = 2048 }; /* 4 MiB of 2000-byte blocks */
+	tcache_set_thread_arena(arena_get(1));
+	my_cache();
+	void **blocks = malloc(N * sizeof(void *)); /* libc's */
+	THREAD_CHECK(blocks != NULL, "no room to test in");
+	for (unsigned k = 0; k < N; k++) {
+		THREAD_CHECK((blocks[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+		memset(blocks[k], 0x5c, PAIRED_SIZE);
+	}
+	for (unsigned k = 0; k < N; k++)
+		ingot_free(blocks[k]);
+	free(blocks);
+	ingot_thread_flush();
+	d->dirty_before = heap_dirty_bytes(arena_get(0));
+	struct timespec pause = {0, 200 * 1000000L}; /* past the decay time */
+	nanosleep(&pause, NULL);
+	for (unsigned k = 0; k < 4 * 8192; k++) /* a few garbage events of its own class */
+		ingot_free(ingot_malloc(OWN_SIZE));
+	d->dirty_after = heap_dirty_bytes(arena_get(0));
+	return NULL;
+}
+
+Test(tcache, the_pairs_first_arena_decays_the_paired_slabs_of_the_other_ones_thread)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	pageheap_set_decay(&arena_get(0)->heap, 50);
+	pageheap_set_decay(&arena_get(1)->heap, 50);
+	static struct paired_decay d;
+	run_thread(paired_decay_thread, &d);
+	cr_assert_geq(d.dirty_before, 2 * MiB, "only %zu bytes of arena 0 dirty after 4 MiB of paired blocks",
+	              d.dirty_before);
+	cr_assert_leq(d.dirty_after, d.dirty_before / 4, "arena 0 kept %zu of %zu dirty bytes past its decay time",
+	              d.dirty_after, d.dirty_before);
+	cr_assert_eq(ingot_check(), 0);
+}
