@@ -114,20 +114,19 @@ struct arena *arena_choose(void);
 /* Bins of the small classes above ARENA_PAIRED_BIN_MIN are shared by pairs
  * of automatic arenas: the thread caches of arena 2k+1 take those classes'
  * objects from arena 2k's bins (arena_bin_home), and their blocks are not
- * remote to either. A slab of such a class holds 4 to 64 objects (12 to
- * 36 KiB above 1 KiB), so each arena's partly used slabs of each class held
- * more than sharing their locks costs: stress-t2 (blocks of 16..4096 bytes,
- * two threads on arenas 0 and 1) peaked at 11.0 MiB, 9.8 with the classes
- * above 1 KiB paired; batch-16-1k-t2 at 3.9 MiB, 3.6-3.7 with those above
- * 256 bytes paired (medians of 9 to 15 runs; CPU time within 3% either
- * way). The smaller classes keep their own bins: prodcons-t2 (16..256
- * bytes) passes every block to the other thread, whose cache would take it
- * as its own; pairing them as well gained no memory there. Pairs, not all
+ * remote to either. Their slabs are 12 to 36 KiB of 4 to 23 objects, so
+ * each arena's partly used slabs of each class held more than sharing
+ * their locks costs: stress-t2 (blocks of 16..4096 bytes, two threads on
+ * arenas 0 and 1) peaked at 11.6 MiB, 9.9 with the pairs sharing (one
+ * bench run, both libraries, 5 rounds), and ran no slower. Pairing the
+ * classes above 256 bytes as well took 0.1-0.2 MiB off batch-16-1k-t2 and
+ * larson-t2 but made them and churn-t2 6-11% slower in the same run (two
+ * threads refilling and flushing the same bins at once). Pairs, not all
  * arenas, so that a bin's lock is shared by two arenas' threads however
  * many CPUs there are. Off in hardened heaps (their quarantine sends blocks
  * of other arenas home) and with one automatic arena. Automatic arenas are
  * made at start-up, so arenas[] needs no atomic load here. */
-#define ARENA_PAIRED_BIN_MIN 256u
+#define ARENA_PAIRED_BIN_MIN 1024u
 extern bool arena_bins_paired;
 
 /* The arena whose bins serve the paired classes of arena a's caches: the

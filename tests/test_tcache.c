@@ -2224,12 +2224,12 @@ Test(tcache, a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_hal
 }
 
 /* Threads of automatic arenas 0 and 1 (a pair) take the objects of classes
- * above 256 bytes from arena 0's bins and those of smaller classes from their
+ * above 1 KiB from arena 0's bins and those of smaller classes from their
  * own; such a block is no remote one to a thread of either arena, so a
  * stack that fills with them keeps its capacity (it drops for remote ones:
  * stack_make_room); and every block goes home to its slab, from the
  * thread that made it (at its exit) or from the other one. */
-enum { PAIRED_SIZE = 2000, PAIRED_SMALLER = 500, OWN_SIZE = 200, NPAIRED = 64 };
+enum { PAIRED_SIZE = 2000, PAIRED_SMALLEST = 1100, OWN_SIZE = 1000, NPAIRED = 64 };
 
 struct paired_bins {
 	void *paired[NPAIRED]; /* made by the thread of arena 1 */
@@ -2245,7 +2245,7 @@ static void *paired_maker_thread(void *arg)
 	unsigned cls = sizeclass_small(PAIRED_SIZE);
 	for (unsigned k = 0; k < NPAIRED; k++)
 		THREAD_CHECK((p->paired[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
-	void *smaller = ingot_malloc(PAIRED_SMALLER), *own = ingot_malloc(OWN_SIZE);
+	void *smaller = ingot_malloc(PAIRED_SMALLEST), *own = ingot_malloc(OWN_SIZE);
 	THREAD_CHECK(smaller != NULL && own != NULL, "malloc failed");
 	p->paired_arena = pagemap_chunk((uintptr_t)p->paired[0])->arena;
 	p->smaller_arena = pagemap_chunk((uintptr_t)smaller)->arena;
@@ -2272,7 +2272,7 @@ static void *paired_freer_thread(void *arg)
 	return NULL;
 }
 
-Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_256_bytes)
+Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_1k)
 {
 	skip_if_uncached();
 	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
@@ -2282,9 +2282,9 @@ Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_256_bytes)
 	run_thread(paired_maker_thread, &p);
 	cr_assert_eq(p.paired_arena, arena_get(0), "a 2000-byte block of arena 1's thread came from arena %u",
 	             p.paired_arena->index);
-	cr_assert_eq(p.smaller_arena, arena_get(0), "a 500-byte block of arena 1's thread came from arena %u",
+	cr_assert_eq(p.smaller_arena, arena_get(0), "a 1100-byte block of arena 1's thread came from arena %u",
 	             p.smaller_arena->index);
-	cr_assert_eq(p.own_arena, arena_get(1), "a 200-byte block of arena 1's thread came from arena %u",
+	cr_assert_eq(p.own_arena, arena_get(1), "a 1000-byte block of arena 1's thread came from arena %u",
 	             p.own_arena->index);
 	cr_assert_geq(p.ncap_after, p.ncap_before,
 	              "arena 1's thread found its own 2000-byte blocks remote (capacity %u -> %u)", p.ncap_before,
@@ -2385,7 +2385,7 @@ static void *paired_decay_thread(void *arg)
 	free(blocks);
 	ingot_thread_flush();
 	d->dirty_before = heap_dirty_bytes(arena_get(0));
-	struct timespec pause = {0, 200 * 1000000L}; /* past the decay time */
+	struct timespec pause = {1, 0}; /* past the decay time */
 	nanosleep(&pause, NULL);
 	for (unsigned k = 0; k < 4 * 8192; k++) /* a few garbage events of its own class */
 		ingot_free(ingot_malloc(OWN_SIZE));
@@ -2393,12 +2393,14 @@ static void *paired_decay_thread(void *arg)
 	return NULL;
 }
 
-Test(tcache, the_pairs_first_arena_decays_the_paired_slabs_of_the_other_ones_thread)
+Test(tcache, the_pairs_first_arena_decays_the_paired_slabs_of_the_other_ones_thread, .timeout = 60)
 {
 	skip_if_uncached();
 	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
-	pageheap_set_decay(&arena_get(0)->heap, 50);
-	pageheap_set_decay(&arena_get(1)->heap, 50);
+	/* Long enough that the pages do not age while the thread frees them
+	 * (TSan builds are slow), short enough for the test's pause. */
+	pageheap_set_decay(&arena_get(0)->heap, 400);
+	pageheap_set_decay(&arena_get(1)->heap, 400);
 	static struct paired_decay d;
 	run_thread(paired_decay_thread, &d);
 	cr_assert_geq(d.dirty_before, 2 * MiB, "only %zu bytes of arena 0 dirty after 4 MiB of paired blocks",
