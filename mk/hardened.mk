@@ -138,7 +138,9 @@ GUARDED_SKIP_test_tcache := tcache/a_bins_copy_of_its_newest_object_follows_the_
 	tcache/hooks_set_by_another_thread_see_a_small_refill_at_once \
 	tcache/hooks_set_by_another_thread_see_a_free_past_a_full_stack_at_once \
 	tcache/a_stack_leaves_its_first_area_only_for_a_burst_and_keeps_its_objects \
-	tcache/a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_half_capacity
+	tcache/a_consumer_stack_full_of_remote_blocks_leaves_its_first_area_at_half_capacity \
+	tcache/threads_of_an_arena_pair_share_the_bins_of_classes_above_1k \
+	tcache/a_fork_while_a_pair_shares_bins_leaves_the_pairing_working_in_the_child
 # A guarded block is never a heap-profile sample (they count samples; the
 # third fails now and then, as the pool's free cells come and go).
 GUARDED_SKIP_test_prof := prof/every_free_path_drops_the_record prof/jemalloc_dump_reads_back \

@@ -80,11 +80,14 @@ void arena_bin_init(struct bin *bin, unsigned cls)
 	arch_lock_release(&create_lock);
 }
 
+bool arena_bins_paired;
+
 int arenas_boot(unsigned count, int64_t decay_ms)
 {
 	default_decay_ms = decay_ms;
 	large_cache_boot();
 	narenas_auto = MAX(1u, MIN(count, ARENAS_MAX - 1));
+	arena_bins_paired = narenas_auto > 1 && !ingot_hardening;
 	for (unsigned i = 0; i < narenas_auto; i++) {
 		arenas[i] = arena_new(i);
 		if (!arenas[i])

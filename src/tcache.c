@@ -533,13 +533,14 @@ static void stack_flush(struct tcache *tc, unsigned cls, unsigned n)
 
 /* Whether small object p of tc's stack cls is remote, allocated by another
  * thread as far as the cache can tell: it lies in a slab of another arena
- * than tc's, or the stack has never taken objects from a bin (nin == 0), so
- * that whatever it holds or is given was allocated elsewhere (by a thread
- * of the same arena, as threads share arenas when there are more of them
- * than arenas, or before the cache opened). */
-static bool object_is_remote(const struct tcache *tc, unsigned cls, const void *p)
+ * than owner, the one the stack refills from (arena_bin_home; callers look
+ * it up once for many objects), or the stack has never taken objects from
+ * a bin (nin == 0), so that whatever it holds or is given was allocated
+ * elsewhere (by a thread of the same arena, as threads share arenas when
+ * there are more of them than arenas, or before the cache opened). */
+static bool object_is_remote(const struct tcache *tc, unsigned cls, const struct arena *owner, const void *p)
 {
-	return tc->info[cls].nin == 0 || pagemap_chunk((uintptr_t)p)->arena != tc->arena;
+	return tc->info[cls].nin == 0 || pagemap_chunk((uintptr_t)p)->arena != owner;
 }
 
 /* Sends every remote object of tc's small stack cls home to its bin,
@@ -550,8 +551,9 @@ static void stack_send_remote_home(struct tcache *tc, unsigned cls)
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	void *home[REMOTE_BATCH];
 	unsigned nhome = 0, kept = 0, sent = 0;
+	const struct arena *owner = arena_bin_home(tc->arena, cls);
 	for (void **q = stack->base; q < stack->top; q++) {
-		if (!object_is_remote(tc, cls, *q)) {
+		if (!object_is_remote(tc, cls, owner, *q)) {
 			stack->base[kept++] = *q;
 			continue;
 		}
@@ -580,8 +582,9 @@ static bool stack_probe_remote(const struct tcache *tc, unsigned cls)
 {
 	const struct tcache_stack *stack = &tc->cstacks[cls];
 	unsigned n = tcache_stack_ncached(stack);
+	const struct arena *owner = arena_bin_home(tc->arena, cls);
 	for (unsigned i = 1; i <= n; i += REMOTE_PROBE_STRIDE)
-		if (object_is_remote(tc, cls, stack->base[n - i]))
+		if (object_is_remote(tc, cls, owner, stack->base[n - i]))
 			return true;
 	return false;
 }
@@ -766,6 +769,11 @@ void *tcache_event(void *p)
 		}
 		gc_pass(tc);
 		arena_purge(tc->arena, false);
+		/* The pair's first arena holds this thread's slabs of the
+		 * paired classes: their dirty pages decay while its own
+		 * threads sleep. */
+		if (arena_pair_home(tc->arena) != tc->arena)
+			arena_purge(arena_pair_home(tc->arena), false);
 	}
 	events_arm(tc, cls);
 	return p;
@@ -844,7 +852,7 @@ static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 	if (stack->limit == stack->base)
 		return false;
 	stack_check_double_free(tc, cls, p);
-	bool remote = cls <= SC_NSMALL && object_is_remote(tc, cls, p);
+	bool remote = cls <= SC_NSMALL && object_is_remote(tc, cls, arena_bin_home(tc->arena, cls), p);
 	/* A flush is no garbage tick (refills are): a pass in the middle of
 	 * a run of frees found every stack it filled idle, since nothing was
 	 * handed out, and halved it just before the next run of mallocs
@@ -868,7 +876,8 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 	 * that capacity). */
 	if (tcache_stack_ncap(stack) == class_ncap_unfilled(cls))
 		stack->limit = stack->base + class_ncap_first(cls);
-	unsigned got = bin_alloc_batch(arena_bin(tc->arena, cls), &tc->arena->heap, stack->base,
+	struct arena *home = arena_bin_home(tc->arena, cls);
+	unsigned got = bin_alloc_batch(arena_bin(home, cls), &home->heap, stack->base,
 	                               info->nfill);
 	if (got == 0)
 		return NULL;

@@ -17,6 +17,10 @@
 #include "ingot.h"
 #include "tcache.h"
 
+/* Two automatic arenas at least, however many CPUs run the tests: the
+ * arena pairs' shared bins (arena_bin_home) need arenas 0 and 1. */
+const char *ingot_malloc_conf = "narenas:2";
+
 /* Classes a cache holds: the small ones, and on builds that have them the
  * smallest large ones too. */
 #ifndef SC_NCACHED
@@ -80,6 +84,13 @@ static size_t bin_live(struct bin *bin)
 	return n;
 }
 
+/* The bin tc's stack of small class cls refills from: its arena's, or for
+ * the classes automatic arenas share in pairs the pair's (arena_bin_home). */
+static struct bin *home_bin(struct tcache *tc, unsigned cls)
+{
+	return arena_bin(arena_bin_home(tc->arena, cls), cls);
+}
+
 #define TCACHE_NCAP_MAX_TEST 4096u /* more than any stack holds */
 
 static void run_thread(void *(*fn)(void *), void *arg)
@@ -127,7 +138,7 @@ static void *refill_takes_a_batch_thread(void *arg)
 	struct tcache *tc = open_cache();
 	unsigned cls = sizeclass_small(1000);
 	struct tcache_stack *tb = &tc->stacks[cls];
-	struct bin *bin = arena_bin(tc->arena, cls);
+	struct bin *bin = home_bin(tc, cls);
 	THREAD_CHECK(tcache_stack_ncached(tb) == 0, "class not used yet, but %u cached", tcache_stack_ncached(tb));
 	unsigned nfill = tc->info[cls].nfill;
 	uint64_t before = bin_nmalloc(bin);
@@ -606,7 +617,7 @@ static void *growth_bound_thread(void *arg)
 	ingot_thread_flush();
 	size_t live[SC_NSMALL + 1];
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		live[cls] = bin_live(arena_bin(tc->arena, cls));
+		live[cls] = bin_live(home_bin(tc, cls));
 	for (int round = 0; round < 3; round++) {
 		for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
 			unsigned n = 3u * tcache_stack_ncap(&tc->stacks[cls]);
@@ -621,9 +632,9 @@ static void *growth_bound_thread(void *arg)
 	}
 	ingot_thread_flush();
 	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		THREAD_CHECK(bin_live(arena_bin(tc->arena, cls)) == live[cls],
+		THREAD_CHECK(bin_live(home_bin(tc, cls)) == live[cls],
 		             "class %u: %zu objects live in the bin, %zu before the bursts", cls,
-		             bin_live(arena_bin(tc->arena, cls)), live[cls]);
+		             bin_live(home_bin(tc, cls)), live[cls]);
 	return NULL;
 }
 
@@ -1001,7 +1012,7 @@ static void *producer_thread(void *arg)
 	struct handoff *h = arg;
 	struct tcache *tc = my_cache();
 	h->cls = sizeclass_small(300);
-	h->home = arena_bin(tc->arena, h->cls);
+	h->home = home_bin(tc, h->cls);
 	for (int i = 0; i < 64; i++)
 		h->objs[i] = ingot_malloc(300);
 	return NULL;
@@ -1092,7 +1103,7 @@ static void *first_fill_thread(void *arg)
 	struct first_fill_result *r = arg;
 	struct tcache *tc = open_cache();
 	unsigned cls = r->cls = sizeclass_small(64 + harden_canary_size());
-	struct bin *bin = arena_bin(tc->arena, cls);
+	struct bin *bin = home_bin(tc, cls);
 	struct tcache_stack *tb = &tc->stacks[cls];
 	r->ncap_before = tcache_stack_ncap(tb);
 	size_t live = bin_live(bin);
@@ -1147,7 +1158,7 @@ static void *remote_producer_thread(void *arg)
 	THREAD_CHECK(index >= 0, "no arena for the producer");
 	tcache_set_thread_arena(arena_get((unsigned)index));
 	struct tcache *tc = my_cache();
-	r->home = arena_bin(tc->arena, r->cls);
+	r->home = home_bin(tc, r->cls);
 	for (unsigned k = 0; k < r->n; k++)
 		THREAD_CHECK((r->objs[k] = ingot_malloc(300)) != NULL, "malloc failed");
 	return NULL;
@@ -2173,7 +2184,7 @@ static void *first_area_producer_thread(void *arg)
 	THREAD_CHECK(index >= 0, "no arena for the producer");
 	tcache_set_thread_arena(arena_get((unsigned)index));
 	struct tcache *tc = my_cache();
-	c->home = arena_bin(tc->arena, c->cls);
+	c->home = home_bin(tc, c->cls);
 	for (unsigned k = 0; k < 512; k++)
 		THREAD_CHECK((c->objs[k] = ingot_malloc(48)) != NULL, "malloc failed");
 	return NULL;
@@ -2365,5 +2376,192 @@ Test(tcache, threads_freeing_each_others_large_blocks_by_the_fast_path_and_forki
 	for (int i = 0; i < LARGE_SWAP; i++)
 		ingot_free(blocks[i]);
 	ingot_thread_flush();
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Threads of automatic arenas 0 and 1 (a pair) take the objects of classes
+ * above 1 KiB from arena 0's bins and those of smaller classes from their
+ * own; such a block is no remote one to a thread of either arena, so a
+ * stack that fills with them keeps its capacity (it drops for remote ones:
+ * stack_make_room); and every block goes home to its slab, from the
+ * thread that made it (at its exit) or from the other one. */
+enum { PAIRED_SIZE = 2000, PAIRED_SMALLEST = 1100, OWN_SIZE = 1000, NPAIRED = 64 };
+
+struct paired_bins {
+	void *paired[NPAIRED]; /* made by the thread of arena 1 */
+	struct arena *paired_arena, *smaller_arena, *own_arena;
+	unsigned ncap_before, ncap_after;
+};
+
+static void *paired_maker_thread(void *arg)
+{
+	struct paired_bins *p = arg;
+	tcache_set_thread_arena(arena_get(1));
+	struct tcache *tc = my_cache();
+	unsigned cls = sizeclass_small(PAIRED_SIZE);
+	for (unsigned k = 0; k < NPAIRED; k++)
+		THREAD_CHECK((p->paired[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+	void *smaller = ingot_malloc(PAIRED_SMALLEST), *own = ingot_malloc(OWN_SIZE);
+	THREAD_CHECK(smaller != NULL && own != NULL, "malloc failed");
+	p->paired_arena = pagemap_chunk((uintptr_t)p->paired[0])->arena;
+	p->smaller_arena = pagemap_chunk((uintptr_t)smaller)->arena;
+	p->own_arena = pagemap_chunk((uintptr_t)own)->arena;
+	ingot_free(smaller);
+	ingot_free(own);
+	/* Half of them freed here, more than the stack holds: some wait in
+	 * this cache until the thread exits. */
+	p->ncap_before = tcache_stack_ncap(&tc->stacks[cls]);
+	for (unsigned k = NPAIRED / 2; k < NPAIRED; k++)
+		ingot_free(p->paired[k]);
+	p->ncap_after = tcache_stack_ncap(&tc->stacks[cls]);
+	return NULL;
+}
+
+static void *paired_freer_thread(void *arg)
+{
+	struct paired_bins *p = arg;
+	tcache_set_thread_arena(arena_get(0));
+	my_cache();
+	for (unsigned k = 0; k < NPAIRED / 2; k++)
+		ingot_free(p->paired[k]);
+	THREAD_CHECK(ingot_check() == 0, "heap inconsistent after the cross-thread frees");
+	return NULL;
+}
+
+Test(tcache, threads_of_an_arena_pair_share_the_bins_of_classes_above_1k)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	static struct paired_bins p;
+	struct bin *home = arena_bin(arena_get(0), sizeclass_small(PAIRED_SIZE));
+	size_t live_before = bin_live(home);
+	run_thread(paired_maker_thread, &p);
+	cr_assert_eq(p.paired_arena, arena_get(0), "a 2000-byte block of arena 1's thread came from arena %u",
+	             p.paired_arena->index);
+	cr_assert_eq(p.smaller_arena, arena_get(0), "a 1100-byte block of arena 1's thread came from arena %u",
+	             p.smaller_arena->index);
+	cr_assert_eq(p.own_arena, arena_get(1), "a 1000-byte block of arena 1's thread came from arena %u",
+	             p.own_arena->index);
+	cr_assert_geq(p.ncap_after, p.ncap_before,
+	              "arena 1's thread found its own 2000-byte blocks remote (capacity %u -> %u)", p.ncap_before,
+	              p.ncap_after);
+	cr_assert_eq(bin_live(home) - live_before, NPAIRED / 2,
+	             "%zu blocks out of arena 0's bin after the maker exited with %d live",
+	             bin_live(home) - live_before, NPAIRED / 2);
+	run_thread(paired_freer_thread, &p);
+	cr_assert_eq(bin_live(home), live_before, "%zu blocks missing from arena 0's bin after both exited",
+	             bin_live(home) - live_before);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* Forks while a thread of arena 1 takes and gives back paired blocks (arena
+ * 0's bins): in each child a thread of arena 1 gets its 2000-byte blocks
+ * from arena 0 as well, and the heap checks out. */
+static volatile int paired_churn_stop;
+
+static void *paired_churn_thread(void *arg)
+{
+	(void)arg;
+	tcache_set_thread_arena(arena_get(1));
+	while (!__atomic_load_n(&paired_churn_stop, __ATOMIC_RELAXED)) {
+		void *blocks[40];
+		for (unsigned k = 0; k < 40; k++)
+			THREAD_CHECK((blocks[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+		for (unsigned k = 0; k < 40; k++)
+			ingot_free(blocks[k]);
+	}
+	return NULL;
+}
+
+/* The child's one thread (no new one: ThreadSanitizer cannot start threads
+ * after a multi-threaded fork) moves to arena 1 and takes paired blocks. */
+static void paired_fork_child(void *arg)
+{
+	(void)arg;
+	tcache_set_thread_arena(arena_get(1));
+	void *blocks[40];
+	bool ok = true;
+	for (unsigned k = 0; k < 40; k++) {
+		blocks[k] = ingot_malloc(PAIRED_SIZE);
+		ok = ok && blocks[k] != NULL && pagemap_chunk((uintptr_t)blocks[k])->arena == arena_get(0);
+	}
+	for (unsigned k = 0; k < 40; k++)
+		ingot_free(blocks[k]);
+	if (!ok || ingot_check() != 0)
+		_exit(1);
+}
+
+Test(tcache, a_fork_while_a_pair_shares_bins_leaves_the_pairing_working_in_the_child)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	paired_churn_stop = 0;
+	pthread_t churn = start_thread(paired_churn_thread, NULL);
+	for (int i = 0; i < 8; i++) {
+		struct child_result res;
+		run_in_child(paired_fork_child, NULL, &res);
+		cr_assert(res.exited && res.status == 0, "child %d: %s status %d: %s", i,
+		          res.exited ? "exited" : "killed by", res.status, res.err);
+	}
+	__atomic_store_n(&paired_churn_stop, 1, __ATOMIC_RELAXED);
+	join_thread(churn);
+	assert_no_thread_failure();
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* A thread of arena 1 whose paired slabs emptied into arena 0's page heap
+ * gets their dirty pages decayed by its own garbage events, while arena 0's
+ * threads sleep. */
+static size_t heap_dirty_bytes(struct arena *a)
+{
+	arch_lock_acquire(&a->heap.lock);
+	size_t pages = a->heap.npages_dirty;
+	arch_lock_release(&a->heap.lock);
+	return pages << LG_PAGE;
+}
+
+struct paired_decay {
+	size_t dirty_before, dirty_after;
+};
+
+static void *paired_decay_thread(void *arg)
+{
+	struct paired_decay *d = arg;
+	enum { N = 2048 }; /* 4 MiB of 2000-byte blocks */
+	tcache_set_thread_arena(arena_get(1));
+	my_cache();
+	void **blocks = malloc(N * sizeof(void *)); /* libc's */
+	THREAD_CHECK(blocks != NULL, "no room to test in");
+	for (unsigned k = 0; k < N; k++) {
+		THREAD_CHECK((blocks[k] = ingot_malloc(PAIRED_SIZE)) != NULL, "malloc failed");
+		memset(blocks[k], 0x5c, PAIRED_SIZE);
+	}
+	for (unsigned k = 0; k < N; k++)
+		ingot_free(blocks[k]);
+	free(blocks);
+	ingot_thread_flush();
+	d->dirty_before = heap_dirty_bytes(arena_get(0));
+	struct timespec pause = {1, 0}; /* past the decay time */
+	nanosleep(&pause, NULL);
+	for (unsigned k = 0; k < 4 * 8192; k++) /* a few garbage events of its own class */
+		ingot_free(ingot_malloc(OWN_SIZE));
+	d->dirty_after = heap_dirty_bytes(arena_get(0));
+	return NULL;
+}
+
+Test(tcache, the_pairs_first_arena_decays_the_paired_slabs_of_the_other_ones_thread, .timeout = 60)
+{
+	skip_if_uncached();
+	cr_assert_geq(narenas_auto, 2, "ingot_malloc_conf asks for two arenas");
+	/* Long enough that the pages do not age while the thread frees them
+	 * (TSan builds are slow), short enough for the test's pause. */
+	pageheap_set_decay(&arena_get(0)->heap, 400);
+	pageheap_set_decay(&arena_get(1)->heap, 400);
+	static struct paired_decay d;
+	run_thread(paired_decay_thread, &d);
+	cr_assert_geq(d.dirty_before, 2 * MiB, "only %zu bytes of arena 0 dirty after 4 MiB of paired blocks",
+	              d.dirty_before);
+	cr_assert_leq(d.dirty_after, d.dirty_before / 4, "arena 0 kept %zu of %zu dirty bytes past its decay time",
+	              d.dirty_after, d.dirty_before);
 	cr_assert_eq(ingot_check(), 0);
 }
