@@ -35,6 +35,15 @@ static unsigned bitmap_count(const struct span *s)
 	return n;
 }
 
+/* Slab s is new or becomes its bin's current: objects on the pages it gave
+ * back may be handed out, so bin_give_back_free_pages looks at them all
+ * again. */
+static void given_back_forget(struct span *s)
+{
+	s->pages_given_back = 0;
+	s->nfree_given_back = 0;
+}
+
 static void slab_init(struct span *s, unsigned cls)
 {
 	unsigned nregs = sc_nregs[cls];
@@ -44,6 +53,7 @@ static void slab_init(struct span *s, unsigned cls)
 	if (nregs % 64)
 		s->free_bits[nregs / 64] = ((uint64_t)1 << (nregs % 64)) - 1;
 	s->nfree = (uint16_t)nregs;
+	given_back_forget(s);
 }
 
 static void nonfull_push(struct bin *bin, struct span *s)
@@ -161,10 +171,12 @@ static struct span *slab_next(struct bin *bin, struct pageheap *heap)
 	struct span *s = bin->nonfull;
 	if (s) {
 		nonfull_remove(bin, s);
+		given_back_forget(s);
 		return s;
 	}
 	if (bin->empty) {
 		s = empty_pop(bin, heap);
+		given_back_forget(s);
 		bin->nempty_low = MIN(bin->nempty_low, bin->nempty);
 		s->fresh_mark = fresh_takes(heap);
 		return s;
@@ -619,4 +631,77 @@ const char *bin_check(struct bin *bin)
 		err = "bin's count of empty slabs is wrong";
 	arch_lock_release(&bin->lock);
 	return err;
+}
+
+/* ---- free pages of partly used slabs ------------------------------------ */
+
+/* A slab whose objects were handed out and mostly freed again (a program
+ * whose sizes shift: frag's 512..4K blocks, most of them replaced by small
+ * ones) holds pages with no object in use, resident, while the slab stays:
+ * frag peaked with its 640..4096-byte classes' slabs 14-20% full, 80 MiB
+ * of 127 MiB of slabs free. Those pages go back to the OS when the heap
+ * grows by a chunk (the arena calls this for every bin); a page given back
+ * reads as zero when an object on it is handed out again. Only classes of
+ * at most 8 objects a page in slabs of several pages: a page of more
+ * objects is seldom all free, and a one-page slab all free goes back whole. */
+_Static_assert(SC_SLAB_PAGES_MAX <= 64, "a slab's pages given back are bits of one word");
+
+static bool class_gives_back_pages(unsigned cls)
+{
+	return sc_size[cls] >= PAGE / 8 && sc_slab_pages[cls] > 1;
+}
+
+static bool slots_free(const struct span *s, unsigned first, unsigned last)
+{
+	for (unsigned i = first; i <= last; i++)
+		if (!(s->free_bits[i / 64] >> (i % 64) & 1))
+			return false;
+	return true;
+}
+
+/* Whether page p of slab s (class size, nregs objects) holds no object
+ * in use; pages past the last object are never touched. */
+static bool slab_page_free(const struct span *s, size_t size, unsigned nregs, size_t p)
+{
+	unsigned first = (unsigned)((p << LG_PAGE) / size);
+	if (first >= nregs)
+		return false;
+	unsigned last = (unsigned)MIN((((p + 1) << LG_PAGE) - 1) / size, nregs - 1u);
+	return slots_free(s, first, last);
+}
+
+/* Gives back slab s's free pages not given back already, a run of
+ * neighbours per call. */
+static size_t slab_give_back_free_pages(struct span *s, size_t size, unsigned nregs)
+{
+	size_t given = 0, run = 0;
+	for (size_t p = 0; p <= s->npages; p++) {
+		uint64_t bit = (uint64_t)1 << (p % 64);
+		if (p < s->npages && !(s->pages_given_back & bit) && slab_page_free(s, size, nregs, p)) {
+			s->pages_given_back |= bit;
+			run++;
+			continue;
+		}
+		if (run)
+			pageheap_purge_range(s->base + ((p - run) << LG_PAGE), s->base + (p << LG_PAGE));
+		given += run;
+		run = 0;
+	}
+	s->nfree_given_back = s->nfree;
+	return given;
+}
+
+size_t bin_give_back_free_pages(struct bin *bin)
+{
+	unsigned cls = __atomic_load_n(&bin->sizeclass, __ATOMIC_ACQUIRE);
+	if (!cls || !class_gives_back_pages(cls) || !arch_lock_try(&bin->lock))
+		return 0;
+	size_t given = 0;
+	/* A slab that has no more free objects than when it was last looked
+	 * at has no new free page (its objects in use may have moved). */
+	for (struct span *s = bin->nonfull; s; s = s->next)
+		if (s->nfree > s->nfree_given_back)
+			given += slab_give_back_free_pages(s, sc_size[cls], sc_nregs[cls]);
+	arch_lock_release(&bin->lock);
+	return given;
 }

@@ -62,6 +62,12 @@ void bin_free_locked(struct bin *bin, struct pageheap *heap, struct span *span, 
  * Returns how many (at least 1); reports as bin_free_locked does. */
 unsigned bin_free_batch(struct bin *bin, struct pageheap *heap, void *const *objs, unsigned n);
 
+/* Gives back to the OS the pages of the bin's partly used slabs that hold
+ * no object in use (bin.c: classes of at most 8 objects a page, in slabs of
+ * several pages). Skips the bin when its lock is held (the caller may hold
+ * it). Returns the pages given back. */
+size_t bin_give_back_free_pages(struct bin *bin);
+
 /* Gives the bin's empty current slab back to the heap (purge, reset). */
 void bin_release_empty(struct bin *bin, struct pageheap *heap);
 

@@ -83,6 +83,7 @@ bool pageheap_on_guard(const struct span *s, uintptr_t p)
 static void slab_unmap(struct span *s)
 {
 	size_t first = chunk_page_index(s->base);
+	s->pages_given_back = 0; /* the word is dirty_prev again */
 	for (size_t i = first; i < first + s->npages; i++)
 		s->chunk->span_of[i] = NULL;
 	pagemap_set_classes(s->chunk, first, s->npages, 0);
@@ -621,6 +622,8 @@ struct span *pageheap_alloc(struct pageheap *heap, size_t npages, size_t align, 
 	 * wholly free goes back, so that resident memory stays under it. */
 	if (grew && osmem_over_soft())
 		pageheap_pressure();
+	if (grew && heap->grew)
+		heap->grew(heap);
 	if (!s)
 		return NULL;
 	if (__atomic_load_n(&freed_protected, __ATOMIC_RELAXED))

@@ -52,8 +52,13 @@ struct span {
 	bool zeroed;        /* FREE: every page reads as zero */
 	uint16_t nfree;     /* SLAB: free objects */
 	bool large_cached;  /* LARGE: freed, and held by its arena's large cache */
-	uint32_t ndirty;    /* FREE: pages that may be dirty (beside nfree, so
-	                     * that the record takes 192 bytes, not 256) */
+	union {
+		uint32_t ndirty; /* FREE: pages that may be dirty (beside nfree,
+		                  * so that the record takes 192 bytes, not 256) */
+		/* SLAB: nfree when bin_give_back_free_pages last looked at
+		 * it since it was last its bin's current (bin.c). */
+		uint32_t nfree_given_back;
+	};
 	struct chunk *chunk;
 	struct span *next;  /* FREE: size list; SLAB: bin's nonfull list */
 	struct span *prev;
@@ -67,7 +72,13 @@ struct span {
 		 * slab came to its bin empty (bin.c, slab_may_wait). */
 		size_t fresh_mark;
 	};
-	struct span *dirty_prev; /* FREE */
+	union {
+		struct span *dirty_prev; /* FREE */
+		/* SLAB: bit p set when page p went back to the OS with no
+		 * object in use (bin_give_back_free_pages) since the slab was
+		 * last its bin's current (bin.c). */
+		uint64_t pages_given_back;
+	};
 	union {
 		/* SLAB spans only: 1 = free object (in the slab). */
 		uint64_t free_bits[SLAB_BITMAP_WORDS];
@@ -138,6 +149,9 @@ struct pageheap {
 	 * purged): resident memory grew. Read without the lock by the bins
 	 * (bin.c: an empty slab goes back rather than wait while it grows). */
 	size_t fresh_takes;
+	/* Called, with no lock of the heap's held, after an allocation that
+	 * mapped a new chunk: the heap's footprint grew (NULL: nothing to do). */
+	void (*grew)(struct pageheap *heap);
 };
 
 /* Records the OS page size: purges are rounded inwards to it, since the OS

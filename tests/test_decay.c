@@ -1252,3 +1252,81 @@ Test(decay, a_steady_batch_of_almost_a_mib_keeps_its_slabs)
 		arena_free(pagemap_chunk((uintptr_t)surplus_objs[i]), surplus_objs[i]);
 	cr_assert_eq(ingot_check(), 0);
 }
+
+/* ---- free pages of partly used slabs (bin.c, bin_give_back_free_pages) -- */
+
+#define SPARSE_OBJ 4096u /* 8 objects a slab of 32 KiB (sizeclass table): one a page */
+#define SPARSE_NOBJ 256u /* 32 slabs, 1 MiB of a fresh chunk of 4 */
+#define SPARSE_KEEP 8u   /* one object in 8 stays in use */
+
+static void *sparse_objs[SPARSE_NOBJ];
+
+static bool all_bytes(const void *p, int byte, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (uint8_t)byte)
+			return false;
+	return true;
+}
+
+/* Resident pages among those of the freed objects (all but every
+ * SPARSE_KEEP-th). */
+static unsigned sparse_resident_pages(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < SPARSE_NOBJ; i++) {
+		unsigned char in_core = 0;
+		if (i % SPARSE_KEEP == 0)
+			continue;
+		cr_assert_eq(mincore(sparse_objs[i], SPARSE_OBJ, &in_core), 0);
+		n += in_core & 1;
+	}
+	return n;
+}
+
+/* A program whose sizes shift frees most objects of a class but keeps a
+ * few in each slab: the slabs stay, and their pages with no object in use
+ * go back to the OS when the heap next grows by a chunk. Objects handed out
+ * there again are whole, and what stayed in use keeps its contents. */
+Test(decay, a_growing_heap_gives_back_the_free_pages_of_partly_used_slabs)
+{
+	struct arena *a = grow_arena();
+	unsigned cls = sizeclass_of(SPARSE_OBJ);
+	for (unsigned i = 0; i < SPARSE_NOBJ; i++) {
+		sparse_objs[i] = arena_alloc_small(a, cls, false);
+		cr_assert_not_null(sparse_objs[i]);
+		memset(sparse_objs[i], (int)(i & 0xff), SPARSE_OBJ);
+	}
+	for (unsigned i = 0; i < SPARSE_NOBJ; i++)
+		if (i % SPARSE_KEEP != 0)
+			arena_free(pagemap_chunk((uintptr_t)sparse_objs[i]), sparse_objs[i]);
+	unsigned freed = SPARSE_NOBJ - SPARSE_NOBJ / SPARSE_KEEP;
+	cr_assert_eq(sparse_resident_pages(), freed, "freed objects' pages left memory before the heap grew");
+
+	/* Two blocks of 2 MiB: the second takes a new chunk. */
+	void *big[2];
+	for (unsigned i = 0; i < 2; i++) {
+		big[i] = arena_alloc_large(a, 2 * MiB, PAGE, false);
+		cr_assert_not_null(big[i]);
+	}
+	unsigned left = sparse_resident_pages();
+	cr_assert_leq(left, freed / 8, "%u of %u free pages of partly used slabs still resident", left, freed);
+
+	for (unsigned i = 0; i < SPARSE_NOBJ; i += SPARSE_KEEP)
+		cr_assert(all_bytes(sparse_objs[i], (int)(i & 0xff), SPARSE_OBJ),
+		          "object in use changed when its slab's free pages went back");
+	for (unsigned i = 0; i < SPARSE_NOBJ; i++) {
+		if (i % SPARSE_KEEP == 0)
+			continue;
+		sparse_objs[i] = arena_alloc_small(a, cls, false);
+		cr_assert_not_null(sparse_objs[i]);
+		memset(sparse_objs[i], 0x3c, SPARSE_OBJ);
+	}
+	cr_assert_eq(ingot_check(), 0);
+	for (unsigned i = 0; i < SPARSE_NOBJ; i++)
+		arena_free(pagemap_chunk((uintptr_t)sparse_objs[i]), sparse_objs[i]);
+	for (unsigned i = 0; i < 2; i++)
+		arena_free(pagemap_chunk((uintptr_t)big[i]), big[i]);
+	cr_assert_eq(ingot_check(), 0);
+}
