@@ -199,6 +199,50 @@ static struct chunk *cache_trim_locked(struct arena *a, uint64_t now)
 	return trim_oldest_locked(a, &a->huge_cached, &a->huge_cached_bytes, HUGE_CACHE_MAX, now, false);
 }
 
+/* A cached mapping goes back to the OS at the next huge free once its
+ * arena's page heap has grown by as many pages as the mapping holds since
+ * it was freed, and in at least HUGE_CACHE_SPELLS takes of fresh pages
+ * (huge.h): the mapping's memory sat unused while the program faulted in
+ * as much again beside it, so the program is growing rather than cycling
+ * through big buffers, and the mapping only adds to its peak
+ * (realloc-array: arrays doubling through the large classes to 8 MiB held
+ * freed 8 MiB mappings while the large ones grew). A program that frees
+ * and allocates huge blocks again takes them from the cache first. */
+static size_t heap_fresh_takes(struct arena *a)
+{
+	return __atomic_load_n(&a->heap.fresh_takes, __ATOMIC_RELAXED);
+}
+
+/* Pages the arena's page heap holds resident or about to be (in use, or
+ * free and dirty). */
+static size_t heap_held_pages(struct arena *a)
+{
+	arch_lock_acquire(&a->heap.lock);
+	size_t pages = a->heap.npages_active + a->heap.npages_dirty;
+	arch_lock_release(&a->heap.lock);
+	return pages;
+}
+
+/* Takes out of the cache the mappings the page heap has grown past since
+ * they were freed (held: heap_held_pages now), linked by next, for
+ * huge_unmap. */
+static struct chunk *cache_grown_locked(struct arena *a, size_t held)
+{
+	size_t fresh = heap_fresh_takes(a);
+	struct chunk *out = NULL, *c = a->huge_cached;
+	while (c) {
+		struct chunk *next = c->next;
+		if (fresh - c->huge_fresh_mark >= HUGE_CACHE_SPELLS &&
+		    held >= c->huge_held_mark + (c->size >> LG_PAGE)) {
+			cache_remove_locked(a, c);
+			c->next = out;
+			out = c;
+		}
+		c = next;
+	}
+	return out;
+}
+
 static void huge_unmap(struct chunk *c)
 {
 	STAT_ADD(c->arena->huge_mapped, -c->size);
@@ -407,6 +451,8 @@ static void huge_split_off(struct arena *a, struct chunk *c, size_t keep)
 	o->kind = CHUNK_KIND_HUGE;
 	o->arena = a;
 	o->huge_freed_ns = c->huge_freed_ns;
+	o->huge_fresh_mark = c->huge_fresh_mark;
+	o->huge_held_mark = c->huge_held_mark;
 	__atomic_store_n(&o->base, c->base + keep, __ATOMIC_RELEASE); /* see huge_grow_by_move */
 	__atomic_store_n(&o->size, c->size - keep, __ATOMIC_RELEASE);
 	if (pagemap_register(o) != 0) {
@@ -626,23 +672,28 @@ bool huge_free(struct chunk *c)
 	bool cache = a->heap.decay_ms != 0 && !ingot_hardening && !osmem_over_soft();
 	bool keep = false;
 	uint64_t now = arch_now_ns();
-	struct chunk *dropped = NULL;
+	size_t held = cache ? heap_held_pages(a) : 0;
+	struct chunk *dropped = NULL, *grown = NULL;
 	arch_lock_acquire(&a->huge_lock);
 	slack_unlink_locked(a, c);
 	list_unlink(&a->huge_list, c);
 	c->huge_usable = 0; /* a second free now finds a cached mapping */
 	if (cache) {
 		c->huge_freed_ns = now;
+		c->huge_fresh_mark = heap_fresh_takes(a);
+		c->huge_held_mark = held;
 		list_push(&a->huge_cached, c);
 		a->huge_cached_bytes += c->size;
 		slack_decay_locked(a, now, false);
 		dropped = cache_trim_locked(a, now);
+		grown = cache_grown_locked(a, held);
 		keep = a->huge_cached == c; /* else it was dropped itself */
 	}
 	arch_lock_release(&a->huge_lock);
 	STAT_ADD(a->large_ndalloc, 1);
 	STAT_ADD(a->huge_allocated, -usable);
 	unmap_all(dropped); /* c among them when it was dropped itself */
+	unmap_all(grown);
 	if (!cache)
 		huge_unmap(c);
 	return keep;

@@ -11,6 +11,13 @@
 /* Adds v to a counter of the arena (a no-op with STATS=0). */
 #define STAT_ADD(field, v) (void)(INGOT_STATS && __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED))
 
+/* Fresh takes of its arena's page heap after which a cached huge mapping
+ * goes back at the next huge free (huge.c, cache_grown_locked). */
+#ifndef INGOT_HUGE_CACHE_SPELLS
+#define INGOT_HUGE_CACHE_SPELLS 4
+#endif
+#define HUGE_CACHE_SPELLS ((size_t)(INGOT_HUGE_CACHE_SPELLS))
+
 /* arena.c: every arena gives back what it can, before the one retry of a
  * mapping the OS refused. */
 void arenas_reclaim(void);

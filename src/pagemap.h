@@ -42,6 +42,8 @@ struct chunk {
 	struct chunk *prev;
 	size_t huge_usable;            /* CHUNK_KIND_HUGE: usable size; 0 when cached */
 	uint64_t huge_freed_ns;        /* CHUNK_KIND_HUGE, cached: when it was freed */
+	size_t huge_fresh_mark;        /* ... and its arena's heap.fresh_takes then */
+	size_t huge_held_mark;         /* ... and the pages its heap held (huge.c) */
 	/* CHUNK_KIND_HUGE, live, in a mapping bigger than the block (a reused
 	 * cached one): in the arena's slack list since huge_slack_ns, until its
 	 * pages past huge_usable are given back or used (huge.c). */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "huge.h"
 #include "ingot.h"
 #include "pageheap.h"
 
@@ -1328,5 +1329,53 @@ Test(decay, a_growing_heap_gives_back_the_free_pages_of_partly_used_slabs)
 		arena_free(pagemap_chunk((uintptr_t)sparse_objs[i]), sparse_objs[i]);
 	for (unsigned i = 0; i < 2; i++)
 		arena_free(pagemap_chunk((uintptr_t)big[i]), big[i]);
+	cr_assert_eq(ingot_check(), 0);
+}
+
+/* ---- huge blocks cached while the heap grows (huge.c, HUGE_CACHE_SPELLS) - */
+
+#define HGROW_BLOCK (8 * MiB) /* huge: a mapping of its own */
+#define HGROW_LARGE (3 * MiB) /* large: from the page heap, past its caches */
+#define HGROW_N (HUGE_CACHE_SPELLS + 2) /* fresh takes: 15 MiB or more, past 8 */
+
+static size_t huge_cached_bytes(struct arena *a)
+{
+	arch_lock_acquire(&a->huge_lock);
+	size_t bytes = a->huge_cached_bytes;
+	arch_lock_release(&a->huge_lock);
+	return bytes;
+}
+
+/* Huge mappings freed and left unused while the page heap took fresh pages,
+ * more than they hold (the program's footprint grew beside them), go back
+ * at the next huge free, with a decay that never ends; the mapping freed then stays cached.
+ * Two frees without growth between keep both. */
+Test(decay, cached_huge_mappings_go_back_while_the_heap_grows)
+{
+	struct arena *a = grow_arena();
+	uint8_t *huge[3], *grown[HGROW_N];
+	for (int i = 0; i < 3; i++) {
+		huge[i] = arena_alloc_huge(a, HGROW_BLOCK, CHUNK, false);
+		cr_assert_not_null(huge[i]);
+		memset(huge[i], i + 1, HGROW_BLOCK);
+	}
+	arena_free(pagemap_chunk((uintptr_t)huge[0]), huge[0]);
+	arena_free(pagemap_chunk((uintptr_t)huge[1]), huge[1]);
+	cr_assert_eq(huge_cached_bytes(a), 2 * HGROW_BLOCK, "two frees in a row kept %zu bytes",
+	             huge_cached_bytes(a));
+	for (unsigned i = 0; i < HGROW_N; i++) {
+		grown[i] = arena_alloc_large(a, HGROW_LARGE, PAGE, false);
+		cr_assert_not_null(grown[i]);
+		memset(grown[i], 0x5a, HGROW_LARGE);
+	}
+	arena_free(pagemap_chunk((uintptr_t)huge[2]), huge[2]);
+	cr_assert_eq(huge_cached_bytes(a), HGROW_BLOCK,
+	             "after %u fresh takes of %zu bytes the cache kept %zu bytes, not the last free's %zu",
+	             (unsigned)HGROW_N, HGROW_LARGE, huge_cached_bytes(a), HGROW_BLOCK);
+	void *again = arena_alloc_huge(a, HGROW_BLOCK, CHUNK, false);
+	cr_assert_eq(again, huge[2], "the mapping freed last was not reused");
+	arena_free(pagemap_chunk((uintptr_t)again), again);
+	for (unsigned i = 0; i < HGROW_N; i++)
+		arena_free(pagemap_chunk((uintptr_t)grown[i]), grown[i]);
 	cr_assert_eq(ingot_check(), 0);
 }
