@@ -1335,8 +1335,8 @@ Test(decay, a_growing_heap_gives_back_the_free_pages_of_partly_used_slabs)
 /* ---- huge blocks cached while the heap grows (huge.c, HUGE_CACHE_SPELLS) - */
 
 #define HGROW_BLOCK (8 * MiB) /* huge: a mapping of its own */
-#define HGROW_LARGE (3 * MiB) /* large: from the page heap, past its caches */
-#define HGROW_N (HUGE_CACHE_SPELLS + 2) /* fresh takes: 15 MiB or more, past 8 */
+#define HGROW_LARGE (2 * MiB) /* the biggest large class: from the page heap, past its caches */
+#define HGROW_N (HUGE_CACHE_SPELLS + 2) /* fresh takes: 12 MiB, past 8 */
 
 static size_t huge_cached_bytes(struct arena *a)
 {
