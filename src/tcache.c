@@ -18,6 +18,9 @@
  *   every TCACHE_GC_EVENTS refills:
  *                                  gc_pass -> stack_flush
  *   thread exit: ingot_thread_exit -> tcache_flush -> record reused
+ *
+ * The checked and hardened paths are in tcache_hardened.c; what the two
+ * files share is in tcache_internal.h.
  */
 #include "tcache.h"
 
@@ -30,6 +33,7 @@
 #include "prof.h"
 #include "report.h"
 #include "tcache_inline.h"
+#include "tcache_internal.h"
 
 #define TCACHE_CLASS_BYTES 65536u /* target bytes cached per class */
 #define TCACHE_NCAP_MIN 8u
@@ -66,19 +70,11 @@
 #define TCACHE_CLASS_BYTES_GROWN (256u << 10)
 #define TCACHE_NCAP_GROWN 2048u
 #define TCACHE_GC_EVENTS 64u      /* refills between GC passes */
-#define TCACHE_EVENT_ALLOCS 8192u /* cache hits between GC passes */
 #define REMOTE_BATCH 64u          /* remote objects sent home at once */
-#define REMOTE_WAIT_MAX 256u      /* hardened: remote objects waiting to go home */
-#define REMOTE_WAIT_BYTES (64u << 10) /* and their bytes, at most about */
-#define REMOTE_CONSUMER_SENT 256u /* hardened: a thread that sent home this many
-                                   * remote objects keeps them (remote_put) */
 #define REMOTE_PROBE_STRIDE 8u    /* a flush looks at one object in this many */
 
 INGOT_THREAD_LOCAL struct tcache_tls tcache_tls;
 
-static void quarantine_flush(struct tcache *tc);
-static void remote_flush(struct tcache *tc);
-static void *large_cached_alloc(struct tcache *tc, unsigned cls);
 static void large_hit_boot(void);
 
 /* The quarantine keeps each object's class in a byte beside it, so that
@@ -591,8 +587,8 @@ static bool stack_probe_remote(const struct tcache *tc, unsigned cls)
 
 void tcache_flush(struct tcache *tc)
 {
-	quarantine_flush(tc);
-	remote_flush(tc);
+	tcache_quarantine_flush(tc);
+	tcache_remote_flush(tc);
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++)
 		stack_flush(tc, cls, tcache_stack_ncached(&tc->cstacks[cls]));
 }
@@ -701,7 +697,7 @@ static bool stack_leave_first_area(struct tcache *tc, unsigned cls)
 
 /* A stack that handed nothing out since the last pass gives half its objects
  * back, fills less next time, and halves a grown capacity. */
-static void gc_pass(struct tcache *tc)
+void tcache_gc_pass(struct tcache *tc)
 {
 	for (unsigned cls = 1; cls <= SC_NCACHED; cls++) {
 		struct tcache_stack *stack = &tc->cstacks[cls];
@@ -767,7 +763,7 @@ void *tcache_event(void *p)
 			tcache_reopen(tc); /* p stays valid: it is handed out already */
 			return p;          /* and the reopened cache armed its events */
 		}
-		gc_pass(tc);
+		tcache_gc_pass(tc);
 		arena_purge(tc->arena, false);
 		/* The pair's first arena holds this thread's slabs of the
 		 * paired classes: their dirty pages decay while its own
@@ -791,7 +787,7 @@ static void *count_cached(struct tcache *tc, void *p, unsigned cls)
 static void gc_tick(struct tcache *tc)
 {
 	if (--tc->gc_countdown == 0)
-		gc_pass(tc);
+		tcache_gc_pass(tc);
 }
 
 /* Checks small pointer p on its way into tc's stack cls in a default heap
@@ -846,7 +842,7 @@ static void stack_check_double_free(struct tcache *tc, unsigned cls, void *p)
  * small object (object_is_remote: not this thread's to reuse): the caller
  * frees p another way, to its home bin. Counts nothing: each caller says
  * why p came. */
-static bool stack_put(struct tcache *tc, unsigned cls, void *p)
+bool tcache_stack_put(struct tcache *tc, unsigned cls, void *p)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->limit == stack->base)
@@ -868,7 +864,7 @@ static bool stack_put(struct tcache *tc, unsigned cls, void *p)
 }
 
 /* Refills tc's empty stack cls with a batch; returns one object, or NULL. */
-static void *stack_refill(struct tcache *tc, unsigned cls)
+void *tcache_stack_refill(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	struct tcache_stack_info *info = &tc->info[cls];
@@ -894,308 +890,18 @@ static void *stack_refill(struct tcache *tc, unsigned cls)
 
 /* ---- slow paths ----------------------------------------------------------- */
 
-static void *alloc_uncached(struct arena *a, size_t size)
+void *tcache_alloc_uncached(struct arena *a, size_t size)
 {
 	if (size <= SC_SMALL_MAX)
 		return tcache_unmark(arena_alloc_small(a, sizeclass_small(size), false));
 	return arena_alloc_big(a, arena_large_usable(size), PAGE, false);
 }
 
-/* ---- hardened paths ----------------------------------------------------- */
-
-/* Hardened malloc: the fast path's pop (stacks have capacity 0 in hardened
- * heaps, so every call lands here), then the checks. */
-static void *checked_alloc(struct tcache *tc, size_t size)
-{
-	size_t need = size + harden_canary_size();
-	struct arena *arena = tc ? tc->arena : tcache_thread_arena();
-	void *p;
-	if (need > SC_SMALL_MAX) {
-		size_t big = MAX(size, SC_SMALL_MAX + 1);
-		/* Cached large blocks keep their guard page: reusing them costs
-		 * no system call. The cache counts what it hands out (nalloc);
-		 * counted here too, each was counted twice in thread.allocated. */
-		p = tc && big <= sc_size[SC_NCACHED] ? large_cached_alloc(tc, sizeclass_of(big)) : NULL;
-		if (!p && (p = alloc_uncached(arena, big)))
-			tcache_account(arena_large_usable(big), 0);
-		if (p)
-			hooks_alloc(p, size, arena_large_usable(big));
-		else
-			ingot_alloc_failed("malloc", size);
-		return p;
-	}
-	unsigned cls = sizeclass_small(need);
-	struct tcache_stack *stack = tc ? &tc->cstacks[cls] : NULL;
-	if (stack && stack->top != stack->base) {
-		p = tcache_stack_pop(stack);
-	} else if (stack && stack->limit != stack->base) {
-		p = stack_refill(tc, cls);
-	} else {
-		p = arena_alloc_small(arena, cls, false); /* checks inside */
-		if (p) {
-			tcache_account(sc_size[cls], 0);
-			hooks_alloc(p, size, harden_small_usable(cls));
-		} else {
-			ingot_alloc_failed("malloc", size);
-		}
-		return p;
-	}
-	if (!p) {
-		ingot_alloc_failed("malloc", size);
-		return NULL;
-	}
-	tc->info[cls].nalloc++;
-	if (ingot_hardening)
-		harden_take(p, cls);
-	hooks_alloc(p, size, harden_small_usable(cls));
-	return p;
-}
-
-/* Puts checked, freed object p of class cls in the quarantine ring;
- * returns the object it pushes out (oldest first), that one's class in
- * *victim_cls, or NULL while the ring fills. */
-static void *quarantine_swap(struct tcache *tc, void *p, unsigned cls, unsigned *victim_cls)
-{
-	unsigned i = tc->quarantine_next;
-	void **ring = tc->quarantine;
-	uint8_t *tags = tc->quarantine_tags; /* loaded once: the ring's store may alias */
-	void *victim = ring[i];
-	*victim_cls = tags[i];
-	ring[i] = p;
-	tags[i] = (uint8_t)cls;
-	tc->quarantine_next = (i + 1) % QUARANTINE_LEN;
-	return victim;
-}
-
-static void quarantine_flush(struct tcache *tc)
-{
-	for (unsigned i = 0; i < QUARANTINE_LEN; i++) {
-		void *p = tc->quarantine[i];
-		if (!p)
-			continue;
-		tc->quarantine[i] = NULL;
-		tc->info[tc->quarantine_tags[i]].nout++; /* leaves the class's books */
-		arena_free_batch(tc->quarantine_tags[i], &p, 1);
-	}
-}
-
-/* Sends home the remote objects waiting in hardened cache tc, one batch
- * per class (arena_free_batch: one lock per run of one bin), put in class
- * order by a counting sort. */
-static __attribute__((noinline)) void remote_flush(struct tcache *tc)
-{
-	void *home[REMOTE_WAIT_MAX];
-	unsigned end[SC_NSMALL + 1] = {0}; /* counts, then where each class ends */
-	unsigned n = tc->nremote;
-	for (unsigned i = 0; i < n; i++)
-		end[tc->remote_cls[i]]++;
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++)
-		end[cls] += end[cls - 1];
-	for (unsigned i = n; i-- > 0;)
-		home[--end[tc->remote_cls[i]]] = tc->remote[i]; /* end[cls]: where cls starts */
-	for (unsigned cls = 1; cls <= SC_NSMALL; cls++) {
-		unsigned next = cls < SC_NSMALL ? end[cls + 1] : n;
-		if (next > end[cls])
-			arena_free_batch(cls, home + end[cls], next - end[cls]);
-	}
-	tc->nremote_sent = MIN(tc->nremote_sent + n, REMOTE_CONSUMER_SENT);
-	tc->nremote = 0;
-	tc->remote_bytes = 0;
-}
-
-/* A remote object of class cls leaves hardened cache tc's quarantine. A
- * thread that frees other threads' blocks in numbers (a consumer: it sent
- * REMOTE_CONSUMER_SENT of them home) keeps them on its
- * stack while the stack has room, as the default profile's free fast path
- * does: they leave the quarantine as its own do, and a full stack's probe
- * sends them home (stack_put makes room: stack_make_room). Sent home, each under its bin's lock
- * and with a span look-up and a slot's bitmap update of its own, they took
- * 40% of a hardened prodcons-t2's instructions (a thread frees only the
- * other's blocks) even 64 at a time. Any other thread's remote objects
- * wait with others to go home, up to REMOTE_WAIT_MAX of them or about
- * REMOTE_WAIT_BYTES: one that frees a block another thread handed it
- * never hands that block out (threads::a_block_freed_by_a_new_thread_goes_home).
- * remote_put, below, takes the first case: a consumer's stack with room. */
-static __attribute__((noinline)) void remote_wait(struct tcache *tc, void *p, unsigned cls)
-{
-	if (tc->nremote_sent == REMOTE_CONSUMER_SENT && stack_put(tc, cls, p))
-		return; /* stack_put made room; a remote p it leaves to us */
-	tc->remote[tc->nremote] = p;
-	tc->remote_cls[tc->nremote++] = (uint8_t)cls;
-	tc->remote_bytes += sc_size[cls];
-	tc->info[cls].nout++;
-	if (tc->nremote == REMOTE_WAIT_MAX || tc->remote_bytes >= REMOTE_WAIT_BYTES)
-		remote_flush(tc);
-}
-
-/* remote_wait's first case, a consumer's push on a stack with room, in a
- * function of its own that saves no register (prodcons-t2 hardened: 34
- * instructions a remote object with the waiting room's four saves and
- * restores around it). */
-static __attribute__((noinline)) void remote_put(struct tcache *tc, void *p, unsigned cls)
-{
-	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (tc->nremote_sent == REMOTE_CONSUMER_SENT && stack->top != stack->limit) {
-		tcache_stack_push(stack, p);
-		return;
-	}
-	remote_wait(tc, p, cls);
-}
-
-/* Puts small object p on tc's stack cls, or, where it has no room, sends
- * it home (it leaves the stack's books: nout). Out of line: a tail call
- * from hardened_free_slow, which then keeps nothing in saved registers. */
-static __attribute__((noinline)) void stack_put_or_home(struct tcache *tc, unsigned cls, void *p)
-{
-	if (!stack_put(tc, cls, p)) {
-		tc->info[cls].nout++;
-		arena_free_batch(cls, &p, 1);
-	}
-}
-
-/* Hardened free of small object p: checks, quarantine, then the cache.
- * The free counts in stack cls: an object in the quarantine stays in its
- * class's books (tcache_quarantined), and one that goes straight home
- * leaves them (nout). */
-static void checked_free(struct tcache *tc, struct chunk *c, void *p, unsigned cls)
-{
-	hooks_free(p, harden_small_usable(cls));
-	if (ingot_hardening)
-		harden_give(span_of_addr(c, (uintptr_t)p), p, cls);
-	if (!tc) {
-		tcache_account(0, sc_size[cls]);
-		arena_free_batch(cls, &p, 1); /* already checked: no second give */
-		return;
-	}
-	if (ingot_hardening & HARDEN_QUARANTINE) {
-		p = quarantine_swap(tc, p, cls, &cls);
-		if (!p)
-			return;
-	}
-	stack_put_or_home(tc, cls, p);
-}
-
-/* Checked heaps have no fast path to count events (tcache_event): every
- * TCACHE_EVENT_ALLOCS of their mallocs make the same garbage pass and
- * decay tick, so that a quiet program's freed pages still go back
- * (hardened memreturn kept 285-292 MB at its end without it; the default
- * 49). */
-static __attribute__((noinline)) void checked_event(struct tcache *tc)
-{
-	tc->checked_allocs_left = TCACHE_EVENT_ALLOCS;
-	gc_pass(tc);
-	arena_purge(tc->arena, false);
-}
-
-INGOT_INLINE void checked_tick(struct tcache *tc)
-{
-	if (INGOT_UNLIKELY(--tc->checked_allocs_left == 0))
-		checked_event(tc);
-}
-
-/* ---- hardened fast paths ------------------------------------------------- */
-
-/* Both are called only for the calling thread's cache when it is
- * hardened_fast: active, opened in a heap of the hardened checks alone (no
- * junk or zero options, no hooks, no profiling), and no mode change came
- * since (tcache_mode_changed clears the flag). Every other call takes
- * checked_alloc and checked_free. */
-
-/* A small object of size bytes from the top of its stack, checked and
- * marked owned; NULL, having done nothing, for any other case (an empty
- * stack, a big size, an event due, a cache that may not: hardened_fast_cache), which
- * takes checked_alloc. What checked_alloc does on a hit, less its
- * branches and calls. */
-INGOT_INLINE void *hardened_alloc_fast(size_t size, bool wide)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	if (size > SC_SMALL_MAX - CANARY_SIZE)
-		return NULL;
-	unsigned cls = sizeclass_small(size + CANARY_SIZE);
-	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (INGOT_UNLIKELY(stack->top == stack->base))
-		return NULL;
-	/* The malloc due to make the event (checked_tick) takes the general
-	 * path, which counts it again and makes it: no call here, so p and
-	 * the rest stay in registers that need no saving. */
-	if (INGOT_UNLIKELY(--tc->checked_allocs_left == 0)) {
-		tc->checked_allocs_left = 1;
-		return NULL;
-	}
-	void *p = tcache_stack_pop(stack);
-	/* Stacks hold objects (NULL only below their base): the caller's test
-	 * for a miss then goes from the hit (2 instructions). */
-	if (p == NULL)
-		__builtin_unreachable();
-	tc->info[cls].nalloc++;
-	harden_take_all(p, cls, wide);
-	return p;
-}
-
-/* Frees p, of class cls by the page map, as checked_free does when it is
- * a small object its program owns (harden_owned): the checks (ownership,
- * canaries, zeroing), the quarantine, and the object that leaves the
- * quarantine pushed on its stack (a full stack takes stack_put's way; a
- * remote object takes remote_put's: it waits to go home with others, or,
- * in a consumer thread, stays on its stack as the default profile's would).
- * False, having done
- * nothing, when p is anything else, which checked_free checks in full and
- * reports, or the cache may not (hardened_fast_cache). The page map's
- * class and the canary prove p an object start: no span record. */
-INGOT_INLINE bool hardened_free_fast(void *p, unsigned cls, bool wide)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	uint64_t secret = harden_canary_secret;
-	if (cls == 0 || ((uintptr_t)p & tc->cstacks[cls].misaligned) != 0 || !harden_owned(p, cls, secret))
-		return false;
-	/* Every slab has a guard page after it (all checks), so the page
-	 * before a slab's first object is never a page of class cls: p starts
-	 * its slab exactly when the byte before it lies on a page of another
-	 * class (one more page map read, no span record, no jump). */
-	bool first = pagemap_class((uintptr_t)p - 1) != cls;
-	harden_give_all(p, first, cls, secret, wide);
-	unsigned vcls; /* no counts: tcache_quarantined */
-	void *victim = quarantine_swap(tc, p, cls, &vcls);
-	if (!victim)
-		return true;
-	struct tcache_stack *stack = &tc->cstacks[vcls];
-	/* object_is_remote, for a stack that has taken objects (nin) */
-	if (INGOT_UNLIKELY(pagemap_chunk((uintptr_t)victim)->arena != tc->arena)) {
-		remote_put(tc, victim, vcls);
-		return true;
-	}
-	if (INGOT_LIKELY(stack->top != stack->limit)) {
-		tcache_stack_push(stack, victim);
-		return true;
-	}
-	stack_put_or_home(tc, vcls, victim);
-	return true;
-}
-
-/* hardened_free_fast with the wide vectors (harden_wide). */
-static __attribute__((noinline)) bool hardened_free_fast_wide(void *p, unsigned cls)
-{
-	return hardened_free_fast(p, cls, true);
-}
-
-bool tcache_hardened_free_sized(void *p, size_t size, size_t align)
-{
-	int8_t fast = __atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED);
-	if (INGOT_LIKELY(!fast) || align > SC_QUANTUM || size > SC_SMALL_MAX - CANARY_SIZE)
-		return false;
-	/* The size's class, as alloc_usable_for finds it (classes are
-	 * multiples of SC_QUANTUM: no alignment moves it), against p's. */
-	unsigned cls = sizeclass_small((size ? size : 1) + CANARY_SIZE);
-	if (pagemap_class((uintptr_t)p) != cls)
-		return false;
-	return fast < 0 ? hardened_free_fast_wide(p, cls) : hardened_free_fast(p, cls, false);
-}
-
 /* ---- large classes ------------------------------------------------------- */
 
 /* A large block of class cls from the cache, else straight from the arena;
  * NULL when the class is not cached or memory ran out. */
-static void *large_cached_alloc(struct tcache *tc, unsigned cls)
+void *tcache_large_cached_alloc(struct tcache *tc, unsigned cls)
 {
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->limit == stack->base)
@@ -1241,20 +947,14 @@ static bool large_cached_free(struct tcache *tc, void *p, size_t usable)
 		stack_check_double_free(tc, cls, p);
 		return false;
 	}
-	return stack_put(tc, cls, p);
+	return tcache_stack_put(tc, cls, p);
 }
 
 /* The class of a block of n pages, for blocks up to the largest cached
  * class, while every class there is a whole number of pages (then a
  * request and its page-rounded size share their class); all 0 else, which
  * turns large_hit_* off. Two loads where sizeclass_of took 15 instructions. */
-#define LARGE_HIT_PAGES 64u
-static uint8_t large_class_of_pages[LARGE_HIT_PAGES + 2]; /* the last: any more pages */
-
-static unsigned large_hit_class(size_t pages)
-{
-	return large_class_of_pages[MIN(pages, LARGE_HIT_PAGES + 1)];
-}
+uint8_t tcache_large_class_of_pages[LARGE_HIT_PAGES + 2]; /* the last: any more pages */
 
 static void large_hit_boot(void)
 {
@@ -1264,7 +964,7 @@ static void large_hit_boot(void)
 	for (size_t n = 0; n <= LARGE_HIT_PAGES; n++) {
 		size_t bytes = n << LG_PAGE;
 		bool cached = bytes > SC_SMALL_MAX && bytes <= sc_size[SC_NCACHED];
-		large_class_of_pages[n] = (uint8_t)(whole_pages && cached ? sizeclass_of(bytes) : 0);
+		tcache_large_class_of_pages[n] = (uint8_t)(whole_pages && cached ? sizeclass_of(bytes) : 0);
 	}
 }
 
@@ -1293,7 +993,7 @@ INGOT_INLINE struct tcache *large_hit_cache(void)
 /* A block of class cls straight from the arena, counted as if it passed
  * through the stack (as large_cached_alloc does); NULL, having counted
  * nothing, when memory ran out: the general path reports it. */
-static __attribute__((noinline)) void *large_miss_alloc(struct tcache *tc, unsigned cls)
+__attribute__((noinline)) void *tcache_large_miss_alloc(struct tcache *tc, unsigned cls)
 {
 	void *p = arena_alloc_large(tc->arena, sc_size[cls], PAGE, false);
 	if (p) {
@@ -1307,7 +1007,7 @@ static __attribute__((noinline)) void *large_miss_alloc(struct tcache *tc, unsig
  * large_cached_free sends it when the stack is full. Marked freed, it may
  * keep its class window byte there (arena_free_large_marked): clearing it
  * cost batch-8k-64k 7 instructions a malloc+free. */
-static __attribute__((noinline)) bool large_full_free(struct chunk *c, void *p, unsigned cls)
+__attribute__((noinline)) bool tcache_large_full_free(struct chunk *c, void *p, unsigned cls)
 {
 	tcache_mark_freed(p);
 	arena_free_large_marked(c, p);
@@ -1323,7 +1023,7 @@ static void *large_hit_alloc(size_t size)
 		return NULL;
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->top == stack->base)
-		return large_miss_alloc(tc, cls);
+		return tcache_large_miss_alloc(tc, cls);
 	tc->info[cls].nalloc++;
 	void *p = tcache_stack_pop(stack);
 	*(tcache_word *)p = 0; /* the freed mark */
@@ -1352,7 +1052,7 @@ static bool large_hit_free(void *p)
 		if (INGOT_UNLIKELY(*q == p))
 			ingot_report_double_free(p);
 	if (stack->top == stack->limit) /* full, or no room for the class here */
-		return large_full_free(c, p, cls);
+		return tcache_large_full_free(c, p, cls);
 	tcache_mark_freed(p); /* a second free reaches the check above */
 	arena_large_window_set(p, cls); /* the next free of it: the fast path's */
 	tcache_stack_push(stack, p);
@@ -1375,7 +1075,7 @@ static __attribute__((noinline)) void *small_refill_hit(size_t size)
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->top != stack->base || stack->limit == stack->base)
 		return NULL;
-	return count_cached(tc, tcache_unmark(stack_refill(tc, cls)), cls);
+	return count_cached(tc, tcache_unmark(tcache_stack_refill(tc, cls)), cls);
 }
 
 /* Small p (its page's class in the class window, as the free fast path
@@ -1387,14 +1087,14 @@ static __attribute__((noinline)) bool small_full_hit(void *p)
 	struct tcache *tc = large_hit_cache();
 	if (cls == 0 || !tc)
 		return false;
-	if (!stack_put(tc, cls, p)) {
+	if (!tcache_stack_put(tc, cls, p)) {
 		tcache_account(0, sc_size[cls]);
 		arena_free(pagemap_chunk((uintptr_t)p), p);
 	}
 	return true;
 }
 
-static __attribute__((noinline)) void *alloc_general(size_t size)
+__attribute__((noinline)) void *tcache_alloc_general(size_t size)
 {
 	void *p;
 	ingot_ensure_booted();
@@ -1406,7 +1106,7 @@ static __attribute__((noinline)) void *alloc_general(size_t size)
 	if (INGOT_UNLIKELY(tc && tc->mode_epoch != __atomic_load_n(&mode_epoch, __ATOMIC_ACQUIRE)))
 		tc = tcache_reopen(tc);
 	if (INGOT_UNLIKELY(tcache_checked_mode())) {
-		p = checked_alloc(tc, size);
+		p = tcache_checked_alloc(tc, size);
 		if (tc)
 			checked_tick(tc);
 		if (INGOT_UNLIKELY(prof_on()) && p)
@@ -1423,19 +1123,19 @@ static __attribute__((noinline)) void *alloc_general(size_t size)
 		if (stack->top != stack->base) /* the cache was created by this very call */
 			return tcache_malloc(size);
 		if (stack->limit != stack->base) {
-			p = tcache_unmark(stack_refill(tc, cls));
+			p = tcache_unmark(tcache_stack_refill(tc, cls));
 			if (!p)
 				ingot_alloc_failed("malloc", size);
 			return count_cached(tc, p, cls);
 		}
 	} else if (tc && size <= sc_size[SC_NCACHED]) {
-		p = large_cached_alloc(tc, sizeclass_of(size));
+		p = tcache_large_cached_alloc(tc, sizeclass_of(size));
 		if (p) {
 			prof_count_big(p, sc_size[sizeclass_of(size)]);
 			return p;
 		}
 	}
-	p = alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
+	p = tcache_alloc_uncached(tc ? tc->arena : tcache_thread_arena(), size);
 	if (!p) {
 		ingot_alloc_failed("malloc", size);
 		return NULL;
@@ -1446,7 +1146,7 @@ static __attribute__((noinline)) void *alloc_general(size_t size)
 	return p;
 }
 
-static __attribute__((noinline)) void free_general(void *p)
+__attribute__((noinline)) void tcache_free_general(void *p)
 {
 	struct chunk *c = pagemap_lookup((uintptr_t)p);
 	if (!c) {
@@ -1478,107 +1178,13 @@ static __attribute__((noinline)) void free_general(void *p)
 		return;
 	}
 	if (INGOT_UNLIKELY(tcache_checked_mode())) {
-		checked_free(tc, c, p, cls);
+		tcache_checked_free(tc, c, p, cls);
 		return;
 	}
-	if (tc && stack_put(tc, cls, p))
+	if (tc && tcache_stack_put(tc, cls, p))
 		return;
 	tcache_account(0, sc_size[cls]);
 	arena_free(c, p);
-}
-
-/* The hardened large hits: what checked_alloc and free_general do with a
- * block of a cached large class (16 KiB .. 64 KiB) in a cache with the
- * hardened fast paths (hardened_fast: no hooks, profile, junk or zero
- * options), without the general paths' look-ups: a pop with the head
- * check of harden_large_reuse, or a push after the double-free scan and
- * the zeroing of harden_large_give (both inline here); an empty stack's malloc takes a block from the arena,
- * a full stack's free sends it to the arena's large cache, as
- * large_cached_alloc and large_cached_free do. Anything else (a class with
- * no room in the cache, the malloc due to make the cache's event, a
- * pointer that is not a whole live large block of a cached class) goes to
- * the general paths, which check it in full and report it with the same
- * messages. Hardened instructions a malloc+free
- * (callgrind, 2N-N): sizeloop pair 8k-64k (two in three blocks large)
- * 463 -> 251, batch 8k-64k 696 -> 526. */
-static __attribute__((noinline)) void *hardened_large_alloc(size_t size)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	/* checked_alloc's rule: a block that needs more than SC_SMALL_MAX
-	 * with its canary is large, of SC_SMALL_MAX + 1 bytes at least */
-	size_t big = MAX(size, SC_SMALL_MAX + 1);
-	if (size + CANARY_SIZE <= SC_SMALL_MAX || big > sc_size[SC_NCACHED])
-		return alloc_general(size);
-	unsigned cls = large_hit_class((big + PAGE - 1) >> LG_PAGE);
-	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (cls == 0 || stack->limit == stack->base)
-		return alloc_general(size);
-	if (INGOT_UNLIKELY(--tc->checked_allocs_left == 0)) { /* as hardened_alloc_fast */
-		tc->checked_allocs_left = 1;
-		return alloc_general(size);
-	}
-	if (stack->top == stack->base) { /* as large_cached_alloc */
-		void *p = large_miss_alloc(tc, cls);
-		if (p)
-			return p;
-		tc->checked_allocs_left++; /* the general path counts it and reports */
-		return alloc_general(size);
-	}
-	void *p = tcache_stack_pop(stack);
-	/* harden_large_reuse under exactly HARDEN_ALL_CHECKS (hardened_fast):
-	 * the head check, no fill; inline, not two calls (34 instructions). */
-	if (INGOT_UNLIKELY(!harden_checked_head_zero(p)))
-		ingot_report_use_after_free(p);
-	tc->info[cls].nalloc++;
-	return p;
-}
-
-static __attribute__((noinline)) void hardened_large_free(void *p)
-{
-	struct tcache *tc = &tcache_tls.cache;
-	struct chunk *c = pagemap_chunk((uintptr_t)p); /* NULL, foreign: no_chunk */
-	if (c->kind != CHUNK_KIND_PAGES || c->class_of[chunk_page_index((uintptr_t)p)]) {
-		free_general(p);
-		return;
-	}
-	struct span *s = span_of_addr(c, (uintptr_t)p);
-	if (!s || s->state != SPAN_LARGE || s->large_cached || s->base != (uintptr_t)p) {
-		free_general(p);
-		return;
-	}
-	size_t pages = span_usable_pages(s);
-	unsigned cls = large_hit_class(pages);
-	struct tcache_stack *stack = &tc->cstacks[cls];
-	if (cls == 0 || sc_size[cls] != pages << LG_PAGE || stack->limit == stack->base) {
-		free_general(p); /* no cached class, an aligned block's run, no room */
-		return;
-	}
-	for (void **q = stack->base; q < stack->top; q++) /* a few at most */
-		if (INGOT_UNLIKELY(*q == p))
-			ingot_report_double_free(p);
-	if (stack->top == stack->limit) { /* to the arena's large cache, which zeroes it */
-		large_full_free(c, p, cls);
-		return;
-	}
-	harden_large_clear_head(p); /* harden_large_give under HARDEN_ALL_CHECKS */
-	tcache_stack_push(stack, p);
-}
-
-/* A malloc in a cache with the hardened fast paths (no large or small
- * hits there: large_fast is never set with hardening on). Out of line, as
- * hardened_free_slow is: inside tcache_alloc_slow, its hits paid for the
- * registers the large hits save, 8 instructions a malloc. */
-static __attribute__((noinline)) void *hardened_alloc_slow(size_t size)
-{
-	void *p = hardened_alloc_fast(size, false);
-	return p ? p : hardened_large_alloc(size);
-}
-
-/* The same with the wide vectors (harden_wide). */
-static __attribute__((noinline)) void *hardened_alloc_slow_wide(size_t size)
-{
-	void *p = hardened_alloc_fast(size, true);
-	return p ? p : hardened_large_alloc(size);
 }
 
 /* The slow paths of a default-mode cache: the large classes' hits, else
@@ -1594,7 +1200,7 @@ static __attribute__((noinline)) void *default_alloc_slow(size_t size)
 	} else if (size <= SC_SMALL_MAX && (p = small_refill_hit(size))) {
 		return p;
 	}
-	return alloc_general(size);
+	return tcache_alloc_general(size);
 }
 
 /* The slow paths' first test: a hardened fast path, else the default's,
@@ -1606,32 +1212,15 @@ void *tcache_alloc_slow(size_t size)
 {
 	int8_t fast = __atomic_load_n(&tcache_tls.cache.hardened_fast, __ATOMIC_RELAXED);
 	if (INGOT_UNLIKELY(fast))
-		return fast < 0 ? hardened_alloc_slow_wide(size) : hardened_alloc_slow(size);
+		return fast < 0 ? tcache_hardened_alloc_slow_wide(size) : tcache_hardened_alloc_slow(size);
 	return default_alloc_slow(size);
-}
-
-/* A free in a cache with the hardened fast paths (no large or small hits
- * there: large_fast is never set with hardening on). Out of line: inlined
- * in tcache_free_slow, its registers cost every default-mode large hit and
- * small full stack 12 instructions of saves and restores. */
-static __attribute__((noinline)) void hardened_free_slow(void *p)
-{
-	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p), false))
-		hardened_large_free(p);
-}
-
-/* The same with the wide vectors (harden_wide). */
-static __attribute__((noinline)) void hardened_free_slow_wide(void *p)
-{
-	if (!hardened_free_fast(p, (unsigned)pagemap_class((uintptr_t)p), true))
-		hardened_large_free(p);
 }
 
 /* As default_alloc_slow. */
 static __attribute__((noinline)) void default_free_slow(void *p)
 {
 	if (!large_hit_free(p) && !small_full_hit(p))
-		free_general(p);
+		tcache_free_general(p);
 }
 
 void tcache_free_slow(void *p)
@@ -1640,9 +1229,9 @@ void tcache_free_slow(void *p)
 	if (INGOT_LIKELY(!fast))
 		default_free_slow(p);
 	else if (fast < 0)
-		hardened_free_slow_wide(p);
+		tcache_hardened_free_slow_wide(p);
 	else
-		hardened_free_slow(p);
+		tcache_hardened_free_slow(p);
 }
 
 /* ---- explicit caches ------------------------------------------------------ */
@@ -1698,7 +1287,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 	struct tcache_stack *stack = &tc->cstacks[cls];
 	if (stack->limit == stack->base || (stack->top == stack->base && arena != tc->arena))
 		return tcache_unmark(arena_alloc_small(arena, cls, false));
-	void *p = stack->top != stack->base ? tcache_stack_pop(stack) : stack_refill(tc, cls);
+	void *p = stack->top != stack->base ? tcache_stack_pop(stack) : tcache_stack_refill(tc, cls);
 	if (p)
 		tc->info[cls].nalloc++;
 	return tcache_unmark(p);
@@ -1706,7 +1295,7 @@ void *tcache_alloc_from(struct tcache *tc, struct arena *arena, unsigned cls)
 
 void tcache_free_to(struct tcache *tc, void *p, unsigned cls)
 {
-	if (!stack_put(tc, cls, p))
+	if (!tcache_stack_put(tc, cls, p))
 		arena_free(pagemap_lookup((uintptr_t)p), p);
 }
 
